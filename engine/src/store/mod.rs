@@ -1,0 +1,337 @@
+//! Storage: one trait, one implementation per database, each with its own migrations.
+//! The engine decides; a store only reads and writes, and applies each transition in one
+//! database transaction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+pub mod postgres;
+pub mod sqlite;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Optimistic concurrency: the application moved on since it was read.
+    #[error("the application was changed by someone else (expected version {expected})")]
+    Conflict { expected: i64 },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0} already exists")]
+    Duplicate(String),
+    /// A workflow file changed but kept its version number.
+    #[error("workflow {id} version {version} is already stored with different content; raise `version` in the file")]
+    WorkflowChanged { id: String, version: i64 },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Organisation {
+    pub id: i64,
+    pub name: String,
+    /// `firm`, `ministry`, `embassy`, `authority`, `operator`.
+    pub kind: String,
+    pub country: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub organisation_id: i64,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    /// Preferred language (`en`, `ar`, `ur`).
+    pub language: String,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub organisation_id: i64,
+    pub password_hash: Option<String>,
+    pub language: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredWorkflow {
+    pub workflow_id: String,
+    pub version: i64,
+    pub content_hash: String,
+    pub source: String,
+    pub loaded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplicationRecord {
+    pub id: i64,
+    pub reference: String,
+    pub workflow_id: String,
+    pub workflow_version: i64,
+    pub state: String,
+    /// The state it was in before the current one (target of `to: $return`).
+    pub previous_state: Option<String>,
+    /// Increases with every change; compared on every write.
+    pub version: i64,
+    pub organisation_id: i64,
+    pub created_by: i64,
+    pub fields: Value,
+    /// Denormalised from fields for search and the public status check (lower-cased name,
+    /// normalised passport number).
+    pub applicant_name: String,
+    pub passport_number: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub state_entered_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// Deadline of the current state, if it has one and its clock runs.
+    pub deadline_at: Option<DateTime<Utc>>,
+    /// While the clock is paused: what remained of the paused state's deadline, in seconds of
+    /// working time, as recorded by the calendar code.
+    pub paused_remaining: Option<Value>,
+    pub escalated_at: Option<DateTime<Utc>>,
+    /// Reviewer who claimed the case in its current state.
+    pub assigned_to: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApplication {
+    pub reference_prefix: String,
+    pub year: i32,
+    pub workflow_id: String,
+    pub workflow_version: i64,
+    pub state: String,
+    pub organisation_id: i64,
+    pub created_by: i64,
+    pub fields: Value,
+    pub applicant_name: String,
+    pub passport_number: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentRecord {
+    pub id: i64,
+    pub application_id: i64,
+    pub kind: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    /// File name under the upload folder; chosen by us, never by the user.
+    #[serde(skip)]
+    pub storage_key: String,
+    pub uploaded_by: i64,
+    pub uploaded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub application_id: i64,
+    pub kind: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub storage_key: String,
+    pub uploaded_by: i64,
+    pub now: DateTime<Utc>,
+}
+
+/// One link of an application's hash chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub application_id: i64,
+    /// 1, 2, 3... per application.
+    pub seq: i64,
+    pub actor_id: Option<i64>,
+    pub actor_name: String,
+    pub role: String,
+    pub organisation_id: Option<i64>,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub comment: Option<String>,
+    pub reason: Option<String>,
+    /// Extra facts (changed fields, document kind, new deadline...).
+    pub data: Value,
+    pub at: DateTime<Utc>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// An audit event before the store links it into the chain.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    pub actor_id: Option<i64>,
+    pub actor_name: String,
+    pub role: String,
+    pub organisation_id: Option<i64>,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub comment: Option<String>,
+    pub reason: Option<String>,
+    pub data: Value,
+    pub at: DateTime<Utc>,
+}
+
+/// Work to do later: an e-mail, a webhook call, a deadline timer.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// `email`, `webhook`, `deadline`, `reminder`, `escalation`, `schedule`.
+    pub kind: String,
+    /// Unique: the same key enqueued twice is one job (never sent twice on purpose).
+    pub dedup_key: String,
+    pub application_id: Option<i64>,
+    pub payload: Value,
+    pub run_at: DateTime<Utc>,
+    pub max_attempts: i32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub dedup_key: String,
+    pub application_id: Option<i64>,
+    pub payload: Value,
+    /// `pending`, `running`, `done`, `dead`, `cancelled`.
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub run_at: DateTime<Utc>,
+    pub locked_by: Option<String>,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Everything one transition writes, applied all or nothing.
+#[derive(Debug, Clone)]
+pub struct TransitionWrite {
+    pub application_id: i64,
+    pub expected_version: i64,
+    pub new_state: String,
+    pub previous_state: Option<String>,
+    /// New field values, when the transition carries them (e.g. answering a request for
+    /// information).
+    pub fields: Option<Value>,
+    pub applicant_name: Option<String>,
+    pub passport_number: Option<String>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub deadline_at: Option<DateTime<Utc>>,
+    pub paused_remaining: Option<Value>,
+    /// Timers of the state being left that must not fire any more.
+    pub cancel_timers: bool,
+    pub audit: NewAuditEvent,
+    pub jobs: Vec<NewJob>,
+    pub now: DateTime<Utc>,
+}
+
+/// Editing an application without moving it (a draft's fields, a document, a claim).
+#[derive(Debug, Clone)]
+pub struct ApplicationEdit {
+    pub application_id: i64,
+    pub expected_version: i64,
+    pub fields: Option<Value>,
+    pub applicant_name: Option<String>,
+    pub passport_number: Option<String>,
+    /// `Some(None)` releases the claim.
+    pub assigned_to: Option<Option<i64>>,
+    pub audit: NewAuditEvent,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationFilter {
+    /// Only this firm's applications.
+    pub organisation_id: Option<i64>,
+    pub workflow_id: Option<String>,
+    pub states: Option<Vec<String>>,
+    /// Leave out applications in these states (e.g. drafts for staff).
+    pub exclude_states: Vec<String>,
+    /// Reference prefix or part of the applicant's name.
+    pub search: Option<String>,
+    pub assigned_to: Option<i64>,
+    /// Keyset paging in deadline order: the (deadline, id) of the last row seen.
+    pub after: Option<(Option<DateTime<Utc>>, i64)>,
+    pub limit: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Apply pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+
+    async fn create_organisation(&self, name: &str, kind: &str, country: Option<&str>) -> StoreResult<Organisation>;
+    async fn organisation(&self, id: i64) -> StoreResult<Organisation>;
+    async fn organisation_by_name(&self, name: &str) -> StoreResult<Option<Organisation>>;
+    async fn organisations(&self) -> StoreResult<Vec<Organisation>>;
+
+    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+    async fn user(&self, id: i64) -> StoreResult<User>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    async fn users_with_role(&self, role: &str) -> StoreResult<Vec<User>>;
+    async fn set_user_password(&self, id: i64, password_hash: &str) -> StoreResult<()>;
+    async fn set_user_role(&self, id: i64, role: &str) -> StoreResult<()>;
+    async fn set_user_disabled(&self, id: i64, disabled: bool) -> StoreResult<()>;
+    async fn set_user_language(&self, id: i64, language: &str) -> StoreResult<()>;
+
+    /// Store an API token by its SHA-256 hex digest.
+    async fn create_token(&self, user_id: i64, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<User>>;
+
+    /// Record a loaded workflow; refuse a different content under a stored (id, version).
+    async fn register_workflow(&self, id: &str, version: i64, content_hash: &str, source: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn stored_workflows(&self) -> StoreResult<Vec<StoredWorkflow>>;
+
+    /// Create the application with its reference and its first audit event, in one
+    /// transaction.
+    async fn create_application(&self, app: NewApplication, audit: NewAuditEvent) -> StoreResult<ApplicationRecord>;
+    async fn application(&self, id: i64) -> StoreResult<ApplicationRecord>;
+    async fn application_by_reference(&self, reference: &str) -> StoreResult<Option<ApplicationRecord>>;
+    /// In deadline order (no deadline last), then id.
+    async fn applications(&self, filter: &ApplicationFilter) -> StoreResult<Vec<ApplicationRecord>>;
+    async fn edit_application(&self, edit: ApplicationEdit) -> StoreResult<ApplicationRecord>;
+    /// All of a transition in one database transaction; `Conflict` when the version moved.
+    async fn commit_transition(&self, write: TransitionWrite) -> StoreResult<ApplicationRecord>;
+
+    async fn add_document(&self, doc: NewDocument, audit: NewAuditEvent, expected_version: i64) -> StoreResult<DocumentRecord>;
+    async fn documents(&self, application_id: i64) -> StoreResult<Vec<DocumentRecord>>;
+    async fn document(&self, id: i64) -> StoreResult<DocumentRecord>;
+
+    /// Oldest first.
+    async fn history(&self, application_id: i64) -> StoreResult<Vec<AuditEvent>>;
+    /// Ids of every application that has events, for a full verification.
+    async fn audited_applications(&self) -> StoreResult<Vec<i64>>;
+
+    async fn enqueue_jobs(&self, jobs: Vec<NewJob>) -> StoreResult<()>;
+    /// Claim up to `limit` due jobs with a lease; a job whose lease ran out is claimable again.
+    async fn claim_jobs(&self, worker: &str, now: DateTime<Utc>, lease_seconds: i64, limit: i64) -> StoreResult<Vec<Job>>;
+    async fn complete_job(&self, id: i64, worker: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Record a failed attempt: retry at `retry_at`, or dead when `retry_at` is None.
+    async fn fail_job(&self, id: i64, worker: &str, error: &str, retry_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn jobs(&self, status: Option<&str>, limit: i64) -> StoreResult<Vec<Job>>;
+    /// Put a dead job back in the queue.
+    async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> StoreResult<()>;
+}

@@ -1,1 +1,326 @@
-fn main() {}
+//! The `corridor` command line (DESIGN.md section 3).
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use corridor::config::Config;
+use corridor::startup;
+use corridor_engine::auth;
+use corridor_engine::clock::SystemClock;
+use corridor_engine::store::NewUser;
+use corridor_engine::workflow::{self, graph};
+
+#[derive(Parser)]
+#[command(name = "corridor", version, about = "Workflow engine for business visa and market access applications")]
+struct Cli {
+    /// Configuration file.
+    #[arg(long, global = true, default_value = "config/corridor.toml", env = "CORRIDOR_CONFIG")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web UI, the JSON API and the scheduler.
+    Serve {
+        /// Fill an empty database with demo organisations, users and applications.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Check workflow files; exit 1 listing every problem as path:line:column.
+    Check {
+        /// Files or folders (default: the configured workflows folder).
+        paths: Vec<PathBuf>,
+    },
+    /// Print a workflow as a diagram.
+    Graph {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+    },
+    /// Apply database migrations.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Check the audit log's hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GraphFormat {
+    Mermaid,
+    Dot,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user (and the organisation if new). Prints a generated password unless one
+    /// comes on stdin.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: String,
+        /// Organisation name.
+        #[arg(long)]
+        org: String,
+        /// Kind of a new organisation: firm, ministry, embassy, authority, operator.
+        #[arg(long)]
+        org_kind: Option<String>,
+        /// Preferred language: en, ar, ur.
+        #[arg(long, default_value = "en")]
+        language: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new API token for the user.
+    Create {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain; exit 1 naming the first event that does not match.
+    Verify {
+        #[arg(long)]
+        reference: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CORRIDOR_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // `check` and `graph` work on files alone and must not need a valid configuration.
+    match &cli.command {
+        Command::Check { paths } => return Ok(check(&cli.config, paths)),
+        Command::Graph { file, format } => return graph_cmd(&cli.config, file, *format),
+        _ => {}
+    }
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Command::Check { .. } | Command::Graph { .. } => unreachable!("handled above"),
+        Command::Serve { demo } => serve(config, demo).await,
+        Command::Migrate => {
+            startup::open_store(&config).await?;
+            println!("migrations applied to {}", startup::redact(&config.database.url));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User { command: UserCommand::Add { email, name, role, org, org_kind, language } } => {
+            user_add(&config, email, name, role, org, org_kind, language).await
+        }
+        Command::Token { command: TokenCommand::Create { email } } => {
+            let store = startup::open_store(&config).await?;
+            let user = store.user_by_email(&email).await?.with_context(|| format!("no user with e-mail {email}"))?;
+            let token = auth::new_token();
+            store.create_token(user.id, &auth::token_digest(&token), chrono::Utc::now()).await?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify { reference } } => {
+            let engine = startup::build_engine(&config, Arc::new(SystemClock)).await?;
+            match engine.verify_audit(reference.as_deref()).await? {
+                Ok(count) => {
+                    println!("audit chain intact: {count} events verified");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(b) => {
+                    let app = engine.store.application(b.application_id).await.map(|a| a.reference).unwrap_or_default();
+                    println!(
+                        "audit chain BROKEN at application {app} event {} (row id {}): {}",
+                        b.seq,
+                        b.event_id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+                        b.problem
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}
+
+/// The workflow folder and lint context, from the configuration when it can be read and the
+/// defaults otherwise.
+fn check_setup(config_path: &PathBuf) -> (PathBuf, workflow::LintContext) {
+    match Config::load(config_path) {
+        Ok(config) => (config.paths.workflows.clone(), startup::lint_context(&config)),
+        Err(_) => (
+            PathBuf::from("workflows"),
+            workflow::LintContext {
+                templates_dir: PathBuf::from("config/templates/email"),
+                calendars_dir: PathBuf::from("config/calendars"),
+            },
+        ),
+    }
+}
+
+fn check(config_path: &PathBuf, paths: &[PathBuf]) -> ExitCode {
+    let (default_dir, ctx) = check_setup(config_path);
+    let paths = if paths.is_empty() { vec![default_dir] } else { paths.to_vec() };
+    let (workflows, problems) = workflow::check_paths(&paths, &ctx);
+    for p in &problems {
+        println!("{p}");
+    }
+    let errors = problems.iter().filter(|p| !p.to_string().contains(": warning: ")).count();
+    if errors > 0 {
+        eprintln!("{errors} error(s)");
+        ExitCode::FAILURE
+    } else {
+        eprintln!("{} workflow(s) valid", workflows.len());
+        ExitCode::SUCCESS
+    }
+}
+
+fn graph_cmd(config_path: &PathBuf, file: &PathBuf, format: GraphFormat) -> anyhow::Result<ExitCode> {
+    let (_, ctx) = check_setup(config_path);
+    let source = std::fs::read_to_string(file).with_context(|| format!("{}: cannot read", file.display()))?;
+    match workflow::parse_workflow(file, &source, &ctx) {
+        Ok(wf) => {
+            let out = match format {
+                GraphFormat::Mermaid => graph::mermaid(&wf),
+                GraphFormat::Dot => graph::dot(&wf),
+            };
+            println!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            for p in problems {
+                println!("{p}");
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn user_add(
+    config: &Config,
+    email: String,
+    name: String,
+    role: String,
+    org: String,
+    org_kind: Option<String>,
+    language: String,
+) -> anyhow::Result<ExitCode> {
+    const ROLES: &[&str] = &[
+        "applicant",
+        "ministry_reviewer",
+        "ministry_supervisor",
+        "security_officer",
+        "embassy_officer",
+        "licensing_officer",
+        "admin",
+    ];
+    if !ROLES.contains(&role.as_str()) {
+        bail!("--role: `{role}` is not a role; use one of {}", ROLES.join(", "));
+    }
+    if !email.contains('@') || email.contains(char::is_whitespace) {
+        bail!("--email: `{email}` is not an e-mail address");
+    }
+    if !["en", "ar", "ur"].contains(&language.as_str()) {
+        bail!("--language: use en, ar or ur");
+    }
+    let store = startup::open_store(config).await?;
+    let organisation = match store.organisation_by_name(&org).await? {
+        Some(o) => o,
+        None => {
+            let kind = org_kind.unwrap_or_else(|| default_org_kind(&role).to_string());
+            store.create_organisation(&org, &kind, None).await?
+        }
+    };
+    let given = if std::io::stdin().is_terminal() {
+        None
+    } else {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).context("reading the password from stdin")?;
+        Some(s.trim_end_matches(['\r', '\n']).to_string()).filter(|s| !s.is_empty())
+    };
+    if let Some(p) = &given {
+        if p.chars().count() < 12 {
+            bail!("the password on stdin must be at least 12 characters");
+        }
+    }
+    let password = given.clone().unwrap_or_else(auth::generate_password);
+    let user = store
+        .create_user(NewUser {
+            email,
+            name,
+            role,
+            organisation_id: organisation.id,
+            password_hash: Some(auth::hash_password(&password)?),
+            language,
+        })
+        .await?;
+    println!("created user {} ({}) in {}", user.email, user.role, organisation.name);
+    if given.is_none() {
+        println!("password: {password}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn default_org_kind(role: &str) -> &'static str {
+    match role {
+        "applicant" => "firm",
+        "ministry_reviewer" | "ministry_supervisor" => "ministry",
+        "embassy_officer" => "embassy",
+        "security_officer" | "licensing_officer" => "authority",
+        _ => "operator",
+    }
+}
+
+async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
+    let engine = startup::build_engine(&config, Arc::new(SystemClock)).await?;
+    if demo {
+        corridor::demo::seed(&engine).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(&config.server.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.bind))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %startup::redact(&config.database.url), "Corridor is serving");
+    println!("Corridor is running at http://{addr}/ (Ctrl-C stops it)");
+    startup::serve(engine, &config, listener).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -273,7 +273,9 @@ impl Workflow {
     }
 
     pub fn transition(&self, state: &str, action: &str) -> Option<&TransitionDef> {
-        self.transitions_from(state).find(|t| t.action == action)
+        self.transitions
+            .iter()
+            .find(|t| t.action == action && t.from.iter().any(|f| f == state))
     }
 
     pub fn passport_field(&self) -> Option<&FieldDef> {

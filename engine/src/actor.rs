@@ -1,0 +1,59 @@
+//! Who is acting. Every read and transition names an actor; what an actor may see is decided
+//! here, never only in a handler.
+
+use serde::Serialize;
+
+use crate::store::{ApplicationRecord, User};
+use crate::workflow::{APPLICANT_ROLE, SYSTEM_ROLE, Workflow};
+
+/// Roles that administer the system but take no part in any workflow.
+pub const ADMIN_ROLE: &str = "admin";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Actor {
+    pub user_id: Option<i64>,
+    pub name: String,
+    pub role: String,
+    pub organisation_id: Option<i64>,
+}
+
+impl Actor {
+    pub fn from_user(user: &User) -> Self {
+        Actor {
+            user_id: Some(user.id),
+            name: user.name.clone(),
+            role: user.role.clone(),
+            organisation_id: Some(user.organisation_id),
+        }
+    }
+
+    /// The scheduler, taking automatic transitions such as a lapse on deadline.
+    pub fn system() -> Self {
+        Actor {
+            user_id: None,
+            name: "Corridor scheduler".into(),
+            role: SYSTEM_ROLE.into(),
+            organisation_id: None,
+        }
+    }
+
+    pub fn is_applicant(&self) -> bool {
+        self.role == APPLICANT_ROLE
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == ADMIN_ROLE
+    }
+
+    /// A firm sees only its own applications; staff whose role the workflow names see that
+    /// workflow's applications once submitted; administrators and the scheduler see all.
+    pub fn may_see(&self, app: &ApplicationRecord, workflow: &Workflow) -> bool {
+        if self.is_admin() || self.role == SYSTEM_ROLE {
+            return true;
+        }
+        if self.is_applicant() {
+            return self.organisation_id == Some(app.organisation_id);
+        }
+        app.state != workflow.initial_state().name && workflow.roles.iter().any(|r| *r == self.role)
+    }
+}

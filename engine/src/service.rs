@@ -1,0 +1,412 @@
+//! The engine as its callers use it: every operation names an actor, reads through the
+//! visibility rules, and writes through the store in one transaction.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Datelike, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::actor::Actor;
+use crate::audit::{self, ChainBreak, storable_time};
+use crate::calendar::Calendar;
+use crate::clock::Clock;
+use crate::error::{EngineError, EngineResult};
+use crate::fields::{self, FieldError};
+use crate::registry::WorkflowRegistry;
+use crate::store::{
+    ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DocumentRecord, NewApplication, NewAuditEvent,
+    NewDocument, Store,
+};
+use crate::transition::{self, TransitionInput, TransitionRequest};
+use crate::workflow::{APPLICANT_ROLE, Workflow};
+
+pub struct Engine {
+    pub store: Arc<dyn Store>,
+    pub workflows: WorkflowRegistry,
+    pub calendars: HashMap<String, Calendar>,
+    pub clock: Arc<dyn Clock>,
+    /// Where uploaded files are kept; never a served folder.
+    pub uploads_dir: PathBuf,
+}
+
+/// An application with the workflow version it runs on.
+#[derive(Debug, Clone)]
+pub struct ApplicationView {
+    pub record: ApplicationRecord,
+    pub workflow: Arc<Workflow>,
+}
+
+/// What the public status page may show: nothing but the label and what happens next.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicStatus {
+    pub reference: String,
+    pub status: String,
+    pub next_steps: Option<String>,
+}
+
+/// Content types recognised from a file's first bytes; the name and the declared type are
+/// never trusted.
+pub fn sniff_content_type(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"%PDF-") {
+        Some("application/pdf")
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
+        Some("image/png")
+    } else {
+        None
+    }
+}
+
+fn clean_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | '|' | ':' | '*' | '?'))
+        .take(120)
+        .collect();
+    if cleaned.trim().is_empty() { "document".into() } else { cleaned }
+}
+
+impl Engine {
+    pub fn now(&self) -> DateTime<Utc> {
+        storable_time(self.clock.now())
+    }
+
+    pub fn calendar(&self, workflow: &Workflow) -> EngineResult<&Calendar> {
+        self.calendars
+            .get(&workflow.calendar)
+            .ok_or_else(|| EngineError::Internal(format!("calendar `{}` is not loaded", workflow.calendar)))
+    }
+
+    fn workflow_of(&self, app: &ApplicationRecord) -> EngineResult<Arc<Workflow>> {
+        self.workflows
+            .get(&app.workflow_id, app.workflow_version as u32)
+            .ok_or_else(|| EngineError::Internal(format!("workflow {} v{} is not loaded", app.workflow_id, app.workflow_version)))
+    }
+
+    fn audit_event(actor: &Actor, action: &str, state: &str, data: Value, at: DateTime<Utc>) -> NewAuditEvent {
+        NewAuditEvent {
+            actor_id: actor.user_id,
+            actor_name: actor.name.clone(),
+            role: actor.role.clone(),
+            organisation_id: actor.organisation_id,
+            action: action.to_string(),
+            from_state: Some(state.to_string()),
+            to_state: Some(state.to_string()),
+            comment: None,
+            reason: None,
+            data,
+            at,
+        }
+    }
+
+    /// A firm starts an application (a draft) on the newest version of a workflow.
+    pub async fn create_application(
+        &self,
+        actor: &Actor,
+        workflow_id: &str,
+        given: &Map<String, Value>,
+    ) -> EngineResult<ApplicationView> {
+        let workflow = self
+            .workflows
+            .latest(workflow_id)
+            .ok_or_else(|| EngineError::invalid(vec![FieldError::new("workflow", format!("There is no workflow `{workflow_id}`"))]))?;
+        if !actor.is_applicant() || !workflow.roles.iter().any(|r| r == APPLICANT_ROLE) {
+            return Err(EngineError::Forbidden("only a firm's applicant users start applications".into()));
+        }
+        let organisation_id = actor
+            .organisation_id
+            .ok_or_else(|| EngineError::Forbidden("your account belongs to no organisation".into()))?;
+        let user_id = actor.user_id.ok_or_else(|| EngineError::Forbidden("only a signed-in user starts applications".into()))?;
+        let values = fields::check(&workflow, given, false).map_err(EngineError::invalid)?;
+        let now = self.now();
+        let initial = workflow.initial_state().name.clone();
+        let record = self
+            .store
+            .create_application(
+                NewApplication {
+                    reference_prefix: workflow.reference_prefix.clone(),
+                    year: now.year(),
+                    workflow_id: workflow.id.clone(),
+                    workflow_version: workflow.version as i64,
+                    state: initial.clone(),
+                    organisation_id,
+                    created_by: user_id,
+                    applicant_name: fields::applicant_name(&workflow, &values).to_lowercase(),
+                    passport_number: fields::passport_number(&workflow, &values),
+                    fields: Value::Object(values),
+                    now,
+                },
+                NewAuditEvent {
+                    from_state: None,
+                    ..Self::audit_event(actor, "create", &initial, json!({"workflow_version": workflow.version}), now)
+                },
+            )
+            .await?;
+        Ok(ApplicationView { record, workflow })
+    }
+
+    /// An application the actor may see, by reference; "not found" otherwise.
+    pub async fn application(&self, actor: &Actor, reference: &str) -> EngineResult<ApplicationView> {
+        let not_found = || EngineError::NotFound("application".into());
+        let reference = crate::reference::parse(reference).ok_or_else(not_found)?;
+        let record = self.store.application_by_reference(&reference).await?.ok_or_else(not_found)?;
+        let workflow = self.workflow_of(&record)?;
+        if !actor.may_see(&record, &workflow) {
+            return Err(not_found());
+        }
+        Ok(ApplicationView { record, workflow })
+    }
+
+    /// Applications the actor may see, in deadline order. Firms see their own; staff see
+    /// submitted applications (never another firm's drafts).
+    pub async fn applications(&self, actor: &Actor, mut filter: ApplicationFilter) -> EngineResult<Vec<ApplicationView>> {
+        if actor.is_applicant() {
+            filter.organisation_id = actor.organisation_id.or(Some(-1));
+        } else if !actor.is_admin() {
+            for wf in self.workflows.all_versions() {
+                let initial = wf.initial_state().name.clone();
+                if !filter.exclude_states.contains(&initial) {
+                    filter.exclude_states.push(initial);
+                }
+            }
+        }
+        filter.limit = filter.limit.clamp(1, 500);
+        let records = self.store.applications(&filter).await?;
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            let workflow = self.workflow_of(&record)?;
+            if actor.may_see(&record, &workflow) {
+                out.push(ApplicationView { record, workflow });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The applicant changes fields while the application is with them (draft or answering a
+    /// request for information).
+    pub async fn update_fields(
+        &self,
+        actor: &Actor,
+        reference: &str,
+        expected_version: i64,
+        given: &Map<String, Value>,
+    ) -> EngineResult<ApplicationView> {
+        let view = self.application(actor, reference).await?;
+        self.require_with_applicant(actor, &view)?;
+        if expected_version != view.record.version {
+            return Err(EngineError::StaleVersion { sent: expected_version, current: view.record.version });
+        }
+        let mut values = view.record.fields.as_object().cloned().unwrap_or_default();
+        let mut changed = Vec::new();
+        for (k, v) in given {
+            if values.get(k) != Some(v) {
+                changed.push(k.clone());
+            }
+            values.insert(k.clone(), v.clone());
+        }
+        let values = fields::check(&view.workflow, &values, false).map_err(EngineError::invalid)?;
+        let now = self.now();
+        let record = self
+            .store
+            .edit_application(ApplicationEdit {
+                application_id: view.record.id,
+                expected_version,
+                applicant_name: Some(fields::applicant_name(&view.workflow, &values).to_lowercase()),
+                passport_number: fields::passport_number(&view.workflow, &values),
+                fields: Some(Value::Object(values)),
+                assigned_to: None,
+                audit: Self::audit_event(actor, "update_fields", &view.record.state, json!({"fields_changed": changed}), now),
+                now,
+            })
+            .await?;
+        Ok(ApplicationView { record, workflow: view.workflow })
+    }
+
+    fn require_with_applicant(&self, actor: &Actor, view: &ApplicationView) -> EngineResult<()> {
+        if !actor.is_applicant() {
+            return Err(EngineError::Forbidden("only the firm that applies changes its application".into()));
+        }
+        let owner = view.workflow.state(&view.record.state).and_then(|s| s.owner.as_deref());
+        if owner != Some(APPLICANT_ROLE) {
+            return Err(EngineError::ActionNotOpen {
+                action: "change".into(),
+                state: view.record.state.clone(),
+                open: view.workflow.transitions_from(&view.record.state).map(|t| t.action.clone()).collect(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Attach a document. The content is checked by its first bytes against the workflow's
+    /// accepted types and size limit, then kept under a name we choose.
+    pub async fn upload_document(
+        &self,
+        actor: &Actor,
+        reference: &str,
+        kind: &str,
+        filename: &str,
+        bytes: &[u8],
+    ) -> EngineResult<DocumentRecord> {
+        let view = self.application(actor, reference).await?;
+        self.require_with_applicant(actor, &view)?;
+        let def = view.workflow.document(kind).ok_or_else(|| {
+            let known: Vec<&str> = view.workflow.documents.iter().map(|d| d.name.as_str()).collect();
+            EngineError::invalid(vec![FieldError::new("kind", format!("`{kind}` is not a document of this application; expected one of: {}", known.join(", ")))])
+        })?;
+        if bytes.is_empty() {
+            return Err(EngineError::invalid(vec![FieldError::new("file", "The selected file is empty")]));
+        }
+        if bytes.len() as u64 > def.max_size {
+            return Err(EngineError::TooLarge(format!(
+                "The {} must be smaller than {} MB",
+                def.label.to_lowercase(),
+                def.max_size as f64 / 1_000_000.0
+            )));
+        }
+        let content_type = sniff_content_type(bytes).filter(|t| def.accept.iter().any(|a| a == t)).ok_or_else(|| {
+            EngineError::invalid(vec![FieldError::new(
+                "file",
+                format!("The {} must be a {}", def.label.to_lowercase(), def.accept.iter().map(|a| describe_type(a)).collect::<Vec<_>>().join(", ")),
+            )])
+        })?;
+        let storage_key = uuid::Uuid::new_v4().simple().to_string();
+        tokio::fs::create_dir_all(&self.uploads_dir).await?;
+        let path = self.uploads_dir.join(&storage_key);
+        tokio::fs::write(&path, bytes).await?;
+        let now = self.now();
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let filename = clean_filename(filename);
+        let result = self
+            .store
+            .add_document(
+                NewDocument {
+                    application_id: view.record.id,
+                    kind: kind.to_string(),
+                    filename: filename.clone(),
+                    content_type: content_type.to_string(),
+                    size: bytes.len() as i64,
+                    sha256: sha256.clone(),
+                    storage_key,
+                    uploaded_by: actor.user_id.unwrap_or_default(),
+                    now,
+                },
+                Self::audit_event(actor, "upload_document", &view.record.state, json!({"kind": kind, "filename": filename, "sha256": sha256}), now),
+                view.record.version,
+            )
+            .await;
+        if result.is_err() {
+            // The row was not written, so the file must not linger unreferenced.
+            let _ = tokio::fs::remove_file(&path).await;
+        }
+        Ok(result?)
+    }
+
+    pub async fn documents(&self, actor: &Actor, reference: &str) -> EngineResult<(ApplicationView, Vec<DocumentRecord>)> {
+        let view = self.application(actor, reference).await?;
+        let docs = self.store.documents(view.record.id).await?;
+        Ok((view, docs))
+    }
+
+    /// A document's record and bytes, for someone who may see the application.
+    pub async fn document_content(&self, actor: &Actor, reference: &str, document_id: i64) -> EngineResult<(DocumentRecord, Vec<u8>)> {
+        let view = self.application(actor, reference).await?;
+        let doc = self.store.document(document_id).await?;
+        if doc.application_id != view.record.id {
+            return Err(EngineError::NotFound("document".into()));
+        }
+        let bytes = tokio::fs::read(self.uploads_dir.join(&doc.storage_key)).await?;
+        Ok((doc, bytes))
+    }
+
+    /// Take a transition: decide purely, then write all of it in one transaction.
+    pub async fn transition(&self, actor: &Actor, reference: &str, request: &TransitionRequest) -> EngineResult<ApplicationView> {
+        let view = self.application(actor, reference).await?;
+        self.transition_view(actor, view, request).await
+    }
+
+    pub async fn transition_view(&self, actor: &Actor, view: ApplicationView, request: &TransitionRequest) -> EngineResult<ApplicationView> {
+        let history = self.store.history(view.record.id).await?;
+        let documents = self.store.documents(view.record.id).await?;
+        let calendar = self.calendar(&view.workflow)?;
+        let write = transition::decide(TransitionInput {
+            workflow: &view.workflow,
+            application: &view.record,
+            history: &history,
+            documents: &documents,
+            calendar,
+            actor,
+            request,
+            now: self.now(),
+        })?;
+        let record = self.store.commit_transition(write).await.map_err(|e| match e {
+            crate::store::StoreError::Conflict { expected } => EngineError::StaleVersion { sent: expected, current: expected + 1 },
+            other => other.into(),
+        })?;
+        Ok(ApplicationView { record, workflow: view.workflow })
+    }
+
+    pub async fn history(&self, actor: &Actor, reference: &str) -> EngineResult<Vec<AuditEvent>> {
+        let view = self.application(actor, reference).await?;
+        Ok(self.store.history(view.record.id).await?)
+    }
+
+    /// The public status check: the same answer for an unknown reference and a wrong passport.
+    pub async fn public_status(&self, reference: &str, passport: &str) -> EngineResult<PublicStatus> {
+        let not_found = || EngineError::NotFound("application".into());
+        let reference = crate::reference::parse(reference).ok_or_else(not_found)?;
+        let record = self.store.application_by_reference(&reference).await?.ok_or_else(not_found)?;
+        let given: String = passport.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase();
+        let matches = record.passport_number.as_deref().is_some_and(|p| !given.is_empty() && constant_time_eq(p.as_bytes(), given.as_bytes()));
+        let workflow = self.workflow_of(&record)?;
+        if !matches || record.state == workflow.initial_state().name {
+            return Err(not_found());
+        }
+        let state = workflow.state(&record.state).ok_or_else(not_found)?;
+        Ok(PublicStatus { reference: record.reference, status: state.public.clone(), next_steps: state.next_steps.clone() })
+    }
+
+    /// Recompute the hash chain of one application (by reference) or of all.
+    /// Returns how many events were checked.
+    pub async fn verify_audit(&self, reference: Option<&str>) -> EngineResult<Result<usize, ChainBreak>> {
+        let ids = match reference {
+            Some(r) => {
+                let canonical = crate::reference::parse(r).unwrap_or_else(|| r.to_string());
+                let app = self
+                    .store
+                    .application_by_reference(&canonical)
+                    .await?
+                    .ok_or_else(|| EngineError::NotFound(format!("application {r}")))?;
+                vec![app.id]
+            }
+            None => self.store.audited_applications().await?,
+        };
+        let mut count = 0;
+        for id in ids {
+            let events = self.store.history(id).await?;
+            if let Err(b) = audit::verify_chain(id, &events) {
+                return Ok(Err(b));
+            }
+            count += events.len();
+        }
+        Ok(Ok(count))
+    }
+}
+
+fn describe_type(content_type: &str) -> &str {
+    match content_type {
+        "application/pdf" => "PDF",
+        "image/jpeg" => "JPEG image",
+        "image/png" => "PNG image",
+        other => other,
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

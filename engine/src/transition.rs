@@ -1,0 +1,363 @@
+//! The one function every transition goes through. It decides, purely, from the application,
+//! its history and documents, the actor and the request, what one transition writes; the store
+//! then applies that write in one database transaction, comparing the version it was decided on.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::actor::Actor;
+use crate::audit::storable_time;
+use crate::calendar::Calendar;
+use crate::error::{EngineError, EngineResult};
+use crate::fields::{self, FieldError};
+use crate::store::{ApplicationRecord, AuditEvent, DocumentRecord, NewAuditEvent, NewJob, TransitionWrite};
+use crate::workflow::{Need, Recipient, StateDef, Target, Trigger, Workflow, APPLICANT_ROLE};
+
+/// Attempts before a message becomes a dead letter.
+pub const MESSAGE_ATTEMPTS: i32 = 8;
+/// Longest comment or reason kept.
+const MAX_TEXT: usize = 4000;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    pub action: String,
+    pub expected_version: i64,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// New field values given with the transition (e.g. when answering a request for more
+    /// information); merged over what was given before.
+    #[serde(default)]
+    pub fields: Option<Map<String, Value>>,
+}
+
+/// Everything the decision needs, read before it is taken.
+pub struct TransitionInput<'a> {
+    pub workflow: &'a Workflow,
+    pub application: &'a ApplicationRecord,
+    pub history: &'a [AuditEvent],
+    pub documents: &'a [DocumentRecord],
+    pub calendar: &'a Calendar,
+    pub actor: &'a Actor,
+    pub request: &'a TransitionRequest,
+    pub now: DateTime<Utc>,
+}
+
+fn text(given: &Option<String>) -> Option<String> {
+    given.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn need(what: &str, need: Need, value: &Option<String>, details: &mut Vec<FieldError>) {
+    if need == Need::Required && value.is_none() {
+        details.push(FieldError::new(what, format!("Enter a {what} for this decision")));
+    }
+    if need == Need::None && value.is_some() && what == "reason" {
+        details.push(FieldError::new(what, "This action takes no reason; use the comment"));
+    }
+    if value.as_ref().is_some_and(|v| v.chars().count() > MAX_TEXT) {
+        details.push(FieldError::new(what, format!("The {what} must be {MAX_TEXT} characters or fewer")));
+    }
+}
+
+/// The actors who took four-eyes steps, and the one who submitted.
+fn four_eyes_blockers(workflow: &Workflow, history: &[AuditEvent]) -> (Option<i64>, Option<i64>) {
+    let initial = &workflow.initial_state().name;
+    let submitter = history
+        .iter()
+        .find(|e| e.from_state.as_deref() == Some(initial.as_str()) && e.to_state.as_deref() != Some(initial.as_str()))
+        .and_then(|e| e.actor_id);
+    let last_approver = history
+        .iter()
+        .rev()
+        .find(|e| {
+            e.from_state
+                .as_deref()
+                .and_then(|from| workflow.transition(from, &e.action))
+                .is_some_and(|t| t.four_eyes)
+        })
+        .and_then(|e| e.actor_id);
+    (submitter, last_approver)
+}
+
+/// Decide a transition. Checks, in order: the action is open in this state (409), the actor's
+/// role and organisation (403), the version (409), comment, reason, fields and documents (422),
+/// four-eyes (403).
+pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
+    let TransitionInput { workflow, application: app, history, documents, calendar, actor, request, now } = input;
+    let now = storable_time(now);
+    let Some(transition) = workflow.transition(&app.state, &request.action) else {
+        return Err(EngineError::ActionNotOpen {
+            action: request.action.clone(),
+            state: app.state.clone(),
+            open: workflow.transitions_from(&app.state).map(|t| t.action.clone()).collect(),
+        });
+    };
+    if actor.role != transition.by {
+        return Err(EngineError::Forbidden(format!(
+            "only the {} role may take `{}`",
+            transition.by.replace('_', " "),
+            transition.action
+        )));
+    }
+    if transition.by == APPLICANT_ROLE && actor.organisation_id != Some(app.organisation_id) {
+        return Err(EngineError::NotFound("application".into()));
+    }
+    if request.expected_version != app.version {
+        return Err(EngineError::StaleVersion { sent: request.expected_version, current: app.version });
+    }
+
+    let comment = text(&request.comment);
+    let reason = text(&request.reason);
+    let mut details = Vec::new();
+    need("comment", transition.comment, &comment, &mut details);
+    need("reason", transition.reason, &reason, &mut details);
+
+    let mut values = app.fields.as_object().cloned().unwrap_or_default();
+    let mut fields_changed = Vec::new();
+    if let Some(given) = &request.fields {
+        if actor.role != APPLICANT_ROLE {
+            details.push(FieldError::new("fields", "Only the applicant changes the application's fields"));
+        } else {
+            for (k, v) in given {
+                if values.get(k) != Some(v) {
+                    fields_changed.push(k.clone());
+                }
+                values.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let checked = fields::check(workflow, &values, transition.requires_fields);
+    let values = match checked {
+        Ok(v) => v,
+        Err(errs) => {
+            details.extend(errs);
+            values
+        }
+    };
+    if transition.requires_documents {
+        for doc in workflow.documents.iter().filter(|d| d.required) {
+            if !documents.iter().any(|d| d.kind == doc.name) {
+                details.push(FieldError::new(
+                    &format!("documents.{}", doc.name),
+                    format!("Upload the {}", doc.label.to_lowercase()),
+                ));
+            }
+        }
+    }
+    if !details.is_empty() {
+        let message = format!("`{}` cannot be taken yet: {} to put right", transition.action, details.len());
+        return Err(EngineError::Unprocessable { message, details });
+    }
+
+    if transition.four_eyes {
+        let (submitter, last_approver) = four_eyes_blockers(workflow, history);
+        if actor.user_id.is_some() && actor.user_id == submitter {
+            return Err(EngineError::FourEyes("You submitted this application, so someone else must approve it".into()));
+        }
+        if actor.user_id.is_some() && actor.user_id == last_approver {
+            return Err(EngineError::FourEyes(
+                "You took the previous approval of this application, so a second reviewer must take this one".into(),
+            ));
+        }
+    }
+
+    let to_name = match &transition.to {
+        Target::State(s) => s.clone(),
+        Target::Return => app.previous_state.clone().ok_or_else(|| {
+            EngineError::Internal(format!("{} has no state to return to", app.reference))
+        })?,
+    };
+    let from_state = workflow
+        .state(&app.state)
+        .ok_or_else(|| EngineError::Internal(format!("state {} is not in the workflow", app.state)))?;
+    let to_state = workflow
+        .state(&to_name)
+        .ok_or_else(|| EngineError::Internal(format!("state {to_name} is not in the workflow")))?;
+
+    let (deadline_at, paused_remaining) = deadline_on_entry(calendar, app, from_state, to_state, transition.to == Target::Return, now);
+    let new_version = app.version + 1;
+    let initial = &workflow.initial_state().name;
+
+    let mut data = Map::new();
+    if !fields_changed.is_empty() {
+        data.insert("fields_changed".into(), json!(fields_changed));
+    }
+    if let Some(d) = deadline_at {
+        data.insert("deadline".into(), json!(d));
+    }
+    if let Some(outcome) = &transition.outcome {
+        data.insert("outcome".into(), json!(outcome));
+    }
+
+    let mut jobs = follow_up_jobs(workflow, app, &transition.action, from_state, to_state, new_version, deadline_at, calendar, now, &comment, &reason);
+    jobs.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
+
+    Ok(TransitionWrite {
+        application_id: app.id,
+        expected_version: app.version,
+        new_state: to_state.name.clone(),
+        previous_state: Some(app.state.clone()),
+        applicant_name: request.fields.as_ref().map(|_| fields::applicant_name(workflow, &values).to_lowercase()),
+        passport_number: request.fields.as_ref().and_then(|_| fields::passport_number(workflow, &values)),
+        fields: request.fields.as_ref().map(|_| Value::Object(values)),
+        submitted_at: (app.state == *initial && to_state.name != *initial).then_some(now),
+        deadline_at,
+        paused_remaining,
+        cancel_timers: true,
+        audit: NewAuditEvent {
+            actor_id: actor.user_id,
+            actor_name: actor.name.clone(),
+            role: actor.role.clone(),
+            organisation_id: actor.organisation_id,
+            action: transition.action.clone(),
+            from_state: Some(app.state.clone()),
+            to_state: Some(to_state.name.clone()),
+            comment,
+            reason,
+            data: Value::Object(data),
+            at: now,
+        },
+        jobs,
+        now,
+    })
+}
+
+/// The deadline of the state being entered, and the time left on a paused clock.
+/// Entering a state that pauses the clock keeps what was left of the deadline being left;
+/// returning from it to that state resumes with that time.
+fn deadline_on_entry(
+    calendar: &Calendar,
+    app: &ApplicationRecord,
+    from: &StateDef,
+    to: &StateDef,
+    returning: bool,
+    now: DateTime<Utc>,
+) -> (Option<DateTime<Utc>>, Option<Value>) {
+    let own = to.deadline.map(|d| storable_time(calendar.add_duration(now, &d)));
+    if to.pauses_clock {
+        let kept = match (app.deadline_at, from.deadline.is_some()) {
+            (Some(deadline), true) => serde_json::to_value(calendar.remaining(deadline, now)).ok(),
+            _ => None,
+        };
+        return (own, kept);
+    }
+    if from.pauses_clock && returning {
+        if let Some(remaining) = app.paused_remaining.as_ref().and_then(|v| serde_json::from_value(v.clone()).ok()) {
+            return (Some(storable_time(calendar.resume(&remaining, now))), None);
+        }
+    }
+    (own, None)
+}
+
+fn recipient_json(r: &Recipient) -> Value {
+    serde_json::to_value(r).unwrap_or(Value::Null)
+}
+
+/// Notifications, webhooks and the timers of the state being entered.
+#[allow(clippy::too_many_arguments)]
+fn follow_up_jobs(
+    workflow: &Workflow,
+    app: &ApplicationRecord,
+    action: &str,
+    from: &StateDef,
+    to: &StateDef,
+    new_version: i64,
+    deadline_at: Option<DateTime<Utc>>,
+    calendar: &Calendar,
+    now: DateTime<Utc>,
+    comment: &Option<String>,
+    reason: &Option<String>,
+) -> Vec<NewJob> {
+    let fires = |on: &Trigger| match on {
+        Trigger::Enter(s) => *s == to.name,
+        Trigger::Leave(s) => *s == from.name,
+        Trigger::Action(a) => a == action,
+    };
+    let key = |kind: &str, suffix: String| format!("{kind}:{}:v{new_version}:{suffix}", app.id);
+    let base = json!({
+        "application_id": app.id,
+        "reference": app.reference,
+        "workflow": workflow.id,
+        "state": to.name,
+        "version": new_version,
+    });
+    let with = |extra: Value| {
+        let mut v = base.clone();
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        v
+    };
+    let mut jobs = Vec::new();
+    for (i, rule) in workflow.notify.iter().enumerate() {
+        if fires(&rule.on) {
+            jobs.push(NewJob {
+                kind: "email".into(),
+                dedup_key: key("email", format!("notify{i}")),
+                application_id: Some(app.id),
+                payload: with(json!({"template": rule.template, "to": recipient_json(&rule.email), "comment": comment, "reason": reason, "action": action})),
+                run_at: now,
+                max_attempts: MESSAGE_ATTEMPTS,
+            });
+        }
+    }
+    for (i, hook) in workflow.webhooks.iter().enumerate() {
+        if fires(&hook.on) {
+            jobs.push(NewJob {
+                kind: "webhook".into(),
+                dedup_key: key("webhook", format!("hook{i}")),
+                application_id: Some(app.id),
+                payload: with(json!({"url": hook.url, "secret": hook.secret, "event": {
+                    "type": "application.transition",
+                    "reference": app.reference,
+                    "workflow": workflow.id,
+                    "action": action,
+                    "from": from.name,
+                    "to": to.name,
+                    "public_status": to.public,
+                    "at": now,
+                }})),
+                run_at: now,
+                max_attempts: MESSAGE_ATTEMPTS,
+            });
+        }
+    }
+    if let Some(deadline) = deadline_at {
+        if let Some(action) = &to.on_deadline {
+            jobs.push(NewJob {
+                kind: "deadline".into(),
+                dedup_key: key("deadline", action.clone()),
+                application_id: Some(app.id),
+                payload: with(json!({"action": action})),
+                run_at: deadline,
+                max_attempts: MESSAGE_ATTEMPTS,
+            });
+        }
+        for (i, r) in to.remind.iter().enumerate() {
+            let at = storable_time(calendar.subtract_duration(deadline, &r.before_deadline));
+            jobs.push(NewJob {
+                kind: "reminder".into(),
+                dedup_key: key("reminder", i.to_string()),
+                application_id: Some(app.id),
+                payload: with(json!({"template": r.template, "to": recipient_json(&r.to), "deadline": deadline})),
+                run_at: at.max(now),
+                max_attempts: MESSAGE_ATTEMPTS,
+            });
+        }
+        if let Some(e) = &to.escalate {
+            let at = storable_time(calendar.add_duration(deadline, &e.after_deadline));
+            jobs.push(NewJob {
+                kind: "escalation".into(),
+                dedup_key: key("escalation", "0".into()),
+                application_id: Some(app.id),
+                payload: with(json!({"template": e.template, "to": recipient_json(&e.to), "deadline": deadline})),
+                run_at: at,
+                max_attempts: MESSAGE_ATTEMPTS,
+            });
+        }
+    }
+    jobs
+}

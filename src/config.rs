@@ -1,0 +1,200 @@
+//! Configuration: `config/corridor.toml`, then environment overrides. Errors name the file,
+//! line and column, or the environment variable.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub paths: PathsConfig,
+    pub mail: MailConfig,
+    pub scheduler: SchedulerConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub public_url: String,
+    pub secure_cookies: bool,
+    pub max_upload_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathsConfig {
+    pub data_dir: PathBuf,
+    pub workflows: PathBuf,
+    pub templates: PathBuf,
+    pub calendars: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    pub smtp_url: String,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    pub enabled: bool,
+    pub poll_seconds: u64,
+    pub lease_seconds: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}:{line}:{column}: error: {message}")]
+    Syntax { path: String, line: usize, column: usize, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+/// Short names kept for scripts (DESIGN.md section 3).
+const ALIASES: &[(&str, &str, &str)] = &[
+    ("CORRIDOR_BIND", "server", "bind"),
+    ("CORRIDOR_SMTP_URL", "mail", "smtp_url"),
+];
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    (line, column)
+}
+
+impl Config {
+    /// Read `path` and apply the environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        Self::parse(&shown, &text, |k| std::env::var(k).ok())
+    }
+
+    pub fn parse(shown: &str, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let syntax = |e: toml::de::Error| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ConfigError::Syntax { path: shown.to_string(), line, column, message: e.message().to_string() }
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(syntax)?;
+        let sections: Vec<String> = table.keys().cloned().collect();
+        for section in sections {
+            let Some(toml::Value::Table(inner)) = table.get_mut(&section) else { continue };
+            let keys: Vec<String> = inner.keys().cloned().collect();
+            for key in keys {
+                let mut vars = vec![format!("CORRIDOR_{}_{}", section.to_uppercase(), key.to_uppercase())];
+                vars.extend(ALIASES.iter().filter(|(_, s, k)| *s == section && *k == key).map(|(v, _, _)| v.to_string()));
+                for var in vars {
+                    if let Some(raw) = env(&var) {
+                        let current = &inner[&key];
+                        let value = match current {
+                            toml::Value::Boolean(_) => raw
+                                .trim()
+                                .parse::<bool>()
+                                .map(toml::Value::Boolean)
+                                .map_err(|_| ConfigError::Env { var: var.clone(), message: "must be true or false".into() })?,
+                            toml::Value::Integer(_) => raw
+                                .trim()
+                                .parse::<i64>()
+                                .map(toml::Value::Integer)
+                                .map_err(|_| ConfigError::Env { var: var.clone(), message: "must be a whole number".into() })?,
+                            _ => toml::Value::String(raw),
+                        };
+                        inner.insert(key.clone(), value);
+                    }
+                }
+            }
+        }
+        // Re-serialise so that type errors still point into the file when they come from it.
+        let config: Config = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+            match toml::from_str::<Config>(text) {
+                Err(file_err) => syntax(file_err),
+                Ok(_) => ConfigError::Env { var: "CORRIDOR_*".into(), message: e.message().to_string() },
+            }
+        })?;
+        if config.server.max_upload_bytes == 0 {
+            return Err(ConfigError::Syntax { path: shown.into(), line: 1, column: 1, message: "server.max_upload_bytes must be above 0".into() });
+        }
+        Ok(config)
+    }
+
+    pub fn smtp_url(&self) -> Option<String> {
+        Some(self.mail.smtp_url.trim().to_string()).filter(|s| !s.is_empty())
+    }
+
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.paths.data_dir.join("uploads")
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.paths.data_dir.join("outbox")
+    }
+
+    pub fn email_templates_dir(&self) -> PathBuf {
+        self.paths.templates.join("email")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULTS: &str = include_str!("../config/corridor.toml");
+
+    #[test]
+    fn defaults_parse() {
+        let c = Config::parse("corridor.toml", DEFAULTS, |_| None).unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:8080");
+        assert!(c.database.url.starts_with("sqlite://"));
+        assert_eq!(c.smtp_url(), None);
+    }
+
+    #[test]
+    fn environment_overrides_any_key_and_the_short_forms() {
+        let env = |k: &str| match k {
+            "CORRIDOR_DATABASE_URL" => Some("postgres://x@h/db".to_string()),
+            "CORRIDOR_BIND" => Some("0.0.0.0:9000".to_string()),
+            "CORRIDOR_SCHEDULER_POLL_SECONDS" => Some("2".to_string()),
+            _ => None,
+        };
+        let c = Config::parse("corridor.toml", DEFAULTS, env).unwrap();
+        assert_eq!(c.database.url, "postgres://x@h/db");
+        assert_eq!(c.server.bind, "0.0.0.0:9000");
+        assert_eq!(c.scheduler.poll_seconds, 2);
+    }
+
+    #[test]
+    fn bad_environment_value_names_the_variable() {
+        let env = |k: &str| (k == "CORRIDOR_SCHEDULER_ENABLED").then(|| "perhaps".to_string());
+        let e = Config::parse("corridor.toml", DEFAULTS, env).unwrap_err().to_string();
+        assert!(e.contains("CORRIDOR_SCHEDULER_ENABLED"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let text = DEFAULTS.replace("bind = \"127.0.0.1:8080\"", "bind = 127.0.0.1:8080");
+        let e = Config::parse("corridor.toml", &text, |_| None).unwrap_err().to_string();
+        assert!(e.starts_with("corridor.toml:7:"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_in_file_names_line() {
+        let text = DEFAULTS.replace("poll_seconds = 5", "poll_seconds = \"often\"");
+        let e = Config::parse("corridor.toml", &text, |_| None).unwrap_err().to_string();
+        assert!(e.contains("corridor.toml:") && e.contains("poll_seconds") || e.contains("integer"), "{e}");
+    }
+}

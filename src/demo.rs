@@ -1,0 +1,1 @@
+pub async fn seed(_engine: &corridor_engine::service::Engine) -> anyhow::Result<()> { Ok(()) }

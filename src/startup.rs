@@ -1,0 +1,94 @@
+//! Putting the parts together: store, calendars, workflows, engine, web.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use corridor_engine::calendar;
+use corridor_engine::clock::Clock;
+use corridor_engine::registry::WorkflowRegistry;
+use corridor_engine::service::Engine;
+use corridor_engine::store::{self, Store};
+use corridor_engine::workflow::LintContext;
+use corridor_web::{AppState, WebSettings};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+pub fn lint_context(config: &Config) -> LintContext {
+    LintContext { templates_dir: config.email_templates_dir(), calendars_dir: config.paths.calendars.clone() }
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(path) = config.database.url.strip_prefix("sqlite://") {
+        if let Some(parent) = std::path::Path::new(path.split('?').next().unwrap_or(path)).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            }
+        }
+    }
+    let store = store::connect(&config.database.url)
+        .await
+        .with_context(|| format!("opening the database at {}", redact(&config.database.url)))?;
+    store.migrate().await.context("applying database migrations")?;
+    Ok(store)
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}@{}", &url[..scheme + 3], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Everything but the listening socket.
+pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Engine>> {
+    let store = open_store(config).await?;
+    let calendars = calendar::load_calendars(&config.paths.calendars)
+        .with_context(|| format!("loading calendars from {}", config.paths.calendars.display()))?;
+    let workflows = WorkflowRegistry::load(&[config.paths.workflows.clone()], &lint_context(config), store.as_ref())
+        .await
+        .context("loading workflows")?;
+    Ok(Arc::new(Engine { store, workflows, calendars, clock, uploads_dir: config.uploads_dir() }))
+}
+
+pub fn web_settings(config: &Config) -> WebSettings {
+    WebSettings {
+        public_url: config.server.public_url.trim_end_matches('/').to_string(),
+        max_upload_bytes: config.server.max_upload_bytes,
+        secure_cookies: config.server.secure_cookies,
+    }
+}
+
+/// Serve until the process is asked to stop.
+pub async fn serve(engine: Arc<Engine>, config: &Config, listener: TcpListener) -> anyhow::Result<()> {
+    let state = AppState::new(engine, web_settings(config));
+    let app = corridor_web::router(state);
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,353 @@
+//! The JSON API (DESIGN.md section 3). Bearer tokens; errors as `{"error": {...}}`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use corridor_engine::actor::Actor;
+use corridor_engine::error::EngineError;
+use corridor_engine::service::ApplicationView;
+use corridor_engine::store::{ApplicationFilter, AuditEvent, DocumentRecord};
+use corridor_engine::transition::TransitionRequest;
+use corridor_engine::workflow::{Target, Workflow};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::extract::{ApiJson, ApiUser};
+use crate::{ApiError, ApiResult, AppState};
+
+mod openapi;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/applications", post(create_application).get(list_applications))
+        .route("/api/v1/applications/{reference}", get(get_application).patch(update_fields))
+        .route(
+            "/api/v1/applications/{reference}/documents",
+            post(upload_document)
+                .get(list_documents)
+                .layer(DefaultBodyLimit::max(state.settings.max_upload_bytes)),
+        )
+        .route("/api/v1/applications/{reference}/documents/{id}", get(download_document))
+        .route("/api/v1/applications/{reference}/transitions", post(take_transition))
+        .route("/api/v1/applications/{reference}/history", get(history))
+        .route("/api/v1/workflows", get(list_workflows))
+        .route("/api/v1/workflows/{id}", get(get_workflow))
+        .route("/api/v1/status/{reference}", get(public_status))
+        .route("/api/openapi.json", get(openapi::spec))
+        .fallback(|| async { ApiError::NotFound("No such API route".into()) })
+}
+
+/// The actions the actor could take now, in file order.
+pub fn open_actions(view: &ApplicationView, actor: &Actor) -> Vec<Value> {
+    view.workflow
+        .transitions_from(&view.record.state)
+        .filter(|t| t.by == actor.role)
+        .map(|t| json!({"action": t.action, "label": t.label, "comment": t.comment, "reason": t.reason}))
+        .collect()
+}
+
+pub fn application_json(view: &ApplicationView, actor: &Actor) -> Value {
+    let r = &view.record;
+    let state = view.workflow.state(&r.state);
+    json!({
+        "reference": r.reference,
+        "workflow": r.workflow_id,
+        "workflow_version": r.workflow_version,
+        "state": r.state,
+        "state_label": state.map(|s| s.label.clone()),
+        "public_status": state.map(|s| s.public.clone()),
+        "version": r.version,
+        "organisation_id": r.organisation_id,
+        "fields": r.fields,
+        "deadline": r.deadline_at,
+        "clock_paused": r.paused_remaining.is_some(),
+        "escalated_at": r.escalated_at,
+        "assigned_to": r.assigned_to,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+        "submitted_at": r.submitted_at,
+        "actions": open_actions(view, actor),
+    })
+}
+
+fn document_json(d: &DocumentRecord) -> Value {
+    json!({"id": d.id, "kind": d.kind, "filename": d.filename, "content_type": d.content_type,
+           "size": d.size, "sha256": d.sha256, "uploaded_at": d.uploaded_at})
+}
+
+fn event_json(e: &AuditEvent) -> Value {
+    json!({"seq": e.seq, "action": e.action, "from": e.from_state, "to": e.to_state,
+           "actor": e.actor_name, "actor_id": e.actor_id, "role": e.role, "organisation_id": e.organisation_id,
+           "comment": e.comment, "reason": e.reason, "data": e.data, "at": e.at, "hash": e.hash, "prev_hash": e.prev_hash})
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateApplication {
+    workflow: String,
+    #[serde(default)]
+    fields: Map<String, Value>,
+}
+
+async fn create_application(
+    State(state): State<AppState>,
+    ApiUser(actor): ApiUser,
+    ApiJson(body): ApiJson<CreateApplication>,
+) -> ApiResult<Response> {
+    let view = state.engine.create_application(&actor, &body.workflow, &body.fields).await?;
+    let location = format!("/api/v1/applications/{}", view.record.reference);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(application_json(&view, &actor))).into_response())
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    workflow: Option<String>,
+    q: Option<String>,
+    limit: Option<i64>,
+    /// Keyset cursor from the previous page's `next`.
+    after: Option<String>,
+}
+
+async fn list_applications(
+    State(state): State<AppState>,
+    ApiUser(actor): ApiUser,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let after = match q.after.as_deref() {
+        None | Some("") => None,
+        Some(cursor) => Some(parse_cursor(cursor).ok_or_else(|| ApiError::BadRequest("`after` is not a cursor this API gave out".into()))?),
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let filter = ApplicationFilter {
+        workflow_id: q.workflow.filter(|s| !s.is_empty()),
+        states: q.state.filter(|s| !s.is_empty()).map(|s| s.split(',').map(str::to_string).collect()),
+        search: q.q.filter(|s| !s.trim().is_empty()),
+        after,
+        limit,
+        ..Default::default()
+    };
+    let views = state.engine.applications(&actor, filter).await?;
+    let next = (views.len() as i64 == limit)
+        .then(|| views.last().map(|v| format_cursor(v.record.deadline_at, v.record.id)))
+        .flatten();
+    let items: Vec<Value> = views.iter().map(|v| application_json(v, &actor)).collect();
+    Ok(Json(json!({"applications": items, "next": next})))
+}
+
+pub fn format_cursor(deadline: Option<chrono::DateTime<chrono::Utc>>, id: i64) -> String {
+    match deadline {
+        Some(d) => format!("{}_{id}", d.timestamp_micros()),
+        None => format!("none_{id}"),
+    }
+}
+
+pub fn parse_cursor(s: &str) -> Option<(Option<chrono::DateTime<chrono::Utc>>, i64)> {
+    let (d, id) = s.split_once('_')?;
+    let id = id.parse().ok()?;
+    let deadline = if d == "none" { None } else { Some(chrono::DateTime::from_timestamp_micros(d.parse().ok()?)?) };
+    Some((deadline, id))
+}
+
+async fn get_application(
+    State(state): State<AppState>,
+    ApiUser(actor): ApiUser,
+    Path(reference): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (view, docs) = state.engine.documents(&actor, &reference).await?;
+    let mut body = application_json(&view, &actor);
+    body["documents"] = docs.iter().map(document_json).collect();
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateFields {
+    expected_version: i64,
+    fields: Map<String, Value>,
+}
+
+async fn update_fields(
+    State(state): State<AppState>,
+    ApiUser(actor): ApiUser,
+    Path(reference): Path<String>,
+    ApiJson(body): ApiJson<UpdateFields>,
+) -> ApiResult<Json<Value>> {
+    let view = state.engine.update_fields(&actor, &reference, body.expected_version, &body.fields).await?;
+    Ok(Json(application_json(&view, &actor)))
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge("The file is too large to upload".into())
+    } else {
+        ApiError::BadRequest(format!("The upload could not be read: {}", e.body_text()))
+    }
+}
+
+async fn upload_document(
+    State(state): State<AppState>,
+    ApiUser(actor): ApiUser,
+    Path(reference): Path<String>,
+    mut multipart: Multipart,
+) -> ApiResult<Response> {
+    let mut kind = None;
+    let mut file: Option<(String, Vec<u8>)> = None;
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name() {
+            Some("kind") => kind = Some(field.text().await.map_err(multipart_error)?.trim().to_string()),
+            Some("file") => {
+                let name = field.file_name().unwrap_or("document").to_string();
+                let bytes = field.bytes().await.map_err(multipart_error)?;
+                file = Some((name, bytes.to_vec()));
+            }
+            _ => {}
+        }
+    }
+    let mut missing = Vec::new();
+    if kind.as_deref().is_none_or(str::is_empty) {
+        missing.push(corridor_engine::fields::FieldError::new("kind", "Say which document this is (`kind`)"));
+    }
+    if file.is_none() {
+        missing.push(corridor_engine::fields::FieldError::new("file", "Select a file to upload (`file`)"));
+    }
+    if !missing.is_empty() {
+        return Err(EngineError::invalid(missing).into());
+    }
+    let (kind, (filename, bytes)) = (kind.unwrap_or_default(), file.unwrap_or_default());
+    let doc = state.engine.upload_document(&actor, &reference, &kind, &filename, &bytes).await?;
+    Ok((StatusCode::CREATED, Json(document_json(&doc))).into_response())
+}
+
+async fn list_documents(
+    State(state): State<AppState>,
+    ApiUser(actor): ApiUser,
+    Path(reference): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (_, docs) = state.engine.documents(&actor, &reference).await?;
+    Ok(Json(json!({"documents": docs.iter().map(document_json).collect::<Vec<_>>()})))
+}
+
+async fn download_document(
+    State(state): State<AppState>,
+    ApiUser(actor): ApiUser,
+    Path((reference, id)): Path<(String, i64)>,
+) -> ApiResult<Response> {
+    let (doc, bytes) = state.engine.document_content(&actor, &reference, id).await?;
+    Ok(document_response(&doc, bytes, true))
+}
+
+/// A stored document, sent with its sniffed type; never rendered as HTML by the browser.
+pub fn document_response(doc: &DocumentRecord, bytes: Vec<u8>, attachment: bool) -> Response {
+    let ascii_name: String = doc.filename.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ')).collect();
+    let disposition = format!("{}; filename=\"{}\"", if attachment { "attachment" } else { "inline" }, ascii_name);
+    (
+        [
+            (header::CONTENT_TYPE, doc.content_type.clone()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox".to_string()),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+async fn take_transition(
+    State(state): State<AppState>,
+    ApiUser(actor): ApiUser,
+    Path(reference): Path<String>,
+    ApiJson(request): ApiJson<TransitionRequest>,
+) -> ApiResult<Json<Value>> {
+    match state.engine.transition(&actor, &reference, &request).await {
+        Ok(view) => {
+            state.metrics.transitions.fetch_add(1, Ordering::Relaxed);
+            Ok(Json(application_json(&view, &actor)))
+        }
+        Err(e) => {
+            if matches!(e, EngineError::StaleVersion { .. }) {
+                state.metrics.transition_conflicts.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e.into())
+        }
+    }
+}
+
+async fn history(
+    State(state): State<AppState>,
+    ApiUser(actor): ApiUser,
+    Path(reference): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let events = state.engine.history(&actor, &reference).await?;
+    Ok(Json(json!({"events": events.iter().map(event_json).collect::<Vec<_>>()})))
+}
+
+/// A workflow as API clients and forms need it: fields with an example each, documents,
+/// states, transitions and the role that may take each.
+pub fn workflow_json(wf: &Workflow) -> Value {
+    json!({
+        "id": wf.id,
+        "version": wf.version,
+        "title": wf.title,
+        "description": wf.description,
+        "calendar": wf.calendar,
+        "roles": wf.roles,
+        "fields": wf.fields.iter().map(|f| json!({
+            "name": f.name, "label": f.label, "hint": f.hint, "type": f.field_type, "required": f.required,
+            "pattern": f.pattern.as_ref().map(|p| p.as_str()), "example": f.example,
+            "options": f.options, "min": f.min, "max": f.max, "sensitive": f.sensitive,
+        })).collect::<Vec<_>>(),
+        "documents": wf.documents.iter().map(|d| json!({
+            "name": d.name, "label": d.label, "hint": d.hint, "required": d.required, "accept": d.accept, "max_size": d.max_size,
+        })).collect::<Vec<_>>(),
+        "states": wf.states.iter().map(|s| json!({
+            "name": s.name, "label": s.label, "public": s.public, "owner": s.owner, "initial": s.initial,
+            "terminal": s.terminal, "deadline": s.deadline, "pauses_clock": s.pauses_clock, "on_deadline": s.on_deadline,
+        })).collect::<Vec<_>>(),
+        "transitions": wf.transitions.iter().map(|t| json!({
+            "action": t.action, "label": t.label, "from": t.from,
+            "to": match &t.to { Target::State(s) => s.clone(), Target::Return => "$return".into() },
+            "by": t.by, "four_eyes": t.four_eyes, "comment": t.comment, "reason": t.reason,
+            "requires": {"fields": t.requires_fields, "documents": t.requires_documents},
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn list_workflows(State(state): State<AppState>, ApiUser(_actor): ApiUser) -> Json<Value> {
+    let items: Vec<Value> = state.engine.workflows.all_latest().iter().map(|w| workflow_json(w)).collect();
+    Json(json!({"workflows": items}))
+}
+
+async fn get_workflow(State(state): State<AppState>, ApiUser(_actor): ApiUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let wf = state.engine.workflows.latest(&id).ok_or_else(|| ApiError::NotFound(format!("There is no workflow `{id}`")))?;
+    Ok(Json(workflow_json(&wf)))
+}
+
+#[derive(Deserialize)]
+struct StatusQuery {
+    passport: Option<String>,
+}
+
+async fn public_status(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(reference): Path<String>,
+    Query(q): Query<StatusQuery>,
+) -> ApiResult<Json<Value>> {
+    if !state.status_limiter.allow(&addr.ip().to_string()) {
+        return Err(ApiError::TooManyRequests("Too many status look-ups from your address; wait a minute and try again".into()));
+    }
+    let passport = q.passport.unwrap_or_default();
+    match state.engine.public_status(&reference, &passport).await {
+        Ok(s) => Ok(Json(json!({"reference": s.reference, "status": s.status, "next_steps": s.next_steps}))),
+        Err(EngineError::NotFound(_)) => Err(ApiError::NotFound(
+            "No application matches that reference and passport number".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}

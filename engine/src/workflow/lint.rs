@@ -1,0 +1,617 @@
+//! The meaning of a workflow: references between states, roles and actions; one initial
+//! state; every state reachable and able to finish; deadlines where someone must act; the
+//! templates and calendar it names exist. Works on the decoded model plus the positions kept
+//! by the parser, and reports every problem at the node at fault.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+
+use super::graph::{duration_text, edges};
+use super::model::*;
+use super::parse::SourceMap;
+use super::{LintContext, Problems};
+
+pub(crate) fn check(w: &Workflow, m: &SourceMap, ctx: &LintContext, p: &mut Problems) {
+    check_calendar(w, m, ctx, p);
+    check_states(w, m, p);
+    let references_ok = check_transitions(w, m, p);
+    check_rules(w, m, p);
+    // With a part missing or a transition pointing nowhere, reachability would only repeat
+    // that problem as a list of "unreachable" states.
+    if !m.incomplete && references_ok {
+        check_graph(w, m, p);
+    }
+    check_templates(w, m, ctx, p);
+}
+
+fn known_states(w: &Workflow) -> Vec<&str> {
+    w.states.iter().map(|s| s.name.as_str()).collect()
+}
+
+/// "; did you mean `x`?" when a known name is close, else the list of known names.
+fn hint(word: &str, known: &[&str], what: &str) -> String {
+    let close = known.iter().find(|k| {
+        let (a, b) = (word.len() as i64, k.len() as i64);
+        (a - b).abs() <= 2 && (k.contains(word) || word.contains(*k) || near(word, k))
+    });
+    match close {
+        Some(k) => format!("; did you mean `{k}`?"),
+        None if known.is_empty() => format!("; no {what}s are declared"),
+        None => format!("; the {what}s are: {}", known.join(", ")),
+    }
+}
+
+/// At most two single-character edits apart.
+fn near(a: &str, b: &str) -> bool {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()] <= 2
+}
+
+fn check_role(w: &Workflow, role: &str, pos: Pos, context: &str, allow_system: bool, p: &mut Problems) {
+    if w.roles.iter().any(|r| r == role) || (allow_system && role == SYSTEM_ROLE) {
+        return;
+    }
+    let known: Vec<&str> = w.roles.iter().map(String::as_str).collect();
+    let extra = if role == SYSTEM_ROLE {
+        " (`system` may only take transitions)".to_string()
+    } else {
+        hint(role, &known, "role")
+    };
+    p.error(pos, format!("unknown role `{role}` {context}{extra}"));
+}
+
+fn check_recipient(w: &Workflow, r: &Recipient, pos: Pos, context: &str, p: &mut Problems) {
+    if let Recipient::Role(role) = r {
+        check_role(w, role, pos, context, false, p);
+    }
+}
+
+fn check_calendar(w: &Workflow, m: &SourceMap, ctx: &LintContext, p: &mut Problems) {
+    if w.calendar.is_empty() {
+        return;
+    }
+    let path = ctx.calendars_dir.join(format!("{}.toml", w.calendar));
+    if !path.is_file() {
+        p.error(m.calendar, format!("calendar `{}` does not exist: no file {}", w.calendar, path.display()));
+    }
+}
+
+fn check_states(w: &Workflow, m: &SourceMap, p: &mut Problems) {
+    let initials: Vec<(&StateDef, &super::parse::StateMap)> =
+        w.states.iter().zip(&m.states).filter(|(s, _)| s.initial).collect();
+    if initials.is_empty() && (!w.states.is_empty() || !m.incomplete) {
+        p.error(m.states_key, "no initial state: mark the state where applications start with `initial: true`");
+    }
+    if initials.len() > 1 {
+        let names: Vec<String> = initials.iter().map(|(s, _)| format!("`{}`", s.name)).collect();
+        for (_, sm) in initials.iter().skip(1) {
+            p.error(
+                sm.initial,
+                format!("several initial states ({}); exactly one state may be `initial: true`", names.join(", ")),
+            );
+        }
+    }
+
+    for (s, sm) in w.states.iter().zip(&m.states) {
+        if let Some(owner) = &s.owner {
+            check_role(w, owner, sm.owner, &format!("as owner of state `{}`", s.name), false, p);
+        }
+        if s.initial && s.terminal {
+            p.error(sm.terminal, format!("state `{}` cannot be both initial and terminal", s.name));
+        }
+        if s.terminal {
+            if s.deadline.is_some() {
+                p.error(sm.deadline, format!("terminal state `{}` cannot have a deadline: nothing happens after it", s.name));
+            }
+            if s.pauses_clock {
+                p.error(sm.pauses_clock, format!("terminal state `{}` cannot pause the clock", s.name));
+            }
+            continue;
+        }
+        if s.owner.is_none() {
+            p.error(
+                sm.name,
+                format!(
+                    "state `{}` has no `owner`: name the role whose queue holds it, or mark it `terminal: true`",
+                    s.name
+                ),
+            );
+        }
+        let has_deadline = s.deadline.is_some() || sm.deadline_given;
+        let is_review = s.owner.as_deref().is_some_and(|o| o != APPLICANT_ROLE);
+        if is_review && !has_deadline {
+            p.error(
+                sm.name,
+                format!(
+                    "review state `{}` (owner `{}`) has no `deadline`: give every review stage one, e.g. `deadline: 5 working days`",
+                    s.name,
+                    s.owner.as_deref().unwrap_or_default()
+                ),
+            );
+        }
+        if let Some(action) = &s.on_deadline {
+            if !has_deadline {
+                p.error(sm.on_deadline, format!("`on_deadline: {action}` needs a `deadline` in state `{}`", s.name));
+            }
+            match w.transition(&s.name, action) {
+                None => {
+                    let open: Vec<&str> = w.transitions_from(&s.name).map(|t| t.action.as_str()).collect();
+                    let open = if open.is_empty() { "none".to_string() } else { open.join(", ") };
+                    p.error(
+                        sm.on_deadline,
+                        format!("`on_deadline: {action}` is not an action open in state `{}` (open there: {open})", s.name),
+                    );
+                }
+                Some(t) if t.by != SYSTEM_ROLE => p.error(
+                    sm.on_deadline,
+                    format!(
+                        "`on_deadline: {action}` is taken automatically, so the transition `{action}` from `{}` must be `by: system`, not `by: {}`",
+                        s.name, t.by
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        if !has_deadline && !s.remind.is_empty() {
+            p.error(sm.remind_key, format!("state `{}` has reminders but no `deadline` to count from", s.name));
+        }
+        if !has_deadline && s.escalate.is_some() {
+            p.error(sm.escalate_key, format!("state `{}` escalates but has no `deadline` to count from", s.name));
+        }
+        if let Some(deadline) = &s.deadline {
+            for (r, (to_pos, _)) in s.remind.iter().zip(&sm.remind) {
+                if r.before_deadline.unit == deadline.unit && r.before_deadline.amount >= deadline.amount {
+                    p.error(
+                        *to_pos,
+                        format!(
+                            "a reminder {} before a deadline of {} would be sent before the state is entered",
+                            duration_text(&r.before_deadline),
+                            duration_text(deadline)
+                        ),
+                    );
+                }
+            }
+        }
+        for (r, (to_pos, _)) in s.remind.iter().zip(&sm.remind) {
+            check_recipient(w, &r.to, *to_pos, &format!("in a reminder of state `{}`", s.name), p);
+        }
+        if let Some(e) = &s.escalate {
+            check_recipient(w, &e.to, sm.escalate.0, &format!("in the escalation of state `{}`", s.name), p);
+        }
+    }
+}
+
+/// False when a transition names a state that does not exist.
+fn check_transitions(w: &Workflow, m: &SourceMap, p: &mut Problems) -> bool {
+    let mut references_ok = true;
+    let states = known_states(w);
+    // (state, action) -> line of the first transition that opens it
+    let mut open: HashMap<(&str, &str), u32> = HashMap::new();
+    for (t, tm) in w.transitions.iter().zip(&m.transitions) {
+        for (from, from_pos) in t.from.iter().zip(&tm.from) {
+            match w.state(from) {
+                None => {
+                    references_ok = false;
+                    p.error(
+                        *from_pos,
+                        format!("unknown state `{from}` in `from` of transition `{}`{}", t.action, hint(from, &states, "state")),
+                    );
+                }
+                Some(s) if s.terminal => p.error(
+                    *from_pos,
+                    format!(
+                        "terminal state `{from}` has an exit: transition `{}` leaves it; a terminal state ends the application",
+                        t.action
+                    ),
+                ),
+                Some(_) => {}
+            }
+            match open.get(&(from.as_str(), t.action.as_str())) {
+                Some(line) => p.error(
+                    *from_pos,
+                    format!(
+                        "action `{}` is already open from state `{from}` (line {line}); one state cannot have two transitions with the same action",
+                        t.action
+                    ),
+                ),
+                None => {
+                    open.insert((from.as_str(), t.action.as_str()), tm.action.line);
+                }
+            }
+        }
+        if let Target::State(to) = &t.to {
+            if w.state(to).is_none() {
+                references_ok = false;
+                p.error(
+                    tm.to,
+                    format!("unknown state `{to}` in `to` of transition `{}`{}", t.action, hint(to, &states, "state")),
+                );
+            }
+        }
+        check_role(w, &t.by, tm.by, &format!("in `by` of transition `{}`", t.action), true, p);
+        if t.by == SYSTEM_ROLE {
+            if t.comment == Need::Required {
+                p.error(tm.comment, format!("transition `{}` is taken by the system, which cannot write a comment: make it optional", t.action));
+            }
+            if t.reason == Need::Required {
+                p.error(tm.reason, format!("transition `{}` is taken by the system, which cannot give a reason: make it optional", t.action));
+            }
+            if t.four_eyes {
+                p.error(tm.four_eyes, format!("transition `{}` is taken by the system: `four_eyes` needs a person", t.action));
+            }
+        }
+    }
+    references_ok
+}
+
+fn check_trigger(w: &Workflow, on: &Trigger, pos: Pos, p: &mut Problems) {
+    let states = known_states(w);
+    match on {
+        Trigger::Enter(s) | Trigger::Leave(s) => {
+            if w.state(s).is_none() {
+                p.error(pos, format!("unknown state `{s}` in `on`{}", hint(s, &states, "state")));
+            }
+        }
+        Trigger::Action(a) => {
+            if !w.transitions.iter().any(|t| &t.action == a) {
+                let mut actions: Vec<&str> = w.transitions.iter().map(|t| t.action.as_str()).collect();
+                actions.dedup();
+                p.error(pos, format!("unknown action `{a}` in `on`{}", hint(a, &actions, "action")));
+            }
+        }
+    }
+}
+
+fn check_rules(w: &Workflow, m: &SourceMap, p: &mut Problems) {
+    for (n, nm) in w.notify.iter().zip(&m.notify) {
+        check_trigger(w, &n.on, nm.on, p);
+        check_recipient(w, &n.email, nm.to, "in `email` of a notify rule", p);
+        if n.email == Recipient::Owner {
+            if let Trigger::Enter(s) = &n.on {
+                if w.state(s).is_some_and(|s| s.owner.is_none()) {
+                    p.error(nm.to, format!("`email: owner` on entering `{s}`, but state `{s}` has no owner"));
+                }
+            }
+        }
+    }
+    for (s, sm) in w.schedules.iter().zip(&m.schedules) {
+        check_recipient(w, &s.to, sm.to, &format!("in `to` of schedule `{}`", s.name), p);
+        if s.to == Recipient::Owner {
+            p.error(sm.to, format!("schedule `{}` is not about one application: send it to a role, not `owner`", s.name));
+        }
+    }
+    for (h, hm) in w.webhooks.iter().zip(&m.webhooks) {
+        check_trigger(w, &h.on, hm.on, p);
+    }
+}
+
+fn check_graph(w: &Workflow, m: &SourceMap, p: &mut Problems) {
+    let Some(initial) = w.states.iter().find(|s| s.initial) else { return };
+    let all_edges = edges(w);
+    let mut next: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut prev: HashMap<&str, Vec<&str>> = HashMap::new();
+    for e in &all_edges {
+        next.entry(e.from).or_default().push(e.to);
+        prev.entry(e.to).or_default().push(e.from);
+    }
+    let reachable = walk(initial.name.as_str(), &next);
+    let terminals: Vec<&str> = w.states.iter().filter(|s| s.terminal).map(|s| s.name.as_str()).collect();
+    let mut can_finish: HashSet<&str> = HashSet::new();
+    for t in &terminals {
+        can_finish.extend(walk(t, &prev));
+    }
+
+    for (s, sm) in w.states.iter().zip(&m.states) {
+        let name = s.name.as_str();
+        if !reachable.contains(name) {
+            p.error(sm.name, format!("state `{name}` cannot be reached from the initial state `{}`", initial.name));
+            continue;
+        }
+        if s.terminal {
+            continue;
+        }
+        let has_exit = w.transitions_from(name).next().is_some();
+        if !has_exit {
+            p.error(
+                sm.name,
+                format!("state `{name}` is a dead end: it is not terminal and no transition leaves it"),
+            );
+        } else if !terminals.is_empty() && !can_finish.contains(name) {
+            p.error(
+                sm.name,
+                format!("no terminal state can be reached from state `{name}`: applications there could never finish"),
+            );
+        }
+    }
+    if terminals.is_empty() && !w.states.is_empty() {
+        p.error(m.states_key, "no terminal state: mark the states where applications end with `terminal: true`");
+    }
+}
+
+fn walk<'a>(start: &'a str, next: &HashMap<&'a str, Vec<&'a str>>) -> HashSet<&'a str> {
+    let mut seen = HashSet::from([start]);
+    let mut queue = VecDeque::from([start]);
+    while let Some(s) = queue.pop_front() {
+        for n in next.get(s).into_iter().flatten() {
+            if seen.insert(n) {
+                queue.push_back(n);
+            }
+        }
+    }
+    seen
+}
+
+fn check_templates(w: &Workflow, m: &SourceMap, ctx: &LintContext, p: &mut Problems) {
+    let mut uses: Vec<(&str, Pos)> = Vec::new();
+    for (s, sm) in w.states.iter().zip(&m.states) {
+        for (r, (_, tpl_pos)) in s.remind.iter().zip(&sm.remind) {
+            uses.push((&r.template, *tpl_pos));
+        }
+        if let Some(e) = &s.escalate {
+            uses.push((&e.template, sm.escalate.1));
+        }
+    }
+    for (n, nm) in w.notify.iter().zip(&m.notify) {
+        uses.push((&n.template, nm.template));
+    }
+    for (s, sm) in w.schedules.iter().zip(&m.schedules) {
+        uses.push((&s.template, sm.template));
+    }
+    let mut verdicts: HashMap<&str, Option<String>> = HashMap::new();
+    for (name, pos) in uses {
+        let verdict = verdicts.entry(name).or_insert_with(|| template_problem(&ctx.templates_dir, name));
+        if let Some(msg) = verdict {
+            p.error(pos, msg.clone());
+        }
+    }
+}
+
+/// Why the e-mail template `name` cannot be used, if it cannot.
+pub(crate) fn template_problem(dir: &Path, name: &str) -> Option<String> {
+    let main = dir.join(format!("{name}.txt"));
+    if !main.is_file() {
+        return Some(format!("template `{name}` does not exist: no file {}", main.display()));
+    }
+    let variants: [(PathBuf, bool); 3] = [
+        (main, true),
+        (dir.join(format!("{name}.ar.txt")), true),
+        (dir.join(format!("{name}.html")), false),
+    ];
+    for (path, needs_subject) in variants {
+        if !path.is_file() {
+            continue;
+        }
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => return Some(format!("template `{name}`: cannot read {}: {e}", path.display())),
+        };
+        if needs_subject {
+            let mut lines = text.lines();
+            let subject_ok = lines.next().is_some_and(|l| l.strip_prefix("Subject:").is_some_and(|s| !s.trim().is_empty()));
+            if !subject_ok {
+                return Some(format!(
+                    "template `{name}`: {} must start with a `Subject: ...` line, then a blank line, then the body",
+                    path.display()
+                ));
+            }
+            if lines.next().is_some_and(|l| !l.trim().is_empty()) {
+                return Some(format!("template `{name}`: {} needs a blank line after the subject", path.display()));
+            }
+        }
+        let mut tera = tera::Tera::default();
+        if let Err(e) = tera.add_raw_template(name, &text) {
+            let detail = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
+            let detail = detail.split_whitespace().collect::<Vec<_>>().join(" ");
+            return Some(format!("template `{name}`: {} is not a valid template: {detail}", path.display()));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::workflow::{LintContext, parse_workflow};
+
+    /// A small valid workflow; tests change one thing in it.
+    const BASE: &str = r#"workflow: t
+version: 1
+title: T
+calendar: qatar
+reference_prefix: QA-T
+roles: [applicant, ministry_reviewer]
+fields:
+  - {name: full_name, label: Full name, type: text, example: Ayesha Khan}
+states:
+  draft: {initial: true, owner: applicant}
+  review: {owner: ministry_reviewer, deadline: 5 working days}
+  more_information: {owner: applicant, deadline: 30 days, on_deadline: lapse}
+  done: {terminal: true}
+  lapsed: {terminal: true}
+transitions:
+  - {action: submit, from: draft, to: review, by: applicant}
+  - {action: approve, from: review, to: done, by: ministry_reviewer}
+  - {action: ask, from: review, to: more_information, by: ministry_reviewer}
+  - {action: respond, from: more_information, to: $return, by: applicant}
+  - {action: lapse, from: more_information, to: lapsed, by: system}
+notify:
+  - {on: enter done, email: applicant, template: good_news}
+"#;
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        ctx: LintContext,
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let templates = dir.path().join("templates");
+        let calendars = dir.path().join("calendars");
+        std::fs::create_dir_all(&templates).expect("mkdir");
+        std::fs::create_dir_all(&calendars).expect("mkdir");
+        std::fs::write(calendars.join("qatar.toml"), "").expect("write");
+        std::fs::write(templates.join("good_news.txt"), "Subject: Good news for {{ reference }}\n\nHello.\n").expect("write");
+        Setup { _dir: dir, ctx: LintContext { templates_dir: templates, calendars_dir: calendars } }
+    }
+
+    fn errors_with(setup: &Setup, source: &str) -> Vec<String> {
+        match parse_workflow(Path::new("t.yaml"), source, &setup.ctx) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.iter().map(|d| format!("{}:{}: {}", d.line, d.column, d.message)).collect(),
+        }
+    }
+
+    fn errors(source: &str) -> Vec<String> {
+        errors_with(&setup(), source)
+    }
+
+    fn changed(old: &str, new: &str) -> String {
+        assert!(BASE.contains(old), "{old}");
+        BASE.replacen(old, new, 1)
+    }
+
+    fn assert_one(errs: &[String], fragment: &str) {
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].contains(fragment), "{errs:#?} should mention {fragment}");
+    }
+
+    #[test]
+    fn base_is_valid() {
+        assert_eq!(errors(BASE), Vec::<String>::new());
+    }
+
+    #[test]
+    fn return_goes_back_to_every_state_that_leads_in() {
+        // `verify` is reached only by returning from more_information.
+        let src = changed(
+            "  - {action: respond,",
+            "  - {action: ask_early, from: draft, to: more_information, by: applicant}\n  - {action: respond,",
+        );
+        assert_eq!(errors(&src), Vec::<String>::new());
+        // With no way into more_information except from review, a state only `ask` leads from is unreachable.
+        let src = changed("  done: {terminal: true}\n", "  done: {terminal: true}\n  orphan: {owner: applicant}\n");
+        let errs = errors(&src);
+        assert!(errs.iter().any(|e| e.contains("state `orphan` cannot be reached")), "{errs:#?}");
+    }
+
+    #[test]
+    fn a_cycle_without_an_exit_to_a_terminal_state_is_reported() {
+        // review2 and review3 send the application to each other and nowhere else.
+        let src = changed(
+            "  - {action: approve, from: review, to: done, by: ministry_reviewer}",
+            "  - {action: approve, from: review, to: done, by: ministry_reviewer}\n  - {action: escalate, from: review, to: review2, by: ministry_reviewer}\n  - {action: pass, from: review2, to: review3, by: ministry_reviewer}\n  - {action: pass, from: review3, to: review2, by: ministry_reviewer}",
+        )
+        .replace(
+            "  done: {terminal: true}\n",
+            "  done: {terminal: true}\n  review2: {owner: ministry_reviewer, deadline: 2 days}\n  review3: {owner: ministry_reviewer, deadline: 2 days}\n",
+        );
+        let errs = errors(&src);
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(errs[0].contains("no terminal state can be reached from state `review2`"), "{errs:#?}");
+        assert!(errs[1].contains("no terminal state can be reached from state `review3`"), "{errs:#?}");
+    }
+
+    #[test]
+    fn on_deadline_must_be_taken_by_the_system() {
+        let src = changed("to: lapsed, by: system}", "to: lapsed, by: ministry_reviewer}");
+        assert_one(&errors(&src), "must be `by: system`");
+    }
+
+    #[test]
+    fn the_system_cannot_write_a_comment() {
+        let src = changed("to: lapsed, by: system}", "to: lapsed, by: system, comment: required}");
+        assert_one(&errors(&src), "cannot write a comment");
+    }
+
+    #[test]
+    fn on_deadline_without_deadline() {
+        let src = changed("{owner: applicant, deadline: 30 days, on_deadline: lapse}", "{owner: applicant, on_deadline: lapse}");
+        assert_one(&errors(&src), "needs a `deadline`");
+    }
+
+    #[test]
+    fn a_reminder_must_come_before_the_deadline() {
+        let src = changed(
+            "{owner: ministry_reviewer, deadline: 5 working days}",
+            "{owner: ministry_reviewer, deadline: 5 working days, remind: [{before_deadline: 5 working days, to: owner, template: good_news}]}",
+        );
+        assert_one(&errors(&src), "would be sent before the state is entered");
+    }
+
+    #[test]
+    fn unknown_recipient_role() {
+        let src = changed("email: applicant, template: good_news", "email: embassy, template: good_news");
+        assert_one(&errors(&src), "unknown role `embassy` in `email` of a notify rule");
+    }
+
+    #[test]
+    fn unknown_action_in_trigger() {
+        let src = changed("on: enter done", "on: action aprove");
+        assert_one(&errors(&src), "unknown action `aprove` in `on`; did you mean `approve`?");
+    }
+
+    #[test]
+    fn a_state_without_owner() {
+        let src = changed("review: {owner: ministry_reviewer, deadline: 5 working days}", "review: {deadline: 5 working days}");
+        assert_one(&errors(&src), "state `review` has no `owner`");
+    }
+
+    #[test]
+    fn no_terminal_state_at_all() {
+        let src = BASE
+            .replace("  done: {terminal: true}\n", "")
+            .replace("  lapsed: {terminal: true}\n", "")
+            .replace("to: done,", "to: draft,")
+            .replace("to: lapsed,", "to: draft,")
+            .replace("  - {on: enter done, email: applicant, template: good_news}\n", "");
+        let errs = errors(&src);
+        assert!(errs.iter().any(|e| e.contains("no terminal state:")), "{errs:#?}");
+    }
+
+    #[test]
+    fn template_without_subject_line() {
+        let s = setup();
+        std::fs::write(s.ctx.templates_dir.join("good_news.txt"), "Hello {{ reference }}\n").expect("write");
+        assert_one(&errors_with(&s, BASE), "must start with a `Subject: ...` line");
+    }
+
+    #[test]
+    fn template_that_does_not_compile() {
+        let s = setup();
+        std::fs::write(s.ctx.templates_dir.join("good_news.txt"), "Subject: x\n\n{% if reference %}unclosed\n").expect("write");
+        assert_one(&errors_with(&s, BASE), "is not a valid template");
+    }
+
+    #[test]
+    fn arabic_variant_is_checked_too() {
+        let s = setup();
+        std::fs::write(s.ctx.templates_dir.join("good_news.ar.txt"), "بدون سطر الموضوع\n").expect("write");
+        assert_one(&errors_with(&s, BASE), "good_news.ar.txt must start with a `Subject: ...` line");
+    }
+
+    #[test]
+    fn template_names_cannot_leave_the_folder() {
+        let src = changed("template: good_news", "template: ../../etc/passwd");
+        assert_one(&errors(&src), "is not a valid template name");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let src = changed("by: applicant}", "by: firm}")
+            .replace("deadline: 5 working days", "deadline: 5 weeks")
+            .replace("type: text, example", "type: txt, example")
+            .replace("on: enter done", "on: enter finished");
+        let errs = errors(&src);
+        assert_eq!(errs.len(), 4, "{errs:#?}");
+    }
+}

@@ -335,3 +335,108 @@ pub trait Store: Send + Sync + 'static {
     /// Put a dead job back in the queue.
     async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> StoreResult<()>;
 }
+
+/// Open the store a database URL names: `sqlite://PATH` (or `sqlite::memory:`),
+/// `postgres://...` or `postgresql://...`. Does not migrate; call [`Store::migrate`].
+pub async fn connect(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+    match scheme.as_str() {
+        "sqlite" => Ok(std::sync::Arc::new(sqlite::SqliteStore::connect(url).await?)),
+        "postgres" | "postgresql" => Ok(std::sync::Arc::new(postgres::PostgresStore::connect(url).await?)),
+        _ => Err(StoreError::Database(sqlx::Error::Configuration(
+            format!(
+                "unsupported database URL scheme {:?}: use sqlite://PATH or postgres://USER@HOST/DB",
+                if scheme.is_empty() { url.chars().take(12).collect::<String>() } else { scheme }
+            )
+            .into(),
+        ))),
+    }
+}
+
+// ---- helpers shared by both implementations ----
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::ForeignKeyViolation)
+}
+
+/// Map a write error: a unique violation becomes `Duplicate(what)`, a foreign key violation
+/// `NotFound(missing)`, anything else stays a database error.
+fn write_error(e: sqlx::Error, duplicate: impl FnOnce() -> String, missing: &'static str) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::Duplicate(duplicate())
+    } else if is_foreign_key_violation(&e) {
+        StoreError::NotFound(missing)
+    } else {
+        StoreError::Database(e)
+    }
+}
+
+/// Serialise audit data as it will be stored and parse it back, so that the hash is computed
+/// over exactly the value that a later read returns.
+fn normalise_json(v: &Value) -> (String, Value) {
+    let text = v.to_string();
+    let back = serde_json::from_str(&text).unwrap_or_else(|_| v.clone());
+    (text, back)
+}
+
+/// A search term as the two LIKE patterns: a reference prefix (references are upper case)
+/// and a substring of the lower-cased applicant name. `\` is the escape character.
+fn search_patterns(term: &str) -> Option<(String, String)> {
+    let term = term.trim();
+    if term.is_empty() {
+        return None;
+    }
+    let escaped: String = term
+        .chars()
+        .flat_map(|c| match c {
+            '\\' | '%' | '_' => vec!['\\', c],
+            _ => vec![c],
+        })
+        .collect();
+    Some((format!("{}%", escaped.to_uppercase()), format!("%{}%", escaped.to_lowercase())))
+}
+
+/// Link a new event after `(last_seq, last_hash)`; returns (seq, prev_hash, hash, data text).
+fn chain_next(application_id: i64, last: Option<(i64, String)>, audit: &NewAuditEvent) -> (i64, String, String, String) {
+    let (last_seq, prev) = last.unwrap_or((0, crate::audit::GENESIS.to_string()));
+    let seq = last_seq + 1;
+    let (data_text, data) = normalise_json(&audit.data);
+    let mut event = audit.clone();
+    event.data = data;
+    event.at = crate::audit::storable_time(audit.at);
+    let hash = crate::audit::hash_new(&prev, application_id, seq, &event);
+    (seq, prev, hash, data_text)
+}
+
+/// Each database's migrations, embedded in the binary: (version, description, SQL).
+/// (Equivalent to `sqlx::migrate!`, which needs sqlx's `macros` feature; same checksums.)
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../../../migrations/sqlite/0001_init.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../../../migrations/postgres/0001_init.sql"))];
+
+fn migrator(set: &'static [(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
+    use sqlx::SqlSafeStr;
+    sqlx::migrate::Migrator::with_migrations(
+        set.iter()
+            .map(|(version, description, sql)| {
+                sqlx::migrate::Migration::new(
+                    *version,
+                    std::borrow::Cow::Borrowed(*description),
+                    sqlx::migrate::MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+static MIGRATIONS_SQLITE: std::sync::LazyLock<sqlx::migrate::Migrator> =
+    std::sync::LazyLock::new(|| migrator(SQLITE_MIGRATIONS));
+static MIGRATIONS_POSTGRES: std::sync::LazyLock<sqlx::migrate::Migrator> =
+    std::sync::LazyLock::new(|| migrator(POSTGRES_MIGRATIONS));

@@ -87,16 +87,16 @@ pub fn mermaid(w: &Workflow) -> String {
     for s in &w.states {
         let mut notes = Vec::new();
         if let Some(owner) = &s.owner {
-            notes.push(format!("owner: {owner}"));
+            notes.push(format!("held by {owner}"));
         }
         if let Some(d) = &s.deadline {
-            notes.push(format!("deadline: {}", duration_text(d)));
+            notes.push(format!("deadline {}", duration_text(d)));
         }
         if s.pauses_clock {
             notes.push("clock paused".to_string());
         }
         if let Some(a) = &s.on_deadline {
-            notes.push(format!("on deadline: {a}"));
+            notes.push(format!("then {a}"));
         }
         if !notes.is_empty() && !s.terminal {
             let _ = writeln!(out, "    note right of {}: {}", s.name, mermaid_text(&notes.join(", ")));
@@ -180,4 +180,58 @@ fn dot_id(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::workflow::{LintContext, parse_workflow};
+
+    fn visa() -> (tempfile::TempDir, Workflow) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("qatar.toml"), "").expect("write");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let ctx = LintContext { templates_dir: root.join("config/templates/email"), calendars_dir: dir.path().to_path_buf() };
+        let path = root.join("workflows/it-business-visa.yaml");
+        let source = std::fs::read_to_string(&path).expect("read");
+        let w = parse_workflow(&path, &source, &ctx).expect("valid");
+        (dir, w)
+    }
+
+    #[test]
+    fn return_edges_lead_back_to_each_asking_stage() {
+        let (_dir, w) = visa();
+        let back: Vec<(&str, &str)> =
+            edges(&w).into_iter().filter(|e| e.returns).map(|e| (e.from, e.to)).collect();
+        assert_eq!(
+            back,
+            [
+                ("more_information", "ministry_review"),
+                ("more_information", "ministry_approval"),
+                ("more_information", "security_clearance"),
+                ("more_information", "embassy_decision"),
+            ]
+        );
+    }
+
+    #[test]
+    fn diagrams_print_every_state_once() {
+        let (_dir, w) = visa();
+        let m = mermaid(&w);
+        let d = dot(&w);
+        for s in &w.states {
+            assert_eq!(m.matches(&format!("as {}\n", s.name)).count(), 1, "{m}");
+            assert_eq!(d.matches(&format!("  \"{}\" [label=", s.name)).count(), 1, "{d}");
+        }
+        assert!(d.contains("\"visa_issued\" [label=\"Visa issued\", peripheries=2]"), "{d}");
+        assert!(m.contains("note right of ministry_review: held by ministry_reviewer, deadline 5 working days"), "{m}");
+    }
+
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(dot_id("say \"hi\"\\\nnow"), "\"say \\\"hi\\\"\\\\\\nnow\"");
+        assert_eq!(mermaid_text("a: \"b\"; c\n#d"), "a, 'b', c  d");
+    }
 }

@@ -292,9 +292,30 @@ mod tests {
 
     #[test]
     fn empty_and_odd_documents_do_not_panic() {
-        for src in ["", "---\n", "[]", "42", "workflow:", "states: 3", "\u{feff}workflow: x", "a: *nope", "{{{{"] {
+        let deep = "[".repeat(10_000);
+        for src in ["", "---\n", "[]", "42", "workflow:", "states: 3", "\u{feff}workflow: x", "a: *nope", "{{{{", &deep, "a: 1\n---\nb: 2\n"] {
             let p = problems(src);
             assert!(!p.is_empty(), "{src:?} should be refused");
+        }
+    }
+
+    /// Every prefix of a real file, and the file with any one line removed: refused or
+    /// accepted, never a panic.
+    #[test]
+    fn mangled_files_do_not_panic() {
+        let (_dir, ctx) = ctx();
+        let (_, source) = shipped("it-business-visa.yaml");
+        let mut end = 0;
+        while end < source.len() {
+            if source.is_char_boundary(end) {
+                let _ = parse_workflow(Path::new("t.yaml"), &source[..end], &ctx);
+            }
+            end += 53;
+        }
+        let lines: Vec<&str> = source.lines().collect();
+        for skip in 0..lines.len() {
+            let text: String = lines.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, l)| format!("{l}\n")).collect();
+            let _ = parse_workflow(Path::new("t.yaml"), &text, &ctx);
         }
     }
 

@@ -777,7 +777,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         let mut jobs = rows.iter().map(job).collect::<StoreResult<Vec<_>>>()?;
-        jobs.sort_by(|a, b| (a.run_at, a.id).cmp(&(b.run_at, b.id)));
+        jobs.sort_by_key(|j| (j.run_at, j.id));
         Ok(jobs)
     }
 

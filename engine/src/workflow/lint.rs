@@ -4,7 +4,6 @@
 //! by the parser, and reports every problem at the node at fault.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::{Path, PathBuf};
 
 use super::graph::{duration_text, edges};
 use super::model::*;
@@ -366,55 +365,31 @@ fn check_templates(w: &Workflow, m: &SourceMap, ctx: &LintContext, p: &mut Probl
     for (s, sm) in w.schedules.iter().zip(&m.schedules) {
         uses.push((&s.template, sm.template));
     }
-    let mut verdicts: HashMap<&str, Option<String>> = HashMap::new();
-    for (name, pos) in uses {
-        let verdict = verdicts.entry(name).or_insert_with(|| template_problem(&ctx.templates_dir, name));
-        if let Some(msg) = verdict {
-            p.error(pos, msg.clone());
-        }
-    }
-}
-
-/// Why the e-mail template `name` cannot be used, if it cannot.
-pub(crate) fn template_problem(dir: &Path, name: &str) -> Option<String> {
-    let main = dir.join(format!("{name}.txt"));
-    if !main.is_file() {
-        return Some(format!("template `{name}` does not exist: no file {}", main.display()));
-    }
-    let variants: [(PathBuf, bool); 3] = [
-        (main, true),
-        (dir.join(format!("{name}.ar.txt")), true),
-        (dir.join(format!("{name}.html")), false),
-    ];
-    for (path, needs_subject) in variants {
-        if !path.is_file() {
-            continue;
-        }
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => return Some(format!("template `{name}`: cannot read {}: {e}", path.display())),
-        };
-        if needs_subject {
-            let mut lines = text.lines();
-            let subject_ok = lines.next().is_some_and(|l| l.strip_prefix("Subject:").is_some_and(|s| !s.trim().is_empty()));
-            if !subject_ok {
-                return Some(format!(
-                    "template `{name}`: {} must start with a `Subject: ...` line, then a blank line, then the body",
-                    path.display()
-                ));
-            }
-            if lines.next().is_some_and(|l| !l.trim().is_empty()) {
-                return Some(format!("template `{name}`: {} needs a blank line after the subject", path.display()));
+    let Some(&(_, first_use)) = uses.first() else { return };
+    let dir = &ctx.templates_dir;
+    let missing = |name: &str| format!("template `{name}` does not exist: no file {}", dir.join(format!("{name}.txt")).display());
+    // The very loader the mailer uses, so that the linter and the mailer agree on what a
+    // template is (subject line, languages, layouts, Tera syntax).
+    match crate::mail::EmailTemplates::load(dir) {
+        Ok(templates) => {
+            for (name, pos) in uses {
+                if !templates.languages(name).iter().any(|l| l == "en") {
+                    p.error(pos, missing(name));
+                }
             }
         }
-        let mut tera = tera::Tera::default();
-        if let Err(e) = tera.add_raw_template(name, &text) {
-            let detail = std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_else(|| e.to_string());
-            let detail = detail.split_whitespace().collect::<Vec<_>>().join(" ");
-            return Some(format!("template `{name}`: {} is not a valid template: {detail}", path.display()));
+        Err(e) => {
+            for (name, pos) in &uses {
+                if !dir.join(format!("{name}.txt")).is_file() {
+                    p.error(*pos, missing(name));
+                }
+            }
+            if dir.is_dir() {
+                let detail = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+                p.error(first_use, format!("the e-mail templates in {} cannot be loaded: {detail}", dir.display()));
+            }
         }
     }
-    None
 }
 
 #[cfg(test)]
@@ -582,21 +557,36 @@ notify:
     fn template_without_subject_line() {
         let s = setup();
         std::fs::write(s.ctx.templates_dir.join("good_news.txt"), "Hello {{ reference }}\n").expect("write");
-        assert_one(&errors_with(&s, BASE), "must start with a `Subject: ...` line");
+        assert_one(&errors_with(&s, BASE), "good_news.txt:1:1: the first line must be `Subject: ...`");
     }
 
     #[test]
     fn template_that_does_not_compile() {
         let s = setup();
         std::fs::write(s.ctx.templates_dir.join("good_news.txt"), "Subject: x\n\n{% if reference %}unclosed\n").expect("write");
-        assert_one(&errors_with(&s, BASE), "is not a valid template");
+        assert_one(&errors_with(&s, BASE), "cannot be loaded");
     }
 
     #[test]
     fn arabic_variant_is_checked_too() {
         let s = setup();
         std::fs::write(s.ctx.templates_dir.join("good_news.ar.txt"), "بدون سطر الموضوع\n").expect("write");
-        assert_one(&errors_with(&s, BASE), "good_news.ar.txt must start with a `Subject: ...` line");
+        assert_one(&errors_with(&s, BASE), "good_news.ar.txt:1:1: the first line must be `Subject: ...`");
+    }
+
+    #[test]
+    fn an_arabic_text_alone_is_not_enough() {
+        let s = setup();
+        std::fs::remove_file(s.ctx.templates_dir.join("good_news.txt")).expect("rm");
+        std::fs::write(s.ctx.templates_dir.join("good_news.ar.txt"), "Subject: خبر سار\n\nمرحبا\n").expect("write");
+        assert_one(&errors_with(&s, BASE), "template `good_news` does not exist: no file");
+    }
+
+    #[test]
+    fn a_missing_templates_folder_reports_each_template() {
+        let s = setup();
+        std::fs::remove_dir_all(&s.ctx.templates_dir).expect("rm");
+        assert_one(&errors_with(&s, BASE), "template `good_news` does not exist");
     }
 
     #[test]

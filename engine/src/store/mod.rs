@@ -259,6 +259,20 @@ pub struct ApplicationEdit {
     pub now: DateTime<Utc>,
 }
 
+/// A signed-in web session (the UI's cookie names it). `id` is the SHA-256 hex digest of the
+/// cookie's random token, so a copy of the table opens no session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub user_id: Option<i64>,
+    /// The token every form of this session must carry.
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Small per-session facts for the UI (JSON object).
+    pub data: Value,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ApplicationFilter {
     /// Only this firm's applications.
@@ -334,6 +348,19 @@ pub trait Store: Send + Sync + 'static {
     async fn jobs(&self, status: Option<&str>, limit: i64) -> StoreResult<Vec<Job>>;
     /// Put a dead job back in the queue.
     async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> StoreResult<()>;
+
+    // ---- web sessions ----
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    /// The session with this id, if it has not expired at `now`.
+    async fn session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>>;
+    /// Move the expiry (and replace the data) of a session.
+    async fn touch_session(&self, id: &str, expires_at: DateTime<Utc>, data: &Value) -> StoreResult<()>;
+    /// End one session; no error when it is already gone.
+    async fn delete_session(&self, id: &str) -> StoreResult<()>;
+    /// End every session of a user (password reset, account disabled). Returns how many.
+    async fn delete_user_sessions(&self, user_id: i64) -> StoreResult<u64>;
+    /// Remove sessions that expired before `now`. Returns how many.
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 /// Open the store a database URL names: `sqlite://PATH` (or `sqlite::memory:`),

@@ -21,7 +21,7 @@ use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
 use super::{
     ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DocumentRecord, Job, NewApplication,
-    NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, Store, StoreError, StoreResult, StoredWorkflow,
+    NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, Session, Store, StoreError, StoreResult, StoredWorkflow,
     TransitionWrite, User,
 };
 use crate::audit::canonical_time;
@@ -848,6 +848,67 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 { Err(StoreError::NotFound("dead job")) } else { Ok(()) }
+    }
+
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, csrf_token, created_at, expires_at, data) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&session.id)
+        .bind(session.user_id)
+        .bind(&session.csrf_token)
+        .bind(ts(session.created_at))
+        .bind(ts(session.expires_at))
+        .bind(json_text(&session.data))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| super::write_error(e, || "this session".to_string(), "user"))?;
+        Ok(())
+    }
+
+    async fn session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE id = ? AND expires_at > ?")
+            .bind(id)
+            .bind(ts(now))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(|r| {
+                Ok(Session {
+                    id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    csrf_token: r.try_get("csrf_token")?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    data: json_col(r, "data")?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn touch_session(&self, id: &str, expires_at: DateTime<Utc>, data: &Value) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET expires_at = ?, data = ? WHERE id = ?")
+            .bind(ts(expires_at))
+            .bind(json_text(data))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE id = ?").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user_id: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?").bind(user_id).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?").bind(ts(now)).execute(&self.pool).await?;
+        Ok(done.rows_affected())
     }
 }
 

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod health;
 pub mod metrics;
 pub mod ratelimit;
+pub mod ui;
 
 pub use error::{ApiError, ApiResult};
 
@@ -35,6 +36,9 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Public status look-ups per client address.
     pub status_limiter: Arc<ratelimit::RateLimiter>,
+    /// Sign-in attempts per account (e-mail address) and per client address.
+    pub login_account_limiter: Arc<ratelimit::RateLimiter>,
+    pub login_address_limiter: Arc<ratelimit::RateLimiter>,
 }
 
 impl AppState {
@@ -44,6 +48,8 @@ impl AppState {
             settings: Arc::new(settings),
             metrics: Arc::new(metrics::Metrics::default()),
             status_limiter: Arc::new(ratelimit::RateLimiter::new(30, Duration::from_secs(60))),
+            login_account_limiter: Arc::new(ratelimit::RateLimiter::new(10, Duration::from_secs(15 * 60))),
+            login_address_limiter: Arc::new(ratelimit::RateLimiter::new(50, Duration::from_secs(15 * 60))),
         }
     }
 }
@@ -53,6 +59,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router(&state))
         .merge(health::router())
+        .merge(ui::router(&state))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), ui::site_layer))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }

@@ -1,0 +1,162 @@
+//! Signing in and out, and the language switch.
+
+use std::sync::LazyLock;
+
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use corridor_engine::auth;
+use serde::Deserialize;
+use tera::Context;
+
+use super::error::{UiError, UiResult};
+use super::forms::{FormData, FormErrors};
+use super::i18n::{self, Lang};
+use super::session::{self, Ctx, LANG_COOKIE};
+use super::views::render_status;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/language", post(language))
+}
+
+/// A local path to return to after a form: never another site (`//host`, `/\host`).
+pub fn safe_next(next: Option<&str>) -> Option<String> {
+    let n = next?.trim();
+    let ok = n.starts_with('/')
+        && !n.starts_with("//")
+        && !n.starts_with("/\\")
+        && !n.chars().any(|c| c.is_control() || c == '\\')
+        && n.len() < 2000;
+    ok.then(|| n.to_string())
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login_form(ctx: Ctx, Query(q): Query<NextQuery>) -> UiResult<Response> {
+    if let Some(actor) = &ctx.actor {
+        return Ok(Redirect::to(super::home_path(Some(&actor.role))).into_response());
+    }
+    let mut page = Context::new();
+    page.insert("next", &safe_next(q.next.as_deref()).filter(|n| !n.starts_with("/login")));
+    page.insert("email", "");
+    FormErrors::default().insert_into(&mut page);
+    render_status(&ctx, StatusCode::OK, "login.html", page)
+}
+
+/// A hash to verify against when the account does not exist, so that a wrong e-mail
+/// address takes as long as a wrong password.
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| auth::hash_password("not a real password, only for timing").unwrap_or_default());
+
+async fn login(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormData>) -> UiResult<Response> {
+    let email = form.text("email").unwrap_or_default();
+    let password = form.get("password").unwrap_or("").to_string();
+    let next = safe_next(form.get("next")).filter(|n| !n.starts_with("/login"));
+    let lang = ctx.lang;
+
+    let mut errors = FormErrors::default();
+    if email.is_empty() {
+        errors.add("email", "#email", i18n::t(lang, "login.error.email_missing"));
+    }
+    if password.is_empty() {
+        errors.add("password", "#password", i18n::t(lang, "login.error.password_missing"));
+    }
+    let retry = |errors: FormErrors, status: StatusCode| {
+        let mut page = Context::new();
+        page.insert("next", &next);
+        page.insert("email", &email);
+        errors.insert_into(&mut page);
+        render_status(&ctx, status, "login.html", page)
+    };
+    if !errors.is_empty() {
+        return retry(errors, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    let account_key = format!("account:{}", email.to_lowercase());
+    let address_key = format!("address:{}", ctx.client_key());
+    let address_ok = state.login_address_limiter.allow(&address_key);
+    let account_ok = state.login_account_limiter.allow(&account_key);
+    if !address_ok || !account_ok {
+        tracing::warn!(account = %email.to_lowercase(), address = %ctx.client_key(), "sign-in attempts rate-limited");
+        errors.add("email", "#email", i18n::t(lang, "login.error.rate_limited"));
+        let mut r = retry(errors, StatusCode::TOO_MANY_REQUESTS)?;
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
+        return Ok(r);
+    }
+
+    let user = state.engine.store.user_by_email(&email).await?;
+    let stored = user
+        .as_ref()
+        .filter(|u| !u.disabled)
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.clone());
+    let pw = password.clone();
+    let verified = tokio::task::spawn_blocking(move || auth::verify_password(&pw, &stored))
+        .await
+        .map_err(|e| UiError::Internal(format!("password check: {e}")))?;
+    let user = match user {
+        Some(u) if verified && !u.disabled && u.password_hash.is_some() => u,
+        _ => {
+            tracing::info!(account = %email.to_lowercase(), "sign-in failed");
+            errors.add("email", "#email", i18n::t(lang, "login.error.wrong"));
+            return retry(errors, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+    };
+    state.login_account_limiter.reset(&account_key);
+    let session_cookie = session::start_session(&state, &user, ctx.session.as_ref()).await?;
+    let user_lang = Lang::from_code(&user.language).unwrap_or_default();
+    let target = next.unwrap_or_else(|| super::home_path(Some(&user.role)).to_string());
+    let mut response = Redirect::to(&target).into_response();
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, session_cookie);
+    headers.append(header::SET_COOKIE, session::cookie(LANG_COOKIE, user_lang.code(), state.settings.secure_cookies, Some(LANG_COOKIE_AGE)));
+    headers.append(header::SET_COOKIE, session::cookie(session::CSRF_COOKIE, "", state.settings.secure_cookies, Some(0)));
+    tracing::info!(user = user.id, "signed in");
+    Ok(response)
+}
+
+/// The language cookie lasts a year.
+const LANG_COOKIE_AGE: i64 = 365 * 24 * 3600;
+
+async fn logout(State(state): State<AppState>, ctx: Ctx) -> UiResult<Response> {
+    let clear = session::end_session(&state, &ctx).await?;
+    let mut response = Redirect::to("/?notice=signed_out").into_response();
+    response.headers_mut().append(header::SET_COOKIE, clear);
+    Ok(response)
+}
+
+async fn language(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormData>) -> UiResult<Response> {
+    let lang = form.get("lang").and_then(Lang::from_code).ok_or(UiError::NotFound)?;
+    if let Some(user) = &ctx.user {
+        state.engine.store.set_user_language(user.id, lang.code()).await?;
+    }
+    let target = safe_next(form.get("next")).unwrap_or_else(|| "/".into());
+    let mut response = Redirect::to(&target).into_response();
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, session::cookie(LANG_COOKIE, lang.code(), state.settings.secure_cookies, Some(LANG_COOKIE_AGE)));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next(Some("/applications/X")), Some("/applications/X".into()));
+        assert_eq!(safe_next(Some("//evil.example/")), None);
+        assert_eq!(safe_next(Some("/\\evil.example/")), None);
+        assert_eq!(safe_next(Some("https://evil.example/")), None);
+        assert_eq!(safe_next(None), None);
+    }
+}

@@ -1,0 +1,333 @@
+//! Forms: reading posted values, the view of each workflow field (the right input for its
+//! type), errors in the visitor's language, and the error summary (GOV.UK pattern: a list at
+//! the top linking to each field, the same message beside the field).
+
+use corridor_engine::countries::COUNTRIES;
+use corridor_engine::fields::{self, FieldError};
+use corridor_engine::workflow::{DocumentDef, FieldDef, FieldType, Workflow};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tera::Context;
+
+use super::i18n::{self, Lang};
+
+/// A posted form as its pairs, in order (checkbox groups repeat a name).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(transparent)]
+pub struct FormData(pub Vec<(String, String)>);
+
+impl FormData {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Trimmed; None when absent or blank.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    }
+
+    pub fn i64(&self, name: &str) -> Option<i64> {
+        self.get(name).and_then(|v| v.trim().parse().ok())
+    }
+
+    /// The values of the workflow's fields in this form (other names are ignored).
+    pub fn field_values(&self, workflow: &Workflow) -> Map<String, Value> {
+        let mut out = Map::new();
+        for def in &workflow.fields {
+            if let Some(v) = self.get(&def.name) {
+                out.insert(def.name.clone(), Value::String(v.to_string()));
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorItem {
+    /// Which input: a field name, `doc-<kind>`, `comment`...
+    pub key: String,
+    /// Where the summary links (`#f-name`, or another page).
+    pub href: String,
+    pub message: String,
+}
+
+/// The errors of one form, in the order the inputs appear.
+#[derive(Debug, Default, Clone)]
+pub struct FormErrors(pub Vec<ErrorItem>);
+
+impl FormErrors {
+    pub fn add(&mut self, key: &str, href: &str, message: impl Into<String>) {
+        if self.get(key).is_none() {
+            self.0.push(ErrorItem { key: key.to_string(), href: href.to_string(), message: message.into() });
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|e| e.key == key).map(|e| e.message.as_str())
+    }
+
+    /// `errors` (the summary list) and `error_for` (key -> message) for the templates.
+    pub fn insert_into(&self, page: &mut Context) {
+        page.insert("errors", &self.0);
+        let map: std::collections::HashMap<&str, &str> = self.0.iter().map(|e| (e.key.as_str(), e.message.as_str())).collect();
+        page.insert("error_for", &map);
+    }
+
+    /// Sort into the order of the workflow's fields (then documents, then anything else).
+    pub fn sort_by_workflow(&mut self, workflow: &Workflow) {
+        let rank = |key: &str| {
+            workflow
+                .fields
+                .iter()
+                .position(|f| f.name == key)
+                .or_else(|| workflow.documents.iter().position(|d| format!("doc-{}", d.name) == key).map(|p| 1000 + p))
+                .unwrap_or(usize::MAX)
+        };
+        self.0.sort_by_key(|e| rank(&e.key));
+    }
+}
+
+/// The id of a field's input (the first radio of a group), the target of summary links.
+pub fn field_id(name: &str) -> String {
+    format!("f-{name}")
+}
+
+#[derive(Debug, Serialize)]
+pub struct OptionView {
+    pub value: String,
+    pub label: String,
+    pub checked: bool,
+    pub id: String,
+}
+
+/// One workflow field as a form input, ready for the `field` macro.
+#[derive(Debug, Serialize)]
+pub struct FieldView {
+    pub name: String,
+    pub id: String,
+    pub label: String,
+    pub hint: Option<String>,
+    /// `text`, `date`, `number`, `email`, `radios` or `select`.
+    pub input: &'static str,
+    pub required: bool,
+    pub value: String,
+    pub error: Option<String>,
+    pub options: Vec<OptionView>,
+    pub inputmode: Option<&'static str>,
+    pub autocomplete: &'static str,
+    pub spellcheck: bool,
+    /// Width class: `w-5`, `w-10`, `w-20`, `w-full`.
+    pub width: &'static str,
+    /// The value as a reader sees it (option label, country name, long date).
+    pub display: String,
+}
+
+/// Choice fields with this many options or fewer are radios; more, a select.
+const MAX_RADIOS: usize = 6;
+
+fn value_text(values: &Map<String, Value>, name: &str) -> String {
+    match values.get(name) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The value as shown on summaries.
+pub fn display_value(lang: Lang, def: &FieldDef, raw: &str) -> String {
+    if raw.is_empty() {
+        return String::new();
+    }
+    match def.field_type {
+        FieldType::Choice => def.options.iter().find(|o| o.value == raw).map(|o| o.label.clone()).unwrap_or_else(|| raw.to_string()),
+        FieldType::Country => corridor_engine::countries::name(raw).map(str::to_string).unwrap_or_else(|| raw.to_string()),
+        FieldType::Date => super::views::long_date(lang, &Value::String(raw.to_string())),
+        _ => raw.to_string(),
+    }
+}
+
+pub fn field_view(lang: Lang, def: &FieldDef, values: &Map<String, Value>, errors: &FormErrors) -> FieldView {
+    let value = value_text(values, &def.name);
+    let id = field_id(&def.name);
+    let (input, inputmode, width) = match def.field_type {
+        FieldType::Text if def.is_passport => ("text", None, "w-10"),
+        FieldType::Text if def.pattern.is_some() && def.example.len() <= 12 => ("text", None, "w-10"),
+        FieldType::Text => ("text", None, "w-full"),
+        FieldType::Date => ("date", None, "w-10"),
+        // GOV.UK advice: a text input with a numeric keyboard, not type=number.
+        FieldType::Number => ("number", Some(if def.min.is_some_and(|m| m >= 0.0) { "numeric" } else { "decimal" }), "w-10"),
+        FieldType::Email => ("email", None, "w-20"),
+        FieldType::Choice if def.options.len() <= MAX_RADIOS => ("radios", None, "w-full"),
+        FieldType::Choice | FieldType::Country => ("select", None, "w-20"),
+    };
+    let options: Vec<OptionView> = match def.field_type {
+        FieldType::Choice => def
+            .options
+            .iter()
+            .enumerate()
+            .map(|(i, o)| OptionView {
+                value: o.value.clone(),
+                label: o.label.clone(),
+                checked: o.value == value,
+                id: if i == 0 { id.clone() } else { format!("{id}-{}", i + 1) },
+            })
+            .collect(),
+        FieldType::Country => COUNTRIES
+            .iter()
+            .map(|(code, name)| OptionView {
+                value: code.to_string(),
+                label: name.to_string(),
+                checked: code.eq_ignore_ascii_case(&value),
+                id: String::new(),
+            })
+            .collect(),
+        _ => vec![],
+    };
+    let autocomplete = match def.field_type {
+        FieldType::Email => "email",
+        _ => "off",
+    };
+    FieldView {
+        name: def.name.clone(),
+        id,
+        label: def.label.clone(),
+        hint: def.hint.clone(),
+        input,
+        required: def.required,
+        display: display_value(lang, def, &value),
+        value,
+        error: errors.get(&def.name).map(str::to_string),
+        options,
+        inputmode,
+        autocomplete,
+        spellcheck: !(def.is_passport || def.pattern.is_some() || def.field_type == FieldType::Email),
+        width,
+    }
+}
+
+pub fn field_views(lang: Lang, workflow: &Workflow, values: &Map<String, Value>, errors: &FormErrors) -> Vec<FieldView> {
+    workflow.fields.iter().map(|d| field_view(lang, d, values, errors)).collect()
+}
+
+/// A field's problem in the visitor's language. The engine decides whether a value is valid
+/// (`fields::check_value`); this only words the answer. `engine_message` is the fallback.
+pub fn field_message(lang: Lang, def: &FieldDef, raw: &str, engine_message: &str) -> String {
+    let label = def.label.clone();
+    let raw = raw.trim();
+    let args = |extra: Vec<(&'static str, String)>| {
+        let mut a = vec![("label", label.clone()), ("example", def.example.clone())];
+        a.extend(extra);
+        a
+    };
+    if raw.is_empty() {
+        return i18n::t_args(lang, "field_error.required", &args(vec![]));
+    }
+    if raw.chars().count() > 1000 {
+        return i18n::t_args(lang, "field_error.too_long", &args(vec![]));
+    }
+    let key_and_extra: Option<(&str, Vec<(&'static str, String)>)> = match def.field_type {
+        FieldType::Date if chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").is_err() => Some(("field_error.date", vec![])),
+        FieldType::Number => match raw.parse::<f64>().ok().filter(|n| n.is_finite()) {
+            None => Some(("field_error.number", vec![])),
+            Some(n) if def.min.is_some_and(|m| n < m) => Some(("field_error.min", vec![("min", fmt_num(def.min))])),
+            Some(n) if def.max.is_some_and(|m| n > m) => Some(("field_error.max", vec![("max", fmt_num(def.max))])),
+            _ => None,
+        },
+        FieldType::Choice if !def.options.iter().any(|o| o.value == raw) => Some(("field_error.choice", vec![])),
+        FieldType::Country if corridor_engine::countries::name(&raw.to_uppercase()).is_none() => Some(("field_error.country", vec![])),
+        FieldType::Email if fields::check_value(def, &Value::String(raw.to_string())).is_err() && def.pattern.is_none() => {
+            Some(("field_error.email", vec![]))
+        }
+        _ => None,
+    };
+    if let Some((key, extra)) = key_and_extra {
+        return i18n::t_args(lang, key, &args(extra));
+    }
+    if def.pattern.is_some() {
+        // The workflow's own words (English), after a translated lead-in.
+        return match &def.pattern_message {
+            Some(m) => i18n::t_args(lang, "field_error.pattern_with", &args(vec![("rule", m.clone())])),
+            None => i18n::t_args(lang, "field_error.pattern", &args(vec![])),
+        };
+    }
+    engine_message.to_string()
+}
+
+fn fmt_num(n: Option<f64>) -> String {
+    match n {
+        Some(v) if v.fract() == 0.0 => format!("{}", v as i64),
+        Some(v) => v.to_string(),
+        None => String::new(),
+    }
+}
+
+/// Turn the engine's field errors into form errors, worded for the visitor. Errors naming
+/// `documents.<kind>` link to the documents page; `comment`/`reason` to their boxes.
+pub fn engine_errors(
+    lang: Lang,
+    workflow: &Workflow,
+    values: &Map<String, Value>,
+    details: &[FieldError],
+    field_href: impl Fn(&str) -> String,
+    document_href: impl Fn(&str) -> String,
+) -> FormErrors {
+    let mut errors = FormErrors::default();
+    for d in details {
+        if let Some(def) = workflow.field(&d.field) {
+            let raw = value_text(values, &d.field);
+            errors.add(&d.field, &field_href(&d.field), field_message(lang, def, &raw, &d.message));
+        } else if let Some(kind) = d.field.strip_prefix("documents.") {
+            let label = workflow.document(kind).map(|doc| doc.label.clone()).unwrap_or_else(|| kind.to_string());
+            errors.add(&format!("doc-{kind}"), &document_href(kind), i18n::t_args(lang, "field_error.document_missing", &[("label", label)]));
+        } else if d.field == "comment" || d.field == "reason" {
+            let key = if d.message.contains("characters or fewer") { "too_long" } else { "required" };
+            errors.add(&d.field, &format!("#{}", d.field), i18n::t(lang, &format!("field_error.{}_{key}", d.field)));
+        } else {
+            errors.add(&d.field, "#main-content", d.message.clone());
+        }
+    }
+    errors.sort_by_workflow(workflow);
+    errors
+}
+
+/// How a document may be sent, in words: "PDF, JPEG or PNG, up to 5 MB".
+pub fn accepted_words(lang: Lang, def: &DocumentDef) -> String {
+    let names: Vec<String> = def
+        .accept
+        .iter()
+        .map(|a| match a.as_str() {
+            "application/pdf" => "PDF".to_string(),
+            "image/jpeg" => "JPEG".to_string(),
+            "image/png" => "PNG".to_string(),
+            other => other.to_string(),
+        })
+        .collect();
+    let list = match names.len() {
+        0 => String::new(),
+        1 => names[0].clone(),
+        n => i18n::t_args(lang, "documents.list_or", &[("first", names[..n - 1].join(", ")), ("last", names[n - 1].clone())]),
+    };
+    i18n::t_args(
+        lang,
+        "documents.accepts",
+        &[("types", list), ("size", super::views::file_size(lang, def.max_size as i64))],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_summary_keeps_the_first_message_per_input() {
+        let mut e = FormErrors::default();
+        e.add("a", "#f-a", "one");
+        e.add("a", "#f-a", "two");
+        assert_eq!(e.get("a"), Some("one"));
+        assert_eq!(e.0.len(), 1);
+    }
+}

@@ -1,0 +1,317 @@
+//! Languages and message catalogues. Every user-facing string of the UI comes from
+//! `web/i18n/<lang>.toml` (embedded in the binary), looked up by a dotted key such as
+//! `login.title`. A missing key falls back to English, then to the key itself, so a page never
+//! fails to render for want of a translation (a unit test checks that the catalogues agree).
+//!
+//! Templates call `t(key="...")`; extra arguments fill `{name}` placeholders, and `count=N`
+//! picks the plural form (`key.zero|one|two|few|many|other`, CLDR rules) when the catalogue
+//! has one. The language of the page being rendered is held in a thread-local for the
+//! duration of one synchronous `Tera::render` call (see [`with_lang`]).
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+/// The languages the UI speaks. Add one: a variant here, a catalogue file, and a line in
+/// [`CATALOGUE_SOURCES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    Ar,
+    Ur,
+}
+
+pub const LANGS: &[Lang] = &[Lang::En, Lang::Ar, Lang::Ur];
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ar => "ar",
+            Lang::Ur => "ur",
+        }
+    }
+
+    pub fn dir(self) -> &'static str {
+        match self {
+            Lang::En => "ltr",
+            Lang::Ar | Lang::Ur => "rtl",
+        }
+    }
+
+    /// The language's own name, shown in the language switch.
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Ar => "العربية",
+            Lang::Ur => "اردو",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Lang> {
+        let code = code.trim().to_ascii_lowercase();
+        let primary = code.split(['-', '_']).next().unwrap_or("");
+        match primary {
+            "en" => Some(Lang::En),
+            "ar" => Some(Lang::Ar),
+            "ur" => Some(Lang::Ur),
+            _ => None,
+        }
+    }
+
+    /// The best language for an `Accept-Language` header, in the order the browser prefers.
+    pub fn from_accept_language(header: &str) -> Option<Lang> {
+        let mut prefs: Vec<(f32, Lang)> = header
+            .split(',')
+            .filter_map(|part| {
+                let mut pieces = part.split(';');
+                let lang = Lang::from_code(pieces.next()?)?;
+                let q = pieces
+                    .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+                    .unwrap_or(1.0);
+                (q > 0.0).then_some((q, lang))
+            })
+            .collect();
+        prefs.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+        prefs.first().map(|(_, l)| *l)
+    }
+
+    /// CLDR plural category of `n` in this language.
+    pub fn plural(self, n: i64) -> &'static str {
+        match self {
+            Lang::Ar => {
+                let m = n.rem_euclid(100);
+                match n {
+                    0 => "zero",
+                    1 => "one",
+                    2 => "two",
+                    _ if (3..=10).contains(&m) => "few",
+                    _ if (11..=99).contains(&m) => "many",
+                    _ => "other",
+                }
+            }
+            Lang::En | Lang::Ur => {
+                if n == 1 {
+                    "one"
+                } else {
+                    "other"
+                }
+            }
+        }
+    }
+}
+
+const CATALOGUE_SOURCES: &[(Lang, &str)] = &[
+    (Lang::En, include_str!("../../i18n/en.toml")),
+    (Lang::Ar, include_str!("../../i18n/ar.toml")),
+    (Lang::Ur, include_str!("../../i18n/ur.toml")),
+];
+
+pub type Catalogue = HashMap<String, String>;
+
+fn flatten(prefix: &str, table: &toml::Table, out: &mut Catalogue) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            toml::Value::Table(inner) => flatten(&key, inner, out),
+            toml::Value::String(s) => {
+                out.insert(key, s.clone());
+            }
+            other => {
+                out.insert(key, other.to_string());
+            }
+        }
+    }
+}
+
+/// Parse one catalogue file into flat dotted keys.
+pub fn parse_catalogue(text: &str) -> Result<Catalogue, toml::de::Error> {
+    let table: toml::Table = toml::from_str(text)?;
+    let mut out = HashMap::new();
+    flatten("", &table, &mut out);
+    Ok(out)
+}
+
+static CATALOGUES: LazyLock<HashMap<Lang, Catalogue>> = LazyLock::new(|| {
+    CATALOGUE_SOURCES
+        .iter()
+        .map(|(lang, text)| {
+            let cat = parse_catalogue(text).unwrap_or_else(|e| panic!("web/i18n/{}.toml is not valid TOML: {e}", lang.code()));
+            (*lang, cat)
+        })
+        .collect()
+});
+
+pub fn catalogue(lang: Lang) -> &'static Catalogue {
+    &CATALOGUES[&lang]
+}
+
+/// The raw message for `key`, falling back to English.
+pub fn lookup(lang: Lang, key: &str) -> Option<&'static str> {
+    catalogue(lang).get(key).or_else(|| catalogue(Lang::En).get(key)).map(String::as_str)
+}
+
+/// Whether a key exists (in English, the reference catalogue).
+pub fn has(key: &str) -> bool {
+    catalogue(Lang::En).contains_key(key)
+}
+
+/// Fill `{name}` placeholders.
+pub fn fill(message: &str, args: &[(&str, String)]) -> String {
+    let mut out = message.to_string();
+    for (name, value) in args {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
+
+/// The message for `key` in `lang`, placeholders filled. The key itself when no catalogue
+/// has it.
+pub fn t(lang: Lang, key: &str) -> String {
+    lookup(lang, key).map(str::to_string).unwrap_or_else(|| {
+        tracing::warn!(key, "missing message key");
+        key.to_string()
+    })
+}
+
+pub fn t_args(lang: Lang, key: &str, args: &[(&str, String)]) -> String {
+    fill(&t(lang, key), args)
+}
+
+/// `key` with the plural form for `count`, `{count}` filled.
+pub fn t_count(lang: Lang, key: &str, count: i64, args: &[(&str, String)]) -> String {
+    let plural_key = format!("{key}.{}", lang.plural(count));
+    let other_key = format!("{key}.other");
+    let message = lookup(lang, &plural_key)
+        .or_else(|| lookup(lang, &other_key))
+        .map(str::to_string)
+        .unwrap_or_else(|| t(lang, key));
+    let mut all: Vec<(&str, String)> = vec![("count", count.to_string())];
+    all.extend(args.iter().cloned());
+    fill(&message, &all)
+}
+
+thread_local! {
+    static CURRENT: Cell<Lang> = const { Cell::new(Lang::En) };
+}
+
+/// Run `f` (a synchronous template render) with `lang` as the language of `t()`.
+pub fn with_lang<R>(lang: Lang, f: impl FnOnce() -> R) -> R {
+    let before = CURRENT.with(|c| c.replace(lang));
+    let out = f();
+    CURRENT.with(|c| c.set(before));
+    out
+}
+
+pub fn current() -> Lang {
+    CURRENT.with(|c| c.get())
+}
+
+fn arg_text(v: &tera::Value) -> String {
+    match v {
+        tera::Value::String(s) => s.clone(),
+        tera::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The tera function `t(key="...", count=N, name=value...)`.
+pub fn tera_t(args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
+    let key = args
+        .get("key")
+        .and_then(tera::Value::as_str)
+        .ok_or_else(|| tera::Error::msg("t() needs key=\"...\""))?;
+    let lang = current();
+    let rest: Vec<(&str, String)> = args
+        .iter()
+        .filter(|(k, _)| k.as_str() != "key" && k.as_str() != "count")
+        .map(|(k, v)| (k.as_str(), arg_text(v)))
+        .collect();
+    let text = match args.get("count").and_then(|c| c.as_i64().or_else(|| c.as_str().and_then(|s| s.parse().ok()))) {
+        Some(n) => t_count(lang, key, n, &rest),
+        None => t_args(lang, key, &rest),
+    };
+    Ok(tera::Value::String(text))
+}
+
+/// Keys a catalogue has that English lacks, and English keys it lacks.
+pub fn compare(reference: &Catalogue, other: &Catalogue) -> (Vec<String>, Vec<String>) {
+    let plural_base = |k: &str| {
+        let (base, last) = k.rsplit_once('.').unwrap_or((k, ""));
+        matches!(last, "zero" | "one" | "two" | "few" | "many" | "other").then(|| base.to_string())
+    };
+    let mut extra: Vec<String> = other
+        .keys()
+        .filter(|k| !reference.contains_key(*k))
+        // Arabic has plural forms English lacks (zero, two, few, many).
+        .filter(|k| plural_base(k).is_none_or(|b| !reference.contains_key(&format!("{b}.other"))))
+        .cloned()
+        .collect();
+    let mut missing: Vec<String> = reference
+        .keys()
+        .filter(|k| !other.contains_key(*k))
+        // A plural form may be absent where the language does not use it.
+        .filter(|k| !matches!(plural_base(k), Some(ref b) if other.contains_key(&format!("{b}.other"))))
+        .cloned()
+        .collect();
+    extra.sort();
+    missing.sort();
+    (extra, missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_catalogue_has_every_english_key_and_no_other() {
+        let en = catalogue(Lang::En);
+        for lang in LANGS {
+            let (extra, missing) = compare(en, catalogue(*lang));
+            assert!(extra.is_empty(), "{}.toml has keys English lacks: {extra:?}", lang.code());
+            assert!(missing.is_empty(), "{}.toml lacks: {missing:?}", lang.code());
+        }
+    }
+
+    #[test]
+    fn placeholders_agree_across_languages() {
+        let re = regex_lite_placeholders;
+        for (key, english) in catalogue(Lang::En) {
+            for lang in LANGS {
+                if let Some(other) = catalogue(*lang).get(key) {
+                    assert_eq!(re(english), re(other), "{key} in {}: placeholders differ", lang.code());
+                }
+            }
+        }
+    }
+
+    fn regex_lite_placeholders(s: &str) -> Vec<String> {
+        let mut out: Vec<String> = s
+            .split('{')
+            .skip(1)
+            .filter_map(|p| p.split_once('}').map(|(name, _)| name.to_string()))
+            .filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn accept_language_picks_the_preferred_supported_language() {
+        assert_eq!(Lang::from_accept_language("fr-FR,ar;q=0.8,en;q=0.5"), Some(Lang::Ar));
+        assert_eq!(Lang::from_accept_language("ur-PK"), Some(Lang::Ur));
+        assert_eq!(Lang::from_accept_language("de"), None);
+    }
+
+    #[test]
+    fn arabic_plurals() {
+        assert_eq!(Lang::Ar.plural(0), "zero");
+        assert_eq!(Lang::Ar.plural(2), "two");
+        assert_eq!(Lang::Ar.plural(5), "few");
+        assert_eq!(Lang::Ar.plural(11), "many");
+        assert_eq!(Lang::Ar.plural(100), "other");
+        assert_eq!(Lang::En.plural(1), "one");
+    }
+}

@@ -1,0 +1,249 @@
+//! Rendering: the Tera instance (templates embedded in the binary), the functions and filters
+//! templates use, and the context every page gets.
+//!
+//! Templates get, besides their own variables: `lang`, `dir`, `csrf`, `path`, `user`
+//! (`name`, `email`, `role`, or null), `languages`, `nav`, `notice` and `home`. Functions:
+//! `t(key=...)`, `csrf_field()`. Filters: `long_date`, `date_time`, `country_name`,
+//! `file_size`.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use tera::{Context, Tera, Value};
+
+use super::error::{PageError, UiResult};
+use super::i18n::{self, LANGS, Lang};
+use super::session::Ctx;
+
+/// Every template, embedded at build time. Add a page: put the file in `web/templates/` and
+/// its name here.
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/", $name)))),*]
+    };
+}
+
+const TEMPLATES: &[(&str, &str)] = templates![
+    "base.html",
+    "macros.html",
+    "error.html",
+    "home.html",
+    "login.html",
+    "status.html",
+    "firm/dashboard.html",
+    "firm/start.html",
+    "firm/application.html",
+    "firm/details.html",
+    "firm/documents.html",
+    "firm/check.html",
+    "firm/confirmation.html",
+    "firm/respond.html",
+    "firm/withdraw.html",
+    "partials/timeline.html",
+    "partials/summary.html",
+];
+
+thread_local! {
+    static CSRF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+fn build() -> Tera {
+    let mut tera = Tera::default();
+    tera.autoescape_on(vec![".html"]);
+    tera.add_raw_templates(TEMPLATES.to_vec()).unwrap_or_else(|e| panic!("templates do not compile: {}", chain(&e)));
+    tera.register_function("t", i18n::tera_t);
+    tera.register_function("csrf_field", |_: &HashMap<String, Value>| {
+        let token = CSRF.with(|c| c.borrow().clone());
+        // The token is hex: nothing to escape.
+        Ok(Value::String(format!(r#"<input type="hidden" name="csrf" value="{token}">"#)))
+    });
+    tera.register_filter("long_date", |v: &Value, _: &HashMap<String, Value>| Ok(Value::String(long_date(i18n::current(), v))));
+    tera.register_filter("date_time", |v: &Value, _: &HashMap<String, Value>| Ok(Value::String(date_time(i18n::current(), v))));
+    tera.register_filter("country_name", |v: &Value, _: &HashMap<String, Value>| {
+        let code = v.as_str().unwrap_or("");
+        Ok(Value::String(corridor_engine::countries::name(code).map(str::to_string).unwrap_or_else(|| code.to_string())))
+    });
+    tera.register_filter("file_size", |v: &Value, _: &HashMap<String, Value>| {
+        Ok(Value::String(file_size(i18n::current(), v.as_i64().or_else(|| v.as_u64().map(|u| u as i64)).unwrap_or(0))))
+    });
+    tera
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+pub static TERA: LazyLock<Tera> = LazyLock::new(build);
+
+/// Display time zone: the host country's (the deadlines are counted on its calendar).
+pub const DISPLAY_TZ: chrono_tz::Tz = chrono_tz::Asia::Qatar;
+
+fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
+    v.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| d.with_timezone(&Utc))
+}
+
+pub fn format_date(lang: Lang, d: NaiveDate) -> String {
+    use chrono::Datelike;
+    let month = i18n::t(lang, &format!("date.month.{}", d.month()));
+    i18n::t_args(lang, "date.long", &[("day", d.day().to_string()), ("month", month), ("year", d.year().to_string())])
+}
+
+pub fn long_date(lang: Lang, v: &Value) -> String {
+    if let Some(t) = parse_time(v) {
+        return format_date(lang, t.with_timezone(&DISPLAY_TZ).date_naive());
+    }
+    match v.as_str().and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()) {
+        Some(d) => format_date(lang, d),
+        None => v.as_str().unwrap_or("").to_string(),
+    }
+}
+
+pub fn date_time(lang: Lang, v: &Value) -> String {
+    match parse_time(v) {
+        Some(t) => {
+            let local = t.with_timezone(&DISPLAY_TZ);
+            i18n::t_args(
+                lang,
+                "date.date_time",
+                &[("date", format_date(lang, local.date_naive())), ("time", local.format("%H:%M").to_string())],
+            )
+        }
+        None => long_date(lang, v),
+    }
+}
+
+pub fn file_size(lang: Lang, bytes: i64) -> String {
+    if bytes >= 1_000_000 {
+        i18n::t_args(lang, "units.mb", &[("n", format!("{:.1}", bytes as f64 / 1_000_000.0))])
+    } else {
+        i18n::t_args(lang, "units.kb", &[("n", ((bytes + 999) / 1000).max(1).to_string())])
+    }
+}
+
+/// An entry of the navigation bar, shown to the roles named (`*`: anyone signed in).
+pub struct NavEntry {
+    pub roles: &'static [&'static str],
+    pub href: &'static str,
+    pub key: &'static str,
+}
+
+#[derive(Serialize)]
+struct NavItem {
+    href: &'static str,
+    label: String,
+    current: bool,
+}
+
+fn nav(ctx: &Ctx) -> Vec<NavItem> {
+    let Some(actor) = &ctx.actor else { return vec![] };
+    let path = ctx.path.split('?').next().unwrap_or("");
+    let entries: Vec<&NavEntry> = super::NAV
+        .iter()
+        .filter(|e| e.roles.iter().any(|r| *r == "*" || *r == actor.role))
+        .collect();
+    // The longest matching prefix is the current one.
+    let current = entries
+        .iter()
+        .filter(|e| path == e.href || (e.href != "/" && path.starts_with(&format!("{}/", e.href))))
+        .max_by_key(|e| e.href.len())
+        .map(|e| e.href);
+    entries
+        .iter()
+        .map(|e| NavItem { href: e.href, label: i18n::t(ctx.lang, e.key), current: Some(e.href) == current })
+        .collect()
+}
+
+/// What every page gets.
+fn base_context(ctx: &Ctx, page: &mut Context) {
+    page.insert("lang", ctx.lang.code());
+    page.insert("dir", ctx.lang.dir());
+    page.insert("csrf", &ctx.csrf);
+    page.insert("path", &ctx.path);
+    page.insert(
+        "user",
+        &ctx.user.as_ref().map(|u| {
+            serde_json::json!({"name": u.name, "email": u.email, "role": u.role})
+        }),
+    );
+    page.insert(
+        "languages",
+        &LANGS
+            .iter()
+            .map(|l| serde_json::json!({"code": l.code(), "name": l.native_name(), "current": *l == ctx.lang}))
+            .collect::<Vec<_>>(),
+    );
+    page.insert("nav", &nav(ctx));
+    page.insert("asset_version", &*super::assets::VERSION);
+    if !page.contains_key("errors") {
+        super::forms::FormErrors::default().insert_into(page);
+    }
+    page.insert("home", &super::home_path(ctx.actor.as_ref().map(|a| a.role.as_str())));
+    let notice = ctx
+        .path
+        .split_once('?')
+        .and_then(|(_, q)| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "notice").map(|(_, v)| v))
+        .map(|v| format!("notice.{v}"))
+        .filter(|k| i18n::has(k));
+    page.insert("notice", &notice);
+}
+
+/// Render `template` as a 200 page.
+pub fn render(ctx: &Ctx, template: &str, page: Context) -> UiResult<Response> {
+    render_status(ctx, StatusCode::OK, template, page)
+}
+
+pub fn render_status(ctx: &Ctx, status: StatusCode, template: &str, mut page: Context) -> UiResult<Response> {
+    let html = render_string(ctx, template, &mut page)?;
+    Ok((status, Html(html)).into_response())
+}
+
+pub fn render_string(ctx: &Ctx, template: &str, page: &mut Context) -> UiResult<String> {
+    base_context(ctx, page);
+    CSRF.with(|c| *c.borrow_mut() = ctx.csrf.clone());
+    let out = i18n::with_lang(ctx.lang, || TERA.render(template, page));
+    CSRF.with(|c| c.borrow_mut().clear());
+    Ok(out?)
+}
+
+/// The plain-language page for an error.
+pub fn error_page(ctx: &Ctx, kind: PageError) -> Response {
+    let mut page = Context::new();
+    page.insert("kind", kind.key());
+    page.insert("status", &kind.status().as_u16());
+    match render_string(ctx, "error.html", &mut page) {
+        Ok(html) => (kind.status(), Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "the error page itself failed");
+            (kind.status(), i18n::t(ctx.lang, &format!("error.{}.title", kind.key()))).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles() {
+        LazyLock::force(&TERA);
+    }
+
+    #[test]
+    fn dates_read_in_each_language() {
+        let d = NaiveDate::from_ymd_opt(2026, 3, 27).unwrap();
+        assert_eq!(format_date(Lang::En, d), "27 March 2026");
+        assert!(format_date(Lang::Ar, d).contains("2026"));
+    }
+}

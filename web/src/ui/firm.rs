@@ -165,6 +165,8 @@ fn values_of(view: &ApplicationView) -> Map<String, Value> {
 struct DocView {
     name: String,
     label: String,
+    /// The label in the middle of a sentence.
+    label_mid: String,
     hint: Option<String>,
     required: bool,
     accepts: String,
@@ -192,6 +194,7 @@ fn doc_views(lang: Lang, view: &ApplicationView, docs: &[DocumentRecord], errors
             DocView {
                 name: d.name.clone(),
                 label: d.label.clone(),
+                label_mid: forms::lower_label(&d.label),
                 hint: d.hint.clone(),
                 required: d.required,
                 accepts: forms::accepted_words(lang, d),
@@ -459,14 +462,14 @@ async fn upload(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<S
                 Err(EngineError::TooLarge(_)) => errors.add(
                     &key,
                     &href,
-                    i18n::t_args(lang, "documents.error.too_large", &[("label", def.label.clone()), ("size", super::views::file_size(lang, def.max_size as i64))]),
+                    i18n::t_args(lang, "documents.error.too_large", &[("label", forms::lower_label(&def.label)), ("size", super::views::file_size(lang, def.max_size as i64))]),
                 ),
                 Err(EngineError::Unprocessable { details, .. }) => {
                     let empty = details.iter().any(|d| d.message.contains("empty"));
                     let message = if empty {
-                        i18n::t_args(lang, "documents.error.empty", &[("label", def.label.clone())])
+                        i18n::t_args(lang, "documents.error.empty", &[("label", forms::lower_label(&def.label))])
                     } else {
-                        i18n::t_args(lang, "documents.error.type", &[("label", def.label.clone()), ("types", forms::accepted_words(lang, &def))])
+                        i18n::t_args(lang, "documents.error.type", &[("label", forms::lower_label(&def.label)), ("types", forms::accepted_types(lang, &def))])
                     };
                     errors.add(&key, &href, message);
                 }
@@ -474,7 +477,7 @@ async fn upload(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<S
                 Err(e) => return Err(e.into()),
             }
         }
-        _ => errors.add(&key, &href, i18n::t_args(lang, "documents.error.choose", &[("label", def.label.clone())])),
+        _ => errors.add(&key, &href, i18n::t_args(lang, "documents.error.choose", &[("label", forms::lower_label(&def.label))])),
     }
     let (view, docs) = state.engine.documents(&actor, &reference).await?;
     documents_view(&ctx, &view, &docs, &errors, StatusCode::UNPROCESSABLE_ENTITY)

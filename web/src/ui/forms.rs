@@ -216,45 +216,62 @@ pub fn field_views(lang: Lang, workflow: &Workflow, values: &Map<String, Value>,
 /// A field's problem in the visitor's language. The engine decides whether a value is valid
 /// (`fields::check_value`); this only words the answer. `engine_message` is the fallback.
 pub fn field_message(lang: Lang, def: &FieldDef, raw: &str, engine_message: &str) -> String {
-    let label = def.label.clone();
     let raw = raw.trim();
-    let args = |extra: Vec<(&'static str, String)>| {
-        let mut a = vec![("label", label.clone()), ("example", def.example.clone())];
+    // Labels in the middle of a sentence start in lower case ("Enter date of birth"); at the
+    // start, as written.
+    let args_with = |label: String, extra: Vec<(&'static str, String)>| {
+        let mut a = vec![("label", label), ("example", def.example.clone())];
         a.extend(extra);
         a
     };
+    let mid = |extra| args_with(lower_label(&def.label), extra);
+    let start = |extra| args_with(def.label.clone(), extra);
     if raw.is_empty() {
-        return i18n::t_args(lang, "field_error.required", &args(vec![]));
+        return i18n::t_args(lang, "field_error.required", &mid(vec![]));
     }
     if raw.chars().count() > 1000 {
-        return i18n::t_args(lang, "field_error.too_long", &args(vec![]));
+        return i18n::t_args(lang, "field_error.too_long", &start(vec![]));
     }
-    let key_and_extra: Option<(&str, Vec<(&'static str, String)>)> = match def.field_type {
-        FieldType::Date if chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").is_err() => Some(("field_error.date", vec![])),
+    let message = match def.field_type {
+        FieldType::Date if chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").is_err() => {
+            Some(i18n::t_args(lang, "field_error.date", &start(vec![])))
+        }
         FieldType::Number => match raw.parse::<f64>().ok().filter(|n| n.is_finite()) {
-            None => Some(("field_error.number", vec![])),
-            Some(n) if def.min.is_some_and(|m| n < m) => Some(("field_error.min", vec![("min", fmt_num(def.min))])),
-            Some(n) if def.max.is_some_and(|m| n > m) => Some(("field_error.max", vec![("max", fmt_num(def.max))])),
+            None => Some(i18n::t_args(lang, "field_error.number", &start(vec![]))),
+            Some(n) if def.min.is_some_and(|m| n < m) => Some(i18n::t_args(lang, "field_error.min", &start(vec![("min", fmt_num(def.min))]))),
+            Some(n) if def.max.is_some_and(|m| n > m) => Some(i18n::t_args(lang, "field_error.max", &start(vec![("max", fmt_num(def.max))]))),
             _ => None,
         },
-        FieldType::Choice if !def.options.iter().any(|o| o.value == raw) => Some(("field_error.choice", vec![])),
-        FieldType::Country if corridor_engine::countries::name(&raw.to_uppercase()).is_none() => Some(("field_error.country", vec![])),
+        FieldType::Choice if !def.options.iter().any(|o| o.value == raw) => Some(i18n::t_args(lang, "field_error.choice", &mid(vec![]))),
+        FieldType::Country if corridor_engine::countries::name(&raw.to_uppercase()).is_none() => {
+            Some(i18n::t_args(lang, "field_error.country", &mid(vec![])))
+        }
         FieldType::Email if fields::check_value(def, &Value::String(raw.to_string())).is_err() && def.pattern.is_none() => {
-            Some(("field_error.email", vec![]))
+            Some(i18n::t_args(lang, "field_error.email", &mid(vec![])))
         }
         _ => None,
     };
-    if let Some((key, extra)) = key_and_extra {
-        return i18n::t_args(lang, key, &args(extra));
+    if let Some(m) = message {
+        return m;
     }
     if def.pattern.is_some() {
         // The workflow's own words (English), after a translated lead-in.
         return match &def.pattern_message {
-            Some(m) => i18n::t_args(lang, "field_error.pattern_with", &args(vec![("rule", m.clone())])),
-            None => i18n::t_args(lang, "field_error.pattern", &args(vec![])),
+            Some(m) => i18n::t_args(lang, "field_error.pattern_with", &mid(vec![("rule", m.clone())])),
+            None => i18n::t_args(lang, "field_error.pattern", &mid(vec![])),
         };
     }
     engine_message.to_string()
+}
+
+/// A label in the middle of a sentence: first letter in lower case, unless the label starts
+/// with an abbreviation ("PSEB registration number").
+pub fn lower_label(label: &str) -> String {
+    let mut chars = label.chars();
+    match (chars.next(), chars.next()) {
+        (Some(a), Some(b)) if a.is_uppercase() && !b.is_uppercase() => a.to_lowercase().collect::<String>() + &label[a.len_utf8()..],
+        _ => label.to_string(),
+    }
 }
 
 fn fmt_num(n: Option<f64>) -> String {
@@ -281,7 +298,7 @@ pub fn engine_errors(
             let raw = value_text(values, &d.field);
             errors.add(&d.field, &field_href(&d.field), field_message(lang, def, &raw, &d.message));
         } else if let Some(kind) = d.field.strip_prefix("documents.") {
-            let label = workflow.document(kind).map(|doc| doc.label.clone()).unwrap_or_else(|| kind.to_string());
+            let label = workflow.document(kind).map(|doc| lower_label(&doc.label)).unwrap_or_else(|| kind.to_string());
             errors.add(&format!("doc-{kind}"), &document_href(kind), i18n::t_args(lang, "field_error.document_missing", &[("label", label)]));
         } else if d.field == "comment" || d.field == "reason" {
             let key = if d.message.contains("characters or fewer") { "too_long" } else { "required" };
@@ -296,6 +313,15 @@ pub fn engine_errors(
 
 /// How a document may be sent, in words: "PDF, JPEG or PNG, up to 5 MB".
 pub fn accepted_words(lang: Lang, def: &DocumentDef) -> String {
+    i18n::t_args(
+        lang,
+        "documents.accepts",
+        &[("types", accepted_types(lang, def)), ("size", super::views::file_size(lang, def.max_size as i64))],
+    )
+}
+
+/// The accepted types in words: "PDF, JPEG or PNG".
+pub fn accepted_types(lang: Lang, def: &DocumentDef) -> String {
     let names: Vec<String> = def
         .accept
         .iter()
@@ -306,16 +332,11 @@ pub fn accepted_words(lang: Lang, def: &DocumentDef) -> String {
             other => other.to_string(),
         })
         .collect();
-    let list = match names.len() {
+    match names.len() {
         0 => String::new(),
         1 => names[0].clone(),
         n => i18n::t_args(lang, "documents.list_or", &[("first", names[..n - 1].join(", ")), ("last", names[n - 1].clone())]),
-    };
-    i18n::t_args(
-        lang,
-        "documents.accepts",
-        &[("types", list), ("size", super::views::file_size(lang, def.max_size as i64))],
-    )
+    }
 }
 
 #[cfg(test)]
@@ -329,5 +350,12 @@ mod tests {
         e.add("a", "#f-a", "two");
         assert_eq!(e.get("a"), Some("one"));
         assert_eq!(e.0.len(), 1);
+    }
+
+    #[test]
+    fn labels_mid_sentence() {
+        assert_eq!(lower_label("Date of birth"), "date of birth");
+        assert_eq!(lower_label("PSEB registration number"), "PSEB registration number");
+        assert_eq!(lower_label("NTN"), "NTN");
     }
 }

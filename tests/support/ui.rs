@@ -543,8 +543,8 @@ impl Browser {
         (v[0].as_str().unwrap_or("").to_string(), v[1].as_str().unwrap_or("").to_string())
     }
 
-    /// Run axe-core on the current page (WCAG 2.2 A/AA); panic listing every violation.
-    pub async fn axe(&mut self, label: &str) {
+    /// axe-core's WCAG 2.2 A/AA violations on the current page, and how many rules passed.
+    pub async fn axe_violations(&self) -> (Vec<serde_json::Value>, usize) {
         self.wait_ready().await;
         let present = self.client.execute("return typeof window.axe", vec![]).await.expect("typeof axe");
         if present.as_str() != Some("object") {
@@ -565,10 +565,17 @@ impl Browser {
         let tags: Vec<serde_json::Value> = AXE_TAGS.iter().map(|t| serde_json::Value::from(*t)).collect();
         let out = self.client.execute_async(script, vec![serde_json::Value::Array(tags)]).await.expect("axe.run");
         let report: serde_json::Value = serde_json::from_str(out.as_str().unwrap_or("{}")).expect("axe report");
+        assert!(report.get("error").is_none(), "axe failed on {}: {report}", self.path().await);
+        let passes = report["passes"].as_u64().unwrap_or(0) as usize;
+        (report["violations"].as_array().cloned().unwrap_or_default(), passes)
+    }
+
+    /// Run axe-core on the current page (WCAG 2.2 A/AA); panic listing every violation.
+    pub async fn axe(&mut self, label: &str) {
+        let (violations, passes) = self.axe_violations().await;
         let path = self.path().await;
         let (lang, _) = self.lang_dir().await;
-        assert!(report.get("error").is_none(), "axe failed on {path}: {report}");
-        let violations = report["violations"].as_array().cloned().unwrap_or_default();
+        assert!(passes > 0, "axe ran no rule on {path}");
         if !violations.is_empty() {
             let file = artifacts_dir().join(format!("{}-axe-{}.json", self.prefix, label.replace(['/', ' '], "_")));
             let _ = std::fs::write(&file, serde_json::to_string_pretty(&violations).unwrap_or_default());

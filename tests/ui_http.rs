@@ -175,7 +175,8 @@ async fn forms_without_their_token_or_from_another_origin_are_refused_and_change
     let origin = app.base.clone();
     let evil = "http://evil.example";
 
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<(&str, &str)>)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         ("no token", vec![("workflow", "it-business-visa")], vec![("origin", origin.as_str())]),
         ("wrong token", vec![("csrf", "00112233445566778899aabbccddeeff00112233445566ff"), ("workflow", "it-business-visa")], vec![("origin", origin.as_str())]),
         ("other origin", vec![("csrf", token.as_str()), ("workflow", "it-business-visa")], vec![("origin", evil)]),
@@ -624,4 +625,24 @@ async fn sessions_on_sqlite() {
 #[tokio::test]
 async fn sessions_on_postgres() {
     session_store_roundtrip(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_failure_on_our_side_is_a_plain_500_page_without_the_detail() {
+    use sqlx::Connection;
+    let app = ui::spawn(Backend::Sqlite).await;
+    let user = app.user("oops@firm.example", "applicant", "Oops Firm").await;
+    let reference = app.complete_draft(&user, "it-business-visa").await;
+    let http = app.signed_in("oops@firm.example").await;
+    assert_eq!(http.get(&format!("/applications/{reference}")).await.status, 200);
+    // Break the database under the running server.
+    let url = format!("sqlite://{}", app.dir.path().join("corridor.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open the database");
+    sqlx::raw_sql("ALTER TABLE documents RENAME TO documents_gone").execute(&mut conn).await.expect("rename");
+    let page = http.get(&format!("/applications/{reference}")).await;
+    assert_eq!(page.status, 500);
+    assert!(page.body.contains("Sorry, there is a problem with the service"), "{}", page.body);
+    assert!(!page.body.contains("no such table") && !page.body.contains("documents_gone"), "no internal detail");
+    assert!(!page.body.to_lowercase().contains("sqlite"));
+    assert_security_headers(&page, "500 page");
 }

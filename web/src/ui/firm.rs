@@ -387,11 +387,9 @@ async fn save_details(State(state): State<AppState>, ctx: Ctx, Path(reference): 
     let finishing = form.get("intent") != Some("draft");
     let field_href = |name: &str| format!("#{}", forms::field_id(name));
     let doc_href = |kind: &str| app_url(&view.record.reference, &format!("/documents#doc-{kind}"));
-    if finishing {
-        if let Err(details) = fields::check(&view.workflow, &merged, true) {
-            let errors = forms::engine_errors(lang, &view.workflow, &merged, &details, field_href, doc_href);
-            return details_page(&ctx, &view, &merged, &errors, StatusCode::UNPROCESSABLE_ENTITY);
-        }
+    if finishing && let Err(details) = fields::check(&view.workflow, &merged, true) {
+        let errors = forms::engine_errors(lang, &view.workflow, &merged, &details, field_href, doc_href);
+        return details_page(&ctx, &view, &merged, &errors, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let version = form.i64("version").unwrap_or(-1);
     match state.engine.update_fields(&actor, &reference, version, &given).await {
@@ -565,6 +563,7 @@ async fn confirmation(State(state): State<AppState>, ctx: Ctx, Path(reference): 
 
 // ---- answering a request for more information ----
 
+#[allow(clippy::too_many_arguments)]
 fn respond_view(
     ctx: &Ctx,
     view: &ApplicationView,

@@ -8,7 +8,7 @@
 //! * [`i18n`]: languages and message catalogues (`web/i18n/*.toml`);
 //! * [`forms`]: reading forms, field views, error summaries;
 //! * [`error`]: [`UiError`] and the error pages;
-//! * [`assets`]: `/static/*`;
+//! * [`assets`]: the files under `/static/`;
 //! * pages: [`account`] (sign in/out, language), [`public`] (home, status), [`firm`].
 
 use axum::Router;
@@ -58,8 +58,21 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(public::routes())
         .merge(account::routes())
         .merge(firm::routes(state))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_page))
         .layer(from_fn_with_state(state.clone(), session::context));
     Router::new().merge(pages).merge(assets::routes())
+}
+
+/// A handler that panicked: log what it said, show the plain 500 page (rendered by the
+/// page middleware, in the visitor's language).
+fn panic_page(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into());
+    tracing::error!(detail, "page handler panicked");
+    error::page_error(error::PageError::Internal)
 }
 
 /// Outermost layer for the whole application: security headers on every response (set only

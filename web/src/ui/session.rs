@@ -208,6 +208,10 @@ pub async fn start_session(state: &AppState, user: &User, old: Option<&Session>)
     }
     let token = auth::random_id();
     let now = Utc::now();
+    // Sweep sessions that ran out, now and then (at sign-in): the table stays small.
+    if let Err(e) = store.delete_expired_sessions(now).await {
+        tracing::warn!(error = %e, "could not remove expired sessions");
+    }
     let session = Session {
         id: auth::token_digest(&token),
         user_id: Some(user.id),
@@ -232,10 +236,10 @@ pub async fn end_session(state: &AppState, ctx: &Ctx) -> UiResult<HeaderValue> {
 /// `Sec-Fetch-Site`; older ones at least `Origin` on POST. A request with neither (a script,
 /// curl) must still carry the right token.
 pub fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return false;
-        }
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return false;
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let Ok(origin) = origin.to_str() else { return false };

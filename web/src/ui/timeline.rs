@@ -12,6 +12,8 @@ pub struct Entry {
     pub at: DateTime<Utc>,
     /// What happened: the transition's label, or a sentence from the catalogue.
     pub title: String,
+    /// `Some("en")` when the title is the workflow's own words (not in the page's language).
+    pub title_lang: Option<&'static str>,
     pub who: String,
     /// The public status it led to, for transitions.
     pub status: Option<String>,
@@ -40,6 +42,7 @@ pub fn entries(lang: Lang, workflow: &Workflow, events: &[AuditEvent], staff_vie
             role_label(lang, &e.role)
         };
         let transition = e.from_state.as_deref().and_then(|from| workflow.transition(from, &e.action));
+        let title_lang = transition.is_some().then_some("en");
         let (title, status) = match (transition, e.action.as_str()) {
             (Some(t), _) => (
                 t.label.clone(),
@@ -60,7 +63,7 @@ pub fn entries(lang: Lang, workflow: &Workflow, events: &[AuditEvent], staff_vie
                 (if i18n::has(&key) { i18n::t(lang, &key) } else { other.replace('_', " ") }, None)
             }
         };
-        out.push(Entry { at: e.at, title, who, status, comment: e.comment.clone(), reason: e.reason.clone() });
+        out.push(Entry { at: e.at, title, title_lang, who, status, comment: e.comment.clone(), reason: e.reason.clone() });
     }
     out
 }

@@ -128,6 +128,7 @@ async fn secure_cookies_when_configured() {
     };
     let login = http.get("/login").await;
     assert!(set_cookies(&login).iter().all(|c| c.contains("; Secure")), "{:?}", set_cookies(&login));
+    assert_eq!(login.header("strict-transport-security"), Some("max-age=31536000"));
     let anon = cookie_value(&login, "corridor_csrf").expect("token");
     let page = http
         .post_raw(
@@ -385,6 +386,16 @@ async fn the_firm_journey_over_http() {
     let fake = http.upload(&reference, "passport_bio_page", "passport.pdf", b"MZ\x90\x00 not a pdf".to_vec()).await;
     assert_eq!(fake.status, 422);
     assert!(fake.body.contains(r##"href="#doc-passport_bio_page""##) && fake.body.contains("must be a PDF, JPEG or PNG"), "{}", fake.body);
+    let mut big = pdf();
+    big.resize(5_500_000, b' ');
+    let too_big = http.upload(&reference, "passport_bio_page", "big.pdf", big).await;
+    assert_eq!(too_big.status, 422);
+    assert!(too_big.body.contains("must be smaller than 5 MB"), "{}", too_big.body);
+    let mut huge = pdf();
+    huge.resize(12_000_000, b' ');
+    let refused = http.upload(&reference, "passport_bio_page", "huge.pdf", huge).await;
+    assert_eq!(refused.status, 413);
+    assert!(refused.body.contains("The file is too large"));
     let empty = http.upload(&reference, "photo", "", vec![]).await;
     assert_eq!(empty.status, 422);
     assert!(empty.body.contains("Select the passport photograph to upload"), "{}", empty.body);

@@ -78,7 +78,7 @@ fn panic_page(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// Outermost layer for the whole application: security headers on every response (set only
 /// where a handler did not set its own, e.g. a stricter one for downloads), and the HTML
 /// "page not found" for unknown addresses outside `/api/`.
-pub async fn site_layer(State(_state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn site_layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let is_api = path.starts_with("/api/");
     let lang = session::anonymous_lang(req.headers());
@@ -98,6 +98,10 @@ pub async fn site_layer(State(_state): State<AppState>, req: Request, next: Next
     headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
     headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("same-origin"));
     headers.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
+    if state.settings.secure_cookies {
+        // Served over TLS: browsers should never come back over plain HTTP.
+        headers.entry(header::STRICT_TRANSPORT_SECURITY).or_insert(HeaderValue::from_static("max-age=31536000"));
+    }
     headers
         .entry(header::HeaderName::from_static("permissions-policy"))
         .or_insert(HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));

@@ -123,11 +123,15 @@ pub fn date_time(lang: Lang, v: &Value) -> String {
     }
 }
 
+/// Sizes as the workflow files write them: 1 MB = 1024 × 1024 bytes ("5MB" is 5 MB here).
 pub fn file_size(lang: Lang, bytes: i64) -> String {
-    if bytes >= 1_000_000 {
-        i18n::t_args(lang, "units.mb", &[("n", format!("{:.1}", bytes as f64 / 1_000_000.0))])
+    const MB: i64 = 1024 * 1024;
+    if bytes >= MB {
+        let mb = bytes as f64 / MB as f64;
+        let n = if bytes % MB == 0 { format!("{mb:.0}") } else { format!("{mb:.1}") };
+        i18n::t_args(lang, "units.mb", &[("n", n)])
     } else {
-        i18n::t_args(lang, "units.kb", &[("n", ((bytes + 999) / 1000).max(1).to_string())])
+        i18n::t_args(lang, "units.kb", &[("n", ((bytes + 1023) / 1024).max(1).to_string())])
     }
 }
 

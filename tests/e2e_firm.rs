@@ -302,6 +302,21 @@ async fn a_firm_applies_through_the_pages_in_a_real_browser() {
     b.goto("/applications/QA-BV-2026-999999-Z").await;
     b.axe("not-found").await;
 
+    // ---- a phone-sized window: the same pages reflow ----
+    b.client.set_window_size(390, 844).await.expect("resize");
+    b.goto("/applications").await;
+    b.axe("dashboard-narrow").await;
+    b.screenshot("dashboard-narrow").await;
+    b.goto(&format!("{draft}/details")).await;
+    b.axe("details-narrow").await;
+    b.screenshot("details-narrow").await;
+    let overflow = b
+        .client
+        .execute("return document.documentElement.scrollWidth > window.innerWidth + 1", vec![])
+        .await
+        .expect("measure");
+    assert_eq!(overflow.as_bool(), Some(false), "no sideways scrolling at 390px");
+
     let checked = b.checked.clone();
     b.close().await;
     assert!(checked.iter().filter(|c| c.starts_with("ar ")).count() >= 15, "{checked:#?}");

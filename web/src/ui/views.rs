@@ -244,6 +244,41 @@ mod tests {
         LazyLock::force(&TERA);
     }
 
+    /// Every literal `t(key="...")` in a template names a message of the catalogue.
+    #[test]
+    fn every_message_key_in_the_templates_exists() {
+        let mut missing = Vec::new();
+        let mut checked = 0;
+        for (name, source) in TEMPLATES {
+            for part in source.split("t(key=\"").skip(1) {
+                let key = part.split('"').next().unwrap_or("");
+                // Keys built with `~` (e.g. "error." ~ kind) are checked where they are made.
+                if key.ends_with('.') || part[key.len() + 1..].trim_start().starts_with('~') {
+                    continue;
+                }
+                checked += 1;
+                if !i18n::has(key) {
+                    missing.push(format!("{name}: {key}"));
+                }
+            }
+        }
+        assert!(checked > 100, "only {checked} keys found: is the scan broken?");
+        assert!(missing.is_empty(), "keys missing from web/i18n/en.toml: {missing:#?}");
+    }
+
+    #[test]
+    fn error_pages_have_their_messages() {
+        use super::super::error::PageError::*;
+        for kind in [NotFound, Forbidden, Csrf, RateLimited, TooLarge, Conflict, Internal] {
+            for part in ["title", "body", "next"] {
+                assert!(i18n::has(&format!("error.{}.{part}", kind.key())), "{}.{part}", kind.key());
+            }
+        }
+        for status in ["completed", "in_progress", "not_started", "cannot_start"] {
+            assert!(i18n::has(&format!("task.{status}")));
+        }
+    }
+
     #[test]
     fn dates_read_in_each_language() {
         let d = NaiveDate::from_ymd_opt(2026, 3, 27).unwrap();

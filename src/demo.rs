@@ -90,7 +90,7 @@ async fn create(engine: &Engine) -> anyhow::Result<()> {
 /// The shortest chain of transitions from the initial state to `target`.
 fn path_to<'a>(workflow: &'a Workflow, target: &str) -> Option<Vec<&'a TransitionDef>> {
     let start = workflow.initial_state().name.clone();
-    let mut came_from: HashMap<String, (String, &TransitionDef)> = HashMap::new();
+    let mut came_from: HashMap<String, (String, &'a TransitionDef)> = HashMap::new();
     let mut seen = HashSet::from([start.clone()]);
     let mut queue = VecDeque::from([start.clone()]);
     while let Some(state) = queue.pop_front() {
@@ -104,7 +104,8 @@ fn path_to<'a>(workflow: &'a Workflow, target: &str) -> Option<Vec<&'a Transitio
             path.reverse();
             return Some(path);
         }
-        for t in workflow.transitions_from(&state) {
+        let outgoing: Vec<&'a TransitionDef> = workflow.transitions_from(&state).collect();
+        for t in outgoing {
             let Target::State(next) = &t.to else { continue };
             if t.by == "system" || !seen.insert(next.clone()) {
                 continue;

@@ -112,10 +112,10 @@ async fn tamper(app: &TestApp, seq: i64) {
     let sql = format!("UPDATE audit_events SET comment = 'nothing to see' WHERE seq = {seq}");
     if url.starts_with("sqlite") {
         let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-        sqlx::query(&sql).execute(&pool).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(&pool).await.unwrap();
     } else {
         let pool = sqlx::PgPool::connect(url).await.unwrap();
-        sqlx::query(&sql).execute(&pool).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(&pool).await.unwrap();
     }
 }
 

@@ -238,8 +238,8 @@ fn deadline_on_entry(
 ) -> (Option<DateTime<Utc>>, Option<Value>) {
     let own = to.deadline.map(|d| storable_time(calendar.add_duration(now, &d)));
     if to.pauses_clock {
-        let kept = match (app.deadline_at, from.deadline.is_some()) {
-            (Some(deadline), true) => serde_json::to_value(calendar.remaining(deadline, now)).ok(),
+        let kept = match (app.deadline_at, from.deadline) {
+            (Some(deadline), Some(d)) => serde_json::to_value(calendar.remaining(deadline, now, d.unit)).ok(),
             _ => None,
         };
         return (own, kept);

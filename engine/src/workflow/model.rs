@@ -266,7 +266,7 @@ impl Workflow {
     }
 
     /// The transitions open from `state`, in file order.
-    pub fn transitions_from<'a>(&'a self, state: &'a str) -> impl Iterator<Item = &'a TransitionDef> + 'a {
+    pub fn transitions_from<'a, 's>(&'a self, state: &'s str) -> impl Iterator<Item = &'a TransitionDef> + use<'a, 's> {
         self.transitions
             .iter()
             .filter(move |t| t.from.iter().any(|f| f == state))

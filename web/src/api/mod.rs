@@ -24,16 +24,32 @@ mod openapi;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/api/v1/applications", post(create_application).get(list_applications))
-        .route("/api/v1/applications/{reference}", get(get_application).patch(update_fields))
+        .route(
+            "/api/v1/applications",
+            post(create_application).get(list_applications),
+        )
+        .route(
+            "/api/v1/applications/{reference}",
+            get(get_application).patch(update_fields),
+        )
         .route(
             "/api/v1/applications/{reference}/documents",
             post(upload_document)
                 .get(list_documents)
-                .layer(DefaultBodyLimit::max(state.settings.max_upload_bytes)),
+                .layer(DefaultBodyLimit::max(state.settings.max_upload_bytes))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    refuse_oversized_upload,
+                )),
         )
-        .route("/api/v1/applications/{reference}/documents/{id}", get(download_document))
-        .route("/api/v1/applications/{reference}/transitions", post(take_transition))
+        .route(
+            "/api/v1/applications/{reference}/documents/{id}",
+            get(download_document),
+        )
+        .route(
+            "/api/v1/applications/{reference}/transitions",
+            post(take_transition),
+        )
         .route("/api/v1/applications/{reference}/history", get(history))
         .route("/api/v1/workflows", get(list_workflows))
         .route("/api/v1/workflows/{id}", get(get_workflow))
@@ -99,9 +115,17 @@ async fn create_application(
     ApiUser(actor): ApiUser,
     ApiJson(body): ApiJson<CreateApplication>,
 ) -> ApiResult<Response> {
-    let view = state.engine.create_application(&actor, &body.workflow, &body.fields).await?;
+    let view = state
+        .engine
+        .create_application(&actor, &body.workflow, &body.fields)
+        .await?;
     let location = format!("/api/v1/applications/{}", view.record.reference);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(application_json(&view, &actor))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(application_json(&view, &actor)),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -121,12 +145,17 @@ async fn list_applications(
 ) -> ApiResult<Json<Value>> {
     let after = match q.after.as_deref() {
         None | Some("") => None,
-        Some(cursor) => Some(parse_cursor(cursor).ok_or_else(|| ApiError::BadRequest("`after` is not a cursor this API gave out".into()))?),
+        Some(cursor) => Some(parse_cursor(cursor).ok_or_else(|| {
+            ApiError::BadRequest("`after` is not a cursor this API gave out".into())
+        })?),
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let filter = ApplicationFilter {
         workflow_id: q.workflow.filter(|s| !s.is_empty()),
-        states: q.state.filter(|s| !s.is_empty()).map(|s| s.split(',').map(str::to_string).collect()),
+        states: q
+            .state
+            .filter(|s| !s.is_empty())
+            .map(|s| s.split(',').map(str::to_string).collect()),
         search: q.q.filter(|s| !s.trim().is_empty()),
         after,
         limit,
@@ -134,7 +163,11 @@ async fn list_applications(
     };
     let views = state.engine.applications(&actor, filter).await?;
     let next = (views.len() as i64 == limit)
-        .then(|| views.last().map(|v| format_cursor(v.record.deadline_at, v.record.id)))
+        .then(|| {
+            views
+                .last()
+                .map(|v| format_cursor(v.record.deadline_at, v.record.id))
+        })
         .flatten();
     let items: Vec<Value> = views.iter().map(|v| application_json(v, &actor)).collect();
     Ok(Json(json!({"applications": items, "next": next})))
@@ -150,7 +183,11 @@ pub fn format_cursor(deadline: Option<chrono::DateTime<chrono::Utc>>, id: i64) -
 pub fn parse_cursor(s: &str) -> Option<(Option<chrono::DateTime<chrono::Utc>>, i64)> {
     let (d, id) = s.split_once('_')?;
     let id = id.parse().ok()?;
-    let deadline = if d == "none" { None } else { Some(chrono::DateTime::from_timestamp_micros(d.parse().ok()?)?) };
+    let deadline = if d == "none" {
+        None
+    } else {
+        Some(chrono::DateTime::from_timestamp_micros(d.parse().ok()?)?)
+    };
     Some((deadline, id))
 }
 
@@ -178,7 +215,10 @@ async fn update_fields(
     Path(reference): Path<String>,
     ApiJson(body): ApiJson<UpdateFields>,
 ) -> ApiResult<Json<Value>> {
-    let view = state.engine.update_fields(&actor, &reference, body.expected_version, &body.fields).await?;
+    let view = state
+        .engine
+        .update_fields(&actor, &reference, body.expected_version, &body.fields)
+        .await?;
     Ok(Json(application_json(&view, &actor)))
 }
 
@@ -188,6 +228,36 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     } else {
         ApiError::BadRequest(format!("The upload could not be read: {}", e.body_text()))
     }
+}
+
+/// An upload whose declared length is over the limit is refused before it is parsed. The body
+/// is read and dropped first (up to a bound) because closing a socket the client is still
+/// writing to resets the connection, and the client would never see the 413 that explains why.
+async fn refuse_oversized_upload(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let limit = state.settings.max_upload_bytes;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(declared) = declared.filter(|&n| n > limit as u64) else {
+        return next.run(request).await;
+    };
+    const DRAIN_AT_MOST: u64 = 128 * 1024 * 1024;
+    if declared <= DRAIN_AT_MOST {
+        use futures_util::StreamExt;
+        let mut body = request.into_body().into_data_stream();
+        while let Some(Ok(_)) = body.next().await {}
+    }
+    let mb = limit as f64 / (1024.0 * 1024.0);
+    ApiError::TooLarge(format!(
+        "The file is too large to upload: the limit is {mb:.0} MB"
+    ))
+    .into_response()
 }
 
 async fn upload_document(
@@ -200,7 +270,16 @@ async fn upload_document(
     let mut file: Option<(String, Vec<u8>)> = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
-            Some("kind") => kind = Some(field.text().await.map_err(multipart_error)?.trim().to_string()),
+            Some("kind") => {
+                kind = Some(
+                    field
+                        .text()
+                        .await
+                        .map_err(multipart_error)?
+                        .trim()
+                        .to_string(),
+                )
+            }
             Some("file") => {
                 let name = field.file_name().unwrap_or("document").to_string();
                 let bytes = field.bytes().await.map_err(multipart_error)?;
@@ -211,16 +290,25 @@ async fn upload_document(
     }
     let mut missing = Vec::new();
     if kind.as_deref().is_none_or(str::is_empty) {
-        missing.push(corridor_engine::fields::FieldError::new("kind", "Say which document this is (`kind`)"));
+        missing.push(corridor_engine::fields::FieldError::new(
+            "kind",
+            "Say which document this is (`kind`)",
+        ));
     }
     if file.is_none() {
-        missing.push(corridor_engine::fields::FieldError::new("file", "Select a file to upload (`file`)"));
+        missing.push(corridor_engine::fields::FieldError::new(
+            "file",
+            "Select a file to upload (`file`)",
+        ));
     }
     if !missing.is_empty() {
         return Err(EngineError::invalid(missing).into());
     }
     let (kind, (filename, bytes)) = (kind.unwrap_or_default(), file.unwrap_or_default());
-    let doc = state.engine.upload_document(&actor, &reference, &kind, &filename, &bytes).await?;
+    let doc = state
+        .engine
+        .upload_document(&actor, &reference, &kind, &filename, &bytes)
+        .await?;
     Ok((StatusCode::CREATED, Json(document_json(&doc))).into_response())
 }
 
@@ -230,7 +318,9 @@ async fn list_documents(
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let (_, docs) = state.engine.documents(&actor, &reference).await?;
-    Ok(Json(json!({"documents": docs.iter().map(document_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"documents": docs.iter().map(document_json).collect::<Vec<_>>()}),
+    ))
 }
 
 async fn download_document(
@@ -238,20 +328,34 @@ async fn download_document(
     ApiUser(actor): ApiUser,
     Path((reference, id)): Path<(String, i64)>,
 ) -> ApiResult<Response> {
-    let (doc, bytes) = state.engine.document_content(&actor, &reference, id).await?;
+    let (doc, bytes) = state
+        .engine
+        .document_content(&actor, &reference, id)
+        .await?;
     Ok(document_response(&doc, bytes, true))
 }
 
 /// A stored document, sent with its sniffed type; never rendered as HTML by the browser.
 pub fn document_response(doc: &DocumentRecord, bytes: Vec<u8>, attachment: bool) -> Response {
-    let ascii_name: String = doc.filename.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ')).collect();
-    let disposition = format!("{}; filename=\"{}\"", if attachment { "attachment" } else { "inline" }, ascii_name);
+    let ascii_name: String = doc
+        .filename
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' '))
+        .collect();
+    let disposition = format!(
+        "{}; filename=\"{}\"",
+        if attachment { "attachment" } else { "inline" },
+        ascii_name
+    );
     (
         [
             (header::CONTENT_TYPE, doc.content_type.clone()),
             (header::CONTENT_DISPOSITION, disposition),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox".to_string()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".to_string(),
+            ),
         ],
         bytes,
     )
@@ -271,7 +375,10 @@ async fn take_transition(
         }
         Err(e) => {
             if matches!(e, EngineError::StaleVersion { .. }) {
-                state.metrics.transition_conflicts.fetch_add(1, Ordering::Relaxed);
+                state
+                    .metrics
+                    .transition_conflicts
+                    .fetch_add(1, Ordering::Relaxed);
             }
             Err(e.into())
         }
@@ -284,7 +391,9 @@ async fn history(
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let events = state.engine.history(&actor, &reference).await?;
-    Ok(Json(json!({"events": events.iter().map(event_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"events": events.iter().map(event_json).collect::<Vec<_>>()}),
+    ))
 }
 
 /// A workflow as API clients and forms need it: fields with an example each, documents,
@@ -319,12 +428,26 @@ pub fn workflow_json(wf: &Workflow) -> Value {
 }
 
 async fn list_workflows(State(state): State<AppState>, ApiUser(_actor): ApiUser) -> Json<Value> {
-    let items: Vec<Value> = state.engine.workflows.all_latest().iter().map(|w| workflow_json(w)).collect();
+    let items: Vec<Value> = state
+        .engine
+        .workflows
+        .all_latest()
+        .iter()
+        .map(|w| workflow_json(w))
+        .collect();
     Json(json!({"workflows": items}))
 }
 
-async fn get_workflow(State(state): State<AppState>, ApiUser(_actor): ApiUser, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let wf = state.engine.workflows.latest(&id).ok_or_else(|| ApiError::NotFound(format!("There is no workflow `{id}`")))?;
+async fn get_workflow(
+    State(state): State<AppState>,
+    ApiUser(_actor): ApiUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let wf = state
+        .engine
+        .workflows
+        .latest(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("There is no workflow `{id}`")))?;
     Ok(Json(workflow_json(&wf)))
 }
 
@@ -340,11 +463,15 @@ async fn public_status(
     Query(q): Query<StatusQuery>,
 ) -> ApiResult<Json<Value>> {
     if !state.status_limiter.allow(&addr.ip().to_string()) {
-        return Err(ApiError::TooManyRequests("Too many status look-ups from your address; wait a minute and try again".into()));
+        return Err(ApiError::TooManyRequests(
+            "Too many status look-ups from your address; wait a minute and try again".into(),
+        ));
     }
     let passport = q.passport.unwrap_or_default();
     match state.engine.public_status(&reference, &passport).await {
-        Ok(s) => Ok(Json(json!({"reference": s.reference, "status": s.status, "next_steps": s.next_steps}))),
+        Ok(s) => Ok(Json(
+            json!({"reference": s.reference, "status": s.status, "next_steps": s.next_steps}),
+        )),
         Err(EngineError::NotFound(_)) => Err(ApiError::NotFound(
             "No application matches that reference and passport number".into(),
         )),

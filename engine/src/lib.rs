@@ -1,6 +1,7 @@
 //! Corridor's engine: workflow model, transitions, storage, time and messages. No HTTP here.
 
 pub mod actor;
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod calendar;

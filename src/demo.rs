@@ -29,15 +29,87 @@ struct DemoAccount {
 }
 
 const ACCOUNTS: &[DemoAccount] = &[
-    DemoAccount { email: "firm@demo.corridor", name: "Ayesha Khan", role: "applicant", org: "Indus Software House (Pvt) Ltd", org_kind: "firm", country: "PK" },
-    DemoAccount { email: "firm2@demo.corridor", name: "Bilal Ahmed", role: "applicant", org: "Karachi Cloud Works", org_kind: "firm", country: "PK" },
-    DemoAccount { email: "reviewer@demo.corridor", name: "Fatima Al-Thani", role: "ministry_reviewer", org: "Ministry of Commerce and Industry", org_kind: "ministry", country: "QA" },
-    DemoAccount { email: "reviewer2@demo.corridor", name: "Khalid Al-Marri", role: "ministry_reviewer", org: "Ministry of Commerce and Industry", org_kind: "ministry", country: "QA" },
-    DemoAccount { email: "supervisor@demo.corridor", name: "Noura Al-Kuwari", role: "ministry_supervisor", org: "Ministry of Commerce and Industry", org_kind: "ministry", country: "QA" },
-    DemoAccount { email: "security@demo.corridor", name: "Hamad Al-Sulaiti", role: "security_officer", org: "State Security Clearance Office", org_kind: "authority", country: "QA" },
-    DemoAccount { email: "embassy@demo.corridor", name: "Mariam Al-Attiyah", role: "embassy_officer", org: "Embassy of the State of Qatar, Islamabad", org_kind: "embassy", country: "PK" },
-    DemoAccount { email: "licensing@demo.corridor", name: "Yousef Al-Emadi", role: "licensing_officer", org: "Commercial Licensing Authority", org_kind: "authority", country: "QA" },
-    DemoAccount { email: "admin@demo.corridor", name: "Corridor Administrator", role: "admin", org: "Corridor Operations", org_kind: "operator", country: "QA" },
+    DemoAccount {
+        email: "firm@demo.corridor",
+        name: "Ayesha Khan",
+        role: "applicant",
+        org: "Indus Software House (Pvt) Ltd",
+        org_kind: "firm",
+        country: "PK",
+    },
+    DemoAccount {
+        email: "firm2@demo.corridor",
+        name: "Bilal Ahmed",
+        role: "applicant",
+        org: "Karachi Cloud Works",
+        org_kind: "firm",
+        country: "PK",
+    },
+    DemoAccount {
+        email: "reviewer@demo.corridor",
+        name: "Fatima Al-Thani",
+        role: "ministry_reviewer",
+        org: "Ministry of Commerce and Industry",
+        org_kind: "ministry",
+        country: "QA",
+    },
+    DemoAccount {
+        email: "reviewer2@demo.corridor",
+        name: "Khalid Al-Marri",
+        role: "ministry_reviewer",
+        org: "Ministry of Commerce and Industry",
+        org_kind: "ministry",
+        country: "QA",
+    },
+    DemoAccount {
+        email: "supervisor@demo.corridor",
+        name: "Noura Al-Kuwari",
+        role: "ministry_supervisor",
+        org: "Ministry of Commerce and Industry",
+        org_kind: "ministry",
+        country: "QA",
+    },
+    DemoAccount {
+        email: "security@demo.corridor",
+        name: "Hamad Al-Sulaiti",
+        role: "security_officer",
+        org: "State Security Clearance Office",
+        org_kind: "authority",
+        country: "QA",
+    },
+    DemoAccount {
+        email: "embassy@demo.corridor",
+        name: "Mariam Al-Attiyah",
+        role: "embassy_officer",
+        org: "Embassy of the State of Qatar, Islamabad",
+        org_kind: "embassy",
+        country: "PK",
+    },
+    DemoAccount {
+        email: "licensing@demo.corridor",
+        name: "Yousef Al-Emadi",
+        role: "licensing_officer",
+        org: "Commercial Licensing Authority",
+        org_kind: "authority",
+        country: "QA",
+    },
+    DemoAccount {
+        email: "admin@demo.corridor",
+        name: "Corridor Administrator",
+        role: "admin",
+        org: "Corridor Operations",
+        org_kind: "operator",
+        country: "QA",
+    },
+];
+
+/// A 1x1 PNG, for documents that must be images (the photograph).
+const DEMO_PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x04, 0x00, 0x00, 0x00, 0xB5, 0x1C, 0x0C,
+    0x02, 0x00, 0x00, 0x00, 0x0B, 0x49, 0x44, 0x41, 0x54, 0x78, 0xDA, 0x63, 0x64, 0x60, 0x00, 0x00,
+    0x00, 0x06, 0x00, 0x02, 0x30, 0x81, 0xD0, 0x2F, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44,
+    0xAE, 0x42, 0x60, 0x82,
 ];
 
 /// Fill an empty database; print the logins either way.
@@ -61,7 +133,11 @@ async fn create(engine: &Engine) -> anyhow::Result<()> {
     for a in ACCOUNTS {
         let org = match store.organisation_by_name(a.org).await? {
             Some(o) => o,
-            None => store.create_organisation(a.org, a.org_kind, Some(a.country)).await?,
+            None => {
+                store
+                    .create_organisation(a.org, a.org_kind, Some(a.country))
+                    .await?
+            }
         };
         let user = store
             .create_user(NewUser {
@@ -78,7 +154,9 @@ async fn create(engine: &Engine) -> anyhow::Result<()> {
     for workflow in engine.workflows.all_latest() {
         for (i, state) in workflow.states.iter().enumerate() {
             let firm = &users["applicant"][i % 2];
-            let Some(path) = path_to(&workflow, &state.name) else { continue };
+            let Some(path) = path_to(&workflow, &state.name) else {
+                continue;
+            };
             walk(engine, &workflow, firm, &users, &path, i)
                 .await
                 .with_context(|| format!("{}: reaching `{}`", workflow.id, state.name))?;
@@ -107,7 +185,7 @@ fn path_to<'a>(workflow: &'a Workflow, target: &str) -> Option<Vec<&'a Transitio
         let outgoing: Vec<&'a TransitionDef> = workflow.transitions_from(&state).collect();
         for t in outgoing {
             let Target::State(next) = &t.to else { continue };
-            if t.by == "system" || !seen.insert(next.clone()) {
+            if !seen.insert(next.clone()) {
                 continue;
             }
             came_from.insert(next.clone(), (state.clone(), t));
@@ -118,10 +196,25 @@ fn path_to<'a>(workflow: &'a Workflow, target: &str) -> Option<Vec<&'a Transitio
 }
 
 fn example_fields(workflow: &Workflow, variant: usize) -> Map<String, Value> {
-    const NAMES: &[&str] = &["Usman Tariq", "Sana Iqbal", "Hassan Raza", "Zainab Malik", "Omar Farooq", "Hira Siddiqui", "Ali Hamza", "Maryam Javed", "Imran Qureshi", "Nadia Hussain"];
+    const NAMES: &[&str] = &[
+        "Usman Tariq",
+        "Sana Iqbal",
+        "Hassan Raza",
+        "Zainab Malik",
+        "Omar Farooq",
+        "Hira Siddiqui",
+        "Ali Hamza",
+        "Maryam Javed",
+        "Imran Qureshi",
+        "Nadia Hussain",
+    ];
     let mut fields = Map::new();
     for f in &workflow.fields {
-        let value = if f.name.contains("name") && f.field_type == corridor_engine::workflow::FieldType::Text && f.pattern.is_none() && (f.name.contains("full") || f.name.contains("employee")) {
+        let value = if f.name.contains("name")
+            && f.field_type == corridor_engine::workflow::FieldType::Text
+            && f.pattern.is_none()
+            && (f.name.contains("full") || f.name.contains("employee"))
+        {
             NAMES[variant % NAMES.len()].to_string()
         } else if f.is_passport {
             format!("AB{:07}", 1_234_560 + variant)
@@ -142,26 +235,55 @@ async fn walk(
     variant: usize,
 ) -> anyhow::Result<()> {
     let firm_actor = Actor::from_user(firm);
-    let view = engine.create_application(&firm_actor, &workflow.id, &example_fields(workflow, variant)).await?;
+    let view = engine
+        .create_application(
+            &firm_actor,
+            &workflow.id,
+            &example_fields(workflow, variant),
+        )
+        .await?;
     let reference = view.record.reference.clone();
     for doc in &workflow.documents {
-        engine.upload_document(&firm_actor, &reference, &doc.name, &format!("{}.pdf", doc.name), DEMO_PDF).await.ok();
+        let (file, bytes) = if doc.accept.iter().any(|a| a == "application/pdf") {
+            (format!("{}.pdf", doc.name), DEMO_PDF)
+        } else {
+            (format!("{}.png", doc.name), DEMO_PNG)
+        };
+        engine
+            .upload_document(&firm_actor, &reference, &doc.name, &file, bytes)
+            .await
+            .with_context(|| format!("uploading the demo `{}`", doc.name))?;
     }
-    let mut version = engine.application(&firm_actor, &reference).await?.record.version;
+    let mut version = engine
+        .application(&firm_actor, &reference)
+        .await?
+        .record
+        .version;
     let mut last_four_eyes: Option<i64> = None;
     for t in path {
-        let actor = if t.by == "applicant" {
+        // Transitions the scheduler takes on a deadline (a lapse) are taken here as the
+        // system, so that the demo shows those states too.
+        let actor = if t.by == "system" {
+            Actor::system()
+        } else if t.by == "applicant" {
             firm_actor.clone()
         } else {
-            let candidates = users.get(t.by.as_str()).with_context(|| format!("no demo user with role {}", t.by))?;
-            let user = candidates.iter().find(|u| Some(u.id) != last_four_eyes).unwrap_or(&candidates[0]);
+            let candidates = users
+                .get(t.by.as_str())
+                .with_context(|| format!("no demo user with role {}", t.by))?;
+            let user = candidates
+                .iter()
+                .find(|u| Some(u.id) != last_four_eyes)
+                .unwrap_or(&candidates[0]);
             Actor::from_user(user)
         };
         let request = TransitionRequest {
             action: t.action.clone(),
             expected_version: version,
-            comment: (t.comment == Need::Required).then(|| "Please provide a clearer scan of the employment letter.".to_string()),
-            reason: (t.reason == Need::Required).then(|| "The documents do not establish the firm's registration.".to_string()),
+            comment: (t.comment == Need::Required)
+                .then(|| "Please provide a clearer scan of the employment letter.".to_string()),
+            reason: (t.reason == Need::Required)
+                .then(|| "The documents do not establish the firm's registration.".to_string()),
             fields: None,
         };
         let after = engine.transition(&actor, &reference, &request).await?;

@@ -10,6 +10,7 @@ pub mod countries;
 pub mod error;
 pub mod fields;
 pub mod mail;
+pub mod queue;
 pub mod reference;
 pub mod registry;
 pub mod retry;

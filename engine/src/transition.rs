@@ -62,8 +62,9 @@ fn need(what: &str, need: Need, value: &Option<String>, details: &mut Vec<FieldE
     }
 }
 
-/// The actors who took four-eyes steps, and the one who submitted.
-fn four_eyes_blockers(workflow: &Workflow, history: &[AuditEvent]) -> (Option<i64>, Option<i64>) {
+/// The actors who took four-eyes steps, and the one who submitted (public: the case page
+/// words a four-eyes refusal from it).
+pub fn four_eyes_blockers(workflow: &Workflow, history: &[AuditEvent]) -> (Option<i64>, Option<i64>) {
     let initial = &workflow.initial_state().name;
     let submitter = history
         .iter()

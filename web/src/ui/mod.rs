@@ -22,11 +22,14 @@ use crate::AppState;
 
 pub mod account;
 pub mod assets;
+pub mod case;
+pub mod embassy;
 pub mod error;
 pub mod firm;
 pub mod forms;
 pub mod i18n;
 pub mod public;
+pub mod queue;
 pub mod session;
 pub mod timeline;
 pub mod views;
@@ -39,12 +42,15 @@ pub use views::NavEntry;
 pub const NAV: &[NavEntry] = &[
     NavEntry { roles: &[APPLICANT_ROLE], href: "/applications", key: "nav.applications" },
     NavEntry { roles: &[APPLICANT_ROLE], href: "/applications/new", key: "nav.new_application" },
+    NavEntry { roles: queue::STAFF_ROLES, href: "/queue", key: "nav.queue" },
+    NavEntry { roles: queue::STAFF_ROLES, href: "/lookup", key: "nav.lookup" },
 ];
 
 /// Where a signed-in user lands (after sign-in, and from the service name in the header).
 pub fn home_path(role: Option<&str>) -> &'static str {
     match role {
         Some(APPLICANT_ROLE) => "/applications",
+        Some(role) if queue::STAFF_ROLES.contains(&role) => "/queue",
         _ => "/",
     }
 }
@@ -58,6 +64,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(public::routes())
         .merge(account::routes())
         .merge(firm::routes(state))
+        .merge(queue::routes())
+        .merge(case::routes())
+        .merge(embassy::routes())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_page))
         .layer(from_fn_with_state(state.clone(), session::context));
     Router::new().merge(pages).merge(assets::routes())

@@ -43,6 +43,10 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "firm/confirmation.html",
     "firm/respond.html",
     "firm/withdraw.html",
+    "staff/queue.html",
+    "staff/case.html",
+    "staff/lookup.html",
+    "staff/letter.html",
     "partials/timeline.html",
     "partials/summary.html",
 ];

@@ -1,0 +1,311 @@
+//! The case page for staff (`/cases/{reference}`): the application's fields, its documents
+//! (view in the browser or download), its history, who holds it, and exactly the actions the
+//! workflow gives this user now, each with its comment or reason box. An action that four-eyes
+//! keeps from this user is shown with the reason instead of a form. A firm user who opens a
+//! case address is sent to their own application page, or gets "not found".
+
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use corridor_engine::actor::Actor;
+use corridor_engine::error::EngineError;
+use corridor_engine::queue::{CaseAction, FourEyesBlock};
+use corridor_engine::service::ApplicationView;
+use corridor_engine::transition::TransitionRequest;
+use corridor_engine::workflow::Need;
+use serde::Serialize;
+use tera::Context;
+
+use super::error::{UiError, UiResult};
+use super::forms::{self, FormData, FormErrors};
+use super::i18n::{self, Lang};
+use super::queue::{case_url, staff, urgency_tag};
+use super::session::Ctx;
+use super::timeline;
+use super::views::render_status;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/cases/{reference}", get(case))
+        .route("/cases/{reference}/act", post(act))
+        .route("/cases/{reference}/documents/{id}", get(download))
+        .route("/cases/{reference}/documents/{id}/view", get(view_inline))
+}
+
+fn need_str(n: Need) -> &'static str {
+    match n {
+        Need::None => "none",
+        Need::Optional => "optional",
+        Need::Required => "required",
+    }
+}
+
+/// Someone who may open case pages: staff, and administrators (who read but take no action).
+/// A firm user is sent to their own application page when it is theirs; otherwise the
+/// answer is "not found", as for any reference they may not see.
+async fn case_reader(state: &AppState, ctx: &Ctx, reference: &str) -> UiResult<Result<Actor, Response>> {
+    let (_, actor) = ctx.signed_in()?;
+    if actor.is_applicant() {
+        let view = state.engine.application(actor, reference).await?;
+        return Ok(Err(Redirect::to(&format!("/applications/{}", view.record.reference)).into_response()));
+    }
+    Ok(Ok(actor.clone()))
+}
+
+#[derive(Serialize)]
+struct ActionView {
+    action: String,
+    label: String,
+    comment_need: &'static str,
+    reason_need: &'static str,
+    comment_name: String,
+    reason_name: String,
+    comment: String,
+    reason: String,
+    /// A refusing decision (red button).
+    warning: bool,
+    /// Why four-eyes keeps this user from it (in the page's language).
+    blocked: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DocumentView {
+    label: String,
+    filename: String,
+    content_type: String,
+    size: i64,
+    uploaded_at: DateTime<Utc>,
+    view_url: String,
+    download_url: String,
+}
+
+#[derive(Serialize)]
+struct CaseView {
+    reference: String,
+    url: String,
+    workflow_title: String,
+    name: String,
+    firm: Option<String>,
+    stage: String,
+    status: String,
+    tag: &'static str,
+    terminal: bool,
+    deadline: Option<DateTime<Utc>>,
+    urgency: Option<&'static str>,
+    urgency_colour: Option<&'static str>,
+    escalated: bool,
+    submitted_at: Option<DateTime<Utc>>,
+    version: i64,
+    holder: Option<String>,
+    held_by_me: bool,
+    /// The user's role works the current stage (may claim, release, reassign).
+    works: bool,
+    letter_url: Option<String>,
+}
+
+/// What the user typed into one action's form, to show again with its errors.
+#[derive(Default)]
+pub struct Typed {
+    pub action: String,
+    pub comment: String,
+    pub reason: String,
+}
+
+pub fn four_eyes_message(lang: Lang, block: FourEyesBlock) -> String {
+    i18n::t(
+        lang,
+        match block {
+            FourEyesBlock::Submitted => "case.four_eyes.submitted",
+            FourEyesBlock::PreviousApproval => "case.four_eyes.previous_approval",
+        },
+    )
+}
+
+fn action_views(lang: Lang, actions: &[CaseAction], typed: &Typed) -> Vec<ActionView> {
+    actions
+        .iter()
+        .map(|a| {
+            let mine = typed.action == a.action;
+            ActionView {
+                action: a.action.clone(),
+                label: a.label.clone(),
+                comment_need: need_str(a.comment),
+                reason_need: need_str(a.reason),
+                comment_name: format!("comment-{}", a.action),
+                reason_name: format!("reason-{}", a.action),
+                comment: if mine { typed.comment.clone() } else { String::new() },
+                reason: if mine { typed.reason.clone() } else { String::new() },
+                warning: a.outcome.as_deref() == Some("refused"),
+                blocked: a.blocked.map(|b| four_eyes_message(lang, b)),
+            }
+        })
+        .collect()
+}
+
+/// Render the case page (also after a refused action, with its errors).
+pub async fn case_page(state: &AppState, ctx: &Ctx, actor: &Actor, reference: &str, typed: &Typed, errors: &FormErrors, status: StatusCode) -> UiResult<Response> {
+    let engine = &state.engine;
+    let lang = ctx.lang;
+    let (view, docs) = engine.documents(actor, reference).await?;
+    let events = engine.history(actor, reference).await?;
+    let actions = engine.case_actions(actor, &view, &events, &docs)?;
+    let r = &view.record;
+    let wf = &view.workflow;
+    let values = r.fields.as_object().cloned().unwrap_or_default();
+    let state_def = wf.state(&r.state);
+    let terminal = state_def.is_some_and(|s| s.terminal);
+    let works = corridor_engine::queue::roles_working(wf, &r.state).contains(&actor.role);
+    let holder = match r.assigned_to {
+        Some(id) => engine.store.user(id).await.ok().map(|u| u.name),
+        None => None,
+    };
+    let urgency = if terminal { None } else { urgency_tag(engine.urgency(&view)) };
+    let letter_url = (terminal && engine.decision(actor, reference).await.is_ok()).then(|| case_url(&r.reference, "/letter"));
+    let case = CaseView {
+        reference: r.reference.clone(),
+        url: case_url(&r.reference, ""),
+        workflow_title: wf.title.clone(),
+        name: corridor_engine::fields::applicant_name(wf, &values),
+        firm: engine.store.organisation(r.organisation_id).await.ok().map(|o| o.name),
+        stage: state_def.map(|s| s.label.clone()).unwrap_or_else(|| r.state.clone()),
+        status: state_def.map(|s| s.public.clone()).unwrap_or_else(|| r.state.clone()),
+        tag: super::firm::tag_for(wf, &r.state),
+        terminal,
+        deadline: r.deadline_at.filter(|_| !terminal),
+        urgency: urgency.map(|u| u.0),
+        urgency_colour: urgency.map(|u| u.1),
+        escalated: r.escalated_at.is_some() && !terminal,
+        submitted_at: r.submitted_at,
+        version: r.version,
+        holder,
+        held_by_me: r.assigned_to.is_some() && r.assigned_to == actor.user_id,
+        works,
+        letter_url,
+    };
+    let documents: Vec<DocumentView> = docs
+        .iter()
+        .map(|d| DocumentView {
+            label: wf.document(&d.kind).map(|def| def.label.clone()).unwrap_or_else(|| d.kind.clone()),
+            filename: d.filename.clone(),
+            content_type: d.content_type.clone(),
+            size: d.size,
+            uploaded_at: d.uploaded_at,
+            view_url: case_url(&r.reference, &format!("/documents/{}/view", d.id)),
+            download_url: case_url(&r.reference, &format!("/documents/{}", d.id)),
+        })
+        .collect();
+    let assignees: Vec<serde_json::Value> = if works {
+        engine
+            .assignees(&view)
+            .await?
+            .into_iter()
+            .filter(|u| Some(u.id) != actor.user_id)
+            .map(|u| serde_json::json!({"id": u.id, "name": u.name, "role": timeline::role_label(lang, &u.role)}))
+            .collect()
+    } else {
+        vec![]
+    };
+    let mut page = Context::new();
+    page.insert("case", &case);
+    page.insert("fields", &forms::field_views(lang, wf, &values, &FormErrors::default()));
+    page.insert("documents", &documents);
+    page.insert("timeline", &timeline::entries(lang, wf, &events, true));
+    page.insert("actions", &action_views(lang, &actions, typed));
+    page.insert("open_actions", &actions.iter().filter(|a| a.blocked.is_none()).count());
+    page.insert("assignees", &assignees);
+    errors.insert_into(&mut page);
+    render_status(ctx, status, "staff/case.html", page)
+}
+
+async fn case(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
+    let actor = match case_reader(&state, &ctx, &reference).await? {
+        Ok(a) => a,
+        Err(redirect) => return Ok(redirect),
+    };
+    case_page(&state, &ctx, &actor, &reference, &Typed::default(), &FormErrors::default(), StatusCode::OK).await
+}
+
+/// The reassignment form was sent without a valid choice.
+pub async fn reassign_error(state: &AppState, ctx: &Ctx, actor: &Actor, reference: &str) -> UiResult<Response> {
+    let mut errors = FormErrors::default();
+    errors.add("assignee", "#assignee", i18n::t(ctx.lang, "case.error.assignee"));
+    case_page(state, ctx, actor, reference, &Typed::default(), &errors, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
+async fn act(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>, Form(form): Form<FormData>) -> UiResult<Response> {
+    let actor = staff(&ctx)?;
+    let lang = ctx.lang;
+    let action = form.text("action").unwrap_or_default();
+    let typed = Typed {
+        comment: form.get(&format!("comment-{action}")).unwrap_or("").to_string(),
+        reason: form.get(&format!("reason-{action}")).unwrap_or("").to_string(),
+        action: action.clone(),
+    };
+    let view: ApplicationView = state.engine.application(&actor, &reference).await?;
+    let request = TransitionRequest {
+        action: action.clone(),
+        expected_version: form.i64("version").unwrap_or(-1),
+        comment: Some(typed.comment.clone()).filter(|c| !c.trim().is_empty()),
+        reason: Some(typed.reason.clone()).filter(|r| !r.trim().is_empty()),
+        fields: None,
+    };
+    let mut errors = FormErrors::default();
+    let status = match state.engine.transition_view(&actor, view, &request).await {
+        Ok(moved) => {
+            return Ok(Redirect::to(&case_url(&moved.record.reference, "?notice=action_taken")).into_response());
+        }
+        Err(EngineError::Unprocessable { details, .. }) => {
+            for d in details {
+                let (key, message) = match d.field.as_str() {
+                    "comment" | "reason" => {
+                        let kind = if d.message.contains("characters or fewer") { "too_long" } else { "required" };
+                        (format!("{}-{action}", d.field), i18n::t(lang, &format!("case.error.{}_{kind}", d.field)))
+                    }
+                    // Anything else the workflow demands (a document, a field) in the engine's
+                    // own words: staff cannot fix it here, but they should know why.
+                    _ => ("action".to_string(), d.message),
+                };
+                let href = if key == "action" { "#actions".to_string() } else { format!("#{key}") };
+                errors.add(&key, &href, message);
+            }
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        Err(EngineError::FourEyes(_)) => {
+            // Four-eyes refused at the last moment (the page was opened before the other
+            // approval): say why, on the page.
+            let (view, _) = state.engine.documents(&actor, &reference).await?;
+            let events = state.engine.history(&actor, &reference).await?;
+            let (submitter, _) = corridor_engine::transition::four_eyes_blockers(&view.workflow, &events);
+            let block = if submitter.is_some() && submitter == actor.user_id { FourEyesBlock::Submitted } else { FourEyesBlock::PreviousApproval };
+            errors.add("four-eyes", "#actions", four_eyes_message(lang, block));
+            StatusCode::FORBIDDEN
+        }
+        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => {
+            errors.add("version", "#case-status", i18n::t(lang, "case.error.stale"));
+            return case_page(&state, &ctx, &actor, &reference, &Typed::default(), &errors, StatusCode::CONFLICT).await;
+        }
+        Err(e) => return Err(UiError::from(e)),
+    };
+    case_page(&state, &ctx, &actor, &reference, &typed, &errors, status).await
+}
+
+async fn document(state: &AppState, ctx: &Ctx, reference: &str, id: i64, attachment: bool) -> UiResult<Response> {
+    let actor = match case_reader(state, ctx, reference).await? {
+        Ok(a) => a,
+        Err(_) => return Err(UiError::NotFound),
+    };
+    let (doc, bytes) = state.engine.document_content(&actor, reference, id).await?;
+    Ok(crate::api::document_response(&doc, bytes, attachment))
+}
+
+async fn download(State(state): State<AppState>, ctx: Ctx, Path((reference, id)): Path<(String, i64)>) -> UiResult<Response> {
+    document(&state, &ctx, &reference, id, true).await
+}
+
+async fn view_inline(State(state): State<AppState>, ctx: Ctx, Path((reference, id)): Path<(String, i64)>) -> UiResult<Response> {
+    document(&state, &ctx, &reference, id, false).await
+}

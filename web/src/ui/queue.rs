@@ -1,0 +1,202 @@
+//! The reviewer's queue (`/queue`): cases in the stages the user's role works, nearest
+//! deadline first, with filters, search and keyset pages; and holding a case (claim, release,
+//! reassign). What a role works, who may hold a case and the order of the queue are the
+//! engine's (`corridor_engine::queue`); this module reads the query and renders.
+
+use std::collections::HashMap;
+
+use axum::extract::{Form, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use corridor_engine::actor::Actor;
+use corridor_engine::error::EngineError;
+use corridor_engine::queue::{Assigned, QueueItem, QueueQuery, Urgency};
+use serde::Serialize;
+use tera::Context;
+
+use super::error::{UiError, UiResult};
+use super::forms::FormData;
+use super::session::Ctx;
+use super::views::render;
+use crate::AppState;
+
+/// Roles whose people work review stages (they land on the queue). Which stages each one
+/// works comes from the workflow files.
+pub const STAFF_ROLES: &[&str] = &["ministry_reviewer", "ministry_supervisor", "security_officer", "embassy_officer", "licensing_officer"];
+
+/// Cases per queue page.
+pub const PAGE_SIZE: i64 = 25;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/queue", get(queue))
+        .route("/cases/{reference}/claim", post(claim))
+        .route("/cases/{reference}/release", post(release))
+        .route("/cases/{reference}/reassign", post(reassign))
+}
+
+/// The signed-in member of staff; firms and administrators have no queue.
+pub fn staff(ctx: &Ctx) -> UiResult<Actor> {
+    let (_, actor) = ctx.signed_in()?;
+    if actor.is_applicant() || actor.is_admin() {
+        return Err(UiError::Forbidden(format!("{} has no review queue", actor.role)));
+    }
+    Ok(actor.clone())
+}
+
+pub fn case_url(reference: &str, rest: &str) -> String {
+    format!("/cases/{reference}{rest}")
+}
+
+/// Urgency as the page words it (`case.urgency.<key>`) and its tag colour; never colour alone.
+pub fn urgency_tag(u: Urgency) -> Option<(&'static str, &'static str)> {
+    match u {
+        Urgency::Overdue => Some(("overdue", "red")),
+        Urgency::DueSoon => Some(("due_soon", "orange")),
+        Urgency::OnTime | Urgency::NoDeadline => None,
+    }
+}
+
+#[derive(Serialize)]
+struct Row {
+    reference: String,
+    url: String,
+    name: String,
+    firm: Option<String>,
+    workflow_title: String,
+    stage: String,
+    deadline: Option<DateTime<Utc>>,
+    urgency: Option<&'static str>,
+    urgency_colour: Option<&'static str>,
+    escalated: bool,
+    holder: Option<String>,
+    held_by_me: bool,
+    version: i64,
+}
+
+fn row(item: &QueueItem, me: Option<i64>) -> Row {
+    let r = &item.view.record;
+    let wf = &item.view.workflow;
+    let values = r.fields.as_object().cloned().unwrap_or_default();
+    let tag = urgency_tag(item.urgency);
+    Row {
+        reference: r.reference.clone(),
+        url: case_url(&r.reference, ""),
+        name: corridor_engine::fields::applicant_name(wf, &values),
+        firm: item.organisation.as_ref().map(|o| o.name.clone()),
+        workflow_title: wf.title.clone(),
+        stage: wf.state(&r.state).map(|s| s.label.clone()).unwrap_or_else(|| r.state.clone()),
+        deadline: r.deadline_at,
+        urgency: tag.map(|t| t.0),
+        urgency_colour: tag.map(|t| t.1),
+        escalated: item.escalated,
+        holder: item.assignee.as_ref().map(|u| u.name.clone()),
+        held_by_me: r.assigned_to.is_some() && r.assigned_to == me,
+        version: r.version,
+    }
+}
+
+/// The query string of the current filters (without the page position).
+fn filters_query(q: &HashMap<String, String>) -> String {
+    let pairs: Vec<(&str, &str)> = ["workflow", "state", "firm", "q", "mine"]
+        .iter()
+        .filter_map(|k| q.get(*k).map(|v| (*k, v.trim())).filter(|(_, v)| !v.is_empty()))
+        .collect();
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+fn given<'a>(q: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
+    q.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+async fn queue(State(state): State<AppState>, ctx: Ctx, Query(q): Query<HashMap<String, String>>) -> UiResult<Response> {
+    let actor = staff(&ctx)?;
+    let engine = &state.engine;
+    let stages = engine.stages(&actor);
+    let query = QueueQuery {
+        workflow_id: given(&q, "workflow").map(str::to_string),
+        state: given(&q, "state").map(str::to_string),
+        organisation_id: given(&q, "firm").and_then(|f| f.parse().ok()),
+        search: given(&q, "q").map(|s| s.chars().take(100).collect()),
+        assigned: if given(&q, "mine").is_some() { Assigned::Me } else { Assigned::Anyone },
+        after: given(&q, "after").and_then(crate::api::parse_cursor),
+        limit: PAGE_SIZE,
+    };
+    let page = engine.queue(&actor, &query).await?;
+    let rows: Vec<Row> = page.items.iter().map(|i| row(i, actor.user_id)).collect();
+    let filters = filters_query(&q);
+    let join = |extra: String| if filters.is_empty() { format!("/queue?{extra}") } else { format!("/queue?{filters}&{extra}") };
+    let next = page.next.map(|(d, id)| join(format!("after={}", crate::api::format_cursor(d, id))));
+    let first = query.after.is_some().then(|| if filters.is_empty() { "/queue".to_string() } else { format!("/queue?{filters}") });
+
+    // The filter choices: only the workflows and stages this role works.
+    let mut workflows: Vec<(String, String)> = stages.iter().map(|s| (s.workflow_id.clone(), s.workflow_title.clone())).collect();
+    workflows.dedup();
+    let firms: Vec<serde_json::Value> = engine
+        .store
+        .organisations()
+        .await?
+        .into_iter()
+        .filter(|o| o.kind == "firm")
+        .map(|o| serde_json::json!({"id": o.id.to_string(), "name": o.name}))
+        .collect();
+    let mut page_ctx = Context::new();
+    page_ctx.insert("rows", &rows);
+    page_ctx.insert("stages", &stages);
+    page_ctx.insert(
+        "workflows",
+        &workflows.iter().map(|(id, title)| serde_json::json!({"id": id, "title": title})).collect::<Vec<_>>(),
+    );
+    page_ctx.insert("firms", &firms);
+    page_ctx.insert("f_workflow", given(&q, "workflow").unwrap_or(""));
+    page_ctx.insert("f_state", given(&q, "state").unwrap_or(""));
+    page_ctx.insert("f_firm", given(&q, "firm").unwrap_or(""));
+    page_ctx.insert("f_q", given(&q, "q").unwrap_or(""));
+    page_ctx.insert("f_mine", &given(&q, "mine").is_some());
+    page_ctx.insert("filtered", &!filters.is_empty());
+    page_ctx.insert("next", &next);
+    page_ctx.insert("first", &first);
+    render(&ctx, "staff/queue.html", page_ctx)
+}
+
+/// A refused claim, release or reassignment: someone else moved first, or the case left the
+/// stage. The case page then shows where it stands now.
+fn moved_on(reference: &str) -> Response {
+    Redirect::to(&case_url(reference, "?notice=case_changed")).into_response()
+}
+
+async fn claim(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>, Form(form): Form<FormData>) -> UiResult<Response> {
+    let actor = staff(&ctx)?;
+    let version = form.i64("version").unwrap_or(-1);
+    match state.engine.claim(&actor, &reference, version).await {
+        Ok(view) => Ok(Redirect::to(&case_url(&view.record.reference, "?notice=claimed")).into_response()),
+        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => Ok(moved_on(&reference)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn release(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>, Form(form): Form<FormData>) -> UiResult<Response> {
+    let actor = staff(&ctx)?;
+    let version = form.i64("version").unwrap_or(-1);
+    match state.engine.release(&actor, &reference, version).await {
+        Ok(_) => Ok(Redirect::to("/queue?notice=released").into_response()),
+        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => Ok(moved_on(&reference)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn reassign(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>, Form(form): Form<FormData>) -> UiResult<Response> {
+    let actor = staff(&ctx)?;
+    let version = form.i64("version").unwrap_or(-1);
+    let Some(to) = form.i64("assignee") else {
+        return super::case::reassign_error(&state, &ctx, &actor, &reference).await;
+    };
+    match state.engine.reassign(&actor, &reference, version, to, form.get("note")).await {
+        Ok(view) => Ok(Redirect::to(&case_url(&view.record.reference, "?notice=reassigned")).into_response()),
+        Err(EngineError::Unprocessable { .. }) => super::case::reassign_error(&state, &ctx, &actor, &reference).await,
+        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => Ok(moved_on(&reference)),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -53,7 +53,10 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
     let workflows = WorkflowRegistry::load(&[config.paths.workflows.clone()], &lint_context(config), store.as_ref())
         .await
         .context("loading workflows")?;
-    Ok(Arc::new(Engine { store, workflows, calendars, clock, uploads_dir: config.uploads_dir() }))
+    let engine = Engine { store, workflows, calendars: calendars.into(), clock, uploads_dir: config.uploads_dir() };
+    // Holidays added or removed at run time (kept in the database) over the calendar files.
+    engine.refresh_holidays().await.context("loading the holidays changed at run time")?;
+    Ok(Arc::new(engine))
 }
 
 pub fn web_settings(config: &Config) -> WebSettings {

@@ -1,7 +1,6 @@
 //! The engine as its callers use it: every operation names an actor, reads through the
 //! visibility rules, and writes through the store in one transaction.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -27,7 +26,9 @@ use crate::workflow::{APPLICANT_ROLE, Workflow};
 pub struct Engine {
     pub store: Arc<dyn Store>,
     pub workflows: WorkflowRegistry,
-    pub calendars: HashMap<String, Calendar>,
+    /// The calendar files with the holidays changed at run time merged in (see
+    /// [`crate::holidays`]).
+    pub calendars: crate::holidays::Calendars,
     pub clock: Arc<dyn Clock>,
     /// Where uploaded files are kept; never a served folder.
     pub uploads_dir: PathBuf,

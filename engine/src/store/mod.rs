@@ -361,6 +361,84 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_user_sessions(&self, user_id: i64) -> StoreResult<u64>;
     /// Remove sessions that expired before `now`. Returns how many.
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    // Scheduler
+    /// One job by id (for `corridor jobs` and the dead-letter page).
+    async fn job(&self, id: i64) -> StoreResult<Job>;
+    /// How many jobs are in each status.
+    async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>>;
+    /// The pending deadline, reminder and escalation jobs of one application.
+    async fn pending_timers(&self, application_id: i64) -> StoreResult<Vec<Job>>;
+    /// Applications whose clock runs (a deadline is set) with a deadline at or after `from`,
+    /// that entered their state at or before `entered_by`; keyset paging in (deadline, id)
+    /// order after `after`. Used to find the deadlines a holiday touches, through the
+    /// deadline index.
+    async fn applications_with_deadline_from(
+        &self,
+        from: DateTime<Utc>,
+        entered_by: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, i64)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ApplicationRecord>>;
+    /// Move an application's deadline and re-time its pending timers, with an audit event, in
+    /// one transaction. False (nothing written) when the application left `state` or its
+    /// deadline is no longer `old_deadline`.
+    async fn move_deadline(&self, change: DeadlineChange) -> StoreResult<bool>;
+    /// Mark an application escalated (the queue shows it) with an audit event, unless it left
+    /// `state` or was already marked. True when this call marked it.
+    async fn mark_escalated(&self, application_id: i64, state: &str, audit: NewAuditEvent) -> StoreResult<bool>;
+
+    /// Holidays changed at run time, every calendar.
+    async fn stored_holidays(&self) -> StoreResult<Vec<StoredHoliday>>;
+    /// Insert or replace the row of (calendar, date).
+    async fn put_holiday(&self, holiday: &StoredHoliday) -> StoreResult<()>;
+    /// Delete the row of (calendar, date); false when there was none.
+    async fn delete_holiday(&self, calendar: &str, date: chrono::NaiveDate) -> StoreResult<bool>;
+
+    async fn schedules(&self) -> StoreResult<Vec<ScheduleRow>>;
+    /// Create the schedule's row unless it exists.
+    async fn ensure_schedule(&self, row: &ScheduleRow, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Compare-and-set: move `key` from `expected_next` to `row`'s next fire time (and cron,
+    /// time zone, last fired). False when another instance moved it first.
+    async fn advance_schedule(&self, row: &ScheduleRow, expected_next: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<bool>;
+}
+
+// Scheduler
+
+/// A holiday added (or a calendar-file holiday taken away) at run time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredHoliday {
+    pub calendar: String,
+    pub date: chrono::NaiveDate,
+    pub name: String,
+    /// True: the calendar file's holiday on this date is a working day after all.
+    pub removed: bool,
+    pub changed_by: Option<String>,
+    pub changed_at: Option<DateTime<Utc>>,
+}
+
+/// A cron schedule's progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScheduleRow {
+    /// `<workflow id>/<schedule name>`.
+    pub key: String,
+    pub cron: String,
+    pub timezone: String,
+    pub next_fire_at: DateTime<Utc>,
+    pub last_fired_at: Option<DateTime<Utc>>,
+}
+
+/// A deadline moved by a calendar change, with the new times of its pending timers.
+#[derive(Debug, Clone)]
+pub struct DeadlineChange {
+    pub application_id: i64,
+    pub state: String,
+    pub old_deadline: Option<DateTime<Utc>>,
+    pub new_deadline: DateTime<Utc>,
+    /// (job id, new run time, new payload) of pending timers.
+    pub timers: Vec<(i64, DateTime<Utc>, Value)>,
+    pub audit: NewAuditEvent,
+    pub now: DateTime<Utc>,
 }
 
 /// Open the store a database URL names: `sqlite://PATH` (or `sqlite::memory:`),
@@ -441,10 +519,14 @@ fn chain_next(application_id: i64, last: Option<(i64, String)>, audit: &NewAudit
 
 /// Each database's migrations, embedded in the binary: (version, description, SQL).
 /// (Equivalent to `sqlx::migrate!`, which needs sqlx's `macros` feature; same checksums.)
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../../../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../../../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
+    (2, "scheduler", include_str!("../../../migrations/sqlite/0002_scheduler.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
+    (2, "scheduler", include_str!("../../../migrations/postgres/0002_scheduler.sql")),
+];
 
 fn migrator(set: &'static [(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
     use sqlx::SqlSafeStr;

@@ -19,6 +19,7 @@ use super::{
     NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, Session, Store, StoreError, StoreResult, StoredWorkflow,
     TransitionWrite, User,
 };
+use super::{DeadlineChange, ScheduleRow, StoredHoliday};
 use crate::audit::storable_time;
 
 const MAX_CONNECTIONS: u32 = 10;
@@ -685,12 +686,18 @@ impl Store for PostgresStore {
         let until = now + chrono::Duration::seconds(lease_seconds);
         // SKIP LOCKED: rows another instance is claiming right now are left to it; the lock
         // re-checks the condition, so a row claimed and committed meanwhile no longer matches.
+        // Two index range scans (the partial indexes of 0002_scheduler.sql): due pending jobs
+        // in run order, and running jobs whose lease ran out.
         let rows = sqlx::query(
-            "WITH due AS ( \
-                 SELECT id FROM jobs \
-                 WHERE (status = 'pending' AND run_at <= $1) OR (status = 'running' AND locked_until < $1) \
+            "WITH pending AS ( \
+                 SELECT id FROM jobs WHERE status = 'pending' AND run_at <= $1 \
                  ORDER BY run_at, id LIMIT $2 \
-                 FOR UPDATE SKIP LOCKED) \
+                 FOR UPDATE SKIP LOCKED), \
+             expired AS ( \
+                 SELECT id FROM jobs WHERE status = 'running' AND locked_until < $1 \
+                 ORDER BY locked_until LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED), \
+             due AS (SELECT id FROM pending UNION SELECT id FROM expired LIMIT $2) \
              UPDATE jobs SET status = 'running', locked_by = $3, locked_until = $4, attempts = jobs.attempts + 1, \
                  updated_at = $1 \
              FROM due WHERE jobs.id = due.id \
@@ -849,5 +856,193 @@ impl Store for PostgresStore {
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(ts(now)).execute(&self.pool).await?;
         Ok(done.rows_affected())
+    }
+
+    // Scheduler
+
+    async fn job(&self, id: i64) -> StoreResult<Job> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(job).transpose()?.ok_or(StoreError::NotFound("job"))
+    }
+
+    async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status").fetch_all(&self.pool).await?)
+    }
+
+    async fn pending_timers(&self, application_id: i64) -> StoreResult<Vec<Job>> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE application_id = $1 AND status = 'pending' \
+             AND kind IN ('deadline', 'reminder', 'escalation') ORDER BY id",
+        )
+        .bind(application_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job).collect()
+    }
+
+    async fn applications_with_deadline_from(
+        &self,
+        from: DateTime<Utc>,
+        entered_by: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, i64)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ApplicationRecord>> {
+        let (after_deadline, after_id) = after.map(|(d, i)| (ts(d), i)).unwrap_or_else(|| (ts(from), 0));
+        let rows = sqlx::query(
+            "SELECT * FROM applications \
+             WHERE deadline_at IS NOT NULL AND deadline_at >= $1 AND state_entered_at <= $2 \
+               AND (deadline_at, id) > ($3, $4) \
+             ORDER BY deadline_at, id LIMIT $5",
+        )
+        .bind(ts(from))
+        .bind(ts(entered_by))
+        .bind(after_deadline)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(application).collect()
+    }
+
+    async fn move_deadline(&self, change: DeadlineChange) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE applications SET deadline_at = $1, updated_at = $2 \
+             WHERE id = $3 AND state = $4 AND deadline_at IS NOT DISTINCT FROM $5",
+        )
+        .bind(ts(change.new_deadline))
+        .bind(ts(change.now))
+        .bind(change.application_id)
+        .bind(&change.state)
+        .bind(ts_opt(change.old_deadline))
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for (id, run_at, payload) in &change.timers {
+            sqlx::query(
+                "UPDATE jobs SET run_at = $1, payload = $2, updated_at = $3 \
+                 WHERE id = $4 AND application_id = $5 AND status = 'pending'",
+            )
+            .bind(ts(*run_at))
+            .bind(payload)
+            .bind(ts(change.now))
+            .bind(id)
+            .bind(change.application_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Self::append_event(&mut tx, change.application_id, &change.audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn mark_escalated(&self, application_id: i64, state: &str, audit: NewAuditEvent) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let marked = sqlx::query(
+            "UPDATE applications SET escalated_at = $1 WHERE id = $2 AND state = $3 AND escalated_at IS NULL",
+        )
+        .bind(ts(audit.at))
+        .bind(application_id)
+        .bind(state)
+        .execute(&mut *tx)
+        .await?;
+        if marked.rows_affected() == 0 {
+            return Ok(false);
+        }
+        Self::append_event(&mut tx, application_id, &audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn stored_holidays(&self) -> StoreResult<Vec<StoredHoliday>> {
+        let rows = sqlx::query("SELECT * FROM holidays ORDER BY calendar, date").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredHoliday {
+                    calendar: row.try_get("calendar")?,
+                    date: row.try_get("date")?,
+                    name: row.try_get("name")?,
+                    removed: row.try_get("removed")?,
+                    changed_by: row.try_get("changed_by")?,
+                    changed_at: row.try_get("changed_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_holiday(&self, h: &StoredHoliday) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO holidays (calendar, date, name, removed, changed_by, changed_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (calendar, date) DO UPDATE SET name = excluded.name, removed = excluded.removed, \
+             changed_by = excluded.changed_by, changed_at = excluded.changed_at",
+        )
+        .bind(&h.calendar)
+        .bind(h.date)
+        .bind(&h.name)
+        .bind(h.removed)
+        .bind(&h.changed_by)
+        .bind(ts_opt(h.changed_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_holiday(&self, calendar: &str, date: chrono::NaiveDate) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM holidays WHERE calendar = $1 AND date = $2")
+            .bind(calendar)
+            .bind(date)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn schedules(&self) -> StoreResult<Vec<ScheduleRow>> {
+        let rows = sqlx::query("SELECT * FROM schedules ORDER BY key").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ScheduleRow {
+                    key: row.try_get("key")?,
+                    cron: row.try_get("cron")?,
+                    timezone: row.try_get("timezone")?,
+                    next_fire_at: row.try_get("next_fire_at")?,
+                    last_fired_at: row.try_get("last_fired_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn ensure_schedule(&self, row: &ScheduleRow, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO schedules (key, cron, timezone, next_fire_at, last_fired_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&row.key)
+        .bind(&row.cron)
+        .bind(&row.timezone)
+        .bind(ts(row.next_fire_at))
+        .bind(ts_opt(row.last_fired_at))
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn advance_schedule(&self, row: &ScheduleRow, expected_next: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE schedules SET next_fire_at = $1, last_fired_at = $2, cron = $3, timezone = $4, updated_at = $5 \
+             WHERE key = $6 AND next_fire_at = $7",
+        )
+        .bind(ts(row.next_fire_at))
+        .bind(ts_opt(row.last_fired_at))
+        .bind(&row.cron)
+        .bind(&row.timezone)
+        .bind(ts(now))
+        .bind(&row.key)
+        .bind(ts(expected_next))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -24,6 +24,7 @@ use super::{
     NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, Session, Store, StoreError, StoreResult, StoredWorkflow,
     TransitionWrite, User,
 };
+use super::{DeadlineChange, ScheduleRow, StoredHoliday};
 use crate::audit::canonical_time;
 
 /// How long a statement waits for another connection's write lock.
@@ -761,18 +762,25 @@ impl Store for SqliteStore {
         let until = now + chrono::Duration::seconds(lease_seconds);
         // One statement: SQLite takes the write lock before it reads, so two workers can
         // never pick the same row.
+        // Two index range scans (the partial indexes of 0002_scheduler.sql): due pending jobs
+        // in run order, and running jobs whose lease ran out. Never a scan of the table.
         let rows = sqlx::query(
             "UPDATE jobs SET status = 'running', locked_by = ?, locked_until = ?, attempts = attempts + 1, updated_at = ? \
-             WHERE id IN (SELECT id FROM jobs \
-                          WHERE (status = 'pending' AND run_at <= ?) OR (status = 'running' AND locked_until < ?) \
-                          ORDER BY run_at, id LIMIT ?) \
+             WHERE id IN (SELECT id FROM (SELECT id FROM jobs WHERE status = 'pending' AND run_at <= ? \
+                                          ORDER BY run_at, id LIMIT ?) \
+                          UNION ALL \
+                          SELECT id FROM (SELECT id FROM jobs WHERE status = 'running' AND locked_until < ? \
+                                          ORDER BY locked_until LIMIT ?) \
+                          LIMIT ?) \
              RETURNING *",
         )
         .bind(worker)
         .bind(ts(until))
         .bind(ts(now))
         .bind(ts(now))
+        .bind(limit)
         .bind(ts(now))
+        .bind(limit)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -909,6 +917,195 @@ impl Store for SqliteStore {
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?").bind(ts(now)).execute(&self.pool).await?;
         Ok(done.rows_affected())
+    }
+
+    // Scheduler
+
+    async fn job(&self, id: i64) -> StoreResult<Job> {
+        let row = sqlx::query("SELECT * FROM jobs WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(job).transpose()?.ok_or(StoreError::NotFound("job"))
+    }
+
+    async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status").fetch_all(&self.pool).await?)
+    }
+
+    async fn pending_timers(&self, application_id: i64) -> StoreResult<Vec<Job>> {
+        let rows = sqlx::query(
+            "SELECT * FROM jobs WHERE application_id = ? AND status = 'pending' \
+             AND kind IN ('deadline', 'reminder', 'escalation') ORDER BY id",
+        )
+        .bind(application_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job).collect()
+    }
+
+    async fn applications_with_deadline_from(
+        &self,
+        from: DateTime<Utc>,
+        entered_by: DateTime<Utc>,
+        after: Option<(DateTime<Utc>, i64)>,
+        limit: i64,
+    ) -> StoreResult<Vec<ApplicationRecord>> {
+        let (after_deadline, after_id) = after.map(|(d, i)| (ts(d), i)).unwrap_or_else(|| (ts(from), 0));
+        let rows = sqlx::query(
+            "SELECT * FROM applications \
+             WHERE deadline_at IS NOT NULL AND deadline_at >= ? AND state_entered_at <= ? \
+               AND (deadline_at > ? OR (deadline_at = ? AND id > ?)) \
+             ORDER BY deadline_at, id LIMIT ?",
+        )
+        .bind(ts(from))
+        .bind(ts(entered_by))
+        .bind(&after_deadline)
+        .bind(&after_deadline)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(application).collect()
+    }
+
+    async fn move_deadline(&self, change: DeadlineChange) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let moved = sqlx::query(
+            "UPDATE applications SET deadline_at = ?, updated_at = ? \
+             WHERE id = ? AND state = ? AND deadline_at IS ?",
+        )
+        .bind(ts(change.new_deadline))
+        .bind(ts(change.now))
+        .bind(change.application_id)
+        .bind(&change.state)
+        .bind(ts_opt(change.old_deadline))
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for (id, run_at, payload) in &change.timers {
+            sqlx::query(
+                "UPDATE jobs SET run_at = ?, payload = ?, updated_at = ? \
+                 WHERE id = ? AND application_id = ? AND status = 'pending'",
+            )
+            .bind(ts(*run_at))
+            .bind(json_text(payload))
+            .bind(ts(change.now))
+            .bind(id)
+            .bind(change.application_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Self::append_event(&mut tx, change.application_id, &change.audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn mark_escalated(&self, application_id: i64, state: &str, audit: NewAuditEvent) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let marked = sqlx::query(
+            "UPDATE applications SET escalated_at = ? WHERE id = ? AND state = ? AND escalated_at IS NULL",
+        )
+        .bind(ts(audit.at))
+        .bind(application_id)
+        .bind(state)
+        .execute(&mut *tx)
+        .await?;
+        if marked.rows_affected() == 0 {
+            return Ok(false);
+        }
+        Self::append_event(&mut tx, application_id, &audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn stored_holidays(&self) -> StoreResult<Vec<StoredHoliday>> {
+        let rows = sqlx::query("SELECT * FROM holidays ORDER BY calendar, date").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredHoliday {
+                    calendar: row.try_get("calendar")?,
+                    date: row.try_get("date")?,
+                    name: row.try_get("name")?,
+                    removed: row.try_get("removed")?,
+                    changed_by: row.try_get("changed_by")?,
+                    changed_at: row.try_get("changed_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_holiday(&self, h: &StoredHoliday) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO holidays (calendar, date, name, removed, changed_by, changed_at) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (calendar, date) DO UPDATE SET name = excluded.name, removed = excluded.removed, \
+             changed_by = excluded.changed_by, changed_at = excluded.changed_at",
+        )
+        .bind(&h.calendar)
+        .bind(h.date.format("%Y-%m-%d").to_string())
+        .bind(&h.name)
+        .bind(h.removed)
+        .bind(&h.changed_by)
+        .bind(ts_opt(h.changed_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_holiday(&self, calendar: &str, date: chrono::NaiveDate) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM holidays WHERE calendar = ? AND date = ?")
+            .bind(calendar)
+            .bind(date.format("%Y-%m-%d").to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn schedules(&self) -> StoreResult<Vec<ScheduleRow>> {
+        let rows = sqlx::query("SELECT * FROM schedules ORDER BY key").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ScheduleRow {
+                    key: row.try_get("key")?,
+                    cron: row.try_get("cron")?,
+                    timezone: row.try_get("timezone")?,
+                    next_fire_at: row.try_get("next_fire_at")?,
+                    last_fired_at: row.try_get("last_fired_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn ensure_schedule(&self, row: &ScheduleRow, now: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO schedules (key, cron, timezone, next_fire_at, last_fired_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&row.key)
+        .bind(&row.cron)
+        .bind(&row.timezone)
+        .bind(ts(row.next_fire_at))
+        .bind(ts_opt(row.last_fired_at))
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn advance_schedule(&self, row: &ScheduleRow, expected_next: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE schedules SET next_fire_at = ?, last_fired_at = ?, cron = ?, timezone = ?, updated_at = ? \
+             WHERE key = ? AND next_fire_at = ?",
+        )
+        .bind(ts(row.next_fire_at))
+        .bind(ts_opt(row.last_fired_at))
+        .bind(&row.cron)
+        .bind(&row.timezone)
+        .bind(ts(now))
+        .bind(&row.key)
+        .bind(ts(expected_next))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

@@ -1,0 +1,872 @@
+//! The scheduler: the one worker that does everything that happens later.
+//!
+//! Work is rows in the `jobs` table (written by transitions in the same database
+//! transaction, or by this module). Each instance loops: it claims due jobs with a lease
+//! (PostgreSQL: `FOR UPDATE SKIP LOCKED`), runs them, and completes them, or records the
+//! failure with a retry time (exponential backoff with full jitter, [`RetryPolicy`]) or, after
+//! the last try or a permanent failure, as a dead letter an administrator sees and can retry.
+//! A job held by an instance that died is claimed again once its lease has run out.
+//!
+//! Job kinds:
+//!
+//! * `email` (a workflow's `notify` rule), `reminder`, `escalation` and `digest` (a cron
+//!   schedule) *fan out*: they resolve their recipients (a role, the role owning the state or
+//!   the assigned reviewer, or the applicant firm's users) and enqueue one `message` job per
+//!   recipient, keyed `<parent key>:u<user id>`. The keys make a repeated fan-out (after a
+//!   crash) enqueue nothing new.
+//! * `message` renders its template in the recipient's language and sends it with a
+//!   Message-ID derived from its key, so a message sent again after a crash carries the same
+//!   id. One message per job: a retry never repeats messages to other recipients.
+//! * `webhook` signs and posts the event; 5xx, 408, 429 and time-outs are retried.
+//! * `deadline` takes the state's automatic action (e.g. `lapse`) as the `system` actor.
+//!
+//! Timers (`reminder`, `escalation`, `deadline`) run only while the application is still in
+//! the state entry they were made for: same state, entered no later than the job was
+//! created. Otherwise they complete as obsolete. (Transitions also cancel the pending timers
+//! of the state they leave; this check covers a timer already claimed at that moment.)
+//!
+//! Cron schedules of the workflow files live in the `schedules` table ([`schedules`]).
+//!
+//! Everything time-based takes `now` from the caller ([`Scheduler::run_due_once`]); the loop
+//! ([`Scheduler::spawn`]) reads the engine's clock, so tests move a manual clock by days.
+
+pub mod schedules;
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::actor::Actor;
+use crate::calendar::Calendar;
+use crate::error::EngineError;
+use crate::mail::{
+    EmailAddress, EmailTemplates, MailError, Mailer, OutgoingEmail, TemplateContext,
+};
+use crate::retry::{FailureKind, RetryDecision, RetryPolicy};
+use crate::service::{ApplicationView, Engine};
+use crate::store::{
+    ApplicationFilter, ApplicationRecord, Job, NewAuditEvent, NewJob, StoreError, User,
+};
+use crate::transition::TransitionRequest;
+use crate::webhook;
+use crate::workflow::{APPLICANT_ROLE, Workflow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error("webhook client: {0}")]
+    Http(String),
+}
+
+/// How an instance's scheduler runs.
+#[derive(Debug, Clone)]
+pub struct SchedulerSettings {
+    /// Names this instance in `jobs.locked_by`: host, process id and a random part.
+    pub worker_id: String,
+    /// How long a claimed job is held before another instance may take it over.
+    pub lease_seconds: i64,
+    /// Jobs claimed (and run concurrently) at a time.
+    pub batch_size: i64,
+    /// Pause between two looks for due work when there was none.
+    pub poll_interval: StdDuration,
+    /// Backoff; `max_attempts` comes from each job.
+    pub retry: RetryPolicy,
+    pub webhook_timeout: StdDuration,
+    /// Base of the links in messages, e.g. `https://corridor.example.gov`.
+    pub public_url: String,
+}
+
+impl SchedulerSettings {
+    pub fn new(
+        lease_seconds: i64,
+        poll_interval: StdDuration,
+        public_url: impl Into<String>,
+    ) -> Self {
+        SchedulerSettings {
+            worker_id: worker_id(),
+            lease_seconds: lease_seconds.max(1),
+            batch_size: 32,
+            poll_interval,
+            retry: RetryPolicy::default(),
+            webhook_timeout: webhook::DEFAULT_TIMEOUT,
+            public_url: public_url.into().trim_end_matches('/').to_string(),
+        }
+    }
+}
+
+/// `host:pid:random`: unique per process, readable in the jobs table.
+pub fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunReport {
+    pub claimed: usize,
+    pub done: usize,
+    /// Timers whose application had moved on, completed without effect.
+    pub obsolete: usize,
+    pub retried: usize,
+    pub dead: usize,
+    pub schedules_fired: usize,
+}
+
+impl RunReport {
+    fn add(&mut self, outcome: &Outcome, dead: bool) {
+        match outcome {
+            Outcome::Done => self.done += 1,
+            Outcome::Obsolete(_) => self.obsolete += 1,
+            Outcome::Failed(_) if dead => self.dead += 1,
+            Outcome::Failed(_) => self.retried += 1,
+        }
+    }
+}
+
+/// Why a try failed.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    kind: FailureKind,
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn permanent(message: impl Into<String>) -> Self {
+        Failure {
+            kind: FailureKind::Permanent,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn transient(message: impl Into<String>) -> Self {
+        Failure {
+            kind: FailureKind::Transient,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        // The database may come back; the job stays claimed until then.
+        Failure::transient(e.to_string())
+    }
+}
+
+impl From<MailError> for Failure {
+    fn from(e: MailError) -> Self {
+        Failure {
+            kind: e.kind(),
+            message: e.to_string(),
+            retry_after: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Done,
+    Obsolete(String),
+    Failed(Failure),
+}
+
+/// Who receives a message, as a job's payload names it (`{"kind": "role", "role": "..."}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum To {
+    Owner,
+    Applicant,
+    Role(String),
+}
+
+fn recipient_of(payload: &Value) -> Option<To> {
+    let to = payload.get("to")?;
+    match to.get("kind")?.as_str()? {
+        "owner" => Some(To::Owner),
+        "applicant" => Some(To::Applicant),
+        "role" => Some(To::Role(to.get("role")?.as_str()?.to_string())),
+        _ => None,
+    }
+}
+
+fn text<'a>(payload: &'a Value, key: &str) -> Option<&'a str> {
+    payload.get(key).and_then(Value::as_str)
+}
+
+pub struct Scheduler {
+    engine: Arc<Engine>,
+    mailer: Mailer,
+    templates: EmailTemplates,
+    http: reqwest::Client,
+    settings: SchedulerSettings,
+}
+
+impl Scheduler {
+    pub fn new(
+        engine: Arc<Engine>,
+        mailer: Mailer,
+        templates: EmailTemplates,
+        settings: SchedulerSettings,
+    ) -> Result<Arc<Self>, SchedulerError> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.webhook_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| SchedulerError::Http(e.to_string()))?;
+        Ok(Arc::new(Scheduler {
+            engine,
+            mailer,
+            templates,
+            http,
+            settings,
+        }))
+    }
+
+    pub fn settings(&self) -> &SchedulerSettings {
+        &self.settings
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Run the loop until the task is dropped or aborted: refresh the holidays, do all due
+    /// work, sleep a poll interval.
+    pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            tracing::info!(worker = %self.settings.worker_id, mail = %self.mailer.describe(), "scheduler started");
+            loop {
+                if let Err(e) = self.engine.refresh_holidays().await {
+                    tracing::warn!(error = %e, "could not refresh the holidays");
+                }
+                match self.run_due_once(self.engine.now()).await {
+                    Ok(r) if r.claimed > 0 || r.schedules_fired > 0 => {
+                        tracing::info!(?r, "scheduler pass")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "scheduler pass failed"),
+                }
+                tokio::time::sleep(self.settings.poll_interval).await;
+            }
+        })
+    }
+
+    /// Do everything due at `now`: fire cron schedules, then claim and run due jobs until none
+    /// is left (jobs enqueued on the way, e.g. the messages a reminder fans out to, included).
+    /// Jobs that fail are retried later than `now`, so this returns.
+    pub async fn run_due_once(
+        self: &Arc<Self>,
+        now: DateTime<Utc>,
+    ) -> Result<RunReport, SchedulerError> {
+        let mut report = RunReport {
+            schedules_fired: self.fire_schedules(now).await?,
+            ..RunReport::default()
+        };
+        loop {
+            let jobs = self
+                .engine
+                .store
+                .claim_jobs(
+                    &self.settings.worker_id,
+                    now,
+                    self.settings.lease_seconds,
+                    self.settings.batch_size,
+                )
+                .await?;
+            if jobs.is_empty() {
+                return Ok(report);
+            }
+            report.claimed += jobs.len();
+            let mut running = tokio::task::JoinSet::new();
+            for job in jobs {
+                let me = self.clone();
+                running.spawn(async move {
+                    let outcome = me.execute(&job, now).await;
+                    let dead = me.settle(&job, &outcome, now).await;
+                    (outcome, dead)
+                });
+            }
+            while let Some(result) = running.join_next().await {
+                match result {
+                    Ok((outcome, Ok(dead))) => report.add(&outcome, dead),
+                    Ok((_, Err(e))) => {
+                        tracing::warn!(error = %e, "could not record a job's outcome; its lease will run out")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "a job task failed; its lease will run out")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Complete or fail the job; returns whether it became a dead letter.
+    async fn settle(
+        &self,
+        job: &Job,
+        outcome: &Outcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let store = &self.engine.store;
+        let worker = &self.settings.worker_id;
+        match outcome {
+            Outcome::Done => {
+                store.complete_job(job.id, worker, now).await?;
+                Ok(false)
+            }
+            Outcome::Obsolete(why) => {
+                tracing::info!(job = job.id, key = %job.dedup_key, why = %why, "timer no longer applies");
+                store.complete_job(job.id, worker, now).await?;
+                Ok(false)
+            }
+            Outcome::Failed(f) => {
+                let policy = RetryPolicy {
+                    max_attempts: job.max_attempts.max(1) as u32,
+                    ..self.settings.retry
+                };
+                match policy.decide(job.attempts.max(1) as u32, now, f.kind, f.retry_after) {
+                    RetryDecision::RetryAt(at) => {
+                        tracing::warn!(job = job.id, key = %job.dedup_key, attempt = job.attempts, retry_at = %at, error = %f.message, "job failed; will retry");
+                        store
+                            .fail_job(job.id, worker, &f.message, Some(at), now)
+                            .await?;
+                        Ok(false)
+                    }
+                    RetryDecision::DeadLetter => {
+                        tracing::error!(job = job.id, key = %job.dedup_key, attempt = job.attempts, error = %f.message, "job failed for good: dead letter");
+                        store
+                            .fail_job(job.id, worker, &f.message, None, now)
+                            .await?;
+                        Ok(true)
+                    }
+                }
+            }
+        }
+    }
+
+    async fn execute(&self, job: &Job, now: DateTime<Utc>) -> Outcome {
+        let result = match job.kind.as_str() {
+            "email" => self.notify(job, now).await,
+            "reminder" => self.remind(job, now).await,
+            "escalation" => self.escalate(job, now).await,
+            "deadline" => self.deadline(job, now).await,
+            "webhook" => self.webhook(job).await,
+            "message" => self.send_message(job).await,
+            "digest" => self.digest(job, now).await,
+            other => Err(Failure::permanent(format!("unknown job kind `{other}`"))),
+        };
+        result.unwrap_or_else(Outcome::Failed)
+    }
+
+    // ---- applications and recipients ----
+
+    async fn application(&self, job: &Job) -> Result<ApplicationView, Failure> {
+        let id = job
+            .application_id
+            .or_else(|| job.payload.get("application_id").and_then(Value::as_i64))
+            .ok_or_else(|| Failure::permanent("the job names no application"))?;
+        let record = match self.engine.store.application(id).await {
+            Ok(r) => r,
+            Err(StoreError::NotFound(_)) => {
+                return Err(Failure::permanent(format!(
+                    "application {id} does not exist"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let workflow = self
+            .engine
+            .workflows
+            .get(&record.workflow_id, record.workflow_version as u32)
+            .ok_or_else(|| {
+                Failure::permanent(format!(
+                    "workflow {} v{} is not loaded",
+                    record.workflow_id, record.workflow_version
+                ))
+            })?;
+        Ok(ApplicationView { record, workflow })
+    }
+
+    /// Whether a timer still belongs to the application's current stay in its state.
+    fn timer_applies(job: &Job, app: &ApplicationRecord) -> Result<(), String> {
+        let state = text(&job.payload, "state").unwrap_or_default();
+        if app.state != state {
+            return Err(format!(
+                "{} is now in `{}`, the timer was for `{state}`",
+                app.reference, app.state
+            ));
+        }
+        if app.state_entered_at > job.created_at {
+            return Err(format!(
+                "{} entered `{state}` again after the timer was set",
+                app.reference
+            ));
+        }
+        Ok(())
+    }
+
+    async fn recipients(
+        &self,
+        to: &To,
+        view: &ApplicationView,
+        state: &str,
+    ) -> Result<Vec<User>, Failure> {
+        let store = &self.engine.store;
+        let users = match to {
+            To::Owner => {
+                if let Some(assignee) = view
+                    .record
+                    .assigned_to
+                    .filter(|_| view.record.state == state)
+                {
+                    // The reviewer who claimed the case, not the whole team.
+                    vec![store.user(assignee).await?]
+                } else {
+                    match view.workflow.state(state).and_then(|s| s.owner.clone()) {
+                        Some(role) if role == APPLICANT_ROLE => {
+                            self.applicant_users(&view.record).await?
+                        }
+                        Some(role) => store.users_with_role(&role).await?,
+                        None => Vec::new(),
+                    }
+                }
+            }
+            To::Applicant => self.applicant_users(&view.record).await?,
+            To::Role(role) => store.users_with_role(role).await?,
+        };
+        Ok(users.into_iter().filter(|u| !u.disabled).collect())
+    }
+
+    async fn applicant_users(&self, app: &ApplicationRecord) -> Result<Vec<User>, Failure> {
+        let users = self.engine.store.users_with_role(APPLICANT_ROLE).await?;
+        Ok(users
+            .into_iter()
+            .filter(|u| u.organisation_id == app.organisation_id)
+            .collect())
+    }
+
+    fn link(&self, user_role: &str, reference: &str) -> String {
+        if user_role == APPLICANT_ROLE {
+            format!("{}/applications/{reference}", self.settings.public_url)
+        } else {
+            format!("{}/cases/{reference}", self.settings.public_url)
+        }
+    }
+
+    /// The facts every message about an application may use.
+    fn application_context(
+        &self,
+        view: &ApplicationView,
+        state: &str,
+        payload: &Value,
+    ) -> Map<String, Value> {
+        let mut c = Map::new();
+        c.insert("reference".into(), json!(view.record.reference));
+        c.insert("workflow_title".into(), json!(view.workflow.title));
+        let def = view.workflow.state(state);
+        c.insert("state".into(), json!(state));
+        c.insert(
+            "state_label".into(),
+            json!(
+                def.map(|s| s.label.clone())
+                    .unwrap_or_else(|| state.to_string())
+            ),
+        );
+        c.insert("public_status".into(), json!(def.map(|s| s.public.clone())));
+        let deadline = payload
+            .get("deadline")
+            .and_then(|d| serde_json::from_value::<DateTime<Utc>>(d.clone()).ok())
+            .or(view.record.deadline_at);
+        let calendar = self.engine.calendar(&view.workflow).ok();
+        c.insert(
+            "deadline".into(),
+            json!(deadline.map(|d| describe_time(d, calendar))),
+        );
+        for key in ["comment", "reason", "action"] {
+            if let Some(v) = payload.get(key).filter(|v| !v.is_null()) {
+                c.insert(key.into(), v.clone());
+            }
+        }
+        c
+    }
+
+    /// Enqueue one `message` job per recipient.
+    async fn fan_out(
+        &self,
+        job: &Job,
+        template: &str,
+        users: &[User],
+        context: &Map<String, Value>,
+        reference: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<usize, Failure> {
+        if !self.templates.contains(template) {
+            return Err(Failure::permanent(format!(
+                "there is no e-mail template `{template}`"
+            )));
+        }
+        let messages: Vec<NewJob> = users
+            .iter()
+            .map(|u| {
+                let mut ctx = context.clone();
+                if let Some(r) = reference {
+                    ctx.insert("link".into(), json!(self.link(&u.role, r)));
+                } else {
+                    ctx.entry("link")
+                        .or_insert_with(|| json!(format!("{}/", self.settings.public_url)));
+                }
+                NewJob {
+                    kind: "message".into(),
+                    dedup_key: format!("{}:u{}", job.dedup_key, u.id),
+                    application_id: job.application_id,
+                    payload: json!({"template": template, "user_id": u.id, "context": ctx}),
+                    run_at: now,
+                    max_attempts: job.max_attempts,
+                }
+            })
+            .collect();
+        let count = messages.len();
+        if count == 0 {
+            tracing::warn!(key = %job.dedup_key, template, "no one to send this message to (no active user in the role)");
+        }
+        self.engine.store.enqueue_jobs(messages).await?;
+        Ok(count)
+    }
+
+    // ---- job kinds ----
+
+    /// A workflow `notify` rule: about an event that happened, so it is sent whatever state
+    /// the application is in now.
+    async fn notify(&self, job: &Job, now: DateTime<Utc>) -> Result<Outcome, Failure> {
+        let view = self.application(job).await?;
+        let to = recipient_of(&job.payload)
+            .ok_or_else(|| Failure::permanent("the job names no recipient"))?;
+        let template = text(&job.payload, "template")
+            .ok_or_else(|| Failure::permanent("the job names no template"))?;
+        let state = text(&job.payload, "state")
+            .unwrap_or(&view.record.state)
+            .to_string();
+        let users = self.recipients(&to, &view, &state).await?;
+        let context = self.application_context(&view, &state, &job.payload);
+        self.fan_out(
+            job,
+            template,
+            &users,
+            &context,
+            Some(&view.record.reference),
+            now,
+        )
+        .await?;
+        Ok(Outcome::Done)
+    }
+
+    async fn remind(&self, job: &Job, now: DateTime<Utc>) -> Result<Outcome, Failure> {
+        let view = self.application(job).await?;
+        if let Err(why) = Self::timer_applies(job, &view.record) {
+            return Ok(Outcome::Obsolete(why));
+        }
+        self.notify(job, now).await
+    }
+
+    /// After the deadline: mark the application escalated (the queue shows it; recorded in
+    /// its audit chain) and write to the supervisors.
+    async fn escalate(&self, job: &Job, now: DateTime<Utc>) -> Result<Outcome, Failure> {
+        let view = self.application(job).await?;
+        if let Err(why) = Self::timer_applies(job, &view.record) {
+            return Ok(Outcome::Obsolete(why));
+        }
+        let system = Actor::system();
+        let to = recipient_of(&job.payload);
+        self.engine
+            .store
+            .mark_escalated(
+                view.record.id,
+                &view.record.state,
+                NewAuditEvent {
+                    actor_id: None,
+                    actor_name: system.name.clone(),
+                    role: system.role.clone(),
+                    organisation_id: None,
+                    action: "escalate".into(),
+                    from_state: Some(view.record.state.clone()),
+                    to_state: Some(view.record.state.clone()),
+                    comment: None,
+                    reason: None,
+                    data: json!({"deadline": view.record.deadline_at, "to": job.payload.get("to")}),
+                    at: crate::audit::storable_time(now),
+                },
+            )
+            .await?;
+        if to.is_none() {
+            return Ok(Outcome::Done);
+        }
+        self.notify(job, now).await
+    }
+
+    /// The state's automatic action when its deadline passes, taken as the `system` actor.
+    async fn deadline(&self, job: &Job, now: DateTime<Utc>) -> Result<Outcome, Failure> {
+        let view = self.application(job).await?;
+        if let Err(why) = Self::timer_applies(job, &view.record) {
+            return Ok(Outcome::Obsolete(why));
+        }
+        if view.record.deadline_at.is_some_and(|d| d > now) {
+            return Ok(Outcome::Obsolete(format!(
+                "the deadline of {} moved later",
+                view.record.reference
+            )));
+        }
+        let action = text(&job.payload, "action")
+            .ok_or_else(|| Failure::permanent("the job names no action"))?;
+        let request = TransitionRequest {
+            action: action.to_string(),
+            expected_version: view.record.version,
+            comment: None,
+            reason: None,
+            fields: None,
+        };
+        match self
+            .engine
+            .transition_view(&Actor::system(), view, &request)
+            .await
+        {
+            Ok(after) => {
+                tracing::info!(reference = %after.record.reference, action, state = %after.record.state, "automatic transition on deadline");
+                Ok(Outcome::Done)
+            }
+            Err(EngineError::ActionNotOpen { state, .. }) => Ok(Outcome::Obsolete(format!(
+                "`{action}` is no longer open in `{state}`"
+            ))),
+            // Someone changed the application meanwhile: look again on the next try.
+            Err(e @ EngineError::StaleVersion { .. }) => Err(Failure::transient(e.to_string())),
+            Err(EngineError::Store(e)) => Err(Failure::transient(e.to_string())),
+            Err(e) => Err(Failure::permanent(e.to_string())),
+        }
+    }
+
+    async fn webhook(&self, job: &Job) -> Result<Outcome, Failure> {
+        let url = text(&job.payload, "url")
+            .ok_or_else(|| Failure::permanent("the webhook job has no URL"))?;
+        let secret = text(&job.payload, "secret").ok_or_else(|| {
+            Failure::permanent("the webhook has no secret; add `secret: env:NAME` to the workflow")
+        })?;
+        let event = job.payload.get("event").cloned().unwrap_or(Value::Null);
+        // The signature carries wall-clock time: the receiver compares it with its own clock.
+        match webhook::deliver_with(
+            &self.http,
+            url,
+            secret,
+            &event,
+            self.settings.webhook_timeout,
+            Some(&job.dedup_key),
+            Utc::now(),
+        )
+        .await
+        {
+            Ok(()) => Ok(Outcome::Done),
+            Err(e) => Err(Failure {
+                kind: e.kind(),
+                message: e.to_string(),
+                retry_after: e.retry_after().and_then(|d| Duration::from_std(d).ok()),
+            }),
+        }
+    }
+
+    /// One message to one person, in their language.
+    async fn send_message(&self, job: &Job) -> Result<Outcome, Failure> {
+        let user_id = job
+            .payload
+            .get("user_id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| Failure::permanent("the message names no recipient"))?;
+        let template = text(&job.payload, "template")
+            .ok_or_else(|| Failure::permanent("the message names no template"))?;
+        let user = match self.engine.store.user(user_id).await {
+            Ok(u) => u,
+            Err(StoreError::NotFound(_)) => {
+                return Ok(Outcome::Obsolete(format!(
+                    "user {user_id} no longer exists"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if user.disabled {
+            return Ok(Outcome::Obsolete(format!(
+                "the account of {} is disabled",
+                user.email
+            )));
+        }
+        let mut context = TemplateContext::new();
+        if let Some(Value::Object(map)) = job.payload.get("context") {
+            for (k, v) in map {
+                context.insert(k, v);
+            }
+        }
+        context.insert("recipient_name", &user.name);
+        let rendered = self.templates.render(template, &user.language, &context)?;
+        let email = OutgoingEmail::new(
+            vec![EmailAddress::new(user.name.clone(), user.email.clone())],
+            rendered,
+            self.mailer.message_id_for(&job.dedup_key),
+        );
+        self.mailer.send(&email).await?;
+        Ok(Outcome::Done)
+    }
+
+    /// A cron run: to each recipient, the overdue cases in the states their role owns.
+    async fn digest(&self, job: &Job, now: DateTime<Utc>) -> Result<Outcome, Failure> {
+        let workflow_id = text(&job.payload, "workflow")
+            .ok_or_else(|| Failure::permanent("the digest names no workflow"))?;
+        let template = text(&job.payload, "template")
+            .ok_or_else(|| Failure::permanent("the digest names no template"))?;
+        let workflow =
+            self.engine.workflows.latest(workflow_id).ok_or_else(|| {
+                Failure::permanent(format!("workflow {workflow_id} is not loaded"))
+            })?;
+        let role = match recipient_of(&job.payload) {
+            Some(To::Role(r)) => r,
+            _ => return Err(Failure::permanent("a schedule writes to a role")),
+        };
+        let users: Vec<User> = self
+            .engine
+            .store
+            .users_with_role(&role)
+            .await?
+            .into_iter()
+            .filter(|u| !u.disabled)
+            .collect();
+        let overdue = self.overdue(&workflow, &role, now).await?;
+        let mut context = Map::new();
+        context.insert("workflow_title".into(), json!(workflow.title));
+        context.insert(
+            "schedule".into(),
+            job.payload.get("schedule").cloned().unwrap_or(Value::Null),
+        );
+        context.insert("overdue_count".into(), json!(overdue.len()));
+        context.insert("overdue".into(), Value::Array(overdue));
+        context.insert(
+            "link".into(),
+            json!(format!("{}/queue", self.settings.public_url)),
+        );
+        self.fan_out(job, template, &users, &context, None, now)
+            .await?;
+        Ok(Outcome::Done)
+    }
+
+    /// Cases past their deadline in the states `role` owns, most overdue first (at most 200).
+    async fn overdue(
+        &self,
+        workflow: &Workflow,
+        role: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Value>, Failure> {
+        let states: Vec<String> = workflow
+            .states
+            .iter()
+            .filter(|s| s.owner.as_deref() == Some(role))
+            .map(|s| s.name.clone())
+            .collect();
+        if states.is_empty() {
+            return Ok(Vec::new());
+        }
+        let records = self
+            .engine
+            .store
+            .applications(&ApplicationFilter {
+                workflow_id: Some(workflow.id.clone()),
+                states: Some(states),
+                limit: 200,
+                ..ApplicationFilter::default()
+            })
+            .await?;
+        let calendar = self.engine.calendar(workflow).ok();
+        Ok(records
+            .into_iter()
+            .filter(|r| r.deadline_at.is_some_and(|d| d < now))
+            .map(|r| {
+                let label = workflow
+                    .state(&r.state)
+                    .map(|s| s.label.clone())
+                    .unwrap_or_else(|| r.state.clone());
+                json!({
+                    "reference": r.reference,
+                    "state_label": label,
+                    "deadline": r.deadline_at.map(|d| describe_time(d, calendar)),
+                    "escalated": r.escalated_at.is_some(),
+                    "link": format!("{}/cases/{}", self.settings.public_url, r.reference),
+                })
+            })
+            .collect())
+    }
+}
+
+/// A deadline as people read it, in the calendar's time zone: "Sunday 8 March 2026, 23:59
+/// (Asia/Qatar)".
+pub fn describe_time(at: DateTime<Utc>, calendar: Option<&Calendar>) -> String {
+    match calendar {
+        Some(c) => {
+            let tz = c.timezone();
+            format!(
+                "{} ({})",
+                at.with_timezone(&tz).format("%A %-d %B %Y, %H:%M"),
+                tz.name()
+            )
+        }
+        None => at.format("%A %-d %B %Y, %H:%M UTC").to_string(),
+    }
+}
+
+impl Engine {
+    /// Dead letters, newest first (the administrator's page, `corridor jobs list --status dead`).
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<Job>, EngineError> {
+        Ok(self.store.jobs(Some("dead"), limit.clamp(1, 1000)).await?)
+    }
+
+    /// Jobs in one status (or all), newest first.
+    pub async fn jobs(&self, status: Option<&str>, limit: i64) -> Result<Vec<Job>, EngineError> {
+        if let Some(s) = status {
+            if !["pending", "running", "done", "dead", "cancelled"].contains(&s) {
+                return Err(EngineError::BadRequest(format!(
+                    "`{s}` is not a job status; use pending, running, done, dead or cancelled"
+                )));
+            }
+        }
+        Ok(self.store.jobs(status, limit.clamp(1, 10_000)).await?)
+    }
+
+    /// Put a dead letter back in the queue, due now, with its tries counted afresh.
+    pub async fn retry_job(&self, actor: &Actor, id: i64) -> Result<Job, EngineError> {
+        if !(actor.is_admin() || actor.role == crate::workflow::SYSTEM_ROLE) {
+            return Err(EngineError::Forbidden(
+                "only administrators retry dead letters".into(),
+            ));
+        }
+        self.store
+            .retry_job(id, self.now())
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => EngineError::NotFound(format!("dead letter {id}")),
+                other => other.into(),
+            })?;
+        tracing::info!(job = id, by = %actor.name, "dead letter put back in the queue");
+        Ok(self.store.job(id).await?)
+    }
+}

@@ -10,7 +10,7 @@ use corridor_engine::auth;
 use corridor_engine::service::Engine;
 use corridor_engine::store::{NewUser, User};
 use corridor_engine::transition::TransitionRequest;
-use corridor_engine::workflow::{Need, Target, TransitionDef, Workflow};
+use corridor_engine::workflow::{DocumentDef, Need, Target, TransitionDef, Workflow};
 use serde_json::{Map, Value};
 
 /// Every demo account has this password; it is printed at start.
@@ -112,6 +112,15 @@ const DEMO_PNG: &[u8] = &[
     0xAE, 0x42, 0x60, 0x82,
 ];
 
+/// A file that the document checklist entry accepts: a PDF where PDFs are, an image otherwise.
+pub fn demo_document(doc: &DocumentDef) -> (String, &'static [u8]) {
+    if doc.accept.iter().any(|a| a == "application/pdf") {
+        (format!("{}.pdf", doc.name), DEMO_PDF)
+    } else {
+        (format!("{}.png", doc.name), DEMO_PNG)
+    }
+}
+
 /// Fill an empty database; print the logins either way.
 pub async fn seed(engine: &Engine) -> anyhow::Result<()> {
     if engine.store.organisations().await?.is_empty() {
@@ -166,7 +175,7 @@ async fn create(engine: &Engine) -> anyhow::Result<()> {
 }
 
 /// The shortest chain of transitions from the initial state to `target`.
-fn path_to<'a>(workflow: &'a Workflow, target: &str) -> Option<Vec<&'a TransitionDef>> {
+pub fn path_to<'a>(workflow: &'a Workflow, target: &str) -> Option<Vec<&'a TransitionDef>> {
     let start = workflow.initial_state().name.clone();
     let mut came_from: HashMap<String, (String, &'a TransitionDef)> = HashMap::new();
     let mut seen = HashSet::from([start.clone()]);
@@ -195,7 +204,7 @@ fn path_to<'a>(workflow: &'a Workflow, target: &str) -> Option<Vec<&'a Transitio
     None
 }
 
-fn example_fields(workflow: &Workflow, variant: usize) -> Map<String, Value> {
+pub fn example_fields(workflow: &Workflow, variant: usize) -> Map<String, Value> {
     const NAMES: &[&str] = &[
         "Usman Tariq",
         "Sana Iqbal",
@@ -244,11 +253,7 @@ async fn walk(
         .await?;
     let reference = view.record.reference.clone();
     for doc in &workflow.documents {
-        let (file, bytes) = if doc.accept.iter().any(|a| a == "application/pdf") {
-            (format!("{}.pdf", doc.name), DEMO_PDF)
-        } else {
-            (format!("{}.png", doc.name), DEMO_PNG)
-        };
+        let (file, bytes) = demo_document(doc);
         engine
             .upload_document(&firm_actor, &reference, &doc.name, &file, bytes)
             .await

@@ -1,6 +1,7 @@
 //! The `corridor` application: configuration, start-up and demo data, shared by the CLI and
 //! the black-box tests.
 
+pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod startup;

@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Measure the engine against the raw database doing the same writes.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Check the audit log's hash chain.
     Audit {
         #[command(subcommand)]
@@ -97,6 +102,27 @@ enum TokenCommand {
     Create {
         #[arg(long)]
         email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Transitions per second through the engine and as raw SQL, and their ratio.
+    Transitions {
+        /// How many applications to take through the workflow.
+        #[arg(long, default_value_t = 200)]
+        applications: usize,
+        #[arg(long, default_value = "it-business-visa")]
+        workflow: String,
+        /// The state each application is taken to.
+        #[arg(long, default_value = "visa_issued")]
+        target: String,
+        /// SQLite durability for both sides: full (every commit on disk) or normal.
+        #[arg(long, default_value = "full")]
+        synchronous: String,
+        /// Also measure on PostgreSQL: a server URL whose user may create databases.
+        #[arg(long)]
+        postgres: Option<String>,
     },
 }
 
@@ -158,6 +184,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let token = auth::new_token();
             store.create_token(user.id, &auth::token_digest(&token), chrono::Utc::now()).await?;
             println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { command: BenchCommand::Transitions { applications, workflow, target, synchronous, postgres } } => {
+            let bench = corridor::bench::TransitionBench { workflow, target, applications, synchronous, postgres };
+            let results = corridor::bench::run(&config, &bench).await?;
+            print!("{}", corridor::bench::report(&results));
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify { reference } } => {

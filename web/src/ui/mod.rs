@@ -16,13 +16,16 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
+use corridor_engine::actor::ADMIN_ROLE;
 use corridor_engine::workflow::APPLICANT_ROLE;
 
 use crate::AppState;
 
 pub mod account;
+pub mod admin;
 pub mod assets;
 pub mod case;
+pub mod diagram;
 pub mod embassy;
 pub mod error;
 pub mod firm;
@@ -42,6 +45,11 @@ pub use views::NavEntry;
 pub const NAV: &[NavEntry] = &[
     NavEntry { roles: &[APPLICANT_ROLE], href: "/applications", key: "nav.applications" },
     NavEntry { roles: &[APPLICANT_ROLE], href: "/applications/new", key: "nav.new_application" },
+    NavEntry { roles: &[ADMIN_ROLE], href: "/admin/users", key: "admin.nav.users" },
+    NavEntry { roles: &[ADMIN_ROLE], href: "/admin/organisations", key: "admin.nav.organisations" },
+    NavEntry { roles: &[ADMIN_ROLE], href: "/admin/workflows", key: "admin.nav.workflows" },
+    NavEntry { roles: &[ADMIN_ROLE], href: "/admin/audit", key: "admin.nav.audit" },
+    NavEntry { roles: &[ADMIN_ROLE], href: "/admin/jobs", key: "admin.nav.jobs" },
     NavEntry { roles: queue::STAFF_ROLES, href: "/queue", key: "nav.queue" },
     NavEntry { roles: queue::STAFF_ROLES, href: "/lookup", key: "nav.lookup" },
 ];
@@ -50,6 +58,7 @@ pub const NAV: &[NavEntry] = &[
 pub fn home_path(role: Option<&str>) -> &'static str {
     match role {
         Some(APPLICANT_ROLE) => "/applications",
+        Some(ADMIN_ROLE) => "/admin",
         Some(role) if queue::STAFF_ROLES.contains(&role) => "/queue",
         _ => "/",
     }
@@ -64,6 +73,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(public::routes())
         .merge(account::routes())
         .merge(firm::routes(state))
+        .merge(admin::routes())
         .merge(queue::routes())
         .merge(case::routes())
         .merge(embassy::routes())

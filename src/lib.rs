@@ -4,4 +4,5 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod scheduler_cli;
 pub mod startup;

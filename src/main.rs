@@ -60,6 +60,16 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// The scheduler's jobs: list them, retry a dead letter.
+    Jobs {
+        #[command(subcommand)]
+        command: corridor::scheduler_cli::JobsCommand,
+    },
+    /// Holidays changed at run time: list, add, remove (open deadlines move).
+    Holiday {
+        #[command(subcommand)]
+        command: corridor::scheduler_cli::HolidayCommand,
+    },
     /// Check the audit log's hash chain.
     Audit {
         #[command(subcommand)]
@@ -192,6 +202,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", corridor::bench::report(&results));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Jobs { command } => corridor::scheduler_cli::jobs(&config, command).await,
+        Command::Holiday { command } => corridor::scheduler_cli::holiday(&config, command).await,
         Command::Audit { command: AuditCommand::Verify { reference } } => {
             let engine = startup::build_engine(&config, Arc::new(SystemClock)).await?;
             match engine.verify_audit(reference.as_deref()).await? {

@@ -67,14 +67,37 @@ pub fn web_settings(config: &Config) -> WebSettings {
     }
 }
 
-/// Serve until the process is asked to stop.
+/// The scheduler for this instance: `[scheduler]` and `[mail]` of the configuration (no SMTP
+/// URL: e-mails are written under `data_dir/outbox`).
+pub fn build_scheduler(engine: Arc<Engine>, config: &Config) -> anyhow::Result<Arc<corridor_engine::scheduler::Scheduler>> {
+    use corridor_engine::mail::{EmailTemplates, MailConfig, Mailer};
+    use corridor_engine::scheduler::{Scheduler, SchedulerSettings};
+    let mailer = Mailer::new(&MailConfig::new(config.smtp_url(), config.mail.from.clone(), config.outbox_dir()))
+        .context("setting up e-mail ([mail] in the configuration)")?;
+    let templates = EmailTemplates::load(&config.email_templates_dir())
+        .with_context(|| format!("loading e-mail templates from {}", config.email_templates_dir().display()))?;
+    let settings = SchedulerSettings::new(
+        config.scheduler.lease_seconds,
+        std::time::Duration::from_secs(config.scheduler.poll_seconds.max(1)),
+        config.server.public_url.clone(),
+    );
+    Ok(Scheduler::new(engine, mailer, templates, settings)?)
+}
+
+/// Serve until the process is asked to stop; the scheduler runs alongside when enabled.
 pub async fn serve(engine: Arc<Engine>, config: &Config, listener: TcpListener) -> anyhow::Result<()> {
+    let scheduler = if config.scheduler.enabled { Some(build_scheduler(engine.clone(), config)?.spawn()) } else { None };
     let state = AppState::new(engine, web_settings(config));
     let app = corridor_web::router(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("serving HTTP")
+        .context("serving HTTP");
+    if let Some(task) = scheduler {
+        // A job cut short here is taken up again when its lease runs out.
+        task.abort();
+    }
+    served
 }
 
 async fn shutdown_signal() {

@@ -208,7 +208,7 @@ fn user_form_page(
     let mut page = Context::new();
     page.insert("roles", &role_choices(state, lang, &input.role));
     page.insert("organisations", &org_choices);
-    page.insert("languages", &languages);
+    page.insert("language_choices", &languages);
     page.insert("email", &input.email);
     page.insert("name", &input.name);
     errors.insert_into(&mut page);

@@ -1,0 +1,198 @@
+//! Shared by the scheduler tests: a real SMTP server on loopback (mailin-embedded) that
+//! records what it accepts, and applications created and submitted through the engine.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use corridor_engine::actor::Actor;
+use corridor_engine::service::Engine;
+use corridor_engine::store::{NewUser, User};
+use corridor_engine::transition::TransitionRequest;
+use mailin_embedded::{Handler, Response, Server, response};
+
+/// One message as the SMTP server accepted it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub to: Vec<String>,
+    pub data: String,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<String> {
+        // Headers end at the first blank line; folded lines start with white space.
+        let head = self.data.split("\r\n\r\n").next().unwrap_or_default();
+        let mut value: Option<String> = None;
+        for line in head.split("\r\n") {
+            if let Some(v) = value.as_mut() {
+                if line.starts_with([' ', '\t']) {
+                    v.push_str(line);
+                    continue;
+                }
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case(name) {
+                    value = Some(v.trim().to_string());
+                }
+            }
+        }
+        value
+    }
+
+    pub fn subject(&self) -> String {
+        self.header("Subject").unwrap_or_default()
+    }
+
+    pub fn message_id(&self) -> String {
+        self.header("Message-ID").unwrap_or_default()
+    }
+}
+
+pub type Inbox = Arc<Mutex<Vec<Received>>>;
+
+/// Records every accepted message. While `refuse_busy` is set, recipients whose address starts
+/// with `busy` get a temporary refusal (451), as a full mailbox or a greylisting server gives.
+#[derive(Clone)]
+struct Capture {
+    inbox: Inbox,
+    refuse_busy: Arc<AtomicBool>,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Capture {
+    fn mail(&mut self, _ip: std::net::IpAddr, _domain: &str, _from: &str) -> Response {
+        self.to.clear();
+        response::OK
+    }
+
+    fn rcpt(&mut self, to: &str) -> Response {
+        let addr = to.trim_start_matches('<');
+        if addr.starts_with("busy") && self.refuse_busy.load(Ordering::SeqCst) {
+            return response::INTERNAL_ERROR;
+        }
+        self.to.push(addr.trim_end_matches('>').to_string());
+        response::OK
+    }
+
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, _to: &[String]) -> Response {
+        self.data.clear();
+        response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        let received = Received { to: self.to.clone(), data: String::from_utf8_lossy(&self.data).into_owned() };
+        self.inbox.lock().unwrap().push(received);
+        response::OK
+    }
+}
+
+pub struct Smtp {
+    pub port: u16,
+    pub inbox: Inbox,
+    pub refuse_busy: Arc<AtomicBool>,
+}
+
+impl Smtp {
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    pub fn messages(&self) -> Vec<Received> {
+        self.inbox.lock().unwrap().clone()
+    }
+
+    /// Messages whose subject starts with `prefix`.
+    pub fn with_subject(&self, prefix: &str) -> Vec<Received> {
+        self.messages().into_iter().filter(|m| m.subject().starts_with(prefix)).collect()
+    }
+}
+
+/// An SMTP server on `port` (0: any free port). The server thread lives as long as the test
+/// process.
+pub fn start_smtp_on(port: u16) -> Smtp {
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind the SMTP port");
+    let port = listener.local_addr().unwrap().port();
+    let inbox: Inbox = Arc::default();
+    let refuse_busy = Arc::new(AtomicBool::new(true));
+    let capture = Capture { inbox: inbox.clone(), refuse_busy: refuse_busy.clone(), to: Vec::new(), data: Vec::new() };
+    let mut server = Server::new(capture);
+    server.with_name("smtp.test").with_num_threads(8).with_tcp_listener(listener);
+    std::thread::spawn(move || {
+        let _ = server.serve();
+    });
+    Smtp { port, inbox, refuse_busy }
+}
+
+pub fn start_smtp() -> Smtp {
+    start_smtp_on(0)
+}
+
+/// A loopback port where nothing listens (yet).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A user (and its organisation, created when new).
+pub async fn user(engine: &Engine, email: &str, name: &str, role: &str, org: &str, language: &str) -> User {
+    let store = &engine.store;
+    let organisation = match store.organisation_by_name(org).await.unwrap() {
+        Some(o) => o,
+        None => {
+            let kind = if role == "applicant" { "firm" } else { "ministry" };
+            store.create_organisation(org, kind, Some("PK")).await.unwrap()
+        }
+    };
+    store
+        .create_user(NewUser {
+            email: email.into(),
+            name: name.into(),
+            role: role.into(),
+            organisation_id: organisation.id,
+            password_hash: None,
+            language: language.into(),
+        })
+        .await
+        .unwrap()
+}
+
+/// A business-visa application created, completed and submitted by `applicant` at the
+/// engine's current time; returns its reference.
+pub async fn submitted(engine: &Engine, applicant: &Actor, variant: usize) -> String {
+    let workflow = engine.workflows.latest("it-business-visa").expect("workflow loaded");
+    let fields = corridor::demo::example_fields(&workflow, variant);
+    let view = engine.create_application(applicant, "it-business-visa", &fields).await.expect("create");
+    let reference = view.record.reference.clone();
+    for doc in workflow.documents.iter().filter(|d| d.required) {
+        let (name, bytes) = corridor::demo::demo_document(doc);
+        engine.upload_document(applicant, &reference, &doc.name, &name, bytes).await.expect("upload");
+    }
+    act(engine, applicant, &reference, "submit", None).await;
+    reference
+}
+
+/// Take a transition at the engine's current time.
+pub async fn act(engine: &Engine, actor: &Actor, reference: &str, action: &str, comment: Option<&str>) {
+    let version = engine.application(actor, reference).await.expect("visible").record.version;
+    engine
+        .transition(
+            actor,
+            reference,
+            &TransitionRequest {
+                action: action.into(),
+                expected_version: version,
+                comment: comment.map(str::to_string),
+                reason: None,
+                fields: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{action} on {reference}: {e}"));
+}

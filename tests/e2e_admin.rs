@@ -1,0 +1,231 @@
+//! The administrator's pages in headless Chromium: an administrator signs in, adds an
+//! organisation and a user (first with mistakes), reads the password shown once, resets it,
+//! disables the account, opens each workflow with its diagram, reads an audit log and
+//! verifies every chain, and retries a dead letter. axe-core checks every page visited, in
+//! English and in Arabic (and one in Urdu); screenshots go to `test-artifacts/`.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`, and `npm ci` in `tests/browser` (axe-core):
+//! the test fails, never skips, without them.
+
+#[path = "support/ui.rs"]
+mod ui;
+
+use chrono::Utc;
+use corridor_engine::store::NewJob;
+use corridor_engine::transition::TransitionRequest;
+use ui::{Backend, Browser, PASSWORD};
+
+async fn switch_language(b: &Browser, code: &str) {
+    b.submit(&format!("button[name=lang][value={code}]")).await;
+    let (lang, dir) = b.lang_dir().await;
+    assert_eq!(lang, code);
+    assert_eq!(dir, if code == "en" { "ltr" } else { "rtl" });
+}
+
+#[tokio::test]
+async fn an_administrator_looks_after_the_service_in_a_real_browser() {
+    let app = ui::spawn(Backend::Sqlite).await;
+    app.user("root@ops.example", "admin", "Corridor Operations").await;
+    let firm = app.user("ayesha@indus.example", "applicant", "Indus Software House").await;
+    let reference = app.complete_draft(&firm, "it-business-visa").await;
+    let actor = app.actor(&firm);
+    let version = app.engine.application(&actor, &reference).await.expect("read").record.version;
+    app.engine
+        .transition(
+            &actor,
+            &reference,
+            &TransitionRequest { action: "submit".into(), expected_version: version, comment: None, reason: None, fields: None },
+        )
+        .await
+        .expect("submit");
+    // A message that failed its only attempt.
+    let store = &app.engine.store;
+    let now = Utc::now();
+    store
+        .enqueue_jobs(vec![NewJob {
+            kind: "email".into(),
+            dedup_key: "e2e:dead".into(),
+            application_id: None,
+            payload: serde_json::json!({}),
+            run_at: now,
+            max_attempts: 1,
+        }])
+        .await
+        .expect("enqueue");
+    let job = store.claim_jobs("e2e", now, 60, 10).await.expect("claim").into_iter().find(|j| j.dedup_key == "e2e:dead").expect("job");
+    store.fail_job(job.id, "e2e", "connection refused (os error 111)", None, now).await.expect("fail");
+
+    let mut b = ui::browser(&app.base, "e2e-admin").await;
+
+    // ---- sign in: the administrator lands on the overview ----
+    b.goto("/login").await;
+    b.fill("#email", "root@ops.example").await;
+    b.fill("#password", PASSWORD).await;
+    b.submit("#sign-in").await;
+    assert_eq!(b.path().await, "/admin");
+    assert!(b.exists("a[href='/admin/jobs?status=dead']").await, "the dead letter is announced");
+    b.axe("overview").await;
+    b.screenshot("overview").await;
+
+    // ---- an organisation, first with a mistake ----
+    b.goto("/admin/organisations/new").await;
+    b.axe("organisation-new").await;
+    b.submit("#create-organisation").await;
+    assert!(b.exists(".error-summary").await);
+    b.axe("organisation-new-errors").await;
+    b.fill("#name", "Multan Data Systems").await;
+    b.click("#kind").await;
+    b.select("#country", "PK").await;
+    b.submit("#create-organisation").await;
+    assert_eq!(b.path().await, "/admin/organisations?notice=admin.organisation_created");
+    b.axe("organisations").await;
+
+    // ---- a user, first with mistakes, then with a generated password ----
+    b.goto("/admin/users").await;
+    b.axe("users").await;
+    b.submit("#add-user").await;
+    b.axe("user-new").await;
+    b.fill("#email", "not an address").await;
+    b.fill("#password", "short").await;
+    b.submit("#create-user").await;
+    let summary = b.text(".error-summary").await;
+    assert!(summary.contains("Enter an email address in the correct format") && summary.contains("Select a role"), "{summary}");
+    b.axe("user-new-errors").await;
+    b.screenshot("user-new-errors").await;
+    b.fill("#email", "sana@multan.example").await;
+    b.fill("#name", "Sana Qureshi").await;
+    b.select("#role", "applicant").await;
+    let org = store.organisation_by_name("Multan Data Systems").await.expect("read").expect("org");
+    b.select("#organisation", &org.id.to_string()).await;
+    b.fill("#password", "").await;
+    b.submit("#create-user").await;
+    let password = b.text("#new-password").await;
+    assert_eq!(password.chars().count(), 20);
+    b.axe("password-once").await;
+    b.screenshot("password-once").await;
+    b.submit("#done").await;
+    let user_path = b.path().await;
+    assert!(user_path.starts_with("/admin/users/"), "{user_path}");
+    b.axe("user").await;
+    b.screenshot("user").await;
+    b.submit("#reset-password").await;
+    assert_ne!(b.text("#new-password").await, password);
+    b.axe("password-reset").await;
+    b.goto(&user_path).await;
+    b.submit("#disable-user").await;
+    assert!(b.text(".banner--success").await.contains("disabled"));
+    assert!(b.exists("#enable-user").await);
+    b.axe("user-disabled").await;
+
+    // ---- workflows and their diagrams ----
+    b.goto("/admin/workflows").await;
+    b.axe("workflows").await;
+    for w in app.engine.workflows.all_latest() {
+        let path = format!("/admin/workflows/{}/{}", w.id, w.version);
+        b.goto(&path).await;
+        assert!(b.exists("svg.diagram[role=img]").await, "{path}");
+        for s in &w.states {
+            assert!(b.exists(&format!("svg g[data-state='{}']", s.name)).await, "{path}: {}", s.name);
+        }
+        // The diagram fits the page: no box is cut off.
+        let fits = b
+            .client
+            .execute(
+                "const s = document.querySelector('svg.diagram').getBoundingClientRect(); return s.width > 300 && s.right <= window.innerWidth;",
+                vec![],
+            )
+            .await
+            .expect("measure");
+        assert_eq!(fits.as_bool(), Some(true), "{path}: the diagram is visible and fits");
+        b.axe(&format!("workflow-{}", w.id)).await;
+        b.client.execute("document.querySelector('svg.diagram').scrollIntoView()", vec![]).await.expect("scroll");
+        b.screenshot(&format!("workflow-{}", w.id)).await;
+    }
+
+    // ---- the audit log ----
+    b.goto("/admin/audit").await;
+    b.axe("audit-search").await;
+    b.submit("#find-audit").await;
+    assert!(b.exists(".error-summary").await, "an empty reference is an error");
+    b.axe("audit-search-error").await;
+    b.fill("#reference", &reference.to_lowercase()).await;
+    b.submit("#find-audit").await;
+    assert_eq!(b.path().await, format!("/admin/audit/{reference}"));
+    assert!(b.text("#chain-result").await.contains("The chain is intact"));
+    b.axe("audit").await;
+    b.screenshot("audit").await;
+    b.goto("/admin/audit").await;
+    b.submit("#verify-all").await;
+    assert!(b.text("#verify-result").await.contains("Every chain is intact"));
+    b.axe("audit-verified").await;
+
+    // ---- jobs: retry the dead letter ----
+    b.goto("/admin/jobs").await;
+    b.axe("jobs").await;
+    b.screenshot("jobs").await;
+    b.submit(&format!("#retry-{}", job.id)).await;
+    assert!(b.text(".banner--success").await.contains("put back in the queue"));
+    assert!(b.exists("#no-dead").await);
+    b.axe("jobs-retried").await;
+
+    // ---- the same pages in Arabic ----
+    switch_language(&b, "ar").await;
+    let pages = [
+        "/admin".to_string(),
+        "/admin/users".into(),
+        "/admin/users/new".into(),
+        user_path.clone(),
+        "/admin/organisations".into(),
+        "/admin/organisations/new".into(),
+        "/admin/workflows".into(),
+        "/admin/workflows/it-business-visa/1".into(),
+        "/admin/workflows/market-access/1".into(),
+        "/admin/audit?verify=all".into(),
+        format!("/admin/audit/{reference}"),
+        "/admin/jobs".into(),
+        "/admin/jobs?status=pending".into(),
+    ];
+    for path in &pages {
+        b.goto(path).await;
+        let (lang, dir) = b.lang_dir().await;
+        assert_eq!((lang.as_str(), dir.as_str()), ("ar", "rtl"), "{path}");
+        b.axe(&format!("ar-{path}")).await;
+    }
+    b.goto("/admin/workflows/it-business-visa/1").await;
+    b.client.execute("document.querySelector('svg.diagram').scrollIntoView()", vec![]).await.expect("scroll");
+    b.screenshot("workflow-ar").await;
+    b.goto("/admin/users/new").await;
+    b.submit("#create-user").await;
+    assert!(b.exists(".error-summary").await);
+    b.axe("user-new-errors-ar").await;
+    b.screenshot("user-new-errors-ar").await;
+    b.goto(&format!("/admin/audit/{reference}")).await;
+    b.screenshot("audit-ar").await;
+
+    // ---- one in Urdu ----
+    switch_language(&b, "ur").await;
+    b.goto("/admin/jobs").await;
+    b.axe("jobs-ur").await;
+    b.screenshot("jobs-ur").await;
+
+    // ---- a phone-sized window ----
+    switch_language(&b, "en").await;
+    b.client.set_window_size(390, 844).await.expect("resize");
+    for path in ["/admin/users", "/admin/workflows/it-business-visa/1", &format!("/admin/audit/{reference}")] {
+        b.goto(path).await;
+        b.axe(&format!("narrow-{path}")).await;
+        let overflow = b
+            .client
+            .execute("return document.documentElement.scrollWidth > window.innerWidth + 1", vec![])
+            .await
+            .expect("measure");
+        assert_eq!(overflow.as_bool(), Some(false), "{path}: no sideways scrolling at 390px");
+    }
+    b.screenshot("audit-narrow").await;
+
+    let checked = b.checked.clone();
+    b.close().await;
+    assert!(checked.iter().filter(|c| c.starts_with("ar ")).count() >= 14, "{checked:#?}");
+    assert!(checked.iter().filter(|c| c.starts_with("en ")).count() >= 20, "{checked:#?}");
+    std::fs::write(ui::artifacts_dir().join("e2e-admin-axe-pages.txt"), checked.join("\n")).expect("write list");
+}

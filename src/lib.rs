@@ -4,5 +4,6 @@
 pub mod bench;
 pub mod config;
 pub mod demo;
+pub mod generate;
 pub mod scheduler_cli;
 pub mod startup;

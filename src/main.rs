@@ -55,6 +55,18 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Fill the configured database with a large data set for load tests (see README).
+    Generate {
+        /// How many applications to write.
+        #[arg(long, default_value_t = 1_000_000)]
+        applications: usize,
+        /// How many firms they belong to.
+        #[arg(long, default_value_t = 200)]
+        firms: usize,
+        /// The same seed gives the same data set.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Measure the engine against the raw database doing the same writes.
     Bench {
         #[command(subcommand)]
@@ -194,6 +206,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let token = auth::new_token();
             store.create_token(user.id, &auth::token_digest(&token), chrono::Utc::now()).await?;
             println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Generate { applications, firms, seed } => {
+            let made = corridor::generate::run(&config, applications, firms, seed).await?;
+            println!(
+                "{} applications for {} firms written to {} in {:.1} s",
+                made.applications,
+                made.firms,
+                startup::redact(&config.database.url),
+                made.seconds
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { command: BenchCommand::Transitions { applications, workflow, target, synchronous, postgres } } => {

@@ -7,7 +7,7 @@
 use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use corridor_engine::actor::Actor;
@@ -31,7 +31,7 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/cases/{reference}", get(case))
-        .route("/cases/{reference}/act", post(act))
+        .route("/cases/{reference}/act", get(super::queue::back_to_case).post(act))
         .route("/cases/{reference}/documents/{id}", get(download))
         .route("/cases/{reference}/documents/{id}/view", get(view_inline))
 }

@@ -25,6 +25,8 @@ pub mod account;
 pub mod admin;
 pub mod assets;
 pub mod case;
+pub mod embassy;
+pub mod case;
 pub mod diagram;
 pub mod embassy;
 pub mod error;
@@ -32,6 +34,7 @@ pub mod firm;
 pub mod forms;
 pub mod i18n;
 pub mod public;
+pub mod queue;
 pub mod queue;
 pub mod session;
 pub mod timeline;
@@ -45,6 +48,8 @@ pub use views::NavEntry;
 pub const NAV: &[NavEntry] = &[
     NavEntry { roles: &[APPLICANT_ROLE], href: "/applications", key: "nav.applications" },
     NavEntry { roles: &[APPLICANT_ROLE], href: "/applications/new", key: "nav.new_application" },
+    NavEntry { roles: queue::STAFF_ROLES, href: "/queue", key: "nav.queue" },
+    NavEntry { roles: queue::STAFF_ROLES, href: "/lookup", key: "nav.lookup" },
     NavEntry { roles: &[ADMIN_ROLE], href: "/admin/users", key: "admin.nav.users" },
     NavEntry { roles: &[ADMIN_ROLE], href: "/admin/organisations", key: "admin.nav.organisations" },
     NavEntry { roles: &[ADMIN_ROLE], href: "/admin/workflows", key: "admin.nav.workflows" },
@@ -58,6 +63,7 @@ pub const NAV: &[NavEntry] = &[
 pub fn home_path(role: Option<&str>) -> &'static str {
     match role {
         Some(APPLICANT_ROLE) => "/applications",
+        Some(role) if queue::STAFF_ROLES.contains(&role) => "/queue",
         Some(ADMIN_ROLE) => "/admin",
         Some(role) if queue::STAFF_ROLES.contains(&role) => "/queue",
         _ => "/",
@@ -73,6 +79,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(public::routes())
         .merge(account::routes())
         .merge(firm::routes(state))
+        .merge(queue::routes())
+        .merge(case::routes())
+        .merge(embassy::routes())
         .merge(admin::routes())
         .merge(queue::routes())
         .merge(case::routes())

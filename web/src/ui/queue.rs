@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Form, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use corridor_engine::actor::Actor;
@@ -32,9 +32,15 @@ pub const PAGE_SIZE: i64 = 25;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/queue", get(queue))
-        .route("/cases/{reference}/claim", post(claim))
-        .route("/cases/{reference}/release", post(release))
-        .route("/cases/{reference}/reassign", post(reassign))
+        .route("/cases/{reference}/claim", get(back_to_case).post(claim))
+        .route("/cases/{reference}/release", get(back_to_case).post(release))
+        .route("/cases/{reference}/reassign", get(back_to_case).post(reassign))
+}
+
+/// A form's address opened as a page (reload, the language switch after a refused form):
+/// the case page it belongs to.
+pub async fn back_to_case(Path(reference): Path<String>) -> Response {
+    Redirect::to(&case_url(&super::error::urlencode(&reference), "")).into_response()
 }
 
 /// The signed-in member of staff; firms and administrators have no queue.

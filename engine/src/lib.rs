@@ -12,7 +12,6 @@ pub mod fields;
 pub mod holidays;
 pub mod mail;
 pub mod queue;
-pub mod queue;
 pub mod reference;
 pub mod registry;
 pub mod retry;

@@ -25,8 +25,6 @@ pub mod account;
 pub mod admin;
 pub mod assets;
 pub mod case;
-pub mod embassy;
-pub mod case;
 pub mod diagram;
 pub mod embassy;
 pub mod error;
@@ -34,7 +32,6 @@ pub mod firm;
 pub mod forms;
 pub mod i18n;
 pub mod public;
-pub mod queue;
 pub mod queue;
 pub mod session;
 pub mod timeline;
@@ -48,8 +45,6 @@ pub use views::NavEntry;
 pub const NAV: &[NavEntry] = &[
     NavEntry { roles: &[APPLICANT_ROLE], href: "/applications", key: "nav.applications" },
     NavEntry { roles: &[APPLICANT_ROLE], href: "/applications/new", key: "nav.new_application" },
-    NavEntry { roles: queue::STAFF_ROLES, href: "/queue", key: "nav.queue" },
-    NavEntry { roles: queue::STAFF_ROLES, href: "/lookup", key: "nav.lookup" },
     NavEntry { roles: &[ADMIN_ROLE], href: "/admin/users", key: "admin.nav.users" },
     NavEntry { roles: &[ADMIN_ROLE], href: "/admin/organisations", key: "admin.nav.organisations" },
     NavEntry { roles: &[ADMIN_ROLE], href: "/admin/workflows", key: "admin.nav.workflows" },
@@ -63,7 +58,6 @@ pub const NAV: &[NavEntry] = &[
 pub fn home_path(role: Option<&str>) -> &'static str {
     match role {
         Some(APPLICANT_ROLE) => "/applications",
-        Some(role) if queue::STAFF_ROLES.contains(&role) => "/queue",
         Some(ADMIN_ROLE) => "/admin",
         Some(role) if queue::STAFF_ROLES.contains(&role) => "/queue",
         _ => "/",
@@ -79,9 +73,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(public::routes())
         .merge(account::routes())
         .merge(firm::routes(state))
-        .merge(queue::routes())
-        .merge(case::routes())
-        .merge(embassy::routes())
         .merge(admin::routes())
         .merge(queue::routes())
         .merge(case::routes())

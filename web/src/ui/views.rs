@@ -60,10 +60,6 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "admin/audit_search.html",
     "admin/audit.html",
     "admin/jobs.html",
-    "staff/queue.html",
-    "staff/case.html",
-    "staff/lookup.html",
-    "staff/letter.html",
     "partials/timeline.html",
     "partials/summary.html",
 ];

@@ -595,3 +595,248 @@ pub fn report(results: &[Measurement]) -> String {
     }
     out
 }
+
+/// What `corridor bench queue` measures.
+pub struct QueueBench {
+    pub applications: usize,
+    pub requests: usize,
+    /// Measure on PostgreSQL (a server URL whose user may create databases) instead of SQLite.
+    pub postgres: Option<String>,
+}
+
+pub struct QueueTiming {
+    pub page: String,
+    pub median_ms: f64,
+    pub p95_ms: f64,
+    pub max_ms: f64,
+}
+
+pub struct QueueMeasurement {
+    pub backend: String,
+    pub applications: usize,
+    pub generate_seconds: f64,
+    pub timings: Vec<QueueTiming>,
+    /// The nearest deadline among the reviewer's stages, and whether the first page shows it.
+    pub nearest_reference: String,
+    pub nearest_on_first_page: bool,
+}
+
+/// The reviewer queue page over real HTTP on loopback, with `applications` in the database:
+/// the time from sending the request to the last byte of the page, which bounds the server's
+/// time from above.
+pub async fn queue(config: &Config, bench: &QueueBench) -> anyhow::Result<QueueMeasurement> {
+    let dir = tempfile::tempdir().context("creating a temporary folder")?;
+    let (backend, url) = match &bench.postgres {
+        Some(server) => (
+            "PostgreSQL".to_string(),
+            create_database(server, "queue").await?,
+        ),
+        None => (
+            "SQLite".to_string(),
+            format!("sqlite://{}", dir.path().join("queue.db").display()),
+        ),
+    };
+    let measured = queue_on(config, bench, dir.path(), &backend, &url).await;
+    if let Some(server) = &bench.postgres {
+        drop_database(server, &url).await;
+    }
+    measured
+}
+
+async fn queue_on(
+    config: &Config,
+    bench: &QueueBench,
+    dir: &Path,
+    backend: &str,
+    url: &str,
+) -> anyhow::Result<QueueMeasurement> {
+    let mut config = config.clone();
+    config.database.url = url.to_string();
+    config.paths.data_dir = dir.join("data");
+    config.scheduler.enabled = false;
+    eprintln!(
+        "{backend}: generating {} applications...",
+        bench.applications
+    );
+    let generated = crate::generate::run(&config, bench.applications, 200, 1).await?;
+
+    let engine = startup::build_engine(&config, Arc::new(SystemClock)).await?;
+    let ministry = engine
+        .store
+        .create_organisation("Benchmark Ministry", "ministry", Some("QA"))
+        .await?;
+    let reviewer = user(
+        &engine,
+        "reviewer@bench.corridor",
+        "ministry_reviewer",
+        ministry.id,
+        "-",
+    )
+    .await?;
+    let actor = Actor::from_user(&reviewer);
+    let stages = engine.stages(&actor);
+    anyhow::ensure!(!stages.is_empty(), "the reviewer role works no stage");
+
+    // The case nearest its deadline in the reviewer's stages, read straight from the database.
+    let nearest = engine
+        .queue(
+            &actor,
+            &corridor_engine::queue::QueueQuery {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await?
+        .items
+        .into_iter()
+        .next()
+        .map(|i| i.view.record)
+        .context("the reviewer's queue is empty")?;
+    let raw_nearest: Option<String> = {
+        let states: Vec<String> = stages.iter().map(|s| s.state.clone()).collect();
+        let placeholders = (1..=states.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT reference FROM applications WHERE state IN ({placeholders}) AND deadline_at IS NOT NULL ORDER BY deadline_at, id LIMIT 1"
+        );
+        match raw_pool(url).await? {
+            Pool::Sqlite(p) => {
+                let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+                for s in &states {
+                    q = q.bind(s.clone());
+                }
+                q.fetch_optional(&p).await?
+            }
+            Pool::Postgres(p) => {
+                let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+                for s in &states {
+                    q = q.bind(s.clone());
+                }
+                q.fetch_optional(&p).await?
+            }
+        }
+    };
+    anyhow::ensure!(
+        raw_nearest.as_deref() == Some(nearest.reference.as_str()),
+        "the queue's first case {} is not the one nearest its deadline ({raw_nearest:?})",
+        nearest.reference
+    );
+
+    // A signed-in session for the reviewer, made as the login page makes it.
+    let token = corridor_engine::auth::random_id();
+    let now = chrono::Utc::now();
+    engine
+        .store
+        .create_session(&corridor_engine::store::Session {
+            id: corridor_engine::auth::token_digest(&token),
+            user_id: Some(reviewer.id),
+            csrf_token: corridor_engine::auth::random_id(),
+            created_at: now,
+            expires_at: now + chrono::Duration::hours(8),
+            data: serde_json::json!({}),
+        })
+        .await?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let serve_engine = engine.clone();
+    let serve_config = config.clone();
+    let server =
+        tokio::spawn(async move { startup::serve(serve_engine, &serve_config, listener).await });
+    let http = reqwest::Client::builder().build()?;
+    let cookie = format!("{}={token}", corridor_web::ui::session::SESSION_COOKIE);
+
+    let first = get_page(&http, &format!("{base}/queue"), &cookie).await?;
+    let nearest_on_first_page = first.contains(&nearest.reference);
+    let next = first
+        .split("href=\"/queue?after=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(|cursor| format!("/queue?after={}", cursor.replace("&amp;", "&")));
+
+    let stage = &stages[0];
+    let mut pages = vec![
+        ("first page".to_string(), "/queue".to_string()),
+        (
+            format!("one stage ({})", stage.state),
+            format!(
+                "/queue?workflow={}&state={}",
+                stage.workflow_id, stage.state
+            ),
+        ),
+        (
+            "one firm".to_string(),
+            format!("/queue?firm={}", nearest.organisation_id),
+        ),
+        (
+            "search by reference".to_string(),
+            format!("/queue?q={}", nearest.reference),
+        ),
+        (
+            "search by name".to_string(),
+            "/queue?q=ayesha+khan".to_string(),
+        ),
+    ];
+    if let Some(next) = next {
+        pages.insert(1, ("second page (keyset)".to_string(), next));
+    }
+    let mut timings = Vec::new();
+    for (name, path) in pages {
+        let target = format!("{base}{path}");
+        for _ in 0..3 {
+            get_page(&http, &target, &cookie).await?;
+        }
+        let mut samples = Vec::with_capacity(bench.requests);
+        for _ in 0..bench.requests.max(1) {
+            let started = Instant::now();
+            get_page(&http, &target, &cookie).await?;
+            samples.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        samples.sort_by(|a, b| a.total_cmp(b));
+        let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+        timings.push(QueueTiming {
+            page: name,
+            median_ms: at(0.5),
+            p95_ms: at(0.95),
+            max_ms: at(1.0),
+        });
+    }
+    server.abort();
+    Ok(QueueMeasurement {
+        backend: backend.to_string(),
+        applications: generated.applications,
+        generate_seconds: generated.seconds,
+        timings,
+        nearest_reference: nearest.reference,
+        nearest_on_first_page,
+    })
+}
+
+async fn get_page(http: &reqwest::Client, url: &str, cookie: &str) -> anyhow::Result<String> {
+    let response = http.get(url).header("cookie", cookie).send().await?;
+    let status = response.status();
+    let body = response.text().await?;
+    anyhow::ensure!(status.is_success(), "GET {url}: {status}");
+    Ok(body)
+}
+
+pub fn queue_report(m: &QueueMeasurement) -> String {
+    let mut out = format!(
+        "{}: {} applications (generated in {:.1} s); first page shows the case nearest its deadline ({}): {}\n",
+        m.backend,
+        m.applications,
+        m.generate_seconds,
+        m.nearest_reference,
+        if m.nearest_on_first_page { "yes" } else { "NO" }
+    );
+    out.push_str("queue page                     median ms    p95 ms    max ms\n");
+    for t in &m.timings {
+        out.push_str(&format!(
+            "{:<30} {:>9.1} {:>9.1} {:>9.1}\n",
+            t.page, t.median_ms, t.p95_ms, t.max_ms
+        ));
+    }
+    out
+}

@@ -522,10 +522,12 @@ fn chain_next(application_id: i64, last: Option<(i64, String)>, audit: &NewAudit
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
     (2, "scheduler", include_str!("../../../migrations/sqlite/0002_scheduler.sql")),
+    (3, "queue", include_str!("../../../migrations/sqlite/0003_queue.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
     (2, "scheduler", include_str!("../../../migrations/postgres/0002_scheduler.sql")),
+    (3, "queue", include_str!("../../../migrations/postgres/0003_queue.sql")),
 ];
 
 fn migrator(set: &'static [(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {

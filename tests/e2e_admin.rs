@@ -34,7 +34,13 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
         .transition(
             &actor,
             &reference,
-            &TransitionRequest { action: "submit".into(), expected_version: version, comment: None, reason: None, fields: None },
+            &TransitionRequest {
+                action: "submit".into(),
+                expected_version: version,
+                comment: None,
+                reason: None,
+                fields: None,
+            },
         )
         .await
         .expect("submit");
@@ -52,7 +58,13 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
         }])
         .await
         .expect("enqueue");
-    let job = store.claim_jobs("e2e", now, 60, 10).await.expect("claim").into_iter().find(|j| j.dedup_key == "e2e:dead").expect("job");
+    let job = store
+        .claim_jobs("e2e", now, 60, 10)
+        .await
+        .expect("claim")
+        .into_iter()
+        .find(|j| j.dedup_key == "e2e:dead")
+        .expect("job");
     store.fail_job(job.id, "e2e", "connection refused (os error 111)", None, now).await.expect("fail");
 
     let mut b = ui::browser(&app.base, "e2e-admin").await;
@@ -89,7 +101,10 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
     b.fill("#password", "short").await;
     b.submit("#create-user").await;
     let summary = b.text(".error-summary").await;
-    assert!(summary.contains("Enter an email address in the correct format") && summary.contains("Select a role"), "{summary}");
+    assert!(
+        summary.contains("Enter an email address in the correct format") && summary.contains("Select a role"),
+        "{summary}"
+    );
     b.axe("user-new-errors").await;
     b.screenshot("user-new-errors").await;
     b.fill("#email", "sana@multan.example").await;

@@ -60,21 +60,39 @@ async fn admin_creates_an_organisation_and_users_who_can_sign_in(backend: Backen
     }
 
     // An organisation, first with mistakes.
-    let bad = http.post_form("/admin/organisations/new", "/admin/organisations/new", &[("name", " "), ("kind", "club"), ("country", "XX")]).await;
+    let bad = http
+        .post_form(
+            "/admin/organisations/new",
+            "/admin/organisations/new",
+            &[("name", " "), ("kind", "club"), ("country", "XX")],
+        )
+        .await;
     assert_eq!(bad.status, 422, "{}", bad.body);
-    for message in ["Enter the name of the organisation", "Select one of the kinds offered", "Select a country from the list"] {
+    for message in
+        ["Enter the name of the organisation", "Select one of the kinds offered", "Select a country from the list"]
+    {
         assert!(bad.body.contains(message), "{message}");
     }
     assert!(bad.body.contains(r##"href="#name""##), "the summary links to the field");
     let made = http
-        .post_form("/admin/organisations/new", "/admin/organisations/new", &[("name", "Multan Data Systems"), ("kind", "firm"), ("country", "PK")])
+        .post_form(
+            "/admin/organisations/new",
+            "/admin/organisations/new",
+            &[("name", "Multan Data Systems"), ("kind", "firm"), ("country", "PK")],
+        )
         .await;
     assert_eq!(made.status, 303, "{}", made.body);
     let org = app.engine.store.organisation_by_name("Multan Data Systems").await.expect("read").expect("created");
     assert_eq!((org.kind.as_str(), org.country.as_deref()), ("firm", Some("PK")));
     let list = http.get(made.location().expect("redirect")).await;
     assert!(list.body.contains("The organisation has been added.") && list.body.contains("Multan Data Systems"));
-    let again = http.post_form("/admin/organisations/new", "/admin/organisations/new", &[("name", "Multan Data Systems"), ("kind", "firm")]).await;
+    let again = http
+        .post_form(
+            "/admin/organisations/new",
+            "/admin/organisations/new",
+            &[("name", "Multan Data Systems"), ("kind", "firm")],
+        )
+        .await;
     assert_eq!(again.status, 422);
     assert!(again.body.contains("There is already an organisation with this name"));
 
@@ -113,7 +131,14 @@ async fn admin_creates_an_organisation_and_users_who_can_sign_in(backend: Backen
         .post_form(
             "/admin/users/new",
             "/admin/users/new",
-            &[("email", "not-an-address"), ("name", ""), ("role", "system"), ("organisation", "99999"), ("language", "en"), ("password", "short")],
+            &[
+                ("email", "not-an-address"),
+                ("name", ""),
+                ("role", "system"),
+                ("organisation", "99999"),
+                ("language", "en"),
+                ("password", "short"),
+            ],
         )
         .await;
     assert_eq!(wrong.status, 422);
@@ -132,12 +157,20 @@ async fn admin_creates_an_organisation_and_users_who_can_sign_in(backend: Backen
     assert!(taken.body.contains("There is already an account with this email address"));
 
     let chosen = "a long chosen passphrase";
-    let ministry = app.engine.store.organisation_by_name("Corridor Operations").await.expect("read").expect("org").id.to_string();
+    let ministry =
+        app.engine.store.organisation_by_name("Corridor Operations").await.expect("read").expect("org").id.to_string();
     let with_password = http
         .post_form(
             "/admin/users/new",
             "/admin/users/new",
-            &[("email", "omar@ops.example"), ("name", "Omar Farooq"), ("role", "ministry_reviewer"), ("organisation", &ministry), ("language", "en"), ("password", chosen)],
+            &[
+                ("email", "omar@ops.example"),
+                ("name", "Omar Farooq"),
+                ("role", "ministry_reviewer"),
+                ("organisation", &ministry),
+                ("language", "en"),
+                ("password", chosen),
+            ],
         )
         .await;
     assert_eq!(with_password.status, 303, "{}", with_password.body);
@@ -146,7 +179,11 @@ async fn admin_creates_an_organisation_and_users_who_can_sign_in(backend: Backen
 
     // Both appear in the list.
     let users = http.get("/admin/users").await;
-    assert!(users.body.contains("Sana Qureshi") && users.body.contains("Omar Farooq") && users.body.contains("Ministry reviewer"));
+    assert!(
+        users.body.contains("Sana Qureshi")
+            && users.body.contains("Omar Farooq")
+            && users.body.contains("Ministry reviewer")
+    );
     app.drop_database().await;
 }
 
@@ -176,7 +213,8 @@ async fn disabling_and_resetting_end_sessions(backend: Backend) {
     let gone = hina.get("/applications").await;
     assert_eq!(gone.status, 303, "the old session no longer opens pages");
     assert!(gone.location().unwrap_or("").starts_with("/login"));
-    let refused = app.http().post_form("/login", "/login", &[("email", "hina@firm.example"), ("password", PASSWORD)]).await;
+    let refused =
+        app.http().post_form("/login", "/login", &[("email", "hina@firm.example"), ("password", PASSWORD)]).await;
     assert_eq!(refused.status, 422, "a disabled account cannot sign in");
     let shown = admin.get(disabled.location().expect("redirect")).await;
     assert!(shown.body.contains("The account has been disabled") && shown.body.contains("Disabled"));
@@ -299,7 +337,16 @@ async fn admin_forms_without_their_token_or_from_elsewhere_are_refused_and_chang
     let org = user.organisation_id.to_string();
     let id = user.id;
     let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
-        ("/admin/users/new".into(), vec![("email", "new@x.example"), ("name", "New"), ("role", "applicant"), ("organisation", &org), ("language", "en")]),
+        (
+            "/admin/users/new".into(),
+            vec![
+                ("email", "new@x.example"),
+                ("name", "New"),
+                ("role", "applicant"),
+                ("organisation", &org),
+                ("language", "en"),
+            ],
+        ),
         ("/admin/organisations/new".into(), vec![("name", "Sneaky Org"), ("kind", "firm")]),
         (format!("/admin/users/{id}/disable"), vec![]),
         (format!("/admin/users/{id}/reset-password"), vec![]),
@@ -338,7 +385,17 @@ async fn audit_chain_is_shown_and_a_tampered_row_is_found(backend: Backend) {
     let actor = app.actor(&firm);
     let view = app.engine.application(&actor, &reference).await.expect("read");
     app.engine
-        .transition(&actor, &reference, &TransitionRequest { action: "submit".into(), expected_version: view.record.version, comment: Some("Please <b>hurry</b>".into()), reason: None, fields: None })
+        .transition(
+            &actor,
+            &reference,
+            &TransitionRequest {
+                action: "submit".into(),
+                expected_version: view.record.version,
+                comment: Some("Please <b>hurry</b>".into()),
+                reason: None,
+                fields: None,
+            },
+        )
         .await
         .expect("submit");
     let other = app.complete_draft(&firm, "it-business-visa").await;
@@ -380,7 +437,10 @@ async fn audit_chain_is_shown_and_a_tampered_row_is_found(backend: Backend) {
     assert!(broken.body.contains("the row was edited"), "the engine's finding is shown");
     assert!(broken.body.contains("Approved by phone"));
     let row_start = broken.body.find(&format!(r#"id="event-{}""#, target.seq)).expect("row");
-    assert!(broken.body[row_start..].split("</tr>").next().unwrap_or("").contains("Does not match"), "the row is marked");
+    assert!(
+        broken.body[row_start..].split("</tr>").next().unwrap_or("").contains("Does not match"),
+        "the row is marked"
+    );
     let all = http.get("/admin/audit?verify=all").await;
     assert!(all.body.contains("A chain is broken"), "{}", all.body);
     assert!(all.body.contains(&format!("/admin/audit/{reference}")), "names the application");
@@ -420,7 +480,10 @@ async fn dead_letter(app: &UiApp, key: &str) -> i64 {
         .expect("enqueue");
     let claimed = store.claim_jobs("test-worker", now, 60, 10).await.expect("claim");
     let job = claimed.into_iter().find(|j| j.dedup_key == format!("test:{key}")).expect("claimed");
-    store.fail_job(job.id, "test-worker", "550 5.1.1 <reviewer@ministry.example>: mailbox unavailable", None, now).await.expect("fail");
+    store
+        .fail_job(job.id, "test-worker", "550 5.1.1 <reviewer@ministry.example>: mailbox unavailable", None, now)
+        .await
+        .expect("fail");
     job.id
 }
 
@@ -432,7 +495,17 @@ async fn dead_letters_are_listed_first_and_can_be_retried(backend: Backend) {
     let version = app.engine.application(&actor, &reference).await.expect("read").record.version;
     // A real submission enqueues its own jobs (a pending deadline timer, e-mails).
     app.engine
-        .transition(&actor, &reference, &TransitionRequest { action: "submit".into(), expected_version: version, comment: None, reason: None, fields: None })
+        .transition(
+            &actor,
+            &reference,
+            &TransitionRequest {
+                action: "submit".into(),
+                expected_version: version,
+                comment: None,
+                reason: None,
+                fields: None,
+            },
+        )
         .await
         .expect("submit");
     let job_id = dead_letter(&app, "dead-1").await;
@@ -498,10 +571,18 @@ async fn each_workflow_page_draws_every_state_in_an_inline_svg() {
         let start = page.body.find("<svg").expect("an inline svg");
         let end = page.body[start..].find("</svg>").expect("svg end") + start;
         let svg = &page.body[start..end];
-        assert!(svg.contains(r#"role="img""#) && svg.contains("<title id=") && svg.contains("<desc id="), "accessible name and description");
+        assert!(
+            svg.contains(r#"role="img""#) && svg.contains("<title id=") && svg.contains("<desc id="),
+            "accessible name and description"
+        );
         for s in &w.states {
             assert!(svg.contains(&format!(r#"data-state="{}""#, s.name)), "{}: state {} in the diagram", w.id, s.name);
-            assert!(svg.contains(&format!(">{}</text>", s.label)) || s.label.len() > 30, "{}: label of {}", w.id, s.name);
+            assert!(
+                svg.contains(&format!(">{}</text>", s.label)) || s.label.len() > 30,
+                "{}: label of {}",
+                w.id,
+                s.name
+            );
         }
         let edges = corridor_engine::workflow::graph::edges(w);
         assert_eq!(svg.matches("<path class=\"diagram__edge").count(), edges.len(), "{}: one arrow per edge", w.id);

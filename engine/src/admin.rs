@@ -178,7 +178,11 @@ pub fn check_organisation(input: &OrganisationInput) -> Result<OrganisationInput
 }
 
 /// Check a new account against the roles and organisations that exist.
-pub fn check_user(input: &UserInput, roles: &[String], organisations: &[Organisation]) -> Result<UserInput, Vec<Problem>> {
+pub fn check_user(
+    input: &UserInput,
+    roles: &[String],
+    organisations: &[Organisation],
+) -> Result<UserInput, Vec<Problem>> {
     let mut problems = Vec::new();
     let email = input.email.trim().to_string();
     if email.is_empty() {
@@ -250,11 +254,7 @@ fn log_admin_action(admin: &Actor, action: &str, user: &User) {
 impl Engine {
     /// Only administrators pass.
     pub fn require_admin(&self, actor: &Actor) -> EngineResult<()> {
-        if actor.is_admin() {
-            Ok(())
-        } else {
-            Err(EngineError::Forbidden("only an administrator may do this".into()))
-        }
+        if actor.is_admin() { Ok(()) } else { Err(EngineError::Forbidden("only an administrator may do this".into())) }
     }
 
     /// Every role a user can hold: the roles the loaded workflows name, and `admin`. The
@@ -311,7 +311,11 @@ impl Engine {
 
     /// Create an account. With no password given, one is generated and returned once; only
     /// its argon2id hash is stored.
-    pub async fn admin_create_user(&self, actor: &Actor, input: &UserInput) -> EngineResult<Result<CreatedUser, Vec<Problem>>> {
+    pub async fn admin_create_user(
+        &self,
+        actor: &Actor,
+        input: &UserInput,
+    ) -> EngineResult<Result<CreatedUser, Vec<Problem>>> {
         self.require_admin(actor)?;
         let organisations = self.store.organisations().await?;
         let checked = match check_user(input, &self.assignable_roles(), &organisations) {
@@ -378,7 +382,12 @@ impl Engine {
         Ok((user, password))
     }
 
-    pub async fn admin_set_role(&self, actor: &Actor, user_id: i64, role: &str) -> EngineResult<Result<User, Vec<Problem>>> {
+    pub async fn admin_set_role(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        role: &str,
+    ) -> EngineResult<Result<User, Vec<Problem>>> {
         self.require_admin(actor)?;
         let user = self.store.user(user_id).await?;
         let role = role.trim();
@@ -423,7 +432,8 @@ impl Engine {
         for id in &ids {
             let history = self.store.history(*id).await?;
             if let Err(b) = audit::verify_chain(*id, &history) {
-                let reference = self.store.application(*id).await.map(|a| a.reference).unwrap_or_else(|_| format!("#{id}"));
+                let reference =
+                    self.store.application(*id).await.map(|a| a.reference).unwrap_or_else(|_| format!("#{id}"));
                 return Ok(ChainSummary {
                     applications: ids.len(),
                     events,
@@ -462,7 +472,13 @@ mod tests {
     use chrono::Utc;
 
     fn org(id: i64) -> Organisation {
-        Organisation { id, name: "Ministry".into(), kind: "ministry".into(), country: Some("QA".into()), created_at: Utc::now() }
+        Organisation {
+            id,
+            name: "Ministry".into(),
+            kind: "ministry".into(),
+            country: Some("QA".into()),
+            created_at: Utc::now(),
+        }
     }
 
     fn roles() -> Vec<String> {
@@ -510,19 +526,35 @@ mod tests {
             ]
         );
         let missing_org = UserInput { organisation_id: None, ..good_user() };
-        assert_eq!(check_user(&missing_org, &roles(), &[org(7)]).expect_err("no org"), [Problem::new("organisation", ProblemKind::Missing)]);
+        assert_eq!(
+            check_user(&missing_org, &roles(), &[org(7)]).expect_err("no org"),
+            [Problem::new("organisation", ProblemKind::Missing)]
+        );
     }
 
     #[test]
     fn organisations_need_a_name_a_known_kind_and_a_real_country() {
-        let ok = check_organisation(&OrganisationInput { name: " Lahore Soft ".into(), kind: "firm".into(), country: "pk".into() }).expect("valid");
+        let ok = check_organisation(&OrganisationInput {
+            name: " Lahore Soft ".into(),
+            kind: "firm".into(),
+            country: "pk".into(),
+        })
+        .expect("valid");
         assert_eq!((ok.name.as_str(), ok.country.as_str()), ("Lahore Soft", "PK"));
-        let bad = check_organisation(&OrganisationInput { name: "".into(), kind: "club".into(), country: "XX".into() }).expect_err("invalid");
+        let bad = check_organisation(&OrganisationInput { name: "".into(), kind: "club".into(), country: "XX".into() })
+            .expect_err("invalid");
         assert_eq!(
             bad,
-            [Problem::new("name", ProblemKind::Missing), Problem::new("kind", ProblemKind::Unknown), Problem::new("country", ProblemKind::Unknown)]
+            [
+                Problem::new("name", ProblemKind::Missing),
+                Problem::new("kind", ProblemKind::Unknown),
+                Problem::new("country", ProblemKind::Unknown)
+            ]
         );
-        assert!(check_organisation(&OrganisationInput { name: "x".into(), kind: "firm".into(), country: "".into() }).is_ok());
+        assert!(
+            check_organisation(&OrganisationInput { name: "x".into(), kind: "firm".into(), country: "".into() })
+                .is_ok()
+        );
     }
 
     #[test]

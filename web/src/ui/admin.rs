@@ -233,7 +233,9 @@ async fn create_user(State(state): State<AppState>, admin: Admin, Form(form): Fo
     match state.engine.admin_create_user(&admin.actor, &input).await? {
         Ok(created) => match created.generated_password {
             Some(password) => password_page(&admin, &created.user, &password, "admin.password.created"),
-            None => Ok(Redirect::to(&format!("/admin/users/{}?notice=admin.user_created", created.user.id)).into_response()),
+            None => {
+                Ok(Redirect::to(&format!("/admin/users/{}?notice=admin.user_created", created.user.id)).into_response())
+            }
         },
         Err(problems) => {
             let organisations = state.engine.admin_organisations(&admin.actor).await?;
@@ -253,7 +255,14 @@ fn password_page(admin: &Admin, user: &User, password: &str, heading: &str) -> U
     render(&admin.ctx, "admin/password.html", page)
 }
 
-fn user_page_render(admin: &Admin, state: &AppState, user: &User, orgs: &[Organisation], errors: &FormErrors, status: StatusCode) -> UiResult<Response> {
+fn user_page_render(
+    admin: &Admin,
+    state: &AppState,
+    user: &User,
+    orgs: &[Organisation],
+    errors: &FormErrors,
+    status: StatusCode,
+) -> UiResult<Response> {
     let lang = admin.ctx.lang;
     let by_id: HashMap<i64, &Organisation> = orgs.iter().map(|o| (o.id, o)).collect();
     let mut page = Context::new();
@@ -270,7 +279,12 @@ async fn user_page(State(state): State<AppState>, admin: Admin, Path(id): Path<S
     user_page_render(&admin, &state, &user, &orgs, &FormErrors::default(), StatusCode::OK)
 }
 
-async fn change_role(State(state): State<AppState>, admin: Admin, Path(id): Path<String>, Form(form): Form<FormData>) -> UiResult<Response> {
+async fn change_role(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+    Form(form): Form<FormData>,
+) -> UiResult<Response> {
     let id = id_of(&id)?;
     let role = form.get("role").unwrap_or("");
     match state.engine.admin_set_role(&admin.actor, id, role).await? {
@@ -331,7 +345,12 @@ async fn organisations(State(state): State<AppState>, admin: Admin) -> UiResult<
     render(&admin.ctx, "admin/organisations.html", page)
 }
 
-fn organisation_form_page(admin: &Admin, input: &OrganisationInput, errors: &FormErrors, status: StatusCode) -> UiResult<Response> {
+fn organisation_form_page(
+    admin: &Admin,
+    input: &OrganisationInput,
+    errors: &FormErrors,
+    status: StatusCode,
+) -> UiResult<Response> {
     let lang = admin.ctx.lang;
     let kinds: Vec<Choice> = ORGANISATION_KINDS
         .iter()
@@ -354,7 +373,11 @@ async fn new_organisation_form(admin: Admin) -> UiResult<Response> {
     organisation_form_page(&admin, &OrganisationInput::default(), &FormErrors::default(), StatusCode::OK)
 }
 
-async fn create_organisation(State(state): State<AppState>, admin: Admin, Form(form): Form<FormData>) -> UiResult<Response> {
+async fn create_organisation(
+    State(state): State<AppState>,
+    admin: Admin,
+    Form(form): Form<FormData>,
+) -> UiResult<Response> {
     let input = OrganisationInput {
         name: form.get("name").unwrap_or("").to_string(),
         kind: form.get("kind").unwrap_or("").to_string(),
@@ -466,16 +489,28 @@ fn transition_rows(lang: Lang, w: &Workflow) -> Vec<serde_json::Value> {
         .collect()
 }
 
-async fn workflow_page(State(state): State<AppState>, admin: Admin, Path((id, version)): Path<(String, String)>) -> UiResult<Response> {
+async fn workflow_page(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path((id, version)): Path<(String, String)>,
+) -> UiResult<Response> {
     let lang = admin.ctx.lang;
     let version: u32 = version.parse().map_err(|_| UiError::NotFound)?;
     let w = state.engine.admin_workflow(&admin.actor, &id, version)?;
-    let title = i18n::t_args(lang, "admin.workflow.diagram_title", &[("title", w.title.clone()), ("version", w.version.to_string())]);
+    let title = i18n::t_args(
+        lang,
+        "admin.workflow.diagram_title",
+        &[("title", w.title.clone()), ("version", w.version.to_string())],
+    );
     let edges = graph::edges(&w);
     let desc = i18n::t_args(
         lang,
         "admin.workflow.diagram_desc",
-        &[("states", w.states.len().to_string()), ("transitions", edges.len().to_string()), ("returns", edges.iter().filter(|e| e.returns).count().to_string())],
+        &[
+            ("states", w.states.len().to_string()),
+            ("transitions", edges.len().to_string()),
+            ("returns", edges.iter().filter(|e| e.returns).count().to_string()),
+        ],
     );
     let svg = diagram::svg(&w, &DiagramText { title: &title, desc: &desc, id: "workflow-diagram" });
     let states: Vec<serde_json::Value> = w
@@ -492,11 +527,14 @@ async fn workflow_page(State(state): State<AppState>, admin: Admin, Path((id, ve
         })
         .collect();
     let mut page = Context::new();
-    page.insert("workflow", &serde_json::json!({
-        "id": w.id, "version": w.version, "title": w.title, "description": w.description,
-        "calendar": w.calendar, "reference_prefix": w.reference_prefix, "content_hash": w.content_hash,
-        "roles": w.roles.iter().map(|r| role_label(lang, r)).collect::<Vec<_>>(),
-    }));
+    page.insert(
+        "workflow",
+        &serde_json::json!({
+            "id": w.id, "version": w.version, "title": w.title, "description": w.description,
+            "calendar": w.calendar, "reference_prefix": w.reference_prefix, "content_hash": w.content_hash,
+            "roles": w.roles.iter().map(|r| role_label(lang, r)).collect::<Vec<_>>(),
+        }),
+    );
     page.insert("diagram", &svg);
     page.insert("states", &states);
     page.insert("transitions", &transition_rows(lang, &w));
@@ -523,7 +561,9 @@ async fn audit_search(State(state): State<AppState>, admin: Admin, Query(q): Que
         } else {
             match state.engine.application(&admin.actor, &reference).await {
                 Ok(view) => return Ok(Redirect::to(&format!("/admin/audit/{}", view.record.reference)).into_response()),
-                Err(EngineError::NotFound(_)) => errors.add("reference", "#reference", i18n::t(lang, "admin.audit.error.not_found")),
+                Err(EngineError::NotFound(_)) => {
+                    errors.add("reference", "#reference", i18n::t(lang, "admin.audit.error.not_found"))
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -564,10 +604,13 @@ async fn audit_page(State(state): State<AppState>, admin: Admin, Path(reference)
         .collect();
     let r = &report.application.record;
     let mut page = Context::new();
-    page.insert("application", &serde_json::json!({
-        "reference": r.reference, "workflow": report.application.workflow.title, "workflow_id": r.workflow_id,
-        "workflow_version": r.workflow_version, "state": r.state, "version": r.version,
-    }));
+    page.insert(
+        "application",
+        &serde_json::json!({
+            "reference": r.reference, "workflow": report.application.workflow.title, "workflow_id": r.workflow_id,
+            "workflow_version": r.workflow_version, "state": r.state, "version": r.version,
+        }),
+    );
     page.insert("events", &events);
     match &report.verification {
         Ok(count) => {
@@ -629,7 +672,9 @@ async fn job_rows(state: &AppState, jobs: Vec<Job>, refs: &mut HashMap<i64, Opti
             None => None,
         };
         // Long errors (a server's whole reply) are cut for the table; the log has them all.
-        let last_error = j.last_error.map(|e| if e.chars().count() > 400 { format!("{}…", e.chars().take(400).collect::<String>()) } else { e });
+        let last_error = j
+            .last_error
+            .map(|e| if e.chars().count() > 400 { format!("{}…", e.chars().take(400).collect::<String>()) } else { e });
         out.push(JobRow {
             id: j.id,
             tag: status_tag(&j.status),
@@ -667,8 +712,13 @@ async fn jobs(State(state): State<AppState>, admin: Admin, Query(q): Query<JobsQ
         None => {
             // Dead letters first: they are what needs a person.
             let dead = state.engine.admin_jobs(&admin.actor, Some("dead"), JOBS_SHOWN).await?;
-            let recent: Vec<Job> =
-                state.engine.admin_jobs(&admin.actor, None, JOBS_SHOWN).await?.into_iter().filter(|j| j.status != "dead").collect();
+            let recent: Vec<Job> = state
+                .engine
+                .admin_jobs(&admin.actor, None, JOBS_SHOWN)
+                .await?
+                .into_iter()
+                .filter(|j| j.status != "dead")
+                .collect();
             page.insert("dead", &job_rows(&state, dead, &mut refs).await?);
             page.insert("jobs", &job_rows(&state, recent, &mut refs).await?);
         }
@@ -717,7 +767,11 @@ mod tests {
                     let p = Problem { field, kind: *kind };
                     let errors = problem_errors(Lang::Ar, form, &[p]);
                     let message = errors.get(field).expect("an error");
-                    assert_ne!(message, p.to_string(), "admin.{form}_error.{field}.{kind:?} is missing from the catalogue");
+                    assert_ne!(
+                        message,
+                        p.to_string(),
+                        "admin.{form}_error.{field}.{kind:?} is missing from the catalogue"
+                    );
                 }
             }
         }

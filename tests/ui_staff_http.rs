@@ -25,17 +25,39 @@ async fn submitted(app: &UiApp, firm: &User) -> String {
 async fn submitted_for(app: &UiApp, firm: &User, employee: &str) -> String {
     let reference = app.complete_draft(firm, WF).await;
     let actor = app.actor(firm);
-    let version = app.engine.application(&actor, &reference).await.expect("read").record.version;
+    let version = app
+        .engine
+        .application(&actor, &reference)
+        .await
+        .expect("read")
+        .record
+        .version;
     let mut name = serde_json::Map::new();
     name.insert("employee_full_name".into(), employee.into());
-    app.engine.update_fields(&actor, &reference, version, &name).await.expect("rename");
+    app.engine
+        .update_fields(&actor, &reference, version, &name)
+        .await
+        .expect("rename");
     take(app, firm, &reference, "submit", None, None).await;
     reference
 }
 
-async fn take(app: &UiApp, who: &User, reference: &str, action: &str, comment: Option<&str>, reason: Option<&str>) {
+async fn take(
+    app: &UiApp,
+    who: &User,
+    reference: &str,
+    action: &str,
+    comment: Option<&str>,
+    reason: Option<&str>,
+) {
     let actor = app.actor(who);
-    let version = app.engine.application(&actor, reference).await.expect("read").record.version;
+    let version = app
+        .engine
+        .application(&actor, reference)
+        .await
+        .expect("read")
+        .record
+        .version;
     app.engine
         .transition(
             &actor,
@@ -52,13 +74,23 @@ async fn take(app: &UiApp, who: &User, reference: &str, action: &str, comment: O
         .unwrap_or_else(|e| panic!("{action} on {reference}: {e}"));
 }
 
-async fn record(app: &UiApp, who: &User, reference: &str) -> corridor_engine::store::ApplicationRecord {
-    app.engine.application(&app.actor(who), reference).await.expect("read").record
+async fn record(
+    app: &UiApp,
+    who: &User,
+    reference: &str,
+) -> corridor_engine::store::ApplicationRecord {
+    app.engine
+        .application(&app.actor(who), reference)
+        .await
+        .expect("read")
+        .record
 }
 
 /// Monday 2 March 2026, 09:00 in Doha: a working day in Qatar.
 fn monday_morning() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 2, 6, 0, 0).single().expect("date")
+    Utc.with_ymd_and_hms(2026, 3, 2, 6, 0, 0)
+        .single()
+        .expect("date")
 }
 
 struct Team {
@@ -71,16 +103,43 @@ struct Team {
 
 async fn team(app: &UiApp) -> Team {
     Team {
-        firm: app.user("ayesha@indus.example", "applicant", "Indus Software House").await,
-        reviewer: app.user("fatima@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await,
-        reviewer2: app.user("omar@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await,
-        security: app.user("khalid@security.example", "security_officer", "State Security").await,
-        embassy: app.user("noor@embassy.example", "embassy_officer", "Embassy of the State of Qatar").await,
+        firm: app
+            .user("ayesha@indus.example", "applicant", "Indus Software House")
+            .await,
+        reviewer: app
+            .user(
+                "fatima@moci.example",
+                "ministry_reviewer",
+                "Ministry of Commerce and Industry",
+            )
+            .await,
+        reviewer2: app
+            .user(
+                "omar@moci.example",
+                "ministry_reviewer",
+                "Ministry of Commerce and Industry",
+            )
+            .await,
+        security: app
+            .user(
+                "khalid@security.example",
+                "security_officer",
+                "State Security",
+            )
+            .await,
+        embassy: app
+            .user(
+                "noor@embassy.example",
+                "embassy_officer",
+                "Embassy of the State of Qatar",
+            )
+            .await,
     }
 }
 
 fn position(body: &str, needle: &str) -> usize {
-    body.find(needle).unwrap_or_else(|| panic!("{needle} not on the page"))
+    body.find(needle)
+        .unwrap_or_else(|| panic!("{needle} not on the page"))
 }
 
 #[tokio::test]
@@ -98,42 +157,80 @@ async fn the_queue_lists_the_roles_stages_nearest_deadline_first_with_urgency_in
     let newest = submitted(&app, &t.firm).await;
     // A draft is never in a queue.
     let draft = app.complete_draft(&t.firm, WF).await;
-    app.clock.set(monday_morning() + Duration::days(6) + Duration::hours(3));
+    app.clock
+        .set(monday_morning() + Duration::days(6) + Duration::hours(3));
 
     let http = app.signed_in("fatima@moci.example").await;
     let login_home = http.get("/").await;
-    assert_eq!(login_home.location(), Some("/queue"), "staff land on their queue");
+    assert_eq!(
+        login_home.location(),
+        Some("/queue"),
+        "staff land on their queue"
+    );
     let page = http.get("/queue").await;
     assert_eq!(page.status, 200, "{}", page.body);
-    let (a, b, c) = (position(&page.body, &oldest), position(&page.body, &middle), position(&page.body, &newest));
+    let (a, b, c) = (
+        position(&page.body, &oldest),
+        position(&page.body, &middle),
+        position(&page.body, &newest),
+    );
     assert!(a < b && b < c, "nearest deadline first");
     assert!(!page.body.contains(&draft), "drafts are not in the queue");
-    assert!(page.body.contains("Overdue"), "overdue is said in words, not only colour");
+    assert!(
+        page.body.contains("Overdue"),
+        "overdue is said in words, not only colour"
+    );
     assert!(page.body.contains("Due soon"));
     assert!(page.body.contains("Ministry review (firm verification)"));
     // (Tera writes `/` in attributes as `&#x2F;`.)
-    assert!(page.body.contains(r#"href="&#x2F;queue" aria-current="page""#), "the menu marks the queue");
+    assert!(
+        page.body
+            .contains(r#"href="&#x2F;queue" aria-current="page""#),
+        "the menu marks the queue"
+    );
 
     // Filters: the stage, the firm, a search by reference and by name.
-    let other_firm = app.user("bilal@ravi.example", "applicant", "Ravi Systems").await;
+    let other_firm = app
+        .user("bilal@ravi.example", "applicant", "Ravi Systems")
+        .await;
     let ravi = submitted_for(&app, &other_firm, "Bilal Ahmed").await;
     let ravi_org = other_firm.organisation_id.to_string();
     let by_firm = http.get(&format!("/queue?firm={ravi_org}")).await;
-    assert!(by_firm.body.contains(&ravi) && !by_firm.body.contains(&oldest), "firm filter");
+    assert!(
+        by_firm.body.contains(&ravi) && !by_firm.body.contains(&oldest),
+        "firm filter"
+    );
     let by_stage = http.get("/queue?state=ministry_approval").await;
-    assert!(!by_stage.body.contains(&oldest) && by_stage.body.contains("No case matches these filters"));
-    let by_reference = http.get(&format!("/queue?q={}", middle.to_lowercase())).await;
-    assert!(by_reference.body.contains(&middle) && !by_reference.body.contains(&oldest), "search by reference");
+    assert!(
+        !by_stage.body.contains(&oldest) && by_stage.body.contains("No case matches these filters")
+    );
+    let by_reference = http
+        .get(&format!("/queue?q={}", middle.to_lowercase()))
+        .await;
+    assert!(
+        by_reference.body.contains(&middle) && !by_reference.body.contains(&oldest),
+        "search by reference"
+    );
     let by_name = http.get("/queue?q=ayesha").await;
-    assert!(by_name.body.contains(&oldest) && !by_name.body.contains(&ravi), "search by name");
+    assert!(
+        by_name.body.contains(&oldest) && !by_name.body.contains(&ravi),
+        "search by name"
+    );
     let by_other_name = http.get("/queue?q=Bilal").await;
-    assert!(by_other_name.body.contains(&ravi) && !by_other_name.body.contains(&oldest), "search by name");
+    assert!(
+        by_other_name.body.contains(&ravi) && !by_other_name.body.contains(&oldest),
+        "search by name"
+    );
 
     // The security officer's stage is empty; an applicant has no queue.
     let security = app.signed_in("khalid@security.example").await;
     let theirs = security.get("/queue").await;
     assert_eq!(theirs.status, 200);
-    assert!(theirs.body.contains("No case is waiting in your stages"), "{}", theirs.body);
+    assert!(
+        theirs.body.contains("No case is waiting in your stages"),
+        "{}",
+        theirs.body
+    );
     assert!(!theirs.body.contains(&oldest));
     let firm = app.signed_in("ayesha@indus.example").await;
     assert_eq!(firm.get("/queue").await.status, 403);
@@ -150,52 +247,140 @@ async fn claim_release_and_reassign_are_recorded_and_a_stale_claim_changes_nothi
 
     let before = record(&app, &t.reviewer, &reference).await;
     let v = before.version.to_string();
-    let claimed = fatima.post_form("/queue", &format!("/cases/{reference}/claim"), &[("version", &v)]).await;
+    let claimed = fatima
+        .post_form(
+            "/queue",
+            &format!("/cases/{reference}/claim"),
+            &[("version", &v)],
+        )
+        .await;
     assert_eq!(claimed.status, 303, "{}", claimed.body);
-    assert_eq!(claimed.location(), Some(format!("/cases/{reference}?notice=claimed").as_str()));
-    assert_eq!(record(&app, &t.reviewer, &reference).await.assigned_to, Some(t.reviewer.id));
-    let case = fatima.get(&format!("/cases/{reference}?notice=claimed")).await;
+    assert_eq!(
+        claimed.location(),
+        Some(format!("/cases/{reference}?notice=claimed").as_str())
+    );
+    assert_eq!(
+        record(&app, &t.reviewer, &reference).await.assigned_to,
+        Some(t.reviewer.id)
+    );
+    let case = fatima
+        .get(&format!("/cases/{reference}?notice=claimed"))
+        .await;
     assert!(case.body.contains("You hold this case"), "{}", case.body);
-    assert!(fatima.get("/queue?mine=1").await.body.contains(&reference), "the holder's own list");
+    assert!(
+        fatima.get("/queue?mine=1").await.body.contains(&reference),
+        "the holder's own list"
+    );
     assert!(!omar.get("/queue?mine=1").await.body.contains(&reference));
 
     // Omar, with the page he opened before the claim, claims too: a conflict, nothing changes.
-    let stale = omar.post_form("/queue", &format!("/cases/{reference}/claim"), &[("version", &v)]).await;
+    let stale = omar
+        .post_form(
+            "/queue",
+            &format!("/cases/{reference}/claim"),
+            &[("version", &v)],
+        )
+        .await;
     assert_eq!(stale.status, 303);
-    assert_eq!(stale.location(), Some(format!("/cases/{reference}?notice=case_changed").as_str()));
-    assert_eq!(record(&app, &t.reviewer, &reference).await.assigned_to, Some(t.reviewer.id));
-    let seen = omar.get(&format!("/cases/{reference}?notice=case_changed")).await;
+    assert_eq!(
+        stale.location(),
+        Some(format!("/cases/{reference}?notice=case_changed").as_str())
+    );
+    assert_eq!(
+        record(&app, &t.reviewer, &reference).await.assigned_to,
+        Some(t.reviewer.id)
+    );
+    let seen = omar
+        .get(&format!("/cases/{reference}?notice=case_changed"))
+        .await;
     assert!(seen.body.contains("Someone else changed this case first"));
-    assert!(seen.body.contains("fatima Tester holds this case"), "{}", seen.body);
+    assert!(
+        seen.body.contains("fatima Tester holds this case"),
+        "{}",
+        seen.body
+    );
 
     // Fatima hands it to Omar with a note; the history says so.
-    let v = record(&app, &t.reviewer, &reference).await.version.to_string();
+    let v = record(&app, &t.reviewer, &reference)
+        .await
+        .version
+        .to_string();
     let omar_id = t.reviewer2.id.to_string();
     let moved = fatima
-        .post_form(&format!("/cases/{reference}"), &format!("/cases/{reference}/reassign"), &[("version", &v), ("assignee", &omar_id), ("note", "Omar knows this firm")])
+        .post_form(
+            &format!("/cases/{reference}"),
+            &format!("/cases/{reference}/reassign"),
+            &[
+                ("version", &v),
+                ("assignee", &omar_id),
+                ("note", "Omar knows this firm"),
+            ],
+        )
         .await;
     assert_eq!(moved.status, 303, "{}", moved.body);
-    assert_eq!(record(&app, &t.reviewer, &reference).await.assigned_to, Some(t.reviewer2.id));
+    assert_eq!(
+        record(&app, &t.reviewer, &reference).await.assigned_to,
+        Some(t.reviewer2.id)
+    );
     // Reassigning to someone of another role is refused and says so.
-    let v = record(&app, &t.reviewer, &reference).await.version.to_string();
+    let v = record(&app, &t.reviewer, &reference)
+        .await
+        .version
+        .to_string();
     let wrong = fatima
-        .post_form(&format!("/cases/{reference}"), &format!("/cases/{reference}/reassign"), &[("version", &v), ("assignee", &t.security.id.to_string())])
+        .post_form(
+            &format!("/cases/{reference}"),
+            &format!("/cases/{reference}/reassign"),
+            &[("version", &v), ("assignee", &t.security.id.to_string())],
+        )
         .await;
     assert_eq!(wrong.status, 422);
     assert!(wrong.body.contains("Choose who should hold the case"));
-    assert_eq!(record(&app, &t.reviewer, &reference).await.assigned_to, Some(t.reviewer2.id));
+    assert_eq!(
+        record(&app, &t.reviewer, &reference).await.assigned_to,
+        Some(t.reviewer2.id)
+    );
 
     // Omar releases it back to the queue.
-    let released = omar.post_form(&format!("/cases/{reference}"), &format!("/cases/{reference}/release"), &[("version", &v)]).await;
+    let released = omar
+        .post_form(
+            &format!("/cases/{reference}"),
+            &format!("/cases/{reference}/release"),
+            &[("version", &v)],
+        )
+        .await;
     assert_eq!(released.status, 303, "{}", released.body);
-    assert_eq!(record(&app, &t.reviewer, &reference).await.assigned_to, None);
-    let history = app.engine.history(&app.actor(&t.reviewer), &reference).await.expect("history");
+    assert_eq!(
+        record(&app, &t.reviewer, &reference).await.assigned_to,
+        None
+    );
+    let history = app
+        .engine
+        .history(&app.actor(&t.reviewer), &reference)
+        .await
+        .expect("history");
     let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
-    assert!(actions.ends_with(&["claim", "reassign", "release"]), "{actions:?}");
-    assert_eq!(history.iter().find(|e| e.action == "reassign").and_then(|e| e.comment.as_deref()), Some("Omar knows this firm"));
+    assert!(
+        actions.ends_with(&["claim", "reassign", "release"]),
+        "{actions:?}"
+    );
+    assert_eq!(
+        history
+            .iter()
+            .find(|e| e.action == "reassign")
+            .and_then(|e| e.comment.as_deref()),
+        Some("Omar knows this firm")
+    );
     let case = fatima.get(&format!("/cases/{reference}")).await;
     assert!(case.body.contains("Case reassigned") && case.body.contains("Omar knows this firm"));
-    assert!(app.engine.verify_audit(Some(&reference)).await.expect("verify").is_ok(), "claims are in the hash chain");
+    assert!(
+        app.engine
+            .verify_audit(Some(&reference))
+            .await
+            .expect("verify")
+            .is_ok(),
+        "claims are in the hash chain"
+    );
 }
 
 #[tokio::test]
@@ -214,53 +399,150 @@ async fn the_case_page_offers_exactly_the_users_actions_and_explains_four_eyes()
     for id in ["do-verify_firm", "do-reject", "do-request_information"] {
         assert!(page.body.contains(&format!(r#"id="{id}""#)), "{id} offered");
     }
-    for id in ["do-approve", "do-clear", "do-deny_clearance", "do-issue_visa", "do-refuse_visa", "do-submit", "do-withdraw"] {
-        assert!(!page.body.contains(&format!(r#"id="{id}""#)), "{id} is not the reviewer's now");
+    for id in [
+        "do-approve",
+        "do-clear",
+        "do-deny_clearance",
+        "do-issue_visa",
+        "do-refuse_visa",
+        "do-submit",
+        "do-withdraw",
+    ] {
+        assert!(
+            !page.body.contains(&format!(r#"id="{id}""#)),
+            "{id} is not the reviewer's now"
+        );
     }
     // Other roles read the case but have no action at this stage.
     for (who, http) in [("security", &security), ("embassy", &embassy)] {
         let p = http.get(&url).await;
         assert_eq!(p.status, 200, "{who}");
-        assert!(p.body.contains(r#"id="no-actions""#) && !p.body.contains("do-verify_firm"), "{who}");
+        assert!(
+            p.body.contains(r#"id="no-actions""#) && !p.body.contains("do-verify_firm"),
+            "{who}"
+        );
         // Their forms are refused by the engine too, whatever they post.
-        let v = record(&app, &t.reviewer, &reference).await.version.to_string();
-        let forced = http.post_form(&url, &format!("{url}/act"), &[("version", &v), ("action", "verify_firm")]).await;
+        let v = record(&app, &t.reviewer, &reference)
+            .await
+            .version
+            .to_string();
+        let forced = http
+            .post_form(
+                &url,
+                &format!("{url}/act"),
+                &[("version", &v), ("action", "verify_firm")],
+            )
+            .await;
         assert_eq!(forced.status, 403, "{who} may not verify");
     }
-    assert_eq!(record(&app, &t.reviewer, &reference).await.state, "ministry_review");
+    assert_eq!(
+        record(&app, &t.reviewer, &reference).await.state,
+        "ministry_review"
+    );
 
     // A comment is required to ask for information: the error is shown beside the box.
-    let v = record(&app, &t.reviewer, &reference).await.version.to_string();
-    let missing = fatima.post_form(&url, &format!("{url}/act"), &[("version", &v), ("action", "request_information")]).await;
+    let v = record(&app, &t.reviewer, &reference)
+        .await
+        .version
+        .to_string();
+    let missing = fatima
+        .post_form(
+            &url,
+            &format!("{url}/act"),
+            &[("version", &v), ("action", "request_information")],
+        )
+        .await;
     assert_eq!(missing.status, 422);
     assert!(missing.body.contains("error-summary") && missing.body.contains("Enter a comment"));
-    assert!(missing.body.contains(r##"href="#comment-request_information""##));
+    assert!(
+        missing
+            .body
+            .contains(r##"href="#comment-request_information""##)
+    );
 
     // Fatima verifies the firm; then four-eyes keeps her from the approval, and says why.
-    let done = fatima.post_form(&url, &format!("{url}/act"), &[("version", &v), ("action", "verify_firm"), ("comment-verify_firm", "SECP and FBR records match")]).await;
+    let done = fatima
+        .post_form(
+            &url,
+            &format!("{url}/act"),
+            &[
+                ("version", &v),
+                ("action", "verify_firm"),
+                ("comment-verify_firm", "SECP and FBR records match"),
+            ],
+        )
+        .await;
     assert_eq!(done.status, 303, "{}", done.body);
-    assert_eq!(record(&app, &t.reviewer, &reference).await.state, "ministry_approval");
+    assert_eq!(
+        record(&app, &t.reviewer, &reference).await.state,
+        "ministry_approval"
+    );
     let blocked = fatima.get(&url).await;
-    assert!(blocked.body.contains(r#"id="four-eyes-approve""#), "{}", blocked.body);
-    assert!(blocked.body.contains("you took the previous approval of this application"));
-    assert!(!blocked.body.contains(r#"id="do-approve""#), "no approve button for her");
+    assert!(
+        blocked.body.contains(r#"id="four-eyes-approve""#),
+        "{}",
+        blocked.body
+    );
+    assert!(
+        blocked
+            .body
+            .contains("you took the previous approval of this application")
+    );
+    assert!(
+        !blocked.body.contains(r#"id="do-approve""#),
+        "no approve button for her"
+    );
     // Posting it anyway is refused with the same explanation; nothing changes.
-    let v = record(&app, &t.reviewer, &reference).await.version.to_string();
-    let forced = fatima.post_form(&url, &format!("{url}/act"), &[("version", &v), ("action", "approve")]).await;
+    let v = record(&app, &t.reviewer, &reference)
+        .await
+        .version
+        .to_string();
+    let forced = fatima
+        .post_form(
+            &url,
+            &format!("{url}/act"),
+            &[("version", &v), ("action", "approve")],
+        )
+        .await;
     assert_eq!(forced.status, 403);
     assert!(forced.body.contains("Four-eyes rule"));
-    assert_eq!(record(&app, &t.reviewer, &reference).await.state, "ministry_approval");
+    assert_eq!(
+        record(&app, &t.reviewer, &reference).await.state,
+        "ministry_approval"
+    );
 
     // A stale page: Omar approves with an old version number, is told plainly, nothing moves.
     let old = (record(&app, &t.reviewer, &reference).await.version - 1).to_string();
-    let stale = omar.post_form(&url, &format!("{url}/act"), &[("version", &old), ("action", "approve")]).await;
+    let stale = omar
+        .post_form(
+            &url,
+            &format!("{url}/act"),
+            &[("version", &old), ("action", "approve")],
+        )
+        .await;
     assert_eq!(stale.status, 409);
-    assert!(stale.body.contains("Someone else changed this case while you had it open"));
-    assert_eq!(record(&app, &t.reviewer, &reference).await.state, "ministry_approval");
+    assert!(
+        stale
+            .body
+            .contains("Someone else changed this case while you had it open")
+    );
+    assert_eq!(
+        record(&app, &t.reviewer, &reference).await.state,
+        "ministry_approval"
+    );
     // With the current one, his approval goes through.
-    let ok = omar.post_form(&url, &format!("{url}/act"), &[("version", &v), ("action", "approve")]).await;
+    let ok = omar
+        .post_form(
+            &url,
+            &format!("{url}/act"),
+            &[("version", &v), ("action", "approve")],
+        )
+        .await;
     assert_eq!(ok.status, 303, "{}", ok.body);
-    assert_eq!(record(&app, &t.reviewer, &reference).await.state, "security_clearance");
+    assert_eq!(
+        record(&app, &t.reviewer, &reference).await.state,
+        "security_clearance"
+    );
     assert!(security.get(&url).await.body.contains(r#"id="do-clear""#));
 }
 
@@ -269,23 +551,46 @@ async fn documents_open_inline_or_download_with_their_own_type() {
     let app = ui::spawn(Backend::Sqlite).await;
     let t = team(&app).await;
     let reference = submitted(&app, &t.firm).await;
-    let id = app.engine.store.documents(record(&app, &t.reviewer, &reference).await.id).await.expect("docs")
+    let id = app
+        .engine
+        .store
+        .documents(record(&app, &t.reviewer, &reference).await.id)
+        .await
+        .expect("docs")
         .into_iter()
         .find(|d| d.kind == "employment_letter")
         .expect("letter")
         .id;
     let fatima = app.signed_in("fatima@moci.example").await;
     let case = fatima.get(&format!("/cases/{reference}")).await;
-    assert!(case.body.replace("&#x2F;", "/").contains(&format!(r#"href="/cases/{reference}/documents/{id}/view""#)));
-    let download = fatima.get(&format!("/cases/{reference}/documents/{id}")).await;
+    assert!(
+        case.body
+            .replace("&#x2F;", "/")
+            .contains(&format!(r#"href="/cases/{reference}/documents/{id}/view""#))
+    );
+    let download = fatima
+        .get(&format!("/cases/{reference}/documents/{id}"))
+        .await;
     assert_eq!(download.status, 200);
     assert_eq!(download.header("content-type"), Some("application/pdf"));
-    assert!(download.header("content-disposition").unwrap_or("").starts_with("attachment"));
+    assert!(
+        download
+            .header("content-disposition")
+            .unwrap_or("")
+            .starts_with("attachment")
+    );
     assert_eq!(download.header("x-content-type-options"), Some("nosniff"));
     assert!(download.body.starts_with("%PDF-"));
-    let inline = fatima.get(&format!("/cases/{reference}/documents/{id}/view")).await;
+    let inline = fatima
+        .get(&format!("/cases/{reference}/documents/{id}/view"))
+        .await;
     assert_eq!(inline.status, 200);
-    assert!(inline.header("content-disposition").unwrap_or("").starts_with("inline"));
+    assert!(
+        inline
+            .header("content-disposition")
+            .unwrap_or("")
+            .starts_with("inline")
+    );
     assert_eq!(inline.header("content-type"), Some("application/pdf"));
     assert_eq!(inline.header("x-content-type-options"), Some("nosniff"));
     // A document of another application, under this reference: not found.
@@ -307,9 +612,22 @@ async fn staff_forms_without_their_token_or_from_another_origin_change_nothing()
     let omar = t.reviewer2.id.to_string();
     let posts: Vec<(String, Vec<(&str, &str)>)> = vec![
         (format!("/cases/{reference}/claim"), vec![("version", &v)]),
-        (format!("/cases/{reference}/reassign"), vec![("version", &v), ("assignee", &omar)]),
-        (format!("/cases/{reference}/act"), vec![("version", &v), ("action", "verify_firm")]),
-        (format!("/cases/{reference}/act"), vec![("version", &v), ("action", "reject"), ("reason-reject", "Forged")]),
+        (
+            format!("/cases/{reference}/reassign"),
+            vec![("version", &v), ("assignee", &omar)],
+        ),
+        (
+            format!("/cases/{reference}/act"),
+            vec![("version", &v), ("action", "verify_firm")],
+        ),
+        (
+            format!("/cases/{reference}/act"),
+            vec![
+                ("version", &v),
+                ("action", "reject"),
+                ("reason-reject", "Forged"),
+            ],
+        ),
     ];
     for (path, fields) in &posts {
         let no_token = fatima.post_raw(path, fields, &[("origin", &origin)]).await;
@@ -317,13 +635,21 @@ async fn staff_forms_without_their_token_or_from_another_origin_change_nothing()
         assert!(no_token.body.contains("The form could not be sent"));
         let mut with_token = fields.clone();
         with_token.push(("csrf", &token));
-        let cross = fatima.post_raw(path, &with_token, &[("origin", "http://evil.example")]).await;
+        let cross = fatima
+            .post_raw(path, &with_token, &[("origin", "http://evil.example")])
+            .await;
         assert_eq!(cross.status, 403, "{path} from another origin");
-        let cross_site = fatima.post_raw(path, &with_token, &[("sec-fetch-site", "cross-site")]).await;
+        let cross_site = fatima
+            .post_raw(path, &with_token, &[("sec-fetch-site", "cross-site")])
+            .await;
         assert_eq!(cross_site.status, 403, "{path} cross-site");
     }
     let after = record(&app, &t.reviewer, &reference).await;
-    assert_eq!((after.version, after.state.as_str(), after.assigned_to), (before.version, "ministry_review", None), "nothing changed");
+    assert_eq!(
+        (after.version, after.state.as_str(), after.assigned_to),
+        (before.version, "ministry_review", None),
+        "nothing changed"
+    );
 }
 
 #[tokio::test]
@@ -335,22 +661,53 @@ async fn a_script_in_a_field_is_text_on_the_queue_and_the_case_page() {
     let mut fields = app.example_fields(WF);
     fields.insert("employee_full_name".into(), evil.into());
     fields.insert("host_organisation".into(), evil.into());
-    let view = app.engine.create_application(&actor, WF, &fields).await.expect("draft");
+    let view = app
+        .engine
+        .create_application(&actor, WF, &fields)
+        .await
+        .expect("draft");
     let reference = view.record.reference.clone();
     for d in &view.workflow.documents {
-        let (name, bytes) = if d.accept.iter().any(|a| a == "application/pdf") { ("<script>.pdf", ui::pdf()) } else { ("p.png", ui::png()) };
-        app.engine.upload_document(&actor, &reference, &d.name, name, &bytes).await.expect("upload");
+        let (name, bytes) = if d.accept.iter().any(|a| a == "application/pdf") {
+            ("<script>.pdf", ui::pdf())
+        } else {
+            ("p.png", ui::png())
+        };
+        app.engine
+            .upload_document(&actor, &reference, &d.name, name, &bytes)
+            .await
+            .expect("upload");
     }
     take(&app, &t.firm, &reference, "submit", None, None).await;
-    take(&app, &t.reviewer, &reference, "request_information", Some(evil), None).await;
+    take(
+        &app,
+        &t.reviewer,
+        &reference,
+        "request_information",
+        Some(evil),
+        None,
+    )
+    .await;
     take(&app, &t.firm, &reference, "respond", Some(evil), None).await;
     let fatima = app.signed_in("fatima@moci.example").await;
     let escaped = "&lt;script&gt;alert(1)&lt;&#x2F;script&gt;";
-    for path in ["/queue".to_string(), format!("/queue?q={}", "%3Cscript%3E"), format!("/cases/{reference}"), format!("/lookup?reference=%3Cscript%3Ealert(1)%3C%2Fscript%3E")] {
+    for path in [
+        "/queue".to_string(),
+        format!("/queue?q={}", "%3Cscript%3E"),
+        format!("/cases/{reference}"),
+        format!("/lookup?reference=%3Cscript%3Ealert(1)%3C%2Fscript%3E"),
+    ] {
         let page = fatima.get(&path).await;
-        assert!(!page.body.contains("<script>alert(1)") && !page.body.contains("<script>.pdf"), "{path} shows the script as markup");
+        assert!(
+            !page.body.contains("<script>alert(1)") && !page.body.contains("<script>.pdf"),
+            "{path} shows the script as markup"
+        );
         if path != "/queue?q=%3Cscript%3E" {
-            assert!(page.body.contains(escaped), "{path} shows it as text: {}", page.body);
+            assert!(
+                page.body.contains(escaped),
+                "{path} shows it as text: {}",
+                page.body
+            );
         }
     }
 }
@@ -360,25 +717,68 @@ async fn a_firm_typing_a_case_address_gets_its_own_application_or_not_found() {
     let app = ui::spawn(Backend::Sqlite).await;
     let t = team(&app).await;
     let theirs = submitted(&app, &t.firm).await;
-    let other = app.user("bilal@ravi.example", "applicant", "Ravi Systems").await;
+    let other = app
+        .user("bilal@ravi.example", "applicant", "Ravi Systems")
+        .await;
     let own = submitted(&app, &other).await;
-    let doc = app.engine.store.documents(record(&app, &t.reviewer, &theirs).await.id).await.expect("docs")[0].id;
+    let doc = app
+        .engine
+        .store
+        .documents(record(&app, &t.reviewer, &theirs).await.id)
+        .await
+        .expect("docs")[0]
+        .id;
     let bilal = app.signed_in("bilal@ravi.example").await;
-    for path in [format!("/cases/{theirs}"), format!("/cases/{theirs}/documents/{doc}"), format!("/cases/{theirs}/documents/{doc}/view"), format!("/cases/{theirs}/letter")] {
+    for path in [
+        format!("/cases/{theirs}"),
+        format!("/cases/{theirs}/documents/{doc}"),
+        format!("/cases/{theirs}/documents/{doc}/view"),
+        format!("/cases/{theirs}/letter"),
+    ] {
         let page = bilal.get(&path).await;
         assert_eq!(page.status, 404, "{path}");
         assert!(page.body.contains("Page not found"));
         assert!(!page.body.contains("AB1234567"));
     }
     let v = record(&app, &t.reviewer, &theirs).await.version.to_string();
-    assert_eq!(bilal.post_form("/applications", &format!("/cases/{theirs}/act"), &[("version", &v), ("action", "withdraw")]).await.status, 403);
-    assert_eq!(bilal.post_form("/applications", &format!("/cases/{theirs}/claim"), &[("version", &v)]).await.status, 403);
-    assert_eq!(record(&app, &t.reviewer, &theirs).await.state, "ministry_review");
+    assert_eq!(
+        bilal
+            .post_form(
+                "/applications",
+                &format!("/cases/{theirs}/act"),
+                &[("version", &v), ("action", "withdraw")]
+            )
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        bilal
+            .post_form(
+                "/applications",
+                &format!("/cases/{theirs}/claim"),
+                &[("version", &v)]
+            )
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        record(&app, &t.reviewer, &theirs).await.state,
+        "ministry_review"
+    );
     // Its own case address leads to its own application page.
     let mine = bilal.get(&format!("/cases/{own}")).await;
     assert_eq!(mine.status, 303);
-    assert_eq!(mine.location(), Some(format!("/applications/{own}").as_str()));
-    assert_eq!(bilal.get("/lookup").await.status, 403, "looking up is for staff");
+    assert_eq!(
+        mine.location(),
+        Some(format!("/applications/{own}").as_str())
+    );
+    assert_eq!(
+        bilal.get("/lookup").await.status,
+        403,
+        "looking up is for staff"
+    );
 }
 
 #[tokio::test]
@@ -395,46 +795,110 @@ async fn the_embassy_looks_up_decides_and_prints_the_letter() {
     let noor = app.signed_in("noor@embassy.example").await;
     let lookup = noor.get("/lookup").await;
     assert_eq!(lookup.status, 200);
-    let found = noor.get(&format!("/lookup?reference={}", granted.to_lowercase())).await;
+    let found = noor
+        .get(&format!("/lookup?reference={}", granted.to_lowercase()))
+        .await;
     assert_eq!(found.status, 303);
     assert_eq!(found.location(), Some(format!("/cases/{granted}").as_str()));
     let unknown = noor.get("/lookup?reference=QA-BV-2026-999999-Z").await;
     assert_eq!(unknown.status, 404);
-    assert!(unknown.body.contains("No application you may see has this reference"));
+    assert!(
+        unknown
+            .body
+            .contains("No application you may see has this reference")
+    );
     let empty = noor.get("/lookup?reference=+").await;
     assert_eq!(empty.status, 422);
     assert!(empty.body.contains("Enter the reference"));
 
     // No letter before the decision.
-    assert_eq!(noor.get(&format!("/cases/{granted}/letter")).await.status, 404);
+    assert_eq!(
+        noor.get(&format!("/cases/{granted}/letter")).await.status,
+        404
+    );
     let url = format!("/cases/{granted}");
     let page = noor.get(&url).await;
-    assert!(page.body.contains(r#"id="do-issue_visa""#) && page.body.contains(r#"id="do-refuse_visa""#));
+    assert!(
+        page.body.contains(r#"id="do-issue_visa""#) && page.body.contains(r#"id="do-refuse_visa""#)
+    );
     let v = record(&app, &t.embassy, &granted).await.version.to_string();
-    let issued = noor.post_form(&url, &format!("{url}/act"), &[("version", &v), ("action", "issue_visa"), ("comment-issue_visa", "Single entry, 30 days")]).await;
+    let issued = noor
+        .post_form(
+            &url,
+            &format!("{url}/act"),
+            &[
+                ("version", &v),
+                ("action", "issue_visa"),
+                ("comment-issue_visa", "Single entry, 30 days"),
+            ],
+        )
+        .await;
     assert_eq!(issued.status, 303, "{}", issued.body);
     let letter = noor.get(&format!("/cases/{granted}/letter")).await;
     assert_eq!(letter.status, 200, "{}", letter.body);
-    for text in [granted.as_str(), "Issue visa", "Visa issued", "Single entry, 30 days", "Embassy of the State of Qatar", "noor Tester", "print.css"] {
+    for text in [
+        granted.as_str(),
+        "Issue visa",
+        "Visa issued",
+        "Single entry, 30 days",
+        "Embassy of the State of Qatar",
+        "noor Tester",
+        "print.css",
+    ] {
         assert!(letter.body.contains(text), "the letter holds {text}");
     }
-    assert!(noor.get(&url).await.body.contains(r#"id="decision-letter""#));
+    assert!(
+        noor.get(&url)
+            .await
+            .body
+            .contains(r#"id="decision-letter""#)
+    );
 
     // A refusal needs its reason, which the letter gives.
     let url = format!("/cases/{refused}");
     let v = record(&app, &t.embassy, &refused).await.version.to_string();
-    let no_reason = noor.post_form(&url, &format!("{url}/act"), &[("version", &v), ("action", "refuse_visa")]).await;
+    let no_reason = noor
+        .post_form(
+            &url,
+            &format!("{url}/act"),
+            &[("version", &v), ("action", "refuse_visa")],
+        )
+        .await;
     assert_eq!(no_reason.status, 422);
-    assert!(no_reason.body.contains("Enter the reason for this decision"));
+    assert!(
+        no_reason
+            .body
+            .contains("Enter the reason for this decision")
+    );
     let done = noor
-        .post_form(&url, &format!("{url}/act"), &[("version", &v), ("action", "refuse_visa"), ("reason-refuse_visa", "The invitation letter could not be verified")])
+        .post_form(
+            &url,
+            &format!("{url}/act"),
+            &[
+                ("version", &v),
+                ("action", "refuse_visa"),
+                (
+                    "reason-refuse_visa",
+                    "The invitation letter could not be verified",
+                ),
+            ],
+        )
         .await;
     assert_eq!(done.status, 303);
     let letter = noor.get(&format!("/cases/{refused}/letter")).await;
-    assert!(letter.body.contains("Application refused") && letter.body.contains("The invitation letter could not be verified"));
+    assert!(
+        letter.body.contains("Application refused")
+            && letter
+                .body
+                .contains("The invitation letter could not be verified")
+    );
     // The firm reads its own letter.
     let firm = app.signed_in("ayesha@indus.example").await;
     let theirs = firm.get(&format!("/cases/{refused}/letter")).await;
     assert_eq!(theirs.status, 200);
-    assert!(theirs.body.contains("The invitation letter could not be verified"));
+    assert!(
+        theirs
+            .body
+            .contains("The invitation letter could not be verified")
+    );
 }

@@ -16,7 +16,10 @@ use serde_json::json;
 use crate::actor::Actor;
 use crate::error::{EngineError, EngineResult};
 use crate::service::{ApplicationView, Engine};
-use crate::store::{ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DocumentRecord, Organisation, User};
+use crate::store::{
+    ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DocumentRecord,
+    Organisation, User,
+};
 use crate::transition::{self, TransitionInput, TransitionRequest};
 use crate::workflow::{APPLICANT_ROLE, DurationUnit, Need, SYSTEM_ROLE, Workflow};
 
@@ -147,14 +150,19 @@ impl Engine {
     pub fn stages(&self, actor: &Actor) -> Vec<Stage> {
         let mut out: BTreeMap<(String, String), Stage> = BTreeMap::new();
         for wf in self.workflows.all_versions() {
-            if !wf.roles.iter().any(|r| *r == actor.role) {
+            if !wf.roles.contains(&actor.role) {
                 continue;
             }
             for state in wf.states.iter().filter(|s| !s.terminal && !s.initial) {
                 if works(actor, wf, &state.name) {
                     out.insert(
                         (wf.id.clone(), state.name.clone()),
-                        Stage { workflow_id: wf.id.clone(), workflow_title: wf.title.clone(), state: state.name.clone(), label: state.label.clone() },
+                        Stage {
+                            workflow_id: wf.id.clone(),
+                            workflow_title: wf.title.clone(),
+                            state: state.name.clone(),
+                            label: state.label.clone(),
+                        },
                     );
                 }
             }
@@ -162,25 +170,50 @@ impl Engine {
         // Workflow order, then the order the file lists its states (the order cases move).
         let mut stages: Vec<Stage> = out.into_values().collect();
         let position = |s: &Stage| {
-            self.workflows.latest(&s.workflow_id).and_then(|w| w.states.iter().position(|st| st.name == s.state)).unwrap_or(usize::MAX)
+            self.workflows
+                .latest(&s.workflow_id)
+                .and_then(|w| w.states.iter().position(|st| st.name == s.state))
+                .unwrap_or(usize::MAX)
         };
-        stages.sort_by(|a, b| a.workflow_id.cmp(&b.workflow_id).then(position(a).cmp(&position(b))));
+        stages.sort_by(|a, b| {
+            a.workflow_id
+                .cmp(&b.workflow_id)
+                .then(position(a).cmp(&position(b)))
+        });
         stages
     }
 
     /// How near its deadline the application is, on its workflow's calendar.
     pub fn urgency(&self, view: &ApplicationView) -> Urgency {
-        let Some(deadline) = view.record.deadline_at else { return Urgency::NoDeadline };
+        let Some(deadline) = view.record.deadline_at else {
+            return Urgency::NoDeadline;
+        };
         let now = self.now();
         if deadline <= now {
             return Urgency::Overdue;
         }
-        let Ok(calendar) = self.calendar(&view.workflow) else { return Urgency::OnTime };
-        let warn_from = match view.workflow.state(&view.record.state).and_then(|s| s.remind.first()) {
-            Some(r) => calendar.subtract_duration(deadline, &r.before_deadline),
-            None => calendar.subtract_duration(deadline, &crate::workflow::Duration { amount: 1, unit: DurationUnit::WorkingDays }),
+        let Ok(calendar) = self.calendar(&view.workflow) else {
+            return Urgency::OnTime;
         };
-        if now >= warn_from { Urgency::DueSoon } else { Urgency::OnTime }
+        let warn_from = match view
+            .workflow
+            .state(&view.record.state)
+            .and_then(|s| s.remind.first())
+        {
+            Some(r) => calendar.subtract_duration(deadline, &r.before_deadline),
+            None => calendar.subtract_duration(
+                deadline,
+                &crate::workflow::Duration {
+                    amount: 1,
+                    unit: DurationUnit::WorkingDays,
+                },
+            ),
+        };
+        if now >= warn_from {
+            Urgency::DueSoon
+        } else {
+            Urgency::OnTime
+        }
     }
 
     /// One page of the actor's queue: cases in the stages the actor works, nearest deadline
@@ -191,19 +224,33 @@ impl Engine {
         let stages: Vec<Stage> = self
             .stages(actor)
             .into_iter()
-            .filter(|s| query.workflow_id.as_ref().is_none_or(|w| *w == s.workflow_id))
+            .filter(|s| {
+                query
+                    .workflow_id
+                    .as_ref()
+                    .is_none_or(|w| *w == s.workflow_id)
+            })
             .filter(|s| query.state.as_ref().is_none_or(|st| *st == s.state))
             .collect();
         if stages.is_empty() {
-            return Ok(QueuePage { items: vec![], next: None });
+            return Ok(QueuePage {
+                items: vec![],
+                next: None,
+            });
         }
         let me = actor.user_id;
-        let search = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let search = query
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         let mut records: Vec<ApplicationRecord> = Vec::new();
         if let Some(reference) = search.and_then(crate::reference::parse) {
             // A whole reference: one indexed read instead of a scan.
             if let Some(r) = self.store.application_by_reference(&reference).await? {
-                let keep = stages.iter().any(|s| s.workflow_id == r.workflow_id && s.state == r.state)
+                let keep = stages
+                    .iter()
+                    .any(|s| s.workflow_id == r.workflow_id && s.state == r.state)
                     && query.organisation_id.is_none_or(|o| o == r.organisation_id)
                     && (query.assigned == Assigned::Anyone || r.assigned_to == me)
                     && query.after.is_none();
@@ -219,7 +266,11 @@ impl Engine {
                     states: Some(vec![stage.state.clone()]),
                     exclude_states: vec![],
                     search: search.map(str::to_string),
-                    assigned_to: if query.assigned == Assigned::Me { Some(me.unwrap_or(-1)) } else { None },
+                    assigned_to: if query.assigned == Assigned::Me {
+                        Some(me.unwrap_or(-1))
+                    } else {
+                        None
+                    },
                     after: query.after,
                     limit: limit + 1,
                 };
@@ -229,7 +280,11 @@ impl Engine {
         }
         let more = records.len() as i64 > limit;
         records.truncate(limit as usize);
-        let next = if more { records.last().map(|r| (r.deadline_at, r.id)) } else { None };
+        let next = if more {
+            records.last().map(|r| (r.deadline_at, r.id))
+        } else {
+            None
+        };
 
         let mut users: HashMap<i64, Option<User>> = HashMap::new();
         let mut organisations: HashMap<i64, Option<Organisation>> = HashMap::new();
@@ -238,7 +293,12 @@ impl Engine {
             let workflow = self
                 .workflows
                 .get(&record.workflow_id, record.workflow_version as u32)
-                .ok_or_else(|| EngineError::Internal(format!("workflow {} v{} is not loaded", record.workflow_id, record.workflow_version)))?;
+                .ok_or_else(|| {
+                    EngineError::Internal(format!(
+                        "workflow {} v{} is not loaded",
+                        record.workflow_id, record.workflow_version
+                    ))
+                })?;
             if !actor.may_see(&record, &workflow) {
                 continue;
             }
@@ -274,7 +334,12 @@ impl Engine {
     }
 
     /// The case, for an actor whose role works its current stage.
-    async fn worked_case(&self, actor: &Actor, reference: &str, expected_version: i64) -> EngineResult<ApplicationView> {
+    async fn worked_case(
+        &self,
+        actor: &Actor,
+        reference: &str,
+        expected_version: i64,
+    ) -> EngineResult<ApplicationView> {
         let view = self.application(actor, reference).await?;
         if !works(actor, &view.workflow, &view.record.state) {
             return Err(EngineError::Forbidden(format!(
@@ -284,12 +349,23 @@ impl Engine {
             )));
         }
         if expected_version != view.record.version {
-            return Err(EngineError::StaleVersion { sent: expected_version, current: view.record.version });
+            return Err(EngineError::StaleVersion {
+                sent: expected_version,
+                current: view.record.version,
+            });
         }
         Ok(view)
     }
 
-    async fn assign(&self, actor: &Actor, view: &ApplicationView, expected_version: i64, to: Option<&User>, action: &str, note: Option<String>) -> EngineResult<ApplicationView> {
+    async fn assign(
+        &self,
+        actor: &Actor,
+        view: &ApplicationView,
+        expected_version: i64,
+        to: Option<&User>,
+        action: &str,
+        note: Option<String>,
+    ) -> EngineResult<ApplicationView> {
         let now = self.now();
         let record = self
             .store
@@ -320,30 +396,58 @@ impl Engine {
                 now,
             })
             .await?;
-        Ok(ApplicationView { record, workflow: view.workflow.clone() })
+        Ok(ApplicationView {
+            record,
+            workflow: view.workflow.clone(),
+        })
     }
 
     /// Take the case: the actor becomes its holder in this stage (until it moves on, or is
     /// released or reassigned). Claiming one's own case again changes nothing.
-    pub async fn claim(&self, actor: &Actor, reference: &str, expected_version: i64) -> EngineResult<ApplicationView> {
+    pub async fn claim(
+        &self,
+        actor: &Actor,
+        reference: &str,
+        expected_version: i64,
+    ) -> EngineResult<ApplicationView> {
         let view = self.worked_case(actor, reference, expected_version).await?;
         match view.record.assigned_to {
             Some(holder) if Some(holder) == actor.user_id => Ok(view),
-            Some(_) => Err(EngineError::ActionNotOpen { action: "claim".into(), state: view.record.state.clone(), open: vec![] }),
+            Some(_) => Err(EngineError::ActionNotOpen {
+                action: "claim".into(),
+                state: view.record.state.clone(),
+                open: vec![],
+            }),
             None => {
-                let me = self.store.user(actor.user_id.ok_or_else(|| EngineError::Forbidden("only a signed-in user claims a case".into()))?).await?;
-                self.assign(actor, &view, expected_version, Some(&me), "claim", None).await
+                let me = self
+                    .store
+                    .user(actor.user_id.ok_or_else(|| {
+                        EngineError::Forbidden("only a signed-in user claims a case".into())
+                    })?)
+                    .await?;
+                self.assign(actor, &view, expected_version, Some(&me), "claim", None)
+                    .await
             }
         }
     }
 
     /// Give the case back to the stage's queue. Only its holder releases it; others reassign.
-    pub async fn release(&self, actor: &Actor, reference: &str, expected_version: i64) -> EngineResult<ApplicationView> {
+    pub async fn release(
+        &self,
+        actor: &Actor,
+        reference: &str,
+        expected_version: i64,
+    ) -> EngineResult<ApplicationView> {
         let view = self.worked_case(actor, reference, expected_version).await?;
         if view.record.assigned_to.is_none() || view.record.assigned_to != actor.user_id {
-            return Err(EngineError::ActionNotOpen { action: "release".into(), state: view.record.state.clone(), open: vec![] });
+            return Err(EngineError::ActionNotOpen {
+                action: "release".into(),
+                state: view.record.state.clone(),
+                open: vec![],
+            });
         }
-        self.assign(actor, &view, expected_version, None, "release", None).await
+        self.assign(actor, &view, expected_version, None, "release", None)
+            .await
     }
 
     /// Users who could hold the case in its current stage (active, with a role that works
@@ -363,23 +467,59 @@ impl Engine {
 
     /// Hand the case to another user who works its stage, with an optional note (kept in
     /// the audit event).
-    pub async fn reassign(&self, actor: &Actor, reference: &str, expected_version: i64, to_user: i64, note: Option<&str>) -> EngineResult<ApplicationView> {
+    pub async fn reassign(
+        &self,
+        actor: &Actor,
+        reference: &str,
+        expected_version: i64,
+        to_user: i64,
+        note: Option<&str>,
+    ) -> EngineResult<ApplicationView> {
         let view = self.worked_case(actor, reference, expected_version).await?;
         let not_eligible = || {
-            EngineError::invalid(vec![crate::fields::FieldError::new("assignee", "Choose someone who works this stage")])
+            EngineError::invalid(vec![crate::fields::FieldError::new(
+                "assignee",
+                "Choose someone who works this stage",
+            )])
         };
-        let target = self.assignees(&view).await?.into_iter().find(|u| u.id == to_user).ok_or_else(not_eligible)?;
-        let note = note.map(str::trim).filter(|n| !n.is_empty()).map(|n| n.chars().take(4000).collect());
-        self.assign(actor, &view, expected_version, Some(&target), "reassign", note).await
+        let target = self
+            .assignees(&view)
+            .await?
+            .into_iter()
+            .find(|u| u.id == to_user)
+            .ok_or_else(not_eligible)?;
+        let note = note
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.chars().take(4000).collect());
+        self.assign(
+            actor,
+            &view,
+            expected_version,
+            Some(&target),
+            "reassign",
+            note,
+        )
+        .await
     }
 
     /// The actions this actor's role takes in the case's current state, each as the engine
     /// would decide it now: open, or blocked by four-eyes (and why). Actions of other roles
     /// are not listed.
-    pub fn case_actions(&self, actor: &Actor, view: &ApplicationView, history: &[AuditEvent], documents: &[DocumentRecord]) -> EngineResult<Vec<CaseAction>> {
+    pub fn case_actions(
+        &self,
+        actor: &Actor,
+        view: &ApplicationView,
+        history: &[AuditEvent],
+        documents: &[DocumentRecord],
+    ) -> EngineResult<Vec<CaseAction>> {
         let calendar = self.calendar(&view.workflow)?;
         let mut out = Vec::new();
-        for t in view.workflow.transitions_from(&view.record.state).filter(|t| t.by == actor.role && !actor.is_applicant()) {
+        for t in view
+            .workflow
+            .transitions_from(&view.record.state)
+            .filter(|t| t.by == actor.role && !actor.is_applicant())
+        {
             // A trial decision with placeholder texts: only the role, state and four-eyes
             // checks matter here; the real request is checked again when it is sent.
             let filled = |need: Need| (need != Need::None).then(|| "-".to_string());
@@ -404,7 +544,11 @@ impl Engine {
                 Ok(_) | Err(EngineError::Unprocessable { .. }) => None,
                 Err(EngineError::FourEyes(_)) => {
                     let (submitter, _) = transition::four_eyes_blockers(&view.workflow, history);
-                    Some(if actor.user_id.is_some() && submitter == actor.user_id { FourEyesBlock::Submitted } else { FourEyesBlock::PreviousApproval })
+                    Some(if actor.user_id.is_some() && submitter == actor.user_id {
+                        FourEyesBlock::Submitted
+                    } else {
+                        FourEyesBlock::PreviousApproval
+                    })
                 }
                 Err(_) => continue,
             };
@@ -426,7 +570,10 @@ impl Engine {
     pub async fn decision(&self, actor: &Actor, reference: &str) -> EngineResult<Decision> {
         let view = self.application(actor, reference).await?;
         let not_decided = || EngineError::NotFound("decision".into());
-        let terminal = view.workflow.state(&view.record.state).is_some_and(|s| s.terminal);
+        let terminal = view
+            .workflow
+            .state(&view.record.state)
+            .is_some_and(|s| s.terminal);
         if !terminal {
             return Err(not_decided());
         }
@@ -434,15 +581,28 @@ impl Engine {
         let (event, transition) = history
             .iter()
             .rev()
-            .find(|e| e.to_state.as_deref() == Some(view.record.state.as_str()) && e.from_state.as_deref() != Some(view.record.state.as_str()))
-            .and_then(|e| e.from_state.as_deref().and_then(|from| view.workflow.transition(from, &e.action)).map(|t| (e.clone(), t.clone())))
+            .find(|e| {
+                e.to_state.as_deref() == Some(view.record.state.as_str())
+                    && e.from_state.as_deref() != Some(view.record.state.as_str())
+            })
+            .and_then(|e| {
+                e.from_state
+                    .as_deref()
+                    .and_then(|from| view.workflow.transition(from, &e.action))
+                    .map(|t| (e.clone(), t.clone()))
+            })
             .ok_or_else(not_decided)?;
         let outcome = transition.outcome.clone().ok_or_else(not_decided)?;
         let authority = match event.organisation_id {
             Some(id) => self.store.organisation(id).await.ok(),
             None => None,
         };
-        Ok(Decision { label: transition.label.clone(), outcome, event, authority, view })
+        Ok(Decision {
+            label: transition.label.clone(),
+            outcome,
+            event,
+            authority,
+            view,
+        })
     }
 }
-

@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
+use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use chrono::{DateTime, Utc};
 use corridor_engine::actor::Actor;
 use corridor_engine::error::EngineError;
@@ -24,7 +24,13 @@ use crate::AppState;
 
 /// Roles whose people work review stages (they land on the queue). Which stages each one
 /// works comes from the workflow files.
-pub const STAFF_ROLES: &[&str] = &["ministry_reviewer", "ministry_supervisor", "security_officer", "embassy_officer", "licensing_officer"];
+pub const STAFF_ROLES: &[&str] = &[
+    "ministry_reviewer",
+    "ministry_supervisor",
+    "security_officer",
+    "embassy_officer",
+    "licensing_officer",
+];
 
 /// Cases per queue page.
 pub const PAGE_SIZE: i64 = 25;
@@ -33,8 +39,14 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/queue", get(queue))
         .route("/cases/{reference}/claim", get(back_to_case).post(claim))
-        .route("/cases/{reference}/release", get(back_to_case).post(release))
-        .route("/cases/{reference}/reassign", get(back_to_case).post(reassign))
+        .route(
+            "/cases/{reference}/release",
+            get(back_to_case).post(release),
+        )
+        .route(
+            "/cases/{reference}/reassign",
+            get(back_to_case).post(reassign),
+        )
 }
 
 /// A form's address opened as a page (reload, the language switch after a refused form):
@@ -47,7 +59,10 @@ pub async fn back_to_case(Path(reference): Path<String>) -> Response {
 pub fn staff(ctx: &Ctx) -> UiResult<Actor> {
     let (_, actor) = ctx.signed_in()?;
     if actor.is_applicant() || actor.is_admin() {
-        return Err(UiError::Forbidden(format!("{} has no review queue", actor.role)));
+        return Err(UiError::Forbidden(format!(
+            "{} has no review queue",
+            actor.role
+        )));
     }
     Ok(actor.clone())
 }
@@ -93,7 +108,10 @@ fn row(item: &QueueItem, me: Option<i64>) -> Row {
         name: corridor_engine::fields::applicant_name(wf, &values),
         firm: item.organisation.as_ref().map(|o| o.name.clone()),
         workflow_title: wf.title.clone(),
-        stage: wf.state(&r.state).map(|s| s.label.clone()).unwrap_or_else(|| r.state.clone()),
+        stage: wf
+            .state(&r.state)
+            .map(|s| s.label.clone())
+            .unwrap_or_else(|| r.state.clone()),
         deadline: r.deadline_at,
         urgency: tag.map(|t| t.0),
         urgency_colour: tag.map(|t| t.1),
@@ -108,7 +126,11 @@ fn row(item: &QueueItem, me: Option<i64>) -> Row {
 fn filters_query(q: &HashMap<String, String>) -> String {
     let pairs: Vec<(&str, &str)> = ["workflow", "state", "firm", "q", "mine"]
         .iter()
-        .filter_map(|k| q.get(*k).map(|v| (*k, v.trim())).filter(|(_, v)| !v.is_empty()))
+        .filter_map(|k| {
+            q.get(*k)
+                .map(|v| (*k, v.trim()))
+                .filter(|(_, v)| !v.is_empty())
+        })
         .collect();
     serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
@@ -117,7 +139,11 @@ fn given<'a>(q: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
     q.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
-async fn queue(State(state): State<AppState>, ctx: Ctx, Query(q): Query<HashMap<String, String>>) -> UiResult<Response> {
+async fn queue(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<HashMap<String, String>>,
+) -> UiResult<Response> {
     let actor = staff(&ctx)?;
     let engine = &state.engine;
     let stages = engine.stages(&actor);
@@ -126,19 +152,40 @@ async fn queue(State(state): State<AppState>, ctx: Ctx, Query(q): Query<HashMap<
         state: given(&q, "state").map(str::to_string),
         organisation_id: given(&q, "firm").and_then(|f| f.parse().ok()),
         search: given(&q, "q").map(|s| s.chars().take(100).collect()),
-        assigned: if given(&q, "mine").is_some() { Assigned::Me } else { Assigned::Anyone },
+        assigned: if given(&q, "mine").is_some() {
+            Assigned::Me
+        } else {
+            Assigned::Anyone
+        },
         after: given(&q, "after").and_then(crate::api::parse_cursor),
         limit: PAGE_SIZE,
     };
     let page = engine.queue(&actor, &query).await?;
     let rows: Vec<Row> = page.items.iter().map(|i| row(i, actor.user_id)).collect();
     let filters = filters_query(&q);
-    let join = |extra: String| if filters.is_empty() { format!("/queue?{extra}") } else { format!("/queue?{filters}&{extra}") };
-    let next = page.next.map(|(d, id)| join(format!("after={}", crate::api::format_cursor(d, id))));
-    let first = query.after.is_some().then(|| if filters.is_empty() { "/queue".to_string() } else { format!("/queue?{filters}") });
+    let join = |extra: String| {
+        if filters.is_empty() {
+            format!("/queue?{extra}")
+        } else {
+            format!("/queue?{filters}&{extra}")
+        }
+    };
+    let next = page
+        .next
+        .map(|(d, id)| join(format!("after={}", crate::api::format_cursor(d, id))));
+    let first = query.after.is_some().then(|| {
+        if filters.is_empty() {
+            "/queue".to_string()
+        } else {
+            format!("/queue?{filters}")
+        }
+    });
 
     // The filter choices: only the workflows and stages this role works.
-    let mut workflows: Vec<(String, String)> = stages.iter().map(|s| (s.workflow_id.clone(), s.workflow_title.clone())).collect();
+    let mut workflows: Vec<(String, String)> = stages
+        .iter()
+        .map(|s| (s.workflow_id.clone(), s.workflow_title.clone()))
+        .collect();
     workflows.dedup();
     let firms: Vec<serde_json::Value> = engine
         .store
@@ -153,7 +200,10 @@ async fn queue(State(state): State<AppState>, ctx: Ctx, Query(q): Query<HashMap<
     page_ctx.insert("stages", &stages);
     page_ctx.insert(
         "workflows",
-        &workflows.iter().map(|(id, title)| serde_json::json!({"id": id, "title": title})).collect::<Vec<_>>(),
+        &workflows
+            .iter()
+            .map(|(id, title)| serde_json::json!({"id": id, "title": title}))
+            .collect::<Vec<_>>(),
     );
     page_ctx.insert("firms", &firms);
     page_ctx.insert("f_workflow", given(&q, "workflow").unwrap_or(""));
@@ -173,36 +223,67 @@ fn moved_on(reference: &str) -> Response {
     Redirect::to(&case_url(reference, "?notice=case_changed")).into_response()
 }
 
-async fn claim(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>, Form(form): Form<FormData>) -> UiResult<Response> {
+async fn claim(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(form): Form<FormData>,
+) -> UiResult<Response> {
     let actor = staff(&ctx)?;
     let version = form.i64("version").unwrap_or(-1);
     match state.engine.claim(&actor, &reference, version).await {
-        Ok(view) => Ok(Redirect::to(&case_url(&view.record.reference, "?notice=claimed")).into_response()),
-        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => Ok(moved_on(&reference)),
+        Ok(view) => {
+            Ok(Redirect::to(&case_url(&view.record.reference, "?notice=claimed")).into_response())
+        }
+        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => {
+            Ok(moved_on(&reference))
+        }
         Err(e) => Err(e.into()),
     }
 }
 
-async fn release(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>, Form(form): Form<FormData>) -> UiResult<Response> {
+async fn release(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(form): Form<FormData>,
+) -> UiResult<Response> {
     let actor = staff(&ctx)?;
     let version = form.i64("version").unwrap_or(-1);
     match state.engine.release(&actor, &reference, version).await {
         Ok(_) => Ok(Redirect::to("/queue?notice=released").into_response()),
-        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => Ok(moved_on(&reference)),
+        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => {
+            Ok(moved_on(&reference))
+        }
         Err(e) => Err(e.into()),
     }
 }
 
-async fn reassign(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>, Form(form): Form<FormData>) -> UiResult<Response> {
+async fn reassign(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(form): Form<FormData>,
+) -> UiResult<Response> {
     let actor = staff(&ctx)?;
     let version = form.i64("version").unwrap_or(-1);
     let Some(to) = form.i64("assignee") else {
         return super::case::reassign_error(&state, &ctx, &actor, &reference).await;
     };
-    match state.engine.reassign(&actor, &reference, version, to, form.get("note")).await {
-        Ok(view) => Ok(Redirect::to(&case_url(&view.record.reference, "?notice=reassigned")).into_response()),
-        Err(EngineError::Unprocessable { .. }) => super::case::reassign_error(&state, &ctx, &actor, &reference).await,
-        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => Ok(moved_on(&reference)),
+    match state
+        .engine
+        .reassign(&actor, &reference, version, to, form.get("note"))
+        .await
+    {
+        Ok(view) => Ok(
+            Redirect::to(&case_url(&view.record.reference, "?notice=reassigned")).into_response(),
+        ),
+        Err(EngineError::Unprocessable { .. }) => {
+            super::case::reassign_error(&state, &ctx, &actor, &reference).await
+        }
+        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => {
+            Ok(moved_on(&reference))
+        }
         Err(e) => Err(e.into()),
     }
 }

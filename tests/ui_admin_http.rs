@@ -597,3 +597,96 @@ async fn each_workflow_page_draws_every_state_in_an_inline_svg() {
     assert_eq!(http.get("/admin/workflows/no-such-workflow/1").await.status, 404);
     assert_eq!(http.get("/admin/workflows/it-business-visa/one").await.status, 404);
 }
+
+// ---------------------------------------------------------------------------------------
+// Holidays
+// ---------------------------------------------------------------------------------------
+
+async fn a_holiday_moves_open_deadlines_and_is_audited(backend: Backend) {
+    use chrono::{Datelike, Weekday};
+    let app = app_with_admin(backend).await;
+    let firm = app.user("nadia@firm.example", "applicant", "Nadia Soft").await;
+    let reference = app.complete_draft(&firm, "it-business-visa").await;
+    let actor = app.actor(&firm);
+    let version = app.engine.application(&actor, &reference).await.expect("read").record.version;
+    let submitted = app
+        .engine
+        .transition(
+            &actor,
+            &reference,
+            &TransitionRequest { action: "submit".into(), expected_version: version, comment: None, reason: None, fields: None },
+        )
+        .await
+        .expect("submit");
+    let before = submitted.record.deadline_at.expect("the review has a deadline");
+    // The next Qatari working day (not Friday or Saturday, not a holiday yet).
+    let known = app.engine.holidays("qatar").await.expect("holidays");
+    let qatar = app.engine.calendars.get("qatar").expect("the Qatar calendar").timezone();
+    let mut day = app.engine.now().with_timezone(&qatar).date_naive();
+    loop {
+        day = day.succ_opt().expect("next day");
+        if !matches!(day.weekday(), Weekday::Fri | Weekday::Sat) && !known.iter().any(|h| h.date == day) {
+            break;
+        }
+    }
+    let date = day.format("%Y-%m-%d").to_string();
+
+    let http = app.signed_in(ADMIN).await;
+    let page = http.get("/admin/holidays?calendar=qatar").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Qatar National Day") && page.body.contains("Friday, Saturday"), "{}", page.body);
+    assert_eq!(http.get("/admin/holidays?calendar=atlantis").await.status, 404);
+
+    // Mistakes first.
+    let empty = http.post_form("/admin/holidays?calendar=qatar", "/admin/holidays/add", &[("calendar", "qatar"), ("date", "2026-02-30"), ("name", "")]).await;
+    assert_eq!(empty.status, 422);
+    assert!(empty.body.contains("The date must be a real date") && empty.body.contains("Enter the name of the holiday"));
+    let national_day = known.iter().find(|h| h.name == "Qatar National Day").expect("in the file").date.format("%Y-%m-%d").to_string();
+    let taken = http
+        .post_form("/admin/holidays?calendar=qatar", "/admin/holidays/add", &[("calendar", "qatar"), ("date", &national_day), ("name", "Again")])
+        .await;
+    assert_eq!(taken.status, 422);
+    assert!(taken.body.contains("That day is already a holiday"));
+
+    // Add: the review's deadline moves later, and the change is in the application's chain.
+    let added = http
+        .post_form("/admin/holidays?calendar=qatar", "/admin/holidays/add", &[("calendar", "qatar"), ("date", &date), ("name", "Extra Eid day")])
+        .await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    assert!(added.body.contains("Holiday added") && added.body.contains(&reference), "{}", added.body);
+    let after = app.engine.application(&actor, &reference).await.expect("read").record.deadline_at.expect("deadline");
+    assert!(after > before, "{before} -> {after}");
+    let list = http.get("/admin/holidays?calendar=qatar").await;
+    assert!(list.body.contains("Extra Eid day") && list.body.contains(&format!(r#"id="remove-{date}""#)));
+    let audit = http.get(&format!("/admin/audit/{reference}")).await;
+    assert!(audit.body.contains("deadline_recomputed"), "{}", audit.body);
+    assert!(audit.body.contains("The chain is intact"));
+
+    // Remove it again: the deadline comes back.
+    let removed = http.post_form("/admin/holidays?calendar=qatar", "/admin/holidays/remove", &[("calendar", "qatar"), ("date", &date)]).await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    assert!(removed.body.contains("It is a working day again") && removed.body.contains(&reference));
+    let back = app.engine.application(&actor, &reference).await.expect("read").record.deadline_at.expect("deadline");
+    assert_eq!(back, before);
+    assert!(!http.get("/admin/holidays?calendar=qatar").await.body.contains("Extra Eid day"));
+
+    // Not for anyone else, and not without the form token.
+    let firm_http = app.signed_in("nadia@firm.example").await;
+    assert_eq!(firm_http.get("/admin/holidays").await.status, 404);
+    let sneaky = firm_http.post_form("/status", "/admin/holidays/add", &[("calendar", "qatar"), ("date", &date), ("name", "Sneaky")]).await;
+    assert_eq!(sneaky.status, 404);
+    let no_token = http.post_raw("/admin/holidays/add", &[("calendar", "qatar"), ("date", &date), ("name", "Sneaky")], &[("origin", &app.base)]).await;
+    assert_eq!(no_token.status, 403);
+    assert!(!app.engine.holidays("qatar").await.expect("holidays").iter().any(|h| h.name == "Sneaky"));
+    app.drop_database().await;
+}
+
+#[tokio::test]
+async fn holidays_on_sqlite() {
+    a_holiday_moves_open_deadlines_and_is_audited(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn holidays_on_postgres() {
+    a_holiday_moves_open_deadlines_and_is_audited(Backend::Postgres).await;
+}

@@ -445,6 +445,14 @@ impl Engine {
         Ok(ChainSummary { applications: ids.len(), events, broken: None })
     }
 
+    /// A calendar's holidays as deadlines see them now (changing them is
+    /// [`Engine::add_holiday`] and [`Engine::remove_holiday`], which check the role
+    /// themselves).
+    pub async fn admin_holidays(&self, actor: &Actor, calendar: &str) -> EngineResult<Vec<crate::holidays::HolidayEntry>> {
+        self.require_admin(actor)?;
+        self.holidays(calendar).await
+    }
+
     /// Jobs in one status (newest first), or of every status when `status` is None.
     pub async fn admin_jobs(&self, actor: &Actor, status: Option<&str>, limit: i64) -> EngineResult<Vec<Job>> {
         self.require_admin(actor)?;

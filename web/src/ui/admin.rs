@@ -34,8 +34,11 @@ use super::timeline::role_label;
 use super::views::{render, render_status};
 use crate::AppState;
 
+mod holidays;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(holidays::routes())
         .route("/admin", get(index))
         .route("/admin/users", get(users))
         .route("/admin/users/new", get(new_user_form).post(create_user))

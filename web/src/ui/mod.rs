@@ -50,6 +50,7 @@ pub const NAV: &[NavEntry] = &[
     NavEntry { roles: &[ADMIN_ROLE], href: "/admin/workflows", key: "admin.nav.workflows" },
     NavEntry { roles: &[ADMIN_ROLE], href: "/admin/audit", key: "admin.nav.audit" },
     NavEntry { roles: &[ADMIN_ROLE], href: "/admin/jobs", key: "admin.nav.jobs" },
+    NavEntry { roles: &[ADMIN_ROLE], href: "/admin/holidays", key: "admin.holidays.nav" },
     NavEntry { roles: queue::STAFF_ROLES, href: "/queue", key: "nav.queue" },
     NavEntry { roles: queue::STAFF_ROLES, href: "/lookup", key: "nav.lookup" },
 ];

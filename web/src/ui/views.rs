@@ -60,6 +60,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "admin/audit_search.html",
     "admin/audit.html",
     "admin/jobs.html",
+    "admin/holidays.html",
+    "admin/holiday_changed.html",
     "partials/timeline.html",
     "partials/summary.html",
 ];

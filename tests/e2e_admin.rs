@@ -1,7 +1,7 @@
 //! The administrator's pages in headless Chromium: an administrator signs in, adds an
 //! organisation and a user (first with mistakes), reads the password shown once, resets it,
 //! disables the account, opens each workflow with its diagram, reads an audit log and
-//! verifies every chain, and retries a dead letter. axe-core checks every page visited, in
+//! verifies every chain, retries a dead letter, and adds and removes a holiday. axe-core checks every page visited, in
 //! English and in Arabic (and one in Urdu); screenshots go to `test-artifacts/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`, and `npm ci` in `tests/browser` (axe-core):
@@ -183,6 +183,23 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
     assert!(b.exists("#no-dead").await);
     b.axe("jobs-retried").await;
 
+    // ---- holidays: add one (first with a mistake), see what it moved, remove it ----
+    b.goto("/admin/holidays?calendar=qatar").await;
+    b.axe("holidays").await;
+    b.screenshot("holidays").await;
+    b.submit("#add-holiday").await;
+    assert!(b.exists(".error-summary").await);
+    b.axe("holidays-errors").await;
+    b.set_value("#date", "2031-01-05").await;
+    b.fill("#name", "Extra day").await;
+    b.submit("#add-holiday").await;
+    assert!(b.text("h1").await.contains("Holiday added"));
+    b.axe("holiday-added").await;
+    b.submit("#back-to-holidays").await;
+    b.submit("#remove-2031-01-05").await;
+    assert!(b.text("h1").await.contains("working day again"));
+    b.axe("holiday-removed").await;
+
     // ---- the same pages in Arabic ----
     switch_language(&b, "ar").await;
     let pages = [
@@ -199,6 +216,8 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
         format!("/admin/audit/{reference}"),
         "/admin/jobs".into(),
         "/admin/jobs?status=pending".into(),
+        "/admin/holidays?calendar=qatar".into(),
+        "/admin/holidays?calendar=pakistan".into(),
     ];
     for path in &pages {
         b.goto(path).await;
@@ -240,7 +259,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
 
     let checked = b.checked.clone();
     b.close().await;
-    assert!(checked.iter().filter(|c| c.starts_with("ar ")).count() >= 14, "{checked:#?}");
-    assert!(checked.iter().filter(|c| c.starts_with("en ")).count() >= 20, "{checked:#?}");
+    assert!(checked.iter().filter(|c| c.starts_with("ar ")).count() >= 16, "{checked:#?}");
+    assert!(checked.iter().filter(|c| c.starts_with("en ")).count() >= 25, "{checked:#?}");
     std::fs::write(ui::artifacts_dir().join("e2e-admin-axe-pages.txt"), checked.join("\n")).expect("write list");
 }

@@ -113,6 +113,13 @@ pub struct CreatedUser {
     pub generated_password: Option<String>,
 }
 
+/// A job with the reference of the application it belongs to, if any.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    pub job: Job,
+    pub reference: Option<String>,
+}
+
 /// One application's audit trail and whether its hash chain holds.
 #[derive(Debug, Clone)]
 pub struct AuditReport {
@@ -453,15 +460,36 @@ impl Engine {
         self.holidays(calendar).await
     }
 
-    /// Jobs in one status (newest first), or of every status when `status` is None.
-    pub async fn admin_jobs(&self, actor: &Actor, status: Option<&str>, limit: i64) -> EngineResult<Vec<Job>> {
+    /// Jobs in one status (newest first), or of every status when `status` is None, each with
+    /// the reference of its application (looked up once per application).
+    pub async fn admin_jobs(&self, actor: &Actor, status: Option<&str>, limit: i64) -> EngineResult<Vec<JobView>> {
         self.require_admin(actor)?;
         if let Some(s) = status
             && !JOB_STATUSES.contains(&s)
         {
             return Err(EngineError::NotFound(format!("job status {s}")));
         }
-        Ok(self.store.jobs(status, limit.clamp(1, 500)).await?)
+        let jobs = self.store.jobs(status, limit.clamp(1, 500)).await?;
+        let mut references: std::collections::HashMap<i64, Option<String>> = std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let reference = match job.application_id {
+                Some(id) => {
+                    if !references.contains_key(&id) {
+                        let r = match self.store.application(id).await {
+                            Ok(a) => Some(a.reference),
+                            Err(StoreError::NotFound(_)) => None,
+                            Err(e) => return Err(e.into()),
+                        };
+                        references.insert(id, r);
+                    }
+                    references.get(&id).cloned().flatten()
+                }
+                None => None,
+            };
+            out.push(JobView { job, reference });
+        }
+        Ok(out)
     }
 
     /// Put a dead letter back in the queue, to run now with a fresh set of attempts.

@@ -17,10 +17,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use corridor_engine::actor::Actor;
-use corridor_engine::admin::{JOB_STATUSES, LANGUAGES, ORGANISATION_KINDS, OrganisationInput, Problem, UserInput};
+use corridor_engine::admin::{JOB_STATUSES, JobView, LANGUAGES, ORGANISATION_KINDS, OrganisationInput, Problem, UserInput};
 use corridor_engine::countries::COUNTRIES;
 use corridor_engine::error::EngineError;
-use corridor_engine::store::{Job, Organisation, User};
+use corridor_engine::store::{Organisation, User};
 use corridor_engine::workflow::{Need, Target, Workflow, graph};
 use serde::{Deserialize, Serialize};
 use tera::Context;
@@ -598,6 +598,8 @@ async fn audit_page(State(state): State<AppState>, admin: Admin, Path(reference)
                 "organisation": e.organisation_id.and_then(|id| org_name.get(&id).cloned()),
                 "action": e.action, "from": e.from_state, "to": e.to_state,
                 "comment": e.comment, "reason": e.reason,
+                // Extra facts (fields changed, document, moved deadline), as stored.
+                "data": e.data.as_object().filter(|o| !o.is_empty()).map(|_| e.data.to_string()),
                 "prev_hash": short_hash(&e.prev_hash), "prev_hash_full": e.prev_hash,
                 "hash": short_hash(&e.hash), "hash_full": e.hash,
                 "broken": broken_seq == Some(e.seq),
@@ -660,39 +662,28 @@ fn status_tag(status: &str) -> &'static str {
     }
 }
 
-/// Jobs with their application's reference (looked up once per application).
-async fn job_rows(state: &AppState, jobs: Vec<Job>, refs: &mut HashMap<i64, Option<String>>) -> UiResult<Vec<JobRow>> {
-    let mut out = Vec::with_capacity(jobs.len());
-    for j in jobs {
-        let reference = match j.application_id {
-            Some(id) => {
-                if !refs.contains_key(&id) {
-                    let r = state.engine.store.application(id).await.ok().map(|a| a.reference);
-                    refs.insert(id, r);
-                }
-                refs.get(&id).cloned().flatten()
+fn job_rows(jobs: Vec<JobView>) -> Vec<JobRow> {
+    jobs.into_iter()
+        .map(|JobView { job: j, reference }| {
+            // Long errors (a server's whole reply) are cut for the table; the log has them all.
+            let last_error = j.last_error.map(|e| {
+                if e.chars().count() > 400 { format!("{}…", e.chars().take(400).collect::<String>()) } else { e }
+            });
+            JobRow {
+                id: j.id,
+                tag: status_tag(&j.status),
+                kind: j.kind,
+                status: j.status,
+                attempts: j.attempts,
+                max_attempts: j.max_attempts,
+                run_at: j.run_at,
+                updated_at: j.updated_at,
+                reference,
+                last_error,
+                dedup_key: j.dedup_key,
             }
-            None => None,
-        };
-        // Long errors (a server's whole reply) are cut for the table; the log has them all.
-        let last_error = j
-            .last_error
-            .map(|e| if e.chars().count() > 400 { format!("{}…", e.chars().take(400).collect::<String>()) } else { e });
-        out.push(JobRow {
-            id: j.id,
-            tag: status_tag(&j.status),
-            kind: j.kind,
-            status: j.status,
-            attempts: j.attempts,
-            max_attempts: j.max_attempts,
-            run_at: j.run_at,
-            updated_at: j.updated_at,
-            reference,
-            last_error,
-            dedup_key: j.dedup_key,
-        });
-    }
-    Ok(out)
+        })
+        .collect()
 }
 
 /// How many rows one list shows.
@@ -705,25 +696,24 @@ async fn jobs(State(state): State<AppState>, admin: Admin, Query(q): Query<JobsQ
     {
         return Err(UiError::NotFound);
     }
-    let mut refs = HashMap::new();
     let mut page = Context::new();
     match &status {
         Some(s) => {
             let list = state.engine.admin_jobs(&admin.actor, Some(s), JOBS_SHOWN).await?;
-            page.insert("jobs", &job_rows(&state, list, &mut refs).await?);
+            page.insert("jobs", &job_rows(list));
         }
         None => {
             // Dead letters first: they are what needs a person.
             let dead = state.engine.admin_jobs(&admin.actor, Some("dead"), JOBS_SHOWN).await?;
-            let recent: Vec<Job> = state
+            let recent: Vec<JobView> = state
                 .engine
                 .admin_jobs(&admin.actor, None, JOBS_SHOWN)
                 .await?
                 .into_iter()
-                .filter(|j| j.status != "dead")
+                .filter(|j| j.job.status != "dead")
                 .collect();
-            page.insert("dead", &job_rows(&state, dead, &mut refs).await?);
-            page.insert("jobs", &job_rows(&state, recent, &mut refs).await?);
+            page.insert("dead", &job_rows(dead));
+            page.insert("jobs", &job_rows(recent));
         }
     }
     let filters: Vec<serde_json::Value> = std::iter::once(serde_json::json!({"value": "", "key": "admin.jobs.filter.all", "current": status.is_none()}))

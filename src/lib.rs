@@ -2,6 +2,7 @@
 //! the black-box tests.
 
 pub mod bench;
+pub mod bench_scheduler;
 pub mod config;
 pub mod demo;
 pub mod generate;

@@ -77,6 +77,9 @@ enum Command {
         #[command(subcommand)]
         command: corridor::scheduler_cli::JobsCommand,
     },
+    /// Measure the scheduler: finding and enqueueing due jobs among many applications, and
+    /// e-mails per second to a local SMTP server; prints the plan of the due-work query.
+    BenchScheduler(corridor::bench_scheduler::BenchSchedulerArgs),
     /// Holidays changed at run time: list, add, remove (open deadlines move).
     Holiday {
         #[command(subcommand)]
@@ -227,6 +230,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Jobs { command } => corridor::scheduler_cli::jobs(&config, command).await,
         Command::Holiday { command } => corridor::scheduler_cli::holiday(&config, command).await,
+        Command::BenchScheduler(args) => {
+            let results = corridor::bench_scheduler::run(&config, &args).await?;
+            print!("{}", corridor::bench_scheduler::report(&results));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit { command: AuditCommand::Verify { reference } } => {
             let engine = startup::build_engine(&config, Arc::new(SystemClock)).await?;
             match engine.verify_audit(reference.as_deref()).await? {

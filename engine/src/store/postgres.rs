@@ -22,6 +22,22 @@ use super::{
 use super::{DeadlineChange, ScheduleRow, StoredHoliday};
 use crate::audit::storable_time;
 
+/// Claims due work (see `claim_jobs`); public so that `corridor bench-scheduler` prints
+/// the plan of exactly this statement.
+pub const CLAIM_JOBS_SQL: &str = "WITH pending AS ( \
+                 SELECT id FROM jobs WHERE status = 'pending' AND run_at <= $1 \
+                 ORDER BY run_at, id LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED), \
+             expired AS ( \
+                 SELECT id FROM jobs WHERE status = 'running' AND locked_until < $1 \
+                 ORDER BY locked_until LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED), \
+             due AS (SELECT id FROM pending UNION SELECT id FROM expired LIMIT $2) \
+             UPDATE jobs SET status = 'running', locked_by = $3, locked_until = $4, attempts = jobs.attempts + 1, \
+                 updated_at = $1 \
+             FROM due WHERE jobs.id = due.id \
+             RETURNING jobs.*";
+
 const MAX_CONNECTIONS: u32 = 10;
 
 pub struct PostgresStore {
@@ -163,6 +179,9 @@ impl PostgresStore {
         }
         if let Some(user) = filter.assigned_to {
             q.push(" AND assigned_to = ").push_bind(user);
+        }
+        if filter.unassigned {
+            q.push(" AND assigned_to IS NULL");
         }
         q.push(if with_deadline { " ORDER BY deadline_at, id" } else { " ORDER BY id" });
         q.push(" LIMIT ").push_bind(limit);
@@ -689,19 +708,7 @@ impl Store for PostgresStore {
         // Two index range scans (the partial indexes of 0002_scheduler.sql): due pending jobs
         // in run order, and running jobs whose lease ran out.
         let rows = sqlx::query(
-            "WITH pending AS ( \
-                 SELECT id FROM jobs WHERE status = 'pending' AND run_at <= $1 \
-                 ORDER BY run_at, id LIMIT $2 \
-                 FOR UPDATE SKIP LOCKED), \
-             expired AS ( \
-                 SELECT id FROM jobs WHERE status = 'running' AND locked_until < $1 \
-                 ORDER BY locked_until LIMIT $2 \
-                 FOR UPDATE SKIP LOCKED), \
-             due AS (SELECT id FROM pending UNION SELECT id FROM expired LIMIT $2) \
-             UPDATE jobs SET status = 'running', locked_by = $3, locked_until = $4, attempts = jobs.attempts + 1, \
-                 updated_at = $1 \
-             FROM due WHERE jobs.id = due.id \
-             RETURNING jobs.*",
+            CLAIM_JOBS_SQL,
         )
         .bind(now)
         .bind(limit)

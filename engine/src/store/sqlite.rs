@@ -27,6 +27,17 @@ use super::{
 use super::{DeadlineChange, ScheduleRow, StoredHoliday};
 use crate::audit::canonical_time;
 
+/// Claims due work (see `claim_jobs`); public so that `corridor bench-scheduler` prints
+/// the plan of exactly this statement.
+pub const CLAIM_JOBS_SQL: &str = "UPDATE jobs SET status = 'running', locked_by = ?, locked_until = ?, attempts = attempts + 1, updated_at = ? \
+             WHERE id IN (SELECT id FROM (SELECT id FROM jobs WHERE status = 'pending' AND run_at <= ? \
+                                          ORDER BY run_at, id LIMIT ?) \
+                          UNION ALL \
+                          SELECT id FROM (SELECT id FROM jobs WHERE status = 'running' AND locked_until < ? \
+                                          ORDER BY locked_until LIMIT ?) \
+                          LIMIT ?) \
+             RETURNING *";
+
 /// How long a statement waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_CONNECTIONS: u32 = 8;
@@ -238,6 +249,9 @@ impl SqliteStore {
         }
         if let Some(user) = filter.assigned_to {
             q.push(" AND assigned_to = ").push_bind(user);
+        }
+        if filter.unassigned {
+            q.push(" AND assigned_to IS NULL");
         }
         q.push(if with_deadline { " ORDER BY deadline_at, id" } else { " ORDER BY id" });
         q.push(" LIMIT ").push_bind(limit);
@@ -765,14 +779,7 @@ impl Store for SqliteStore {
         // Two index range scans (the partial indexes of 0002_scheduler.sql): due pending jobs
         // in run order, and running jobs whose lease ran out. Never a scan of the table.
         let rows = sqlx::query(
-            "UPDATE jobs SET status = 'running', locked_by = ?, locked_until = ?, attempts = attempts + 1, updated_at = ? \
-             WHERE id IN (SELECT id FROM (SELECT id FROM jobs WHERE status = 'pending' AND run_at <= ? \
-                                          ORDER BY run_at, id LIMIT ?) \
-                          UNION ALL \
-                          SELECT id FROM (SELECT id FROM jobs WHERE status = 'running' AND locked_until < ? \
-                                          ORDER BY locked_until LIMIT ?) \
-                          LIMIT ?) \
-             RETURNING *",
+            CLAIM_JOBS_SQL,
         )
         .bind(worker)
         .bind(ts(until))

@@ -455,7 +455,11 @@ impl Engine {
     /// A calendar's holidays as deadlines see them now (changing them is
     /// [`Engine::add_holiday`] and [`Engine::remove_holiday`], which check the role
     /// themselves).
-    pub async fn admin_holidays(&self, actor: &Actor, calendar: &str) -> EngineResult<Vec<crate::holidays::HolidayEntry>> {
+    pub async fn admin_holidays(
+        &self,
+        actor: &Actor,
+        calendar: &str,
+    ) -> EngineResult<Vec<crate::holidays::HolidayEntry>> {
         self.require_admin(actor)?;
         self.holidays(calendar).await
     }
@@ -474,17 +478,18 @@ impl Engine {
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
             let reference = match job.application_id {
-                Some(id) => {
-                    if !references.contains_key(&id) {
+                Some(id) => match references.get(&id) {
+                    Some(known) => known.clone(),
+                    None => {
                         let r = match self.store.application(id).await {
                             Ok(a) => Some(a.reference),
                             Err(StoreError::NotFound(_)) => None,
                             Err(e) => return Err(e.into()),
                         };
-                        references.insert(id, r);
+                        references.insert(id, r.clone());
+                        r
                     }
-                    references.get(&id).cloned().flatten()
-                }
+                },
                 None => None,
             };
             out.push(JobView { job, reference });

@@ -17,7 +17,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use corridor_engine::actor::Actor;
-use corridor_engine::admin::{JOB_STATUSES, JobView, LANGUAGES, ORGANISATION_KINDS, OrganisationInput, Problem, UserInput};
+use corridor_engine::admin::{
+    JOB_STATUSES, JobView, LANGUAGES, ORGANISATION_KINDS, OrganisationInput, Problem, UserInput,
+};
 use corridor_engine::countries::COUNTRIES;
 use corridor_engine::error::EngineError;
 use corridor_engine::store::{Organisation, User};

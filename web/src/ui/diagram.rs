@@ -164,9 +164,9 @@ fn ranks(w: &Workflow, edges: &[(Edge, usize, usize)]) -> Vec<usize> {
 /// Number of crossing segments between each pair of neighbouring rows.
 fn crossings(rows: &[Vec<usize>], segments: &[(usize, usize)], pos: &[usize]) -> usize {
     let mut count = 0;
-    for r in 0..rows.len().saturating_sub(1) {
+    for row in &rows[..rows.len().saturating_sub(1)] {
         let here: Vec<(usize, usize)> =
-            segments.iter().filter(|(u, _)| rows[r].contains(u)).map(|(u, l)| (pos[*u], pos[*l])).collect();
+            segments.iter().filter(|(u, _)| row.contains(u)).map(|(u, l)| (pos[*u], pos[*l])).collect();
         for (i, a) in here.iter().enumerate() {
             for b in &here[i + 1..] {
                 if (a.0 < b.0 && a.1 > b.1) || (a.0 > b.0 && a.1 < b.1) {
@@ -406,7 +406,9 @@ pub fn svg(w: &Workflow, text: &DiagramText) -> String {
 
     // Which side of its box each edge leaves and enters by, and where along it: the ends
     // meeting one side are spread out in the order of where they come from.
-    let mut attach: HashMap<(usize, Side), Vec<(f64, usize, bool)>> = HashMap::new();
+    // (where the other end is, edge, whether this is the edge's start)
+    type Ends = Vec<(f64, usize, bool)>;
+    let mut attach: HashMap<(usize, Side), Ends> = HashMap::new();
     for (k, (_, a, b)) in g.edges.iter().enumerate() {
         if a == b {
             continue;
@@ -459,7 +461,7 @@ pub fn svg(w: &Workflow, text: &DiagramText) -> String {
     out.push_str(r#"<g lang="en">"#);
 
     // Edges first, so that boxes sit over the ends of lines; labels last, over everything.
-    let boxes: Vec<Rect> = (0..n).map(|i| box_of(i)).collect();
+    let boxes: Vec<Rect> = (0..n).map(&box_of).collect();
     let mut placed: Vec<Rect> = Vec::new();
     let mut label_marks: Vec<String> = Vec::new();
     for (k, (e, a, b)) in g.edges.iter().enumerate() {

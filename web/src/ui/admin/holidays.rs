@@ -143,7 +143,10 @@ fn parse_date(raw: &str) -> Option<NaiveDate> {
 async fn add(State(state): State<AppState>, admin: Admin, Form(form): Form<FormData>) -> UiResult<Response> {
     let lang = admin.ctx.lang;
     let calendar = chosen_calendar(&state, Some(form.get("calendar").unwrap_or("")))?;
-    let typed = Typed { date: form.get("date").unwrap_or("").trim().to_string(), name: form.get("name").unwrap_or("").trim().to_string() };
+    let typed = Typed {
+        date: form.get("date").unwrap_or("").trim().to_string(),
+        name: form.get("name").unwrap_or("").trim().to_string(),
+    };
     let mut errors = FormErrors::default();
     let date = parse_date(&typed.date);
     match date {

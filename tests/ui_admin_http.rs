@@ -690,3 +690,52 @@ async fn holidays_on_sqlite() {
 async fn holidays_on_postgres() {
     a_holiday_moves_open_deadlines_and_is_audited(Backend::Postgres).await;
 }
+
+/// The engine refuses every administrative call from anyone but an administrator, whatever
+/// the page does (a page that forgot its check would still change nothing).
+#[tokio::test]
+async fn the_engine_refuses_administration_to_other_roles() {
+    use corridor_engine::admin::{OrganisationInput, UserInput};
+    use corridor_engine::error::EngineError;
+    let app = app_with_admin(Backend::Sqlite).await;
+    let firm = app.user("ikram@firm.example", "applicant", "Ikram Soft").await;
+    let reviewer = app.user("rev@ministry.example", "ministry_reviewer", "Ministry").await;
+    let reference = app.complete_draft(&firm, "it-business-visa").await;
+    let job = dead_letter(&app, "engine").await;
+    let engine = &app.engine;
+    for user in [&firm, &reviewer] {
+        let actor = app.actor(user);
+        let forbidden = |r: Result<(), EngineError>, what: &str| {
+            assert!(matches!(r, Err(EngineError::Forbidden(_))), "{} may not {what}: {r:?}", user.role);
+        };
+        forbidden(engine.admin_users(&actor).await.map(drop), "list users");
+        forbidden(engine.admin_organisations(&actor).await.map(drop), "list organisations");
+        forbidden(engine.admin_user(&actor, firm.id).await.map(drop), "read a user");
+        let org = OrganisationInput { name: "Rogue".into(), kind: "firm".into(), country: String::new() };
+        forbidden(engine.admin_create_organisation(&actor, &org).await.map(drop), "create an organisation");
+        let new_user = UserInput {
+            email: "rogue@x.example".into(),
+            name: "Rogue".into(),
+            role: "admin".into(),
+            organisation_id: Some(firm.organisation_id),
+            language: "en".into(),
+            password: String::new(),
+        };
+        forbidden(engine.admin_create_user(&actor, &new_user).await.map(drop), "create a user");
+        forbidden(engine.admin_set_disabled(&actor, reviewer.id, true).await.map(drop), "disable a user");
+        forbidden(engine.admin_reset_password(&actor, firm.id).await.map(drop), "reset a password");
+        forbidden(engine.admin_set_role(&actor, user.id, "admin").await.map(drop), "change a role (even their own)");
+        forbidden(engine.admin_workflows(&actor).map(drop), "list workflows");
+        forbidden(engine.admin_audit(&actor, &reference).await.map(drop), "read the audit report");
+        forbidden(engine.admin_verify_all(&actor).await.map(drop), "verify every chain");
+        forbidden(engine.admin_jobs(&actor, None, 10).await.map(drop), "list jobs");
+        forbidden(engine.admin_retry_job(&actor, job).await.map(drop), "retry a job");
+        forbidden(engine.admin_holidays(&actor, "qatar").await.map(drop), "list holidays");
+    }
+    let store = &engine.store;
+    assert!(store.organisation_by_name("Rogue").await.expect("read").is_none());
+    assert!(store.user_by_email("rogue@x.example").await.expect("read").is_none());
+    assert!(!store.user(reviewer.id).await.expect("read").disabled);
+    assert_eq!(store.user(firm.id).await.expect("read").role, "applicant");
+    assert!(store.jobs(Some("dead"), 10).await.expect("jobs").iter().any(|j| j.id == job));
+}

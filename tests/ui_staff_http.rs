@@ -902,3 +902,270 @@ async fn the_embassy_looks_up_decides_and_prints_the_letter() {
             .contains("The invitation letter could not be verified")
     );
 }
+
+/// The supervisor's own organisation, for the tests below.
+async fn supervisor(app: &UiApp) -> User {
+    app.user(
+        "maryam@moci.example",
+        "ministry_supervisor",
+        "Ministry of Commerce and Industry",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn supervisors_see_the_late_cases_of_every_stage_that_escalates_to_them() {
+    let app = ui::spawn(Backend::Sqlite).await;
+    let t = team(&app).await;
+    let boss = supervisor(&app).await;
+    let admin = app
+        .user("root@corridor.example", "admin", "Corridor Operations")
+        .await;
+    // Four weeks ago: one case passed on to security clearance (a stage the supervisor does
+    // not work, but which escalates to her); two weeks ago, one in the Ministry's review;
+    // today, a fresh one.
+    app.clock.set(monday_morning() - Duration::days(28));
+    let at_security = submitted(&app, &t.firm).await;
+    take(&app, &t.reviewer, &at_security, "verify_firm", None, None).await;
+    take(&app, &t.reviewer2, &at_security, "approve", None, None).await;
+    app.clock.set(monday_morning() - Duration::days(14));
+    let at_review = submitted(&app, &t.firm).await;
+    app.clock.set(monday_morning());
+    let fresh = submitted(&app, &t.firm).await;
+    app.clock.advance(Duration::hours(3));
+    // The scheduler's escalation of the review case, as it records it.
+    let r = record(&app, &t.reviewer, &at_review).await;
+    assert!(
+        app.engine
+            .store
+            .mark_escalated(
+                r.id,
+                &r.state,
+                corridor_engine::store::NewAuditEvent {
+                    actor_id: None,
+                    actor_name: "Corridor".into(),
+                    role: "system".into(),
+                    organisation_id: None,
+                    action: "escalate".into(),
+                    from_state: Some(r.state.clone()),
+                    to_state: Some(r.state.clone()),
+                    comment: None,
+                    reason: None,
+                    data: serde_json::json!({}),
+                    at: app.engine.now(),
+                },
+            )
+            .await
+            .expect("escalate")
+    );
+
+    let maryam = app.signed_in("maryam@moci.example").await;
+    let late = maryam.get("/queue/late").await;
+    assert_eq!(late.status, 200, "{}", late.body);
+    assert!(
+        late.body
+            .contains(r#"href="&#x2F;queue&#x2F;late" aria-current="page""#),
+        "the menu has the late cases"
+    );
+    let (a, b) = (
+        position(&late.body, &at_security),
+        position(&late.body, &at_review),
+    );
+    assert!(a < b, "oldest deadline first");
+    assert!(!late.body.contains(&fresh), "a case on time is not late");
+    assert!(late.body.contains("Overdue") && late.body.contains("Escalated"));
+    assert!(
+        !late.body.contains(&format!(r#"id="claim-{at_security}""#)),
+        "no claim where the supervisor's role does not work the stage"
+    );
+    // Filters keep to the late view.
+    let only_security = maryam.get("/queue/late?state=security_clearance").await;
+    assert!(only_security.body.contains(&at_security) && !only_security.body.contains(&at_review));
+
+    // Read-only: the case page offers no holding and no action; Back leads to the late cases.
+    let case = maryam.get(&format!("/cases/{at_security}")).await;
+    assert_eq!(case.status, 200);
+    assert!(
+        case.body
+            .contains(r#"href="&#x2F;queue&#x2F;late" class="back-link""#),
+        "{}",
+        case.body
+    );
+    assert!(!case.body.contains(r#"id="claim""#) && !case.body.contains(r#"id="do-"#));
+    let before = record(&app, &t.security, &at_security).await;
+    let claim = maryam
+        .post_form(
+            &format!("/cases/{at_security}"),
+            &format!("/cases/{at_security}/claim"),
+            &[("version", &before.version.to_string())],
+        )
+        .await;
+    assert_eq!(claim.status, 403, "the engine refuses the claim");
+    assert_eq!(
+        record(&app, &t.security, &at_security).await.version,
+        before.version
+    );
+
+    // Others: a reviewer has no stage escalating to her role; a firm has no such page.
+    let fatima = app.signed_in("fatima@moci.example").await;
+    let none = fatima.get("/queue/late").await;
+    assert_eq!(none.status, 200);
+    assert!(
+        none.body
+            .contains("No stage of any workflow escalates late cases to your role")
+    );
+    assert!(!none.body.contains(&at_review));
+    assert!(
+        !fatima
+            .get("/queue")
+            .await
+            .body
+            .contains("&#x2F;queue&#x2F;late")
+    );
+    let firm = app.signed_in("ayesha@indus.example").await;
+    assert_eq!(firm.get("/queue/late").await.status, 403);
+
+    // Unclaimed only / mine only.
+    let v = record(&app, &t.reviewer, &at_review)
+        .await
+        .version
+        .to_string();
+    let claimed = fatima
+        .post_form(
+            "/queue",
+            &format!("/cases/{at_review}/claim"),
+            &[("version", &v)],
+        )
+        .await;
+    assert_eq!(claimed.status, 303);
+    let unclaimed = fatima.get("/queue?holder=nobody").await;
+    assert!(unclaimed.body.contains(&fresh) && !unclaimed.body.contains(&at_review));
+    assert!(
+        unclaimed
+            .body
+            .contains(r#"<option value="nobody" selected>"#)
+    );
+    let mine = fatima.get("/queue?holder=me").await;
+    assert!(mine.body.contains(&at_review) && !mine.body.contains(&fresh));
+    let old_link = fatima.get("/queue?mine=1").await;
+    assert!(old_link.body.contains(&at_review) && !old_link.body.contains(&fresh));
+    let by_reference = fatima
+        .get(&format!("/queue?holder=nobody&q={at_review}"))
+        .await;
+    assert!(!by_reference.body.contains(&format!(r#">{at_review}<"#)));
+
+    // An administrator reads the case and goes back to its audit log, not to a queue.
+    let root = app.signed_in(&admin.email).await;
+    let read = root.get(&format!("/cases/{at_review}")).await;
+    assert_eq!(read.status, 200);
+    assert!(read.body.contains(&format!(
+        r#"href="&#x2F;admin&#x2F;audit&#x2F;{at_review}" class="back-link""#
+    )));
+    assert!(read.body.contains("Administrators read cases"));
+    assert!(!read.body.contains(r#"href="&#x2F;queue""#));
+    let _ = (t.embassy, boss);
+}
+
+#[tokio::test]
+async fn the_firm_filter_is_typed_not_a_list_of_every_firm() {
+    let app = ui::spawn(Backend::Sqlite).await;
+    let t = team(&app).await;
+    let systems = app
+        .user("a@ravi-systems.example", "applicant", "Ravi Systems")
+        .await;
+    let soft = app
+        .user("b@ravi-soft.example", "applicant", "Ravi Soft")
+        .await;
+    let indus = submitted(&app, &t.firm).await;
+    let by_systems = submitted(&app, &systems).await;
+    let by_soft = submitted(&app, &soft).await;
+    let fatima = app.signed_in("fatima@moci.example").await;
+
+    let all = fatima.get("/queue").await;
+    assert!(
+        all.body
+            .contains(r#"id="filter-firm" name="firm" type="search""#),
+        "a text box, not a list of every firm"
+    );
+    // Part of one firm's name (any case) picks that firm.
+    let one = fatima.get("/queue?firm=ravi+sys").await;
+    assert!(
+        one.body.contains(&by_systems)
+            && !one.body.contains(&by_soft)
+            && !one.body.contains(&indus)
+    );
+    assert!(
+        one.body.contains(r#"value="Ravi Systems""#),
+        "the box shows the firm found"
+    );
+    // A part that several names share: choose one, with the other filters kept.
+    let many = fatima.get("/queue?firm=RAVI&state=ministry_review").await;
+    assert_eq!(many.status, 200);
+    assert!(many.body.contains("2 firms"), "{}", many.body);
+    assert!(!many.body.contains(&by_systems) && !many.body.contains(&by_soft));
+    assert!(many.body.contains("firm=Ravi+Soft") && many.body.contains("state=ministry_review"));
+    let chosen = fatima
+        .get("/queue?firm=Ravi+Soft&state=ministry_review")
+        .await;
+    assert!(chosen.body.contains(&by_soft) && !chosen.body.contains(&by_systems));
+    // No firm of that name: said beside the box and in the summary.
+    let none = fatima.get("/queue?firm=Lahore").await;
+    assert!(none.body.contains("There is a problem") && none.body.contains("No firm"));
+    assert!(none.body.contains("<title>Error:"));
+    // A firm's id (links, scripts) still works; a ministry is not a firm.
+    let by_id = fatima
+        .get(&format!("/queue?firm={}", soft.organisation_id))
+        .await;
+    assert!(by_id.body.contains(&by_soft) && !by_id.body.contains(&indus));
+    let ministry = fatima
+        .get(&format!("/queue?firm={}", t.reviewer.organisation_id))
+        .await;
+    assert!(ministry.body.contains("No firm"));
+}
+
+#[tokio::test]
+async fn the_firm_reaches_its_decision_letter_from_its_application() {
+    let app = ui::spawn(Backend::Sqlite).await;
+    let t = team(&app).await;
+    let refused = submitted(&app, &t.firm).await;
+    take(
+        &app,
+        &t.reviewer,
+        &refused,
+        "reject",
+        None,
+        Some("The firm is not registered with PSEB."),
+    )
+    .await;
+    let open = submitted(&app, &t.firm).await;
+    let withdrawn = submitted(&app, &t.firm).await;
+    take(
+        &app,
+        &t.firm,
+        &withdrawn,
+        "withdraw",
+        None,
+        Some("Trip cancelled"),
+    )
+    .await;
+    let ayesha = app.signed_in("ayesha@indus.example").await;
+    let page = ayesha.get(&format!("/applications/{refused}")).await;
+    assert_eq!(page.status, 200);
+    let link = format!(r#"href="&#x2F;cases&#x2F;{refused}&#x2F;letter" id="decision-letter""#);
+    assert!(page.body.contains(&link), "{}", page.body);
+    let letter = ayesha.get(&format!("/cases/{refused}/letter")).await;
+    assert_eq!(letter.status, 200);
+    assert!(
+        letter
+            .body
+            .contains("The firm is not registered with PSEB.")
+    );
+    for other in [&open, &withdrawn] {
+        let page = ayesha.get(&format!("/applications/{other}")).await;
+        assert_eq!(page.status, 200);
+        assert!(
+            !page.body.contains(r#"id="decision-letter""#),
+            "no decision, no letter"
+        );
+    }
+}

@@ -54,6 +54,19 @@ pub enum Assigned {
     Anyone,
     /// Claimed by the actor.
     Me,
+    /// Claimed by nobody yet.
+    Nobody,
+}
+
+/// Which cases a queue lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// The stages the actor's role works.
+    #[default]
+    Work,
+    /// Oversight: the overdue or escalated cases of every stage whose escalation goes to the
+    /// actor's role (read-only where the role does not also work the stage).
+    Late,
 }
 
 /// Keyset position: the (deadline, id) of the last case seen (no deadline sorts last).
@@ -68,6 +81,7 @@ pub struct QueueQuery {
     /// A reference (whole or its start) or part of the applicant's name.
     pub search: Option<String>,
     pub assigned: Assigned,
+    pub scope: Scope,
     pub after: Option<Cursor>,
     pub limit: i64,
 }
@@ -79,6 +93,9 @@ pub struct QueueItem {
     pub escalated: bool,
     pub assignee: Option<User>,
     pub organisation: Option<Organisation>,
+    /// The actor's role works the case's stage (may claim it); false for cases shown to a
+    /// supervisor for oversight only.
+    pub works: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -144,17 +161,47 @@ fn works(actor: &Actor, workflow: &Workflow, state: &str) -> bool {
     !actor.is_applicant() && workflow.transitions_from(state).any(|t| t.by == actor.role)
 }
 
+/// The state's late cases escalate to the actor's role.
+fn supervises(actor: &Actor, state: &crate::workflow::StateDef) -> bool {
+    use crate::workflow::Recipient;
+    !actor.is_applicant()
+        && match state.escalate.as_ref().map(|e| &e.to) {
+            Some(Recipient::Role(role)) => *role == actor.role,
+            Some(Recipient::Owner) => state.owner.as_deref() == Some(actor.role.as_str()),
+            _ => false,
+        }
+}
+
+/// Overdue (the deadline has passed) or already escalated.
+fn late(record: &ApplicationRecord, now: DateTime<Utc>) -> bool {
+    record.escalated_at.is_some() || record.deadline_at.is_some_and(|d| d <= now)
+}
+
 impl Engine {
     /// The stages the actor's role works, over every loaded workflow version (an application
     /// stays on the version it started with); labels from the newest version.
     pub fn stages(&self, actor: &Actor) -> Vec<Stage> {
+        self.stages_where(actor, |wf, state| works(actor, wf, &state.name))
+    }
+
+    /// The stages whose late cases escalate to the actor's role (`escalate: {to: ROLE}`), in
+    /// the same order as [`Engine::stages`]: what a supervisor oversees.
+    pub fn supervised_stages(&self, actor: &Actor) -> Vec<Stage> {
+        self.stages_where(actor, |_, state| supervises(actor, state))
+    }
+
+    fn stages_where(
+        &self,
+        actor: &Actor,
+        pick: impl Fn(&Workflow, &crate::workflow::StateDef) -> bool,
+    ) -> Vec<Stage> {
         let mut out: BTreeMap<(String, String), Stage> = BTreeMap::new();
         for wf in self.workflows.all_versions() {
             if !wf.roles.contains(&actor.role) {
                 continue;
             }
             for state in wf.states.iter().filter(|s| !s.terminal && !s.initial) {
-                if works(actor, wf, &state.name) {
+                if pick(wf, state) {
                     out.insert(
                         (wf.id.clone(), state.name.clone()),
                         Stage {
@@ -216,13 +263,20 @@ impl Engine {
         }
     }
 
-    /// One page of the actor's queue: cases in the stages the actor works, nearest deadline
-    /// first. Each stage is read by its own keyset query on (state, deadline, id) and the
-    /// pages are merged, so the cost does not grow with the number of cases.
+    /// One page of the actor's queue: cases in the stages the actor works (or, with
+    /// [`Scope::Late`], the late cases of the stages it oversees), nearest deadline first.
+    /// Each stage is read by its own keyset query on (state, deadline, id) and the pages are
+    /// merged, so the cost does not grow with the number of cases. Late cases are a prefix of
+    /// that order (deadline passed), so they cost no more.
     pub async fn queue(&self, actor: &Actor, query: &QueueQuery) -> EngineResult<QueuePage> {
         let limit = query.limit.clamp(1, MAX_PAGE);
-        let stages: Vec<Stage> = self
-            .stages(actor)
+        let now = self.now();
+        let only_late = query.scope == Scope::Late;
+        let all_stages = match query.scope {
+            Scope::Work => self.stages(actor),
+            Scope::Late => self.supervised_stages(actor),
+        };
+        let stages: Vec<Stage> = all_stages
             .into_iter()
             .filter(|s| {
                 query
@@ -252,7 +306,12 @@ impl Engine {
                     .iter()
                     .any(|s| s.workflow_id == r.workflow_id && s.state == r.state)
                     && query.organisation_id.is_none_or(|o| o == r.organisation_id)
-                    && (query.assigned == Assigned::Anyone || r.assigned_to == me)
+                    && match query.assigned {
+                        Assigned::Anyone => true,
+                        Assigned::Me => r.assigned_to.is_some() && r.assigned_to == me,
+                        Assigned::Nobody => r.assigned_to.is_none(),
+                    }
+                    && (!only_late || late(&r, now))
                     && query.after.is_none();
                 if keep {
                     records.push(r);
@@ -271,10 +330,16 @@ impl Engine {
                     } else {
                         None
                     },
+                    unassigned: query.assigned == Assigned::Nobody,
                     after: query.after,
                     limit: limit + 1,
                 };
-                records.extend(self.store.applications(&filter).await?);
+                let mut found = self.store.applications(&filter).await?;
+                if only_late {
+                    // Deadline order: the late ones come first; the rest are not late either.
+                    found.retain(|r| late(r, now));
+                }
+                records.extend(found);
             }
             records.sort_by_key(sort_key);
         }
@@ -321,8 +386,10 @@ impl Engine {
                     o
                 }
             };
+            let works = works(actor, &workflow, &record.state);
             let view = ApplicationView { record, workflow };
             items.push(QueueItem {
+                works,
                 urgency: self.urgency(&view),
                 escalated: view.record.escalated_at.is_some(),
                 assignee,

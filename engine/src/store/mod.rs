@@ -284,6 +284,8 @@ pub struct ApplicationFilter {
     /// Reference prefix or part of the applicant's name.
     pub search: Option<String>,
     pub assigned_to: Option<i64>,
+    /// Only applications nobody holds.
+    pub unassigned: bool,
     /// Keyset paging in deadline order: the (deadline, id) of the last row seen.
     pub after: Option<(Option<DateTime<Utc>>, i64)>,
     pub limit: i64,

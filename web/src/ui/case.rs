@@ -253,7 +253,23 @@ pub async fn case_page(
     } else {
         vec![]
     };
+    // Back to where this user works from: an administrator's audit log of the case, a
+    // supervisor's late cases when the case is there only for oversight, else the queue.
+    let back = if actor.is_admin() {
+        format!("/admin/audit/{}", r.reference)
+    } else if !works
+        && engine
+            .supervised_stages(actor)
+            .iter()
+            .any(|s| s.workflow_id == wf.id && s.state == r.state)
+    {
+        "/queue/late".to_string()
+    } else {
+        "/queue".to_string()
+    };
     let mut page = Context::new();
+    page.insert("back", &back);
+    page.insert("is_admin", &actor.is_admin());
     page.insert("case", &case);
     page.insert(
         "fields",

@@ -340,6 +340,14 @@ async fn application(State(state): State<AppState>, ctx: Ctx, Path(reference): P
     page.insert("request", &if card.with_applicant && !card.is_draft { open_request(&view, &events) } else { None });
     page.insert("answer", &answer_action(&view.workflow, &view.record.state).map(|t| t.label.clone()));
     page.insert("can_withdraw", &withdraw_action(&view.workflow, &view.record.state).is_some());
+    // Once a decision closed it: the printable decision letter (the engine says whether there
+    // is one; a withdrawal or a lapse has none).
+    let letter_url = if card.terminal {
+        state.engine.decision(&actor, &reference).await.ok().map(|d| format!("/cases/{}/letter", d.view.record.reference))
+    } else {
+        None
+    };
+    page.insert("letter_url", &letter_url);
     page.insert("app", &card);
     render(&ctx, "firm/application.html", page)
 }

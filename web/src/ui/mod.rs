@@ -52,6 +52,7 @@ pub const NAV: &[NavEntry] = &[
     NavEntry { roles: &[ADMIN_ROLE], href: "/admin/jobs", key: "admin.nav.jobs" },
     NavEntry { roles: &[ADMIN_ROLE], href: "/admin/holidays", key: "admin.holidays.nav" },
     NavEntry { roles: queue::STAFF_ROLES, href: "/queue", key: "nav.queue" },
+    NavEntry { roles: queue::SUPERVISOR_ROLES, href: "/queue/late", key: "nav.late" },
     NavEntry { roles: queue::STAFF_ROLES, href: "/lookup", key: "nav.lookup" },
 ];
 

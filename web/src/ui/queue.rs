@@ -12,7 +12,8 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use corridor_engine::actor::Actor;
 use corridor_engine::error::EngineError;
-use corridor_engine::queue::{Assigned, QueueItem, QueueQuery, Urgency};
+use corridor_engine::queue::{Assigned, QueueItem, QueueQuery, Scope, Urgency};
+use corridor_engine::store::Organisation;
 use serde::Serialize;
 use tera::Context;
 
@@ -32,12 +33,17 @@ pub const STAFF_ROLES: &[&str] = &[
     "licensing_officer",
 ];
 
+/// Roles that receive the workflows' escalations and get the "late cases" view (which
+/// stages it covers comes from the workflow files: `escalate: {to: ROLE}`).
+pub const SUPERVISOR_ROLES: &[&str] = &["ministry_supervisor"];
+
 /// Cases per queue page.
 pub const PAGE_SIZE: i64 = 25;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/queue", get(queue))
+        .route("/queue/late", get(late_queue))
         .route("/cases/{reference}/claim", get(back_to_case).post(claim))
         .route(
             "/cases/{reference}/release",
@@ -94,6 +100,8 @@ struct Row {
     escalated: bool,
     holder: Option<String>,
     held_by_me: bool,
+    /// The user's role works the stage (may claim the case).
+    works: bool,
     version: i64,
 }
 
@@ -118,13 +126,14 @@ fn row(item: &QueueItem, me: Option<i64>) -> Row {
         escalated: item.escalated,
         holder: item.assignee.as_ref().map(|u| u.name.clone()),
         held_by_me: r.assigned_to.is_some() && r.assigned_to == me,
+        works: item.works,
         version: r.version,
     }
 }
 
 /// The query string of the current filters (without the page position).
 fn filters_query(q: &HashMap<String, String>) -> String {
-    let pairs: Vec<(&str, &str)> = ["workflow", "state", "firm", "q", "mine"]
+    let pairs: Vec<(&str, &str)> = ["workflow", "state", "firm", "q", "holder", "mine"]
         .iter()
         .filter_map(|k| {
             q.get(*k)
@@ -139,63 +148,184 @@ fn given<'a>(q: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
     q.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
 }
 
+/// The most firms listed when a firm filter matches several.
+const FIRM_CHOICES: usize = 20;
+
+/// What the firm filter's text stands for. Firms are many (thousands), so the filter is a
+/// text box, not a list: a firm's id (the links of the pages) or its name, whole or in part.
+enum FirmFilter {
+    Any,
+    One(Organisation),
+    /// Several firms' names contain the text: the user picks one (the queue waits).
+    Choose {
+        firms: Vec<Organisation>,
+        total: usize,
+    },
+    NoMatch,
+}
+
+async fn firm_filter(state: &AppState, text: Option<&str>) -> UiResult<FirmFilter> {
+    let Some(text) = text else {
+        return Ok(FirmFilter::Any);
+    };
+    if let Ok(id) = text.parse::<i64>() {
+        return Ok(match state.engine.store.organisation(id).await {
+            Ok(o) if o.kind == "firm" => FirmFilter::One(o),
+            _ => FirmFilter::NoMatch,
+        });
+    }
+    let needle = text.to_lowercase();
+    let mut firms: Vec<Organisation> = state
+        .engine
+        .store
+        .organisations()
+        .await?
+        .into_iter()
+        .filter(|o| o.kind == "firm" && o.name.to_lowercase().contains(&needle))
+        .collect();
+    if let Some(exact) = firms.iter().position(|o| o.name.to_lowercase() == needle) {
+        return Ok(FirmFilter::One(firms.swap_remove(exact)));
+    }
+    Ok(match firms.len() {
+        0 => FirmFilter::NoMatch,
+        1 => FirmFilter::One(firms.remove(0)),
+        total => {
+            firms.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+            firms.truncate(FIRM_CHOICES);
+            FirmFilter::Choose { firms, total }
+        }
+    })
+}
+
 async fn queue(
     State(state): State<AppState>,
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
 ) -> UiResult<Response> {
-    let actor = staff(&ctx)?;
+    queue_page(&state, &ctx, &q, Scope::Work).await
+}
+
+/// For supervisors: the overdue and escalated cases of every stage that escalates to their
+/// role, oldest deadline first (the engine decides which stages and cases those are).
+async fn late_queue(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<HashMap<String, String>>,
+) -> UiResult<Response> {
+    queue_page(&state, &ctx, &q, Scope::Late).await
+}
+
+async fn queue_page(
+    state: &AppState,
+    ctx: &Ctx,
+    q: &HashMap<String, String>,
+    scope: Scope,
+) -> UiResult<Response> {
+    let actor = staff(ctx)?;
     let engine = &state.engine;
-    let stages = engine.stages(&actor);
+    let (base, stages) = match scope {
+        Scope::Work => ("/queue", engine.stages(&actor)),
+        Scope::Late => ("/queue/late", engine.supervised_stages(&actor)),
+    };
+    let firm = firm_filter(state, given(q, "firm")).await?;
+    let holder = match (given(q, "holder"), given(q, "mine")) {
+        (Some("me"), _) | (None, Some(_)) => "me",
+        (Some("nobody"), _) => "nobody",
+        _ => "",
+    };
     let query = QueueQuery {
-        workflow_id: given(&q, "workflow").map(str::to_string),
-        state: given(&q, "state").map(str::to_string),
-        organisation_id: given(&q, "firm").and_then(|f| f.parse().ok()),
-        search: given(&q, "q").map(|s| s.chars().take(100).collect()),
-        assigned: if given(&q, "mine").is_some() {
-            Assigned::Me
-        } else {
-            Assigned::Anyone
+        workflow_id: given(q, "workflow").map(str::to_string),
+        state: given(q, "state").map(str::to_string),
+        organisation_id: match &firm {
+            FirmFilter::One(o) => Some(o.id),
+            _ => None,
         },
-        after: given(&q, "after").and_then(crate::api::parse_cursor),
+        search: given(q, "q").map(|s| s.chars().take(100).collect()),
+        assigned: match holder {
+            "me" => Assigned::Me,
+            "nobody" => Assigned::Nobody,
+            _ => Assigned::Anyone,
+        },
+        scope,
+        after: given(q, "after").and_then(crate::api::parse_cursor),
         limit: PAGE_SIZE,
     };
-    let page = engine.queue(&actor, &query).await?;
-    let rows: Vec<Row> = page.items.iter().map(|i| row(i, actor.user_id)).collect();
-    let filters = filters_query(&q);
-    let join = |extra: String| {
+    let page = match firm {
+        FirmFilter::Any | FirmFilter::One(_) => Some(engine.queue(&actor, &query).await?),
+        FirmFilter::Choose { .. } | FirmFilter::NoMatch => None,
+    };
+    let rows: Vec<Row> = page
+        .iter()
+        .flat_map(|p| p.items.iter())
+        .map(|i| row(i, actor.user_id))
+        .collect();
+    let filters = filters_query(q);
+    let with = |extra: String| {
         if filters.is_empty() {
-            format!("/queue?{extra}")
+            format!("{base}?{extra}")
         } else {
-            format!("/queue?{filters}&{extra}")
+            format!("{base}?{filters}&{extra}")
         }
     };
     let next = page
-        .next
-        .map(|(d, id)| join(format!("after={}", crate::api::format_cursor(d, id))));
+        .as_ref()
+        .and_then(|p| p.next)
+        .map(|(d, id)| with(format!("after={}", crate::api::format_cursor(d, id))));
     let first = query.after.is_some().then(|| {
         if filters.is_empty() {
-            "/queue".to_string()
+            base.to_string()
         } else {
-            format!("/queue?{filters}")
+            format!("{base}?{filters}")
         }
     });
 
-    // The filter choices: only the workflows and stages this role works.
+    // The filter choices: only the workflows and stages of this view.
     let mut workflows: Vec<(String, String)> = stages
         .iter()
         .map(|s| (s.workflow_id.clone(), s.workflow_title.clone()))
         .collect();
     workflows.dedup();
-    let firms: Vec<serde_json::Value> = engine
-        .store
-        .organisations()
-        .await?
-        .into_iter()
-        .filter(|o| o.kind == "firm")
-        .map(|o| serde_json::json!({"id": o.id.to_string(), "name": o.name}))
-        .collect();
     let mut page_ctx = Context::new();
+    match &firm {
+        FirmFilter::Choose { firms, total } => {
+            // Each choice: the same filters with this firm's exact name.
+            let mut others: HashMap<String, String> = q.clone();
+            let choices: Vec<serde_json::Value> = firms
+                .iter()
+                .map(|o| {
+                    others.insert("firm".into(), o.name.clone());
+                    serde_json::json!({"name": o.name, "url": format!("{base}?{}", filters_query(&others))})
+                })
+                .collect();
+            page_ctx.insert("firm_choices", &choices);
+            page_ctx.insert("firm_total", total);
+        }
+        FirmFilter::NoMatch => {
+            let mut errors = super::forms::FormErrors::default();
+            errors.add(
+                "firm",
+                "#filter-firm",
+                super::i18n::t_args(
+                    ctx.lang,
+                    "queue.filter.firm_none",
+                    &[("name", given(q, "firm").unwrap_or("").to_string())],
+                ),
+            );
+            errors.insert_into(&mut page_ctx);
+        }
+        FirmFilter::Any | FirmFilter::One(_) => {}
+    }
+    page_ctx.insert("scope", if scope == Scope::Late { "late" } else { "work" });
+    // The message group of the page's own texts (title, lead, empty...).
+    page_ctx.insert(
+        "k",
+        if scope == Scope::Late {
+            "late"
+        } else {
+            "queue"
+        },
+    );
+    page_ctx.insert("base", base);
     page_ctx.insert("rows", &rows);
     page_ctx.insert("stages", &stages);
     page_ctx.insert(
@@ -205,16 +335,21 @@ async fn queue(
             .map(|(id, title)| serde_json::json!({"id": id, "title": title}))
             .collect::<Vec<_>>(),
     );
-    page_ctx.insert("firms", &firms);
-    page_ctx.insert("f_workflow", given(&q, "workflow").unwrap_or(""));
-    page_ctx.insert("f_state", given(&q, "state").unwrap_or(""));
-    page_ctx.insert("f_firm", given(&q, "firm").unwrap_or(""));
-    page_ctx.insert("f_q", given(&q, "q").unwrap_or(""));
-    page_ctx.insert("f_mine", &given(&q, "mine").is_some());
+    page_ctx.insert("f_workflow", given(q, "workflow").unwrap_or(""));
+    page_ctx.insert("f_state", given(q, "state").unwrap_or(""));
+    page_ctx.insert(
+        "f_firm",
+        &match &firm {
+            FirmFilter::One(o) => o.name.clone(),
+            _ => given(q, "firm").unwrap_or("").to_string(),
+        },
+    );
+    page_ctx.insert("f_q", given(q, "q").unwrap_or(""));
+    page_ctx.insert("f_holder", holder);
     page_ctx.insert("filtered", &!filters.is_empty());
     page_ctx.insert("next", &next);
     page_ctx.insert("first", &first);
-    render(&ctx, "staff/queue.html", page_ctx)
+    render(ctx, "staff/queue.html", page_ctx)
 }
 
 /// A refused claim, release or reassignment: someone else moved first, or the case left the

@@ -398,3 +398,139 @@ async fn the_whole_journey_through_the_pages_of_every_role() {
     )
     .expect("write list");
 }
+
+/// Move an application on through the engine, as `email` (the browser is not the point here).
+async fn engine_take(
+    app: &ui::UiApp,
+    email: &str,
+    reference: &str,
+    action: &str,
+    reason: Option<&str>,
+) {
+    let user = app
+        .engine
+        .store
+        .user_by_email(email)
+        .await
+        .expect("read user")
+        .expect("user");
+    let actor = app.actor(&user);
+    let version = app
+        .engine
+        .application(&actor, reference)
+        .await
+        .expect("read")
+        .record
+        .version;
+    app.engine
+        .transition(
+            &actor,
+            reference,
+            &corridor_engine::transition::TransitionRequest {
+                action: action.into(),
+                expected_version: version,
+                comment: None,
+                reason: reason.map(str::to_string),
+                fields: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{action}: {e}"));
+}
+
+/// The staff pages in Urdu (right to left, Nastaliq line height) and the supervisor's late
+/// cases, with axe in English, Arabic and Urdu; the firm's way to its decision letter.
+#[tokio::test]
+async fn staff_pages_in_urdu_and_the_supervisors_late_cases() {
+    let app = ui::spawn(Backend::Sqlite).await;
+    let firm = app
+        .user("ayesha@indus.example", "applicant", "Indus Software House")
+        .await;
+    for (email, role) in [
+        ("fatima@moci.example", "ministry_reviewer"),
+        ("maryam@moci.example", "ministry_supervisor"),
+    ] {
+        app.user(email, role, "Ministry of Commerce and Industry")
+            .await;
+    }
+    // Submitted three weeks ago: the Ministry's review is overdue. Another one refused.
+    app.clock
+        .set(chrono::Utc::now() - chrono::Duration::days(21));
+    let late = app.complete_draft(&firm, WORKFLOW).await;
+    engine_take(&app, "ayesha@indus.example", &late, "submit", None).await;
+    let refused = app.complete_draft(&firm, WORKFLOW).await;
+    engine_take(&app, "ayesha@indus.example", &refused, "submit", None).await;
+    engine_take(
+        &app,
+        "fatima@moci.example",
+        &refused,
+        "reject",
+        Some("The firm is not registered with PSEB."),
+    )
+    .await;
+    app.clock.set(chrono::Utc::now());
+
+    let mut b = ui::browser(&app.base, "e2e-staff-ur").await;
+    // A reviewer's queue and case page in Urdu, and the firm filter's error there.
+    sign_in(&mut b, "fatima@moci.example").await;
+    switch_language(&b, "ur").await;
+    assert!(b.text("#queue").await.contains(&late));
+    b.axe("queue-ur").await;
+    b.screenshot("queue-ur").await;
+    b.fill("#filter-firm", "Lahore").await;
+    b.submit("#apply-filters").await;
+    assert!(b.exists(".error-summary").await);
+    b.axe("queue-firm-error-ur").await;
+    b.fill("#filter-firm", "indus").await;
+    b.select("#filter-holder", "nobody").await;
+    b.submit("#apply-filters").await;
+    assert!(b.text("#queue").await.contains(&late));
+    b.submit(&format!("#queue a[href='/cases/{late}']")).await;
+    assert_eq!(b.text("#reference").await, late);
+    b.axe("case-ur").await;
+    b.screenshot("case-ur").await;
+    switch_language(&b, "en").await;
+    sign_out(&b).await;
+
+    // The supervisor's late cases: English, Arabic, Urdu; the case is read-only for her.
+    sign_in(&mut b, "maryam@moci.example").await;
+    b.submit("nav a[href='/queue/late']").await;
+    assert!(b.text("#queue").await.contains(&late));
+    assert!(b.text("#queue").await.contains("Overdue"));
+    b.screenshot("late-cases").await;
+    axe_both(&mut b, "late-cases").await;
+    switch_language(&b, "ur").await;
+    b.axe("late-cases-ur").await;
+    b.screenshot("late-cases-ur").await;
+    switch_language(&b, "en").await;
+    b.submit(&format!("#queue a[href='/cases/{late}']")).await;
+    assert!(!b.exists("#claim").await && !b.exists("form[action$='/act']").await);
+    assert_eq!(
+        b.find(".back-link")
+            .await
+            .attr("href")
+            .await
+            .expect("href")
+            .as_deref(),
+        Some("/queue/late")
+    );
+    b.axe("case-supervisor").await;
+    sign_out(&b).await;
+
+    // The firm: from its refused application to the letter, in Urdu.
+    sign_in(&mut b, "ayesha@indus.example").await;
+    switch_language(&b, "ur").await;
+    b.goto(&format!("/applications/{refused}")).await;
+    b.axe("application-refused-ur").await;
+    b.submit("#decision-letter").await;
+    assert_eq!(b.text("#letter-reference").await, refused);
+    assert!(
+        b.text("main")
+            .await
+            .contains("The firm is not registered with PSEB.")
+    );
+    b.axe("letter-ur").await;
+    b.screenshot("letter-ur").await;
+    switch_language(&b, "en").await;
+    b.close().await;
+}

@@ -299,6 +299,15 @@ async fn queue_page(
                 .collect();
             page_ctx.insert("firm_choices", &choices);
             page_ctx.insert("firm_total", total);
+            page_ctx.insert(
+                "firm_many",
+                &super::i18n::t_count(
+                    ctx.lang,
+                    "queue.filter.firm_many",
+                    *total as i64,
+                    &[("name", given(q, "firm").unwrap_or("").to_string())],
+                ),
+            );
         }
         FirmFilter::NoMatch => {
             let mut errors = super::forms::FormErrors::default();

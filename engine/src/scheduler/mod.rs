@@ -282,6 +282,10 @@ impl Scheduler {
             ..RunReport::default()
         };
         loop {
+            // A pass can take longer than a lease: each batch is claimed (and its lease
+            // counted) from the clock's time when it is claimed, never from the start of the
+            // pass, or another instance would find the lease already over.
+            let now = self.engine.now().max(now);
             let jobs = self
                 .engine
                 .store
@@ -296,6 +300,7 @@ impl Scheduler {
                 return Ok(report);
             }
             report.claimed += jobs.len();
+            let heartbeat = self.keep_leases(jobs.iter().map(|j| j.id).collect());
             let mut running = tokio::task::JoinSet::new();
             for job in jobs {
                 let me = self.clone();
@@ -316,7 +321,31 @@ impl Scheduler {
                     }
                 }
             }
+            heartbeat.abort();
         }
+    }
+
+    /// While a batch runs, move its lease forward every third of the lease, so that a slow
+    /// message (an SMTP server taking its time) is not taken over and sent twice by another
+    /// instance. An instance that dies stops its heartbeat: its jobs are free a lease later.
+    fn keep_leases(self: &Arc<Self>, ids: Vec<i64>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let lease = me.settings.lease_seconds.max(1);
+            let beat = StdDuration::from_millis((lease as u64 * 1000 / 3).max(200));
+            loop {
+                tokio::time::sleep(beat).await;
+                let until = me.engine.now() + Duration::seconds(lease);
+                if let Err(e) = me
+                    .engine
+                    .store
+                    .extend_leases(&ids, &me.settings.worker_id, until)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not extend the leases of running jobs");
+                }
+            }
+        })
     }
 
     /// Complete or fail the job; returns whether it became a dead letter.

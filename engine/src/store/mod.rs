@@ -403,6 +403,8 @@ pub trait Store: Send + Sync + 'static {
     /// Compare-and-set: move `key` from `expected_next` to `row`'s next fire time (and cron,
     /// time zone, last fired). False when another instance moved it first.
     async fn advance_schedule(&self, row: &ScheduleRow, expected_next: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Move the lease of jobs `worker` still holds to `until` (a heartbeat while they run).
+    async fn extend_leases(&self, ids: &[i64], worker: &str, until: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 // Scheduler

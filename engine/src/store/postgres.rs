@@ -1052,4 +1052,16 @@ impl Store for PostgresStore {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn extend_leases(&self, ids: &[i64], worker: &str, until: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE jobs SET locked_until = $1 WHERE locked_by = $2 AND status = 'running' AND id = ANY($3)",
+        )
+        .bind(ts(until))
+        .bind(worker)
+        .bind(ids)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
 }

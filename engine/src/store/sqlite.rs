@@ -1114,6 +1114,19 @@ impl Store for SqliteStore {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn extend_leases(&self, ids: &[i64], worker: &str, until: DateTime<Utc>) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE jobs SET locked_until = ? WHERE locked_by = ? AND status = 'running' \
+             AND id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(ts(until))
+        .bind(worker)
+        .bind(serde_json::to_string(ids).unwrap_or_else(|_| "[]".into()))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
 }
 
 #[cfg(test)]

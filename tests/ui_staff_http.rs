@@ -992,6 +992,10 @@ async fn supervisors_see_the_late_cases_of_every_stage_that_escalates_to_them() 
         case.body
     );
     assert!(!case.body.contains(r#"id="claim""#) && !case.body.contains(r#"id="do-"#));
+    assert!(
+        case.body.contains("Nobody holds this case yet."),
+        "who holds it is said, read-only"
+    );
     let before = record(&app, &t.security, &at_security).await;
     let claim = maryam
         .post_form(
@@ -1062,6 +1066,8 @@ async fn supervisors_see_the_late_cases_of_every_stage_that_escalates_to_them() 
         r#"href="&#x2F;admin&#x2F;audit&#x2F;{at_review}" class="back-link""#
     )));
     assert!(read.body.contains("Administrators read cases"));
+    assert!(read.body.contains("fatima Tester holds this case."));
+    assert!(!read.body.contains(r#"id="reassign""#));
     assert!(!read.body.contains(r#"href="&#x2F;queue""#));
     let _ = (t.embassy, boss);
 }

@@ -115,6 +115,8 @@ struct CaseView {
     held_by_me: bool,
     /// The user's role works the current stage (may claim, release, reassign).
     works: bool,
+    /// Some staff role works the current stage (who holds it is worth saying).
+    staffed: bool,
     letter_url: Option<String>,
 }
 
@@ -185,7 +187,10 @@ pub async fn case_page(
     let values = r.fields.as_object().cloned().unwrap_or_default();
     let state_def = wf.state(&r.state);
     let terminal = state_def.is_some_and(|s| s.terminal);
-    let works = corridor_engine::queue::roles_working(wf, &r.state).contains(&actor.role);
+    let working = corridor_engine::queue::roles_working(wf, &r.state);
+    let works = working.contains(&actor.role);
+    // Staff work the stage (not the firm, not the system): someone may hold it.
+    let staffed = !working.is_empty();
     let holder = match r.assigned_to {
         Some(id) => engine.store.user(id).await.ok().map(|u| u.name),
         None => None,
@@ -225,6 +230,7 @@ pub async fn case_page(
         holder,
         held_by_me: r.assigned_to.is_some() && r.assigned_to == actor.user_id,
         works,
+        staffed,
         letter_url,
     };
     let documents: Vec<DocumentView> = docs

@@ -190,7 +190,7 @@ async fn firm_filter(state: &AppState, text: Option<&str>) -> UiResult<FirmFilte
         0 => FirmFilter::NoMatch,
         1 => FirmFilter::One(firms.remove(0)),
         total => {
-            firms.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+            firms.sort_by_key(|o| o.name.to_lowercase());
             firms.truncate(FIRM_CHOICES);
             FirmFilter::Choose { firms, total }
         }

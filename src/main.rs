@@ -149,6 +149,17 @@ enum BenchCommand {
         #[arg(long)]
         postgres: Option<String>,
     },
+    /// The reviewer queue page with a large data set (made by `corridor generate`).
+    Queue {
+        #[arg(long, default_value_t = 1_000_000)]
+        applications: usize,
+        /// Timed requests per page.
+        #[arg(long, default_value_t = 50)]
+        requests: usize,
+        /// Measure on PostgreSQL (a server URL whose user may create databases) instead of SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -233,6 +244,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::BenchScheduler(args) => {
             let results = corridor::bench_scheduler::run(&config, &args).await?;
             print!("{}", corridor::bench_scheduler::report(&results));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { command: BenchCommand::Queue { applications, requests, postgres } } => {
+            let bench = corridor::bench::QueueBench { applications, requests, postgres };
+            let measured = corridor::bench::queue(&config, &bench).await?;
+            print!("{}", corridor::bench::queue_report(&measured));
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify { reference } } => {

@@ -327,19 +327,37 @@ impl Engine {
 
     /// Take a transition: decide purely, then write all of it in one transaction.
     pub async fn transition(&self, actor: &Actor, reference: &str, request: &TransitionRequest) -> EngineResult<ApplicationView> {
-        let view = self.application(actor, reference).await?;
-        self.transition_view(actor, view, request).await
+        let not_found = || EngineError::NotFound("application".into());
+        let reference = crate::reference::parse(reference).ok_or_else(not_found)?;
+        let context = self.store.transition_context(&reference).await?.ok_or_else(not_found)?;
+        let workflow = self.workflow_of(&context.application)?;
+        if !actor.may_see(&context.application, &workflow) {
+            return Err(not_found());
+        }
+        let view = ApplicationView { record: context.application, workflow };
+        self.decide_and_commit(actor, view, &context.history, &context.documents, request).await
     }
 
     pub async fn transition_view(&self, actor: &Actor, view: ApplicationView, request: &TransitionRequest) -> EngineResult<ApplicationView> {
         let history = self.store.history(view.record.id).await?;
         let documents = self.store.documents(view.record.id).await?;
+        self.decide_and_commit(actor, view, &history, &documents, request).await
+    }
+
+    async fn decide_and_commit(
+        &self,
+        actor: &Actor,
+        view: ApplicationView,
+        history: &[AuditEvent],
+        documents: &[DocumentRecord],
+        request: &TransitionRequest,
+    ) -> EngineResult<ApplicationView> {
         let calendar = self.calendar(&view.workflow)?;
         let write = transition::decide(TransitionInput {
             workflow: &view.workflow,
             application: &view.record,
-            history: &history,
-            documents: &documents,
+            history,
+            documents,
             calendar,
             actor,
             request,

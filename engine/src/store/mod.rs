@@ -291,6 +291,14 @@ pub struct ApplicationFilter {
     pub limit: i64,
 }
 
+/// An application with what its next transition is decided on.
+#[derive(Debug, Clone)]
+pub struct TransitionContext {
+    pub application: ApplicationRecord,
+    pub history: Vec<AuditEvent>,
+    pub documents: Vec<DocumentRecord>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Apply pending migrations.
@@ -363,6 +371,15 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_user_sessions(&self, user_id: i64) -> StoreResult<u64>;
     /// Remove sessions that expired before `now`. Returns how many.
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// What a transition is decided on: the application by reference, its history and its
+    /// documents. Implementations read them over one connection (one pool checkout, not three).
+    async fn transition_context(&self, reference: &str) -> StoreResult<Option<TransitionContext>> {
+        let Some(application) = self.application_by_reference(reference).await? else { return Ok(None) };
+        let history = self.history(application.id).await?;
+        let documents = self.documents(application.id).await?;
+        Ok(Some(TransitionContext { application, history, documents }))
+    }
 
     // Scheduler
     /// One job by id (for `corridor jobs` and the dead-letter page).

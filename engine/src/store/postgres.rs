@@ -658,6 +658,33 @@ impl Store for PostgresStore {
         Ok(record)
     }
 
+    async fn transition_context(&self, reference: &str) -> StoreResult<Option<super::TransitionContext>> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(row) = sqlx::query("SELECT * FROM applications WHERE reference = $1")
+            .bind(reference)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let application = application(&row)?;
+        let history = sqlx::query("SELECT *, data::text AS data_text FROM audit_events WHERE application_id = $1 ORDER BY seq")
+            .bind(application.id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(event)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let documents = sqlx::query("SELECT * FROM documents WHERE application_id = $1 ORDER BY id")
+            .bind(application.id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(document)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Some(super::TransitionContext { application, history, documents }))
+    }
+
     async fn documents(&self, application_id: i64) -> StoreResult<Vec<DocumentRecord>> {
         let rows = sqlx::query("SELECT * FROM documents WHERE application_id = $1 ORDER BY id")
             .bind(application_id)

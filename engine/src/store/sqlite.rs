@@ -112,8 +112,11 @@ impl SqliteStore {
                 .connect_with(options)
                 .await?
         } else {
+            // A connection to a local file does not go stale the way a network connection
+            // can, so the ping before each checkout would be a wasted round trip.
             SqlitePoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(options)
                 .await?
@@ -730,6 +733,33 @@ impl Store for SqliteStore {
         Self::append_event(&mut tx, doc.application_id, &audit).await?;
         tx.commit().await?;
         Ok(record)
+    }
+
+    async fn transition_context(&self, reference: &str) -> StoreResult<Option<super::TransitionContext>> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(row) = sqlx::query("SELECT * FROM applications WHERE reference = ?")
+            .bind(reference)
+            .fetch_optional(&mut *conn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let application = application(&row)?;
+        let history = sqlx::query("SELECT * FROM audit_events WHERE application_id = ? ORDER BY seq")
+            .bind(application.id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(event)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let documents = sqlx::query("SELECT * FROM documents WHERE application_id = ? ORDER BY id")
+            .bind(application.id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(document)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Some(super::TransitionContext { application, history, documents }))
     }
 
     async fn documents(&self, application_id: i64) -> StoreResult<Vec<DocumentRecord>> {

@@ -169,6 +169,7 @@ scenarios!(
     create_application_numbers_references,
     commit_transition_writes_state_event_and_jobs,
     stale_version_writes_nothing,
+    stale_chain_position_writes_nothing,
     failed_write_rolls_back_everything,
     twenty_concurrent_commits_one_wins,
     edits_and_documents,
@@ -268,6 +269,7 @@ async fn create(s: &dyn Store, fx: &Fx, name: &str) -> ApplicationRecord {
 
 fn move_to(app: &ApplicationRecord, to: &str, deadline: Option<DateTime<Utc>>, when: DateTime<Utc>) -> TransitionWrite {
     TransitionWrite {
+        chain_after: None,
         application_id: app.id,
         expected_version: app.version,
         new_state: to.into(),
@@ -608,6 +610,42 @@ async fn stale_version_writes_nothing(db: &TestDb) {
     assert_eq!(after.version, 2);
     assert_eq!(after.applicant_name, "ali raza");
     assert_eq!(s.history(app.id).await.unwrap().len(), 2);
+}
+
+/// The engine passes the last event it read (its seq and hash) so that the store need not read
+/// it again. An event written since without a version bump (an escalation) makes that stale:
+/// the write is refused as a conflict and the chain does not fork.
+async fn stale_chain_position_writes_nothing(db: &TestDb) {
+    let s = db.store();
+    let fx = fixture(s).await;
+    let app = create(s, &fx, "Hira Siddiqui").await;
+    let read = s.history(app.id).await.unwrap();
+    let last = read.last().map(|e| (e.seq, e.hash.clone()));
+    assert_eq!(read.len(), 1);
+
+    // Someone appends an event to the same application without changing its version.
+    let mut other = move_to(&app, "ministry_review", None, t0());
+    other.chain_after = last.clone();
+    s.commit_transition(other).await.unwrap();
+    let now = s.application(app.id).await.unwrap();
+
+    let mut stale = move_to(&now, "withdrawn", None, t0());
+    stale.chain_after = last;
+    match s.commit_transition(stale).await {
+        Err(StoreError::Conflict { .. }) => {}
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(s.application(app.id).await.unwrap().state, "ministry_review", "nothing written");
+    assert_eq!(s.history(app.id).await.unwrap().len(), 2);
+
+    // With the position read afresh, the same write goes through and the chain verifies.
+    let fresh = s.history(app.id).await.unwrap().last().map(|e| (e.seq, e.hash.clone()));
+    let mut retry = move_to(&now, "withdrawn", None, t0());
+    retry.chain_after = fresh;
+    s.commit_transition(retry).await.unwrap();
+    let events = s.history(app.id).await.unwrap();
+    assert_eq!(events.len(), 3);
+    assert!(audit::verify_chain(app.id, &events).is_ok());
 }
 
 async fn failed_write_rolls_back_everything(db: &TestDb) {

@@ -197,6 +197,7 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
     jobs.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
 
     Ok(TransitionWrite {
+        chain_after: history.last().map(|e| (e.seq, e.hash.clone())),
         application_id: app.id,
         expected_version: app.version,
         new_state: to_state.name.clone(),

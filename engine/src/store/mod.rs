@@ -241,6 +241,9 @@ pub struct TransitionWrite {
     /// Timers of the state being left that must not fire any more.
     pub cancel_timers: bool,
     pub audit: NewAuditEvent,
+    /// The (seq, hash) of the application's last event as read when deciding; `None` makes
+    /// the store read it inside the write transaction.
+    pub chain_after: Option<(i64, String)>,
     pub jobs: Vec<NewJob>,
     pub now: DateTime<Utc>,
 }

@@ -82,11 +82,26 @@ impl PostgresStore {
 
     /// The caller holds the application row's lock, so the chain cannot fork.
     async fn append_event(tx: &mut Transaction<'static, Postgres>, application_id: i64, audit: &NewAuditEvent) -> StoreResult<()> {
-        let last: Option<(i64, String)> =
+        Self::append_event_after(tx, application_id, audit, None).await
+    }
+
+    /// Append an event after `known_last` (the (seq, hash) of the last event as the caller
+    /// read it), or after the last event read here. A stale `known_last` cannot fork the
+    /// chain: its seq is taken, and the unique (application_id, seq) refuses the insert.
+    async fn append_event_after(
+        tx: &mut Transaction<'static, Postgres>,
+        application_id: i64,
+        audit: &NewAuditEvent,
+        known_last: Option<(i64, String)>,
+    ) -> StoreResult<()> {
+        let last: Option<(i64, String)> = if known_last.is_some() {
+            known_last
+        } else {
             sqlx::query_as("SELECT seq, hash FROM audit_events WHERE application_id = $1 ORDER BY seq DESC LIMIT 1")
                 .bind(application_id)
                 .fetch_optional(&mut **tx)
-                .await?;
+                .await?
+        };
         let (seq, prev_hash, hash, data) = super::chain_next(application_id, last, audit);
         sqlx::query(
             "INSERT INTO audit_events (application_id, seq, actor_id, actor_name, role, organisation_id, action, \
@@ -608,7 +623,14 @@ impl Store for PostgresStore {
             return Err(Self::version_error(&mut tx, write.application_id, write.expected_version).await);
         };
         let record = application(&row)?;
-        Self::append_event(&mut tx, record.id, &write.audit).await?;
+        let expected = write.expected_version;
+        Self::append_event_after(&mut tx, record.id, &write.audit, write.chain_after.clone())
+            .await
+            .map_err(|e| match e {
+                // Another event landed since the caller read the history.
+                StoreError::Duplicate(_) if write.chain_after.is_some() => StoreError::Conflict { expected },
+                other => other,
+            })?;
         if write.cancel_timers {
             sqlx::query(
                 "UPDATE jobs SET status = 'cancelled', updated_at = $1 \

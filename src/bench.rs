@@ -162,6 +162,8 @@ async fn measure(
 
     let writes = read_back(&engine_url, watermark).await?;
     let transitions = writes.len();
+    let jobs: usize = writes.iter().map(|w| w.jobs.len()).sum();
+    eprintln!("{backend}: the engine wrote {transitions} audit events and {jobs} follow-up jobs");
     eprintln!("{backend}: the same {transitions} transitions as raw SQL...");
     drop(raw_engine);
     let raw_time = replay(&raw_url, &writes).await?;
@@ -461,6 +463,10 @@ async fn read_back(url: &str, after_id: i64) -> anyhow::Result<Vec<TransitionRow
                         .remove(&(application_id, at))
                         .unwrap_or_default(),
                 });
+            }
+            let unmatched: usize = by_app_time.values().map(Vec::len).sum();
+            if unmatched > 0 {
+                bail!("{unmatched} jobs the engine wrote could not be matched to a transition");
             }
             out
         }};

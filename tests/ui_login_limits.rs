@@ -1,7 +1,8 @@
 //! Sign-in attempts are limited per account and per client address (`AppState`'s
 //! `login_account_limiter`: 10 per account, `login_address_limiter`: 50 per address, each per
 //! 15 minutes). Guessing many accounts from one address is stopped, as is guessing one
-//! account; one locked account does not lock the others.
+//! account; one locked account does not lock the others; only failed attempts count against an
+//! address, so an office behind one address can sign in all day.
 
 #[path = "support/ui.rs"]
 mod ui;
@@ -65,4 +66,23 @@ async fn one_locked_account_does_not_lock_the_others_and_success_clears_the_coun
             "a success cleared the account's count"
         );
     }
+}
+
+#[tokio::test]
+async fn many_successful_sign_ins_from_one_address_are_not_limited() {
+    let app = ui::spawn(Backend::Sqlite).await;
+    app.user("desk@firm.example", "applicant", "Busy Firm").await;
+    // Sixty sign-ins, past the address limit of fifty, every one with the right password.
+    for i in 0..60 {
+        let page = app.http().post_form("/login", "/login", &[("email", "desk@firm.example"), ("password", PASSWORD)]).await;
+        assert_eq!(page.status, 303, "sign-in {i} succeeds");
+    }
+    // Failures still count: fifty wrong guesses on other accounts lock the address.
+    let http = app.http();
+    for i in 0..50 {
+        let email = format!("guess{i}@firm.example");
+        assert_eq!(http.post_form("/login", "/login", &[("email", &email), ("password", "nope")]).await.status, 422);
+    }
+    let refused = http.post_form("/login", "/login", &[("email", "desk@firm.example"), ("password", PASSWORD)]).await;
+    assert_eq!(refused.status, 429);
 }

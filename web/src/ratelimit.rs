@@ -31,6 +31,14 @@ impl RateLimiter {
         entry.1 <= self.limit
     }
 
+    /// Take back one counted attempt: it turned out well (a right password), and a busy
+    /// office behind one address must not lock itself out by signing in.
+    pub fn forgive(&self, key: &str) {
+        if let Some(entry) = self.windows.lock().unwrap_or_else(|e| e.into_inner()).get_mut(key) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
+
     /// Forget a key (e.g. after a successful login).
     pub fn reset(&self, key: &str) {
         self.windows.lock().unwrap_or_else(|e| e.into_inner()).remove(key);

@@ -112,6 +112,7 @@ async fn login(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormDat
         }
     };
     state.login_account_limiter.reset(&account_key);
+    state.login_address_limiter.forgive(&address_key);
     let session_cookie = session::start_session(&state, &user, ctx.session.as_ref()).await?;
     let user_lang = Lang::from_code(&user.language).unwrap_or_default();
     let target = next.unwrap_or_else(|| super::home_path(Some(&user.role)).to_string());

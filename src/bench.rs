@@ -71,13 +71,7 @@ pub async fn run(config: &Config, bench: &TransitionBench) -> anyhow::Result<Vec
     }
     let dir = tempfile::tempdir().context("creating a temporary folder")?;
     let mut results = Vec::new();
-    let sqlite = |name: &str| {
-        format!(
-            "sqlite://{}?synchronous={}",
-            dir.path().join(name).display(),
-            bench.synchronous
-        )
-    };
+    let sqlite = |name: &str| format!("sqlite://{}?synchronous={}", dir.path().join(name).display(), bench.synchronous);
     results.push(
         measure(
             config,
@@ -90,19 +84,8 @@ pub async fn run(config: &Config, bench: &TransitionBench) -> anyhow::Result<Vec
         .await?,
     );
     if let Some(server) = &bench.postgres {
-        let (engine_url, raw_url) = (
-            create_database(server, "engine").await?,
-            create_database(server, "raw").await?,
-        );
-        let measured = measure(
-            config,
-            bench,
-            dir.path(),
-            "PostgreSQL",
-            engine_url.clone(),
-            raw_url.clone(),
-        )
-        .await;
+        let (engine_url, raw_url) = (create_database(server, "engine").await?, create_database(server, "raw").await?);
+        let measured = measure(config, bench, dir.path(), "PostgreSQL", engine_url.clone(), raw_url.clone()).await;
         drop_database(server, &engine_url).await;
         drop_database(server, &raw_url).await;
         results.push(measured?);
@@ -125,18 +108,10 @@ async fn measure(
         .latest(&bench.workflow)
         .with_context(|| format!("--workflow: no workflow `{}` is loaded", bench.workflow))?;
     if workflow.state(&bench.target).is_none() {
-        bail!(
-            "--target: workflow `{}` has no state `{}`",
-            workflow.id,
-            bench.target
-        );
+        bail!("--target: workflow `{}` has no state `{}`", workflow.id, bench.target);
     }
-    let path = demo::path_to(&workflow, &bench.target).with_context(|| {
-        format!(
-            "--target: `{}` cannot be reached by people's actions",
-            bench.target
-        )
-    })?;
+    let path = demo::path_to(&workflow, &bench.target)
+        .with_context(|| format!("--target: `{}` cannot be reached by people's actions", bench.target))?;
     let engine_apps = fill(&engine, &workflow, bench.applications).await?;
     fill(&raw_engine, &workflow, bench.applications).await?;
     let watermark: i64 = max_audit_id(&engine_url).await?;
@@ -149,11 +124,7 @@ async fn measure(
         }
     }
 
-    eprintln!(
-        "{backend}: {} applications x {} transitions through the engine...",
-        bench.applications,
-        path.len()
-    );
+    eprintln!("{backend}: {} applications x {} transitions through the engine...", bench.applications, path.len());
     let started = Instant::now();
     for (reference, firm, version) in &engine_apps {
         take_path(&engine, &workflow, &path, &staff_by_role, reference, firm, *version).await?;
@@ -167,20 +138,10 @@ async fn measure(
     eprintln!("{backend}: the same {transitions} transitions as raw SQL...");
     drop(raw_engine);
     let raw_time = replay(&raw_url, &writes).await?;
-    Ok(Measurement {
-        backend: backend.into(),
-        transitions,
-        engine: engine_time,
-        raw: raw_time,
-    })
+    Ok(Measurement { backend: backend.into(), transitions, engine: engine_time, raw: raw_time })
 }
 
-async fn open_engine(
-    config: &Config,
-    dir: &Path,
-    url: &str,
-    name: &str,
-) -> anyhow::Result<Arc<Engine>> {
+async fn open_engine(config: &Config, dir: &Path, url: &str, name: &str) -> anyhow::Result<Arc<Engine>> {
     let mut config = config.clone();
     config.database.url = url.to_string();
     config.paths.data_dir = dir.join(format!("{name}-data"));
@@ -188,40 +149,21 @@ async fn open_engine(
 }
 
 /// Users for every role on the path and `count` drafts with every field and document.
-async fn fill(
-    engine: &Engine,
-    workflow: &Workflow,
-    count: usize,
-) -> anyhow::Result<Vec<(String, Actor, i64)>> {
+async fn fill(engine: &Engine, workflow: &Workflow, count: usize) -> anyhow::Result<Vec<(String, Actor, i64)>> {
     let store = &engine.store;
     let hash = corridor_engine::auth::hash_password("benchmark-password")?;
     let mut apps = Vec::with_capacity(count);
     let mut firms = Vec::new();
     for i in 0..2 {
-        let org = store
-            .create_organisation(&format!("Benchmark Firm {i}"), "firm", Some("PK"))
-            .await?;
-        firms.push(
-            user(
-                engine,
-                &format!("firm{i}@bench.corridor"),
-                "applicant",
-                org.id,
-                &hash,
-            )
-            .await?,
-        );
+        let org = store.create_organisation(&format!("Benchmark Firm {i}"), "firm", Some("PK")).await?;
+        firms.push(user(engine, &format!("firm{i}@bench.corridor"), "applicant", org.id, &hash).await?);
     }
     for i in 0..count {
         let firm = Actor::from_user(&firms[i % 2]);
-        let view = engine
-            .create_application(&firm, &workflow.id, &demo::example_fields(workflow, i))
-            .await?;
+        let view = engine.create_application(&firm, &workflow.id, &demo::example_fields(workflow, i)).await?;
         for doc in &workflow.documents {
             let (file, bytes) = demo::demo_document(doc);
-            engine
-                .upload_document(&firm, &view.record.reference, &doc.name, &file, bytes)
-                .await?;
+            engine.upload_document(&firm, &view.record.reference, &doc.name, &file, bytes).await?;
         }
         // A client knows the version from the last answer it got; read it here, untimed.
         let version = engine.application(&firm, &view.record.reference).await?.record.version;
@@ -230,13 +172,7 @@ async fn fill(
     Ok(apps)
 }
 
-async fn user(
-    engine: &Engine,
-    email: &str,
-    role: &str,
-    organisation_id: i64,
-    hash: &str,
-) -> anyhow::Result<User> {
+async fn user(engine: &Engine, email: &str, role: &str, organisation_id: i64, hash: &str) -> anyhow::Result<User> {
     Ok(engine
         .store
         .create_user(NewUser {
@@ -256,23 +192,11 @@ async fn staff(engine: &Engine, role: &str) -> anyhow::Result<Vec<User>> {
     if !existing.is_empty() {
         return Ok(existing);
     }
-    let org = engine
-        .store
-        .create_organisation(&format!("Benchmark {role}"), "ministry", Some("QA"))
-        .await?;
+    let org = engine.store.create_organisation(&format!("Benchmark {role}"), "ministry", Some("QA")).await?;
     let hash = corridor_engine::auth::hash_password("benchmark-password")?;
     let mut users = Vec::new();
     for i in 0..2 {
-        users.push(
-            user(
-                engine,
-                &format!("{role}{i}@bench.corridor"),
-                role,
-                org.id,
-                &hash,
-            )
-            .await?,
-        );
+        users.push(user(engine, &format!("{role}{i}@bench.corridor"), role, org.id, &hash).await?);
     }
     Ok(users)
 }
@@ -292,21 +216,15 @@ async fn take_path(
             "applicant" => firm.clone(),
             "system" => Actor::system(),
             role => {
-                let users = staff
-                    .get(role)
-                    .with_context(|| format!("no benchmark user with role {role}"))?;
-                let user = users
-                    .iter()
-                    .find(|u| Some(u.id) != last_four_eyes)
-                    .unwrap_or(&users[0]);
+                let users = staff.get(role).with_context(|| format!("no benchmark user with role {role}"))?;
+                let user = users.iter().find(|u| Some(u.id) != last_four_eyes).unwrap_or(&users[0]);
                 Actor::from_user(user)
             }
         };
         let request = TransitionRequest {
             action: t.action.clone(),
             expected_version: version,
-            comment: (t.comment == Need::Required)
-                .then(|| "Checked against the register.".to_string()),
+            comment: (t.comment == Need::Required).then(|| "Checked against the register.".to_string()),
             reason: (t.reason == Need::Required).then(|| "Benchmark reason.".to_string()),
             fields: None,
         };
@@ -371,34 +289,16 @@ enum Pool {
 /// A pool with the same connection settings (WAL, synchronous, pool size) as the store's.
 async fn raw_pool(url: &str) -> anyhow::Result<Pool> {
     Ok(if url.starts_with("sqlite:") {
-        Pool::Sqlite(
-            corridor_engine::store::sqlite::SqliteStore::connect(url)
-                .await?
-                .pool()
-                .clone(),
-        )
+        Pool::Sqlite(corridor_engine::store::sqlite::SqliteStore::connect(url).await?.pool().clone())
     } else {
-        Pool::Postgres(
-            corridor_engine::store::postgres::PostgresStore::connect(url)
-                .await?
-                .pool()
-                .clone(),
-        )
+        Pool::Postgres(corridor_engine::store::postgres::PostgresStore::connect(url).await?.pool().clone())
     })
 }
 
 async fn max_audit_id(url: &str) -> anyhow::Result<i64> {
     Ok(match raw_pool(url).await? {
-        Pool::Sqlite(p) => {
-            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_events")
-                .fetch_one(&p)
-                .await?
-        }
-        Pool::Postgres(p) => {
-            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_events")
-                .fetch_one(&p)
-                .await?
-        }
+        Pool::Sqlite(p) => sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_events").fetch_one(&p).await?,
+        Pool::Postgres(p) => sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_events").fetch_one(&p).await?,
     })
 }
 
@@ -412,46 +312,39 @@ const JOBS_SELECT: &str = "SELECT application_id, kind, dedup_key, CAST(payload 
 async fn read_back(url: &str, after_id: i64) -> anyhow::Result<Vec<TransitionRows>> {
     macro_rules! rows {
         ($pool:expr) => {{
-            let events = sqlx::query(AUDIT_SELECT)
-                .bind(after_id)
-                .fetch_all($pool)
-                .await?;
+            let events = sqlx::query(AUDIT_SELECT).bind(after_id).fetch_all($pool).await?;
             let jobs = sqlx::query(JOBS_SELECT).fetch_all($pool).await?;
             let mut by_app_time: HashMap<(i64, String), Vec<JobRow>> = HashMap::new();
             for j in &jobs {
                 let app: Option<i64> = j.try_get("application_id")?;
                 let Some(app) = app else { continue };
                 let created_at: String = j.try_get("created_at")?;
-                by_app_time
-                    .entry((app, created_at.clone()))
-                    .or_default()
-                    .push(JobRow {
-                        kind: j.try_get("kind")?,
-                        dedup_key: j.try_get("dedup_key")?,
-                        payload: j.try_get("payload")?,
-                        max_attempts: j
-                            .try_get::<i64, _>("max_attempts")
-                            .or_else(|_| j.try_get::<i32, _>("max_attempts").map(i64::from))?,
-                        run_at: j.try_get("run_at")?,
-                        created_at,
-                    });
+                by_app_time.entry((app, created_at.clone())).or_default().push(JobRow {
+                    kind: j.try_get("kind")?,
+                    dedup_key: j.try_get("dedup_key")?,
+                    payload: j.try_get("payload")?,
+                    max_attempts: j
+                        .try_get::<i64, _>("max_attempts")
+                        .or_else(|_| j.try_get::<i32, _>("max_attempts").map(i64::from))?,
+                    run_at: j.try_get("run_at")?,
+                    created_at,
+                });
             }
             let mut out = Vec::with_capacity(events.len());
             for e in &events {
                 let mut audit = Vec::new();
                 for (name, int) in AUDIT_COLUMNS {
                     audit.push(if *int {
-                        AuditValue::Int(e.try_get::<Option<i64>, _>(*name).or_else(|_| {
-                            e.try_get::<Option<i32>, _>(*name).map(|v| v.map(i64::from))
-                        })?)
+                        AuditValue::Int(
+                            e.try_get::<Option<i64>, _>(*name)
+                                .or_else(|_| e.try_get::<Option<i32>, _>(*name).map(|v| v.map(i64::from)))?,
+                        )
                     } else {
                         AuditValue::Text(e.try_get(*name)?)
                     });
                 }
                 let application_id: i64 = e.try_get("application_id")?;
-                let seq: i64 = e
-                    .try_get::<i64, _>("seq")
-                    .or_else(|_| e.try_get::<i32, _>("seq").map(i64::from))?;
+                let seq: i64 = e.try_get::<i64, _>("seq").or_else(|_| e.try_get::<i32, _>("seq").map(i64::from))?;
                 let at: String = e.try_get("at")?;
                 out.push(TransitionRows {
                     application_id,
@@ -459,9 +352,7 @@ async fn read_back(url: &str, after_id: i64) -> anyhow::Result<Vec<TransitionRow
                     // (upload or transition) adds one to both; the replica was filled alike.
                     from_version: seq - 1,
                     audit,
-                    jobs: by_app_time
-                        .remove(&(application_id, at))
-                        .unwrap_or_default(),
+                    jobs: by_app_time.remove(&(application_id, at)).unwrap_or_default(),
                 });
             }
             let unmatched: usize = by_app_time.values().map(Vec::len).sum();
@@ -579,18 +470,14 @@ async fn drop_database(server: &str, url: &str) {
         return;
     };
     if let Ok(mut conn) = sqlx::PgConnection::connect(server).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+            .execute(&mut conn)
+            .await;
     }
 }
 
 pub fn report(results: &[Measurement]) -> String {
-    let mut out = String::from(
-        "backend                       transitions   engine tx/s   raw SQL tx/s   engine/raw\n",
-    );
+    let mut out = String::from("backend                       transitions   engine tx/s   raw SQL tx/s   engine/raw\n");
     for m in results {
         out.push_str(&format!(
             "{:<29} {:>11} {:>13.1} {:>14.1} {:>11.1}%\n",
@@ -635,14 +522,8 @@ pub struct QueueMeasurement {
 pub async fn queue(config: &Config, bench: &QueueBench) -> anyhow::Result<QueueMeasurement> {
     let dir = tempfile::tempdir().context("creating a temporary folder")?;
     let (backend, url) = match &bench.postgres {
-        Some(server) => (
-            "PostgreSQL".to_string(),
-            create_database(server, "queue").await?,
-        ),
-        None => (
-            "SQLite".to_string(),
-            format!("sqlite://{}", dir.path().join("queue.db").display()),
-        ),
+        Some(server) => ("PostgreSQL".to_string(), create_database(server, "queue").await?),
+        None => ("SQLite".to_string(), format!("sqlite://{}", dir.path().join("queue.db").display())),
     };
     let measured = queue_on(config, bench, dir.path(), &backend, &url).await;
     if let Some(server) = &bench.postgres {
@@ -662,38 +543,19 @@ async fn queue_on(
     config.database.url = url.to_string();
     config.paths.data_dir = dir.join("data");
     config.scheduler.enabled = false;
-    eprintln!(
-        "{backend}: generating {} applications...",
-        bench.applications
-    );
+    eprintln!("{backend}: generating {} applications...", bench.applications);
     let generated = crate::generate::run(&config, bench.applications, 200, 1).await?;
 
     let engine = startup::build_engine(&config, Arc::new(SystemClock)).await?;
-    let ministry = engine
-        .store
-        .create_organisation("Benchmark Ministry", "ministry", Some("QA"))
-        .await?;
-    let reviewer = user(
-        &engine,
-        "reviewer@bench.corridor",
-        "ministry_reviewer",
-        ministry.id,
-        "-",
-    )
-    .await?;
+    let ministry = engine.store.create_organisation("Benchmark Ministry", "ministry", Some("QA")).await?;
+    let reviewer = user(&engine, "reviewer@bench.corridor", "ministry_reviewer", ministry.id, "-").await?;
     let actor = Actor::from_user(&reviewer);
     let stages = engine.stages(&actor);
     anyhow::ensure!(!stages.is_empty(), "the reviewer role works no stage");
 
     // The case nearest its deadline in the reviewer's stages, read straight from the database.
     let nearest = engine
-        .queue(
-            &actor,
-            &corridor_engine::queue::QueueQuery {
-                limit: 1,
-                ..Default::default()
-            },
-        )
+        .queue(&actor, &corridor_engine::queue::QueueQuery { limit: 1, ..Default::default() })
         .await?
         .items
         .into_iter()
@@ -702,10 +564,7 @@ async fn queue_on(
         .context("the reviewer's queue is empty")?;
     let raw_nearest: Option<String> = {
         let states: Vec<String> = stages.iter().map(|s| s.state.clone()).collect();
-        let placeholders = (1..=states.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let placeholders = (1..=states.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
         let sql = format!(
             "SELECT reference FROM applications WHERE state IN ({placeholders}) AND deadline_at IS NOT NULL ORDER BY deadline_at, id LIMIT 1"
         );
@@ -751,8 +610,7 @@ async fn queue_on(
     let base = format!("http://{}", listener.local_addr()?);
     let serve_engine = engine.clone();
     let serve_config = config.clone();
-    let server =
-        tokio::spawn(async move { startup::serve(serve_engine, &serve_config, listener).await });
+    let server = tokio::spawn(async move { startup::serve(serve_engine, &serve_config, listener).await });
     let http = reqwest::Client::builder().build()?;
     let cookie = format!("{}={token}", corridor_web::ui::session::SESSION_COOKIE);
 
@@ -769,23 +627,11 @@ async fn queue_on(
         ("first page".to_string(), "/queue".to_string()),
         (
             format!("one stage ({})", stage.state),
-            format!(
-                "/queue?workflow={}&state={}",
-                stage.workflow_id, stage.state
-            ),
+            format!("/queue?workflow={}&state={}", stage.workflow_id, stage.state),
         ),
-        (
-            "one firm".to_string(),
-            format!("/queue?firm={}", nearest.organisation_id),
-        ),
-        (
-            "search by reference".to_string(),
-            format!("/queue?q={}", nearest.reference),
-        ),
-        (
-            "search by name".to_string(),
-            "/queue?q=ayesha+khan".to_string(),
-        ),
+        ("one firm".to_string(), format!("/queue?firm={}", nearest.organisation_id)),
+        ("search by reference".to_string(), format!("/queue?q={}", nearest.reference)),
+        ("search by name".to_string(), "/queue?q=ayesha+khan".to_string()),
     ];
     if let Some(next) = next {
         pages.insert(1, ("second page (keyset)".to_string(), next));
@@ -804,12 +650,7 @@ async fn queue_on(
         }
         samples.sort_by(|a, b| a.total_cmp(b));
         let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-        timings.push(QueueTiming {
-            page: name,
-            median_ms: at(0.5),
-            p95_ms: at(0.95),
-            max_ms: at(1.0),
-        });
+        timings.push(QueueTiming { page: name, median_ms: at(0.5), p95_ms: at(0.95), max_ms: at(1.0) });
     }
     server.abort();
     Ok(QueueMeasurement {
@@ -841,10 +682,7 @@ pub fn queue_report(m: &QueueMeasurement) -> String {
     );
     out.push_str("queue page                     median ms    p95 ms    max ms\n");
     for t in &m.timings {
-        out.push_str(&format!(
-            "{:<30} {:>9.1} {:>9.1} {:>9.1}\n",
-            t.page, t.median_ms, t.p95_ms, t.max_ms
-        ));
+        out.push_str(&format!("{:<30} {:>9.1} {:>9.1} {:>9.1}\n", t.page, t.median_ms, t.p95_ms, t.max_ms));
     }
     out
 }

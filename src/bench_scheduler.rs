@@ -65,10 +65,7 @@ pub struct SchedulerMeasurement {
     pub sending: Duration,
 }
 
-pub async fn run(
-    config: &Config,
-    args: &BenchSchedulerArgs,
-) -> anyhow::Result<Vec<SchedulerMeasurement>> {
+pub async fn run(config: &Config, args: &BenchSchedulerArgs) -> anyhow::Result<Vec<SchedulerMeasurement>> {
     if args.due > args.applications || args.applications <= 0 {
         bail!("--due must be between 0 and --applications");
     }
@@ -76,20 +73,8 @@ pub async fn run(
     let mut out = Vec::new();
     if !args.no_sqlite {
         let dir = tempfile::tempdir().context("creating a temporary folder")?;
-        let url = format!(
-            "sqlite://{}?synchronous=normal",
-            dir.path().join("bench.db").display()
-        );
-        out.push(
-            measure(
-                config,
-                args,
-                &url,
-                "SQLite (WAL, synchronous=normal)",
-                &sink,
-            )
-            .await?,
-        );
+        let url = format!("sqlite://{}?synchronous=normal", dir.path().join("bench.db").display());
+        out.push(measure(config, args, &url, "SQLite (WAL, synchronous=normal)", &sink).await?);
     }
     if let Some(server) = &args.postgres {
         let url = create_database(server).await?;
@@ -107,10 +92,7 @@ async fn measure(
     label: &str,
     sink: &Sink,
 ) -> anyhow::Result<SchedulerMeasurement> {
-    eprintln!(
-        "{label}: filling {} applications ({} due)...",
-        args.applications, args.due
-    );
+    eprintln!("{label}: filling {} applications ({} due)...", args.applications, args.due);
     let mut config = config.clone();
     config.database.url = url.to_string();
     let dir = tempfile::tempdir()?;
@@ -122,11 +104,7 @@ async fn measure(
             email: "reviewer@ministry.test".into(),
             name: "Reviewer".into(),
             role: "ministry_reviewer".into(),
-            organisation_id: engine
-                .store
-                .create_organisation("Ministry", "ministry", Some("QA"))
-                .await?
-                .id,
+            organisation_id: engine.store.create_organisation("Ministry", "ministry", Some("QA")).await?.id,
             password_hash: None,
             language: "en".into(),
         })
@@ -135,10 +113,7 @@ async fn measure(
     fill(&engine, url, args, reviewer.organisation_id, reviewer.id).await?;
     let fill_time = started.elapsed();
     let plan = claim_plan(&engine, url).await?;
-    eprintln!(
-        "{label}: filled in {:.1} s; finding and enqueueing...",
-        fill_time.as_secs_f64()
-    );
+    eprintln!("{label}: filled in {:.1} s; finding and enqueueing...", fill_time.as_secs_f64());
 
     // Find and enqueue: claim due reminders with a lease, write one message job each.
     let now = Utc::now();
@@ -146,10 +121,7 @@ async fn measure(
     let started = Instant::now();
     let mut found = 0;
     loop {
-        let jobs = engine
-            .store
-            .claim_jobs(&worker, now, 300, args.batch)
-            .await?;
+        let jobs = engine.store.claim_jobs(&worker, now, 300, args.batch).await?;
         if jobs.is_empty() {
             break;
         }
@@ -177,17 +149,10 @@ async fn measure(
         }
     }
     let find_and_enqueue = started.elapsed();
-    eprintln!(
-        "{label}: {found} due found and enqueued in {:.1} s; sending...",
-        find_and_enqueue.as_secs_f64()
-    );
+    eprintln!("{label}: {found} due found and enqueued in {:.1} s; sending...", find_and_enqueue.as_secs_f64());
 
     // E-mails per second through the real scheduler and lettre.
-    let mailer = Mailer::new(&MailConfig::new(
-        Some(sink.url()),
-        config.mail.from.clone(),
-        config.outbox_dir(),
-    ))?;
+    let mailer = Mailer::new(&MailConfig::new(Some(sink.url()), config.mail.from.clone(), config.outbox_dir()))?;
     let templates = EmailTemplates::load(&config.email_templates_dir())?;
     let settings = SchedulerSettings::new(300, Duration::from_secs(5), "http://127.0.0.1:8080");
     let scheduler = Scheduler::new(engine.clone(), mailer, templates, settings)?;
@@ -197,31 +162,14 @@ async fn measure(
     let sending = started.elapsed();
     let emails = sink.count() - before;
     if report.dead > 0 || report.retried > 0 {
-        eprintln!(
-            "{label}: warning: {} retried, {} dead",
-            report.retried, report.dead
-        );
+        eprintln!("{label}: warning: {} retried, {} dead", report.retried, report.dead);
     }
-    Ok(SchedulerMeasurement {
-        backend: label.into(),
-        fill: fill_time,
-        plan,
-        found,
-        find_and_enqueue,
-        emails,
-        sending,
-    })
+    Ok(SchedulerMeasurement { backend: label.into(), fill: fill_time, plan, found, find_and_enqueue, emails, sending })
 }
 
 /// Applications in `ministry_review`, one pending reminder each (`due` of them due now),
 /// and as many finished jobs.
-async fn fill(
-    engine: &Engine,
-    url: &str,
-    args: &BenchSchedulerArgs,
-    org: i64,
-    user: i64,
-) -> anyhow::Result<()> {
+async fn fill(engine: &Engine, url: &str, args: &BenchSchedulerArgs, org: i64, user: i64) -> anyhow::Result<()> {
     let n = args.applications;
     let due = args.due;
     match engine.store.backend() {
@@ -291,10 +239,7 @@ async fn fill(
             .bind(user)
             .execute(pool)
             .await?;
-            for (kind, status, due, age) in [
-                ("reminder", "pending", due, "5 days"),
-                ("email", "done", 0, "9 days"),
-            ] {
+            for (kind, status, due, age) in [("reminder", "pending", due, "5 days"), ("email", "done", 0, "9 days")] {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "INSERT INTO jobs (kind, dedup_key, application_id, payload, status, attempts, max_attempts, run_at, \
                        created_at, updated_at) \
@@ -321,33 +266,29 @@ async fn claim_plan(engine: &Engine, url: &str) -> anyhow::Result<Vec<String>> {
     let now = Utc::now();
     Ok(match engine.store.backend() {
         "sqlite" => {
-            let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "EXPLAIN QUERY PLAN {}",
-                sqlite::CLAIM_JOBS_SQL
-            )))
-            .bind("w")
-            .bind(corridor_engine::audit::canonical_time(now))
-            .bind(corridor_engine::audit::canonical_time(now))
-            .bind(corridor_engine::audit::canonical_time(now))
-            .bind(32)
-            .bind(corridor_engine::audit::canonical_time(now))
-            .bind(32)
-            .bind(32)
-            .fetch_all(sqlite::SqliteStore::connect(url).await?.pool())
-            .await?;
+            let rows: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", sqlite::CLAIM_JOBS_SQL)))
+                    .bind("w")
+                    .bind(corridor_engine::audit::canonical_time(now))
+                    .bind(corridor_engine::audit::canonical_time(now))
+                    .bind(corridor_engine::audit::canonical_time(now))
+                    .bind(32)
+                    .bind(corridor_engine::audit::canonical_time(now))
+                    .bind(32)
+                    .bind(32)
+                    .fetch_all(sqlite::SqliteStore::connect(url).await?.pool())
+                    .await?;
             rows.into_iter().map(|(_, _, _, d)| d).collect()
         }
         _ => {
-            let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "EXPLAIN {}",
-                postgres::CLAIM_JOBS_SQL
-            )))
-            .bind(now)
-            .bind(32i64)
-            .bind("w")
-            .bind(now)
-            .fetch_all(postgres::PostgresStore::connect(url).await?.pool())
-            .await?;
+            let rows: Vec<(String,)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN {}", postgres::CLAIM_JOBS_SQL)))
+                    .bind(now)
+                    .bind(32i64)
+                    .bind("w")
+                    .bind(now)
+                    .fetch_all(postgres::PostgresStore::connect(url).await?.pool())
+                    .await?;
             rows.into_iter().map(|(l,)| l).collect()
         }
     })
@@ -357,10 +298,7 @@ pub fn report(results: &[SchedulerMeasurement]) -> String {
     let mut s = String::new();
     for r in results {
         s.push_str(&format!("== {} ==\n", r.backend));
-        s.push_str(&format!(
-            "fill (raw SQL):            {:.1} s\n",
-            r.fill.as_secs_f64()
-        ));
+        s.push_str(&format!("fill (raw SQL):            {:.1} s\n", r.fill.as_secs_f64()));
         s.push_str(&format!(
             "find and enqueue due jobs: {} in {:.2} s ({:.0} jobs/s)\n",
             r.found,
@@ -452,9 +390,7 @@ async fn create_database(server: &str) -> anyhow::Result<String> {
     let mut conn = sqlx::PgConnection::connect(server)
         .await
         .with_context(|| format!("--postgres: cannot connect to {}", startup::redact(server)))?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
     let base = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(server);
     Ok(format!("{base}/{name}"))
 }
@@ -465,10 +401,8 @@ async fn drop_database(server: &str, url: &str) {
         return;
     };
     if let Ok(mut conn) = sqlx::PgConnection::connect(server).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+            .execute(&mut conn)
+            .await;
     }
 }

@@ -57,36 +57,21 @@ pub struct SchedulerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{path}:{line}:{column}: error: {message}")]
-    Syntax {
-        path: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Syntax { path: String, line: usize, column: usize, message: String },
     #[error("environment variable {var}: {message}")]
     Env { var: String, message: String },
 }
 
 /// Short names kept for scripts (DESIGN.md section 3).
-const ALIASES: &[(&str, &str, &str)] = &[
-    ("CORRIDOR_BIND", "server", "bind"),
-    ("CORRIDOR_SMTP_URL", "mail", "smtp_url"),
-];
+const ALIASES: &[(&str, &str, &str)] =
+    &[("CORRIDOR_BIND", "server", "bind"), ("CORRIDOR_SMTP_URL", "mail", "smtp_url")];
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
+    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, column)
 }
 
@@ -94,18 +79,11 @@ impl Config {
     /// Read `path` and apply the environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: shown.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
         Self::parse(&shown, &text, |k| std::env::var(k).ok())
     }
 
-    pub fn parse(
-        shown: &str,
-        text: &str,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn parse(shown: &str, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let syntax = |e: toml::de::Error| {
             let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
             // Type errors point at the value; naming its key tells the reader what to fix.
@@ -119,12 +97,7 @@ impl Config {
                 Some(key) => format!("{key}: {}", e.message()),
                 None => e.message().to_string(),
             };
-            ConfigError::Syntax {
-                path: shown.to_string(),
-                line,
-                column,
-                message,
-            }
+            ConfigError::Syntax { path: shown.to_string(), line, column, message }
         };
         let mut table: toml::Table = toml::from_str(text).map_err(syntax)?;
         let sections: Vec<String> = table.keys().cloned().collect();
@@ -134,54 +107,40 @@ impl Config {
             };
             let keys: Vec<String> = inner.keys().cloned().collect();
             for key in keys {
-                let mut vars = vec![format!(
-                    "CORRIDOR_{}_{}",
-                    section.to_uppercase(),
-                    key.to_uppercase()
-                )];
+                let mut vars = vec![format!("CORRIDOR_{}_{}", section.to_uppercase(), key.to_uppercase())];
                 vars.extend(
-                    ALIASES
-                        .iter()
-                        .filter(|(_, s, k)| *s == section && *k == key)
-                        .map(|(v, _, _)| v.to_string()),
+                    ALIASES.iter().filter(|(_, s, k)| *s == section && *k == key).map(|(v, _, _)| v.to_string()),
                 );
                 for var in vars {
                     if let Some(raw) = env(&var) {
                         let current = &inner[&key];
-                        let value = match current {
-                            toml::Value::Boolean(_) => raw
-                                .trim()
-                                .parse::<bool>()
-                                .map(toml::Value::Boolean)
-                                .map_err(|_| ConfigError::Env {
-                                    var: var.clone(),
-                                    message: "must be true or false".into(),
-                                })?,
-                            toml::Value::Integer(_) => raw
-                                .trim()
-                                .parse::<i64>()
-                                .map(toml::Value::Integer)
-                                .map_err(|_| ConfigError::Env {
-                                    var: var.clone(),
-                                    message: "must be a whole number".into(),
-                                })?,
-                            _ => toml::Value::String(raw),
-                        };
+                        let value =
+                            match current {
+                                toml::Value::Boolean(_) => {
+                                    raw.trim().parse::<bool>().map(toml::Value::Boolean).map_err(|_| {
+                                        ConfigError::Env { var: var.clone(), message: "must be true or false".into() }
+                                    })?
+                                }
+                                toml::Value::Integer(_) => {
+                                    raw.trim().parse::<i64>().map(toml::Value::Integer).map_err(|_| {
+                                        ConfigError::Env { var: var.clone(), message: "must be a whole number".into() }
+                                    })?
+                                }
+                                _ => toml::Value::String(raw),
+                            };
                         inner.insert(key.clone(), value);
                     }
                 }
             }
         }
         // Re-serialise so that type errors still point into the file when they come from it.
-        let config: Config = toml::Value::Table(table).try_into().map_err(
-            |e: toml::de::Error| match toml::from_str::<Config>(text) {
-                Err(file_err) => syntax(file_err),
-                Ok(_) => ConfigError::Env {
-                    var: "CORRIDOR_*".into(),
-                    message: e.message().to_string(),
-                },
-            },
-        )?;
+        let config: Config =
+            toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+                match toml::from_str::<Config>(text) {
+                    Err(file_err) => syntax(file_err),
+                    Ok(_) => ConfigError::Env { var: "CORRIDOR_*".into(), message: e.message().to_string() },
+                }
+            })?;
         if config.server.max_upload_bytes == 0 {
             return Err(ConfigError::Syntax {
                 path: shown.into(),
@@ -241,30 +200,21 @@ mod tests {
     #[test]
     fn bad_environment_value_names_the_variable() {
         let env = |k: &str| (k == "CORRIDOR_SCHEDULER_ENABLED").then(|| "perhaps".to_string());
-        let e = Config::parse("corridor.toml", DEFAULTS, env)
-            .unwrap_err()
-            .to_string();
+        let e = Config::parse("corridor.toml", DEFAULTS, env).unwrap_err().to_string();
         assert!(e.contains("CORRIDOR_SCHEDULER_ENABLED"), "{e}");
     }
 
     #[test]
     fn syntax_error_names_line_and_column() {
         let text = DEFAULTS.replace("bind = \"127.0.0.1:8080\"", "bind = 127.0.0.1:8080");
-        let e = Config::parse("corridor.toml", &text, |_| None)
-            .unwrap_err()
-            .to_string();
+        let e = Config::parse("corridor.toml", &text, |_| None).unwrap_err().to_string();
         assert!(e.starts_with("corridor.toml:7:"), "{e}");
     }
 
     #[test]
     fn wrong_type_in_file_names_line() {
         let text = DEFAULTS.replace("poll_seconds = 5", "poll_seconds = \"often\"");
-        let e = Config::parse("corridor.toml", &text, |_| None)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("corridor.toml:") && e.contains("poll_seconds: invalid type"),
-            "{e}"
-        );
+        let e = Config::parse("corridor.toml", &text, |_| None).unwrap_err().to_string();
+        assert!(e.starts_with("corridor.toml:") && e.contains("poll_seconds: invalid type"), "{e}");
     }
 }

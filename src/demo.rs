@@ -105,11 +105,10 @@ const ACCOUNTS: &[DemoAccount] = &[
 
 /// A 1x1 PNG, for documents that must be images (the photograph).
 const DEMO_PNG: &[u8] = &[
-    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x04, 0x00, 0x00, 0x00, 0xB5, 0x1C, 0x0C,
-    0x02, 0x00, 0x00, 0x00, 0x0B, 0x49, 0x44, 0x41, 0x54, 0x78, 0xDA, 0x63, 0x64, 0x60, 0x00, 0x00,
-    0x00, 0x06, 0x00, 0x02, 0x30, 0x81, 0xD0, 0x2F, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44,
-    0xAE, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x04, 0x00, 0x00, 0x00, 0xB5, 0x1C, 0x0C, 0x02, 0x00, 0x00, 0x00, 0x0B, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0xDA, 0x63, 0x64, 0x60, 0x00, 0x00, 0x00, 0x06, 0x00, 0x02, 0x30, 0x81, 0xD0, 0x2F, 0x00,
+    0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
 ];
 
 /// A file that the document checklist entry accepts: a PDF where PDFs are, an image otherwise.
@@ -142,11 +141,7 @@ async fn create(engine: &Engine) -> anyhow::Result<()> {
     for a in ACCOUNTS {
         let org = match store.organisation_by_name(a.org).await? {
             Some(o) => o,
-            None => {
-                store
-                    .create_organisation(a.org, a.org_kind, Some(a.country))
-                    .await?
-            }
+            None => store.create_organisation(a.org, a.org_kind, Some(a.country)).await?,
         };
         let user = store
             .create_user(NewUser {
@@ -244,13 +239,7 @@ async fn walk(
     variant: usize,
 ) -> anyhow::Result<()> {
     let firm_actor = Actor::from_user(firm);
-    let view = engine
-        .create_application(
-            &firm_actor,
-            &workflow.id,
-            &example_fields(workflow, variant),
-        )
-        .await?;
+    let view = engine.create_application(&firm_actor, &workflow.id, &example_fields(workflow, variant)).await?;
     let reference = view.record.reference.clone();
     for doc in &workflow.documents {
         let (file, bytes) = demo_document(doc);
@@ -259,11 +248,7 @@ async fn walk(
             .await
             .with_context(|| format!("uploading the demo `{}`", doc.name))?;
     }
-    let mut version = engine
-        .application(&firm_actor, &reference)
-        .await?
-        .record
-        .version;
+    let mut version = engine.application(&firm_actor, &reference).await?.record.version;
     let mut last_four_eyes: Option<i64> = None;
     for t in path {
         // Transitions the scheduler takes on a deadline (a lapse) are taken here as the
@@ -273,13 +258,8 @@ async fn walk(
         } else if t.by == "applicant" {
             firm_actor.clone()
         } else {
-            let candidates = users
-                .get(t.by.as_str())
-                .with_context(|| format!("no demo user with role {}", t.by))?;
-            let user = candidates
-                .iter()
-                .find(|u| Some(u.id) != last_four_eyes)
-                .unwrap_or(&candidates[0]);
+            let candidates = users.get(t.by.as_str()).with_context(|| format!("no demo user with role {}", t.by))?;
+            let user = candidates.iter().find(|u| Some(u.id) != last_four_eyes).unwrap_or(&candidates[0]);
             Actor::from_user(user)
         };
         let request = TransitionRequest {

@@ -24,13 +24,12 @@ use crate::config::Config;
 use crate::startup;
 
 const FIRST_NAMES: &[&str] = &[
-    "Ayesha", "Usman", "Sana", "Hassan", "Zainab", "Omar", "Hira", "Ali", "Maryam", "Imran",
-    "Nadia", "Bilal", "Fatima", "Ahmed", "Sara", "Hamza", "Amna", "Faisal", "Rabia", "Tariq",
+    "Ayesha", "Usman", "Sana", "Hassan", "Zainab", "Omar", "Hira", "Ali", "Maryam", "Imran", "Nadia", "Bilal",
+    "Fatima", "Ahmed", "Sara", "Hamza", "Amna", "Faisal", "Rabia", "Tariq",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Khan", "Tariq", "Iqbal", "Raza", "Malik", "Farooq", "Siddiqui", "Hamza", "Javed", "Qureshi",
-    "Hussain", "Ahmed", "Chaudhry", "Butt", "Sheikh", "Mirza", "Abbasi", "Rehman", "Aslam",
-    "Nawaz",
+    "Khan", "Tariq", "Iqbal", "Raza", "Malik", "Farooq", "Siddiqui", "Hamza", "Javed", "Qureshi", "Hussain", "Ahmed",
+    "Chaudhry", "Butt", "Sheikh", "Mirza", "Abbasi", "Rehman", "Aslam", "Nawaz",
 ];
 
 /// How many rows go in one INSERT (SQLite allows 32766 bound values).
@@ -73,24 +72,14 @@ struct Row {
     deadline_at: Option<String>,
 }
 
-pub async fn run(
-    config: &Config,
-    applications: usize,
-    firms: usize,
-    seed: u64,
-) -> anyhow::Result<Generated> {
+pub async fn run(config: &Config, applications: usize, firms: usize, seed: u64) -> anyhow::Result<Generated> {
     let started = Instant::now();
-    let engine = startup::build_engine(
-        config,
-        std::sync::Arc::new(corridor_engine::clock::SystemClock),
-    )
-    .await?;
+    let engine = startup::build_engine(config, std::sync::Arc::new(corridor_engine::clock::SystemClock)).await?;
     let store = &engine.store;
     let workflows = engine.workflows.all_latest();
     anyhow::ensure!(!workflows.is_empty(), "no workflows are loaded");
     let firms = firms.max(1);
-    let password =
-        corridor_engine::auth::hash_password(&corridor_engine::auth::generate_password())?;
+    let password = corridor_engine::auth::hash_password(&corridor_engine::auth::generate_password())?;
     let mut firm_users = Vec::with_capacity(firms);
     let tag = seed;
     for i in 0..firms {
@@ -170,9 +159,8 @@ pub async fn run(
             );
             let created = now - Duration::minutes(rng.below(60 * 24 * 60) as i64);
             let entered = created + Duration::minutes(rng.below(60 * 24 * 5) as i64);
-            let deadline: Option<DateTime<Utc>> = has_deadline.then(|| {
-                now + Duration::minutes(rng.below(60 * 24 * 30) as i64) - Duration::days(10)
-            });
+            let deadline: Option<DateTime<Utc>> =
+                has_deadline.then(|| now + Duration::minutes(rng.below(60 * 24 * 30) as i64) - Duration::days(10));
             rows.push(Row {
                 reference: reference::format(&wf.reference_prefix, year, counters[w]),
                 workflow_id: wf.id.clone(),
@@ -191,21 +179,14 @@ pub async fn run(
         insert(&pool, &rows).await?;
         made += n;
         if made % 100_000 == 0 || made == applications {
-            eprintln!(
-                "{made} applications written ({:.0} s)",
-                started.elapsed().as_secs_f64()
-            );
+            eprintln!("{made} applications written ({:.0} s)", started.elapsed().as_secs_f64());
         }
     }
     for ((wf, _), last) in plans.iter().zip(&counters) {
         set_reference_number(&pool, &wf.reference_prefix, year, *last).await?;
     }
     analyze(&pool).await?;
-    Ok(Generated {
-        applications: made,
-        firms,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok(Generated { applications: made, firms, seconds: started.elapsed().as_secs_f64() })
 }
 
 fn fields(wf: &Workflow, name: &str, passport: &str) -> Map<String, Value> {
@@ -213,9 +194,7 @@ fn fields(wf: &Workflow, name: &str, passport: &str) -> Map<String, Value> {
     for f in &wf.fields {
         let value = if f.is_passport {
             passport.to_string()
-        } else if f.name.contains("name")
-            && (f.name.contains("full") || f.name.contains("employee"))
-        {
+        } else if f.name.contains("name") && (f.name.contains("full") || f.name.contains("employee")) {
             name.to_string()
         } else {
             f.example.clone()
@@ -232,66 +211,27 @@ enum Pool {
 
 async fn pool(url: &str) -> anyhow::Result<Pool> {
     Ok(if url.starts_with("sqlite:") {
-        Pool::Sqlite(
-            corridor_engine::store::sqlite::SqliteStore::connect(url)
-                .await?
-                .pool()
-                .clone(),
-        )
+        Pool::Sqlite(corridor_engine::store::sqlite::SqliteStore::connect(url).await?.pool().clone())
     } else {
-        Pool::Postgres(
-            corridor_engine::store::postgres::PostgresStore::connect(url)
-                .await?
-                .pool()
-                .clone(),
-        )
+        Pool::Postgres(corridor_engine::store::postgres::PostgresStore::connect(url).await?.pool().clone())
     })
 }
 
 async fn last_reference_number(pool: &Pool, prefix: &str, year: i32) -> anyhow::Result<i64> {
     let q = "SELECT last FROM reference_counters WHERE prefix = $1 AND year = $2";
     let last: Option<i64> = match pool {
-        Pool::Sqlite(p) => {
-            sqlx::query_scalar(q)
-                .bind(prefix)
-                .bind(year)
-                .fetch_optional(p)
-                .await?
-        }
-        Pool::Postgres(p) => {
-            sqlx::query_scalar(q)
-                .bind(prefix)
-                .bind(year)
-                .fetch_optional(p)
-                .await?
-        }
+        Pool::Sqlite(p) => sqlx::query_scalar(q).bind(prefix).bind(year).fetch_optional(p).await?,
+        Pool::Postgres(p) => sqlx::query_scalar(q).bind(prefix).bind(year).fetch_optional(p).await?,
     };
     Ok(last.unwrap_or(0))
 }
 
-async fn set_reference_number(
-    pool: &Pool,
-    prefix: &str,
-    year: i32,
-    last: i64,
-) -> anyhow::Result<()> {
+async fn set_reference_number(pool: &Pool, prefix: &str, year: i32, last: i64) -> anyhow::Result<()> {
     let q = "INSERT INTO reference_counters (prefix, year, last) VALUES ($1, $2, $3) \
              ON CONFLICT (prefix, year) DO UPDATE SET last = EXCLUDED.last";
     match pool {
-        Pool::Sqlite(p) => sqlx::query(q)
-            .bind(prefix)
-            .bind(year)
-            .bind(last)
-            .execute(p)
-            .await?
-            .rows_affected(),
-        Pool::Postgres(p) => sqlx::query(q)
-            .bind(prefix)
-            .bind(year)
-            .bind(last)
-            .execute(p)
-            .await?
-            .rows_affected(),
+        Pool::Sqlite(p) => sqlx::query(q).bind(prefix).bind(year).bind(last).execute(p).await?.rows_affected(),
+        Pool::Postgres(p) => sqlx::query(q).bind(prefix).bind(year).bind(last).execute(p).await?.rows_affected(),
     };
     Ok(())
 }
@@ -332,10 +272,7 @@ async fn insert(pool: &Pool, rows: &[Row]) -> anyhow::Result<()> {
                     .push_bind_unseparated(&r.deadline_at)
                     .push_unseparated(concat!(" AS ", $ts, ")"));
             });
-            q.build()
-                .execute($p)
-                .await
-                .context("inserting generated applications")?;
+            q.build().execute($p).await.context("inserting generated applications")?;
         }};
     }
     match pool {

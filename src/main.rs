@@ -233,7 +233,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { command: BenchCommand::Transitions { applications, workflow, target, synchronous, postgres } } => {
+        Command::Bench {
+            command: BenchCommand::Transitions { applications, workflow, target, synchronous, postgres },
+        } => {
             let bench = corridor::bench::TransitionBench { workflow, target, applications, synchronous, postgres };
             let results = corridor::bench::run(&config, &bench).await?;
             print!("{}", corridor::bench::report(&results));

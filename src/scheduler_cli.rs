@@ -56,15 +56,8 @@ pub enum HolidayCommand {
 
 /// Whoever runs the command line acts as an administrator; the audit records who.
 fn operator() -> Actor {
-    let who = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    Actor {
-        user_id: None,
-        name: format!("corridor CLI ({who})"),
-        role: ADMIN_ROLE.into(),
-        organisation_id: None,
-    }
+    let who = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
+    Actor { user_id: None, name: format!("corridor CLI ({who})"), role: ADMIN_ROLE.into(), organisation_id: None }
 }
 
 /// Refusals the user can act on are printed plainly with exit 1, not as a crash.
@@ -88,14 +81,7 @@ pub async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<ExitC
             };
             let counts = engine.store.job_counts().await.context("counting jobs")?;
             let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
-            println!(
-                "jobs: {}",
-                if summary.is_empty() {
-                    "none".to_string()
-                } else {
-                    summary.join(", ")
-                }
-            );
+            println!("jobs: {}", if summary.is_empty() { "none".to_string() } else { summary.join(", ") });
             if jobs.is_empty() {
                 return Ok(ExitCode::SUCCESS);
             }
@@ -122,10 +108,7 @@ pub async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<ExitC
         }
         JobsCommand::Retry { id } => match engine.retry_job(&operator(), id).await {
             Ok(job) => {
-                println!(
-                    "job {} ({}) is pending again, due now",
-                    job.id, job.dedup_key
-                );
+                println!("job {} ({}) is pending again, due now", job.id, job.dedup_key);
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => refused(e),
@@ -157,18 +140,8 @@ pub async fn holiday(config: &Config, command: HolidayCommand) -> anyhow::Result
             }
             return Ok(ExitCode::SUCCESS);
         }
-        HolidayCommand::Add {
-            calendar,
-            date,
-            name,
-        } => {
-            engine
-                .add_holiday(&operator(), &calendar, date, &name)
-                .await
-        }
-        HolidayCommand::Remove { calendar, date } => {
-            engine.remove_holiday(&operator(), &calendar, date).await
-        }
+        HolidayCommand::Add { calendar, date, name } => engine.add_holiday(&operator(), &calendar, date, &name).await,
+        HolidayCommand::Remove { calendar, date } => engine.remove_holiday(&operator(), &calendar, date).await,
     };
     let change = match change {
         Ok(c) => c,
@@ -177,20 +150,13 @@ pub async fn holiday(config: &Config, command: HolidayCommand) -> anyhow::Result
     println!(
         "{} is now {} in {} ({}); {} deadline(s) moved",
         change.date,
-        if change.is_holiday {
-            "a holiday"
-        } else {
-            "a working day"
-        },
+        if change.is_holiday { "a holiday" } else { "a working day" },
         change.calendar,
         change.name,
         change.moved.len()
     );
     for m in change.moved {
-        println!(
-            "  {} ({}): {} -> {}",
-            m.reference, m.state, m.old_deadline, m.new_deadline
-        );
+        println!("  {} ({}): {} -> {}", m.reference, m.state, m.old_deadline, m.new_deadline);
     }
     Ok(ExitCode::SUCCESS)
 }

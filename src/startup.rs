@@ -69,7 +69,10 @@ pub fn web_settings(config: &Config) -> WebSettings {
 
 /// The scheduler for this instance: `[scheduler]` and `[mail]` of the configuration (no SMTP
 /// URL: e-mails are written under `data_dir/outbox`).
-pub fn build_scheduler(engine: Arc<Engine>, config: &Config) -> anyhow::Result<Arc<corridor_engine::scheduler::Scheduler>> {
+pub fn build_scheduler(
+    engine: Arc<Engine>,
+    config: &Config,
+) -> anyhow::Result<Arc<corridor_engine::scheduler::Scheduler>> {
     use corridor_engine::mail::{EmailTemplates, MailConfig, Mailer};
     use corridor_engine::scheduler::{Scheduler, SchedulerSettings};
     let mailer = Mailer::new(&MailConfig::new(config.smtp_url(), config.mail.from.clone(), config.outbox_dir()))
@@ -86,7 +89,8 @@ pub fn build_scheduler(engine: Arc<Engine>, config: &Config) -> anyhow::Result<A
 
 /// Serve until the process is asked to stop; the scheduler runs alongside when enabled.
 pub async fn serve(engine: Arc<Engine>, config: &Config, listener: TcpListener) -> anyhow::Result<()> {
-    let scheduler = if config.scheduler.enabled { Some(build_scheduler(engine.clone(), config)?.spawn()) } else { None };
+    let scheduler =
+        if config.scheduler.enabled { Some(build_scheduler(engine.clone(), config)?.spawn()) } else { None };
     let state = AppState::new(engine, web_settings(config));
     let app = corridor_web::router(state);
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())

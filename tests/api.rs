@@ -37,37 +37,11 @@ struct Cast {
 
 async fn cast(app: &TestApp) -> Cast {
     Cast {
-        firm: app
-            .user("hr@indus.example", "applicant", "Indus Software House")
-            .await,
-        reviewer: app
-            .user(
-                "r1@moci.example",
-                "ministry_reviewer",
-                "Ministry of Commerce and Industry",
-            )
-            .await,
-        reviewer2: app
-            .user(
-                "r2@moci.example",
-                "ministry_reviewer",
-                "Ministry of Commerce and Industry",
-            )
-            .await,
-        security: app
-            .user(
-                "so@security.example",
-                "security_officer",
-                "Security Clearance Office",
-            )
-            .await,
-        embassy: app
-            .user(
-                "consul@embassy.example",
-                "embassy_officer",
-                "Embassy of Qatar, Islamabad",
-            )
-            .await,
+        firm: app.user("hr@indus.example", "applicant", "Indus Software House").await,
+        reviewer: app.user("r1@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await,
+        reviewer2: app.user("r2@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await,
+        security: app.user("so@security.example", "security_officer", "Security Clearance Office").await,
+        embassy: app.user("consul@embassy.example", "embassy_officer", "Embassy of Qatar, Islamabad").await,
     }
 }
 
@@ -81,15 +55,9 @@ async fn full_journey_to_visa_issued_with_audit_verification(backend: Backend) {
     let c = cast(&app).await;
     let reference = app.complete_draft(&c.firm, "it-business-visa").await;
 
-    let submitted = ok(
-        "submit",
-        app.act(&c.firm, &reference, "submit", json!({})).await,
-    );
+    let submitted = ok("submit", app.act(&c.firm, &reference, "submit", json!({})).await);
     assert_eq!(submitted["state"], "ministry_review");
-    assert!(
-        submitted["deadline"].is_string(),
-        "a review stage has a deadline: {submitted}"
-    );
+    assert!(submitted["deadline"].is_string(), "a review stage has a deadline: {submitted}");
 
     let asked = ok(
         "request_information",
@@ -114,72 +82,32 @@ async fn full_journey_to_visa_issued_with_audit_verification(backend: Backend) {
         )
         .await,
     );
-    assert_eq!(
-        answered["state"], "ministry_review",
-        "the answer returns to the stage that asked"
-    );
+    assert_eq!(answered["state"], "ministry_review", "the answer returns to the stage that asked");
     assert_eq!(answered["fields"]["job_title"], "Lead engineer");
     assert_eq!(answered["fields"]["passport_number"], "AB1234567");
 
-    ok(
-        "verify_firm",
-        app.act(&c.reviewer, &reference, "verify_firm", json!({}))
-            .await,
-    );
+    ok("verify_firm", app.act(&c.reviewer, &reference, "verify_firm", json!({})).await);
     // Four-eyes: the reviewer who verified may not also approve.
     let (status, body) = app.act(&c.reviewer, &reference, "approve", json!({})).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "four_eyes");
-    ok(
-        "approve",
-        app.act(&c.reviewer2, &reference, "approve", json!({}))
-            .await,
-    );
-    ok(
-        "clear",
-        app.act(&c.security, &reference, "clear", json!({})).await,
-    );
+    ok("approve", app.act(&c.reviewer2, &reference, "approve", json!({})).await);
+    ok("clear", app.act(&c.security, &reference, "clear", json!({})).await);
     let issued = ok(
         "issue_visa",
-        app.act(
-            &c.embassy,
-            &reference,
-            "issue_visa",
-            json!({"comment": "Single entry, 30 days."}),
-        )
-        .await,
+        app.act(&c.embassy, &reference, "issue_visa", json!({"comment": "Single entry, 30 days."})).await,
     );
     assert_eq!(issued["state"], "visa_issued");
     assert_eq!(issued["public_status"], "Visa issued");
 
-    let (_, history) = app
-        .get(
-            &c.embassy,
-            &format!("/api/v1/applications/{reference}/history"),
-        )
-        .await;
-    let actions: Vec<&str> = history["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    let transitions: Vec<&str> = actions
-        .iter()
-        .copied()
-        .filter(|a| !["create", "upload_document", "update_fields"].contains(a))
-        .collect();
+    let (_, history) = app.get(&c.embassy, &format!("/api/v1/applications/{reference}/history")).await;
+    let actions: Vec<&str> =
+        history["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let transitions: Vec<&str> =
+        actions.iter().copied().filter(|a| !["create", "upload_document", "update_fields"].contains(a)).collect();
     assert_eq!(
         transitions,
-        [
-            "submit",
-            "request_information",
-            "respond",
-            "verify_firm",
-            "approve",
-            "clear",
-            "issue_visa"
-        ]
+        ["submit", "request_information", "respond", "verify_firm", "approve", "clear", "issue_visa"]
     );
     assert_eq!(actions.first(), Some(&"create"));
     let first = &history["events"][0];
@@ -195,21 +123,14 @@ async fn full_journey_to_visa_issued_with_audit_verification(backend: Backend) {
     assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
 
     // Tamper: rewrite one event's comment directly in the database.
-    let reviewer_event = history["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["action"] == "request_information")
-        .unwrap();
+    let reviewer_event =
+        history["events"].as_array().unwrap().iter().find(|e| e["action"] == "request_information").unwrap();
     let seq = reviewer_event["seq"].as_i64().unwrap();
     tamper(&app, seq).await;
     let out = app.cli(&["audit", "verify", "--reference", &reference]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(
-        stdout.contains(&reference) && stdout.contains(&format!("event {seq}")),
-        "{stdout}"
-    );
+    assert!(stdout.contains(&reference) && stdout.contains(&format!("event {seq}")), "{stdout}");
 }
 
 async fn tamper(app: &TestApp, seq: i64) {
@@ -217,16 +138,10 @@ async fn tamper(app: &TestApp, seq: i64) {
     let sql = format!("UPDATE audit_events SET comment = 'nothing to see' WHERE seq = {seq}");
     if url.starts_with("sqlite") {
         let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .execute(&pool)
-            .await
-            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(&pool).await.unwrap();
     } else {
         let pool = sqlx::PgPool::connect(url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .execute(&pool)
-            .await
-            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(&pool).await.unwrap();
     }
 }
 
@@ -234,10 +149,7 @@ async fn concurrent_transitions_with_same_version_yield_one_success(backend: Bac
     let app = spawn_app(backend).await;
     let c = cast(&app).await;
     let reference = app.complete_draft(&c.firm, "it-business-visa").await;
-    ok(
-        "submit",
-        app.act(&c.firm, &reference, "submit", json!({})).await,
-    );
+    ok("submit", app.act(&c.firm, &reference, "submit", json!({})).await);
     let version = app.version(&c.reviewer, &reference).await;
     let before = app.history_len(&c.reviewer, &reference).await;
 
@@ -256,16 +168,8 @@ async fn concurrent_transitions_with_same_version_yield_one_success(backend: Bac
     for t in tasks {
         statuses.push(t.await.unwrap());
     }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 409).count(),
-        19,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 19, "{statuses:?}");
     assert_eq!(app.history_len(&c.reviewer, &reference).await, before + 1);
     assert_eq!(app.version(&c.reviewer, &reference).await, version + 1);
 }
@@ -291,22 +195,11 @@ async fn bad_input_gets_clear_errors_and_changes_nothing(backend: Backend) {
     assert_eq!(r.status().as_u16(), 400);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "bad_request");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("line 1"),
-        "{body}"
-    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("line 1"), "{body}");
 
     // Unknown workflow.
-    let (status, body) = app
-        .post(
-            &c.firm,
-            "/api/v1/applications",
-            json!({"workflow": "tourist-visa", "fields": {}}),
-        )
-        .await;
+    let (status, body) =
+        app.post(&c.firm, "/api/v1/applications", json!({"workflow": "tourist-visa", "fields": {}})).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["details"][0]["field"], "workflow");
 
@@ -315,36 +208,20 @@ async fn bad_input_gets_clear_errors_and_changes_nothing(backend: Backend) {
         .post(&c.firm, "/api/v1/applications", json!({"workflow": "it-business-visa", "fields": {"passport_number": "12345", "contact_email": "not-an-address"}}))
         .await;
     assert_eq!(status, 422, "{body}");
-    let named: Vec<&str> = body["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
-    assert!(
-        named.contains(&"passport_number") && named.contains(&"contact_email"),
-        "{body}"
-    );
+    let named: Vec<&str> =
+        body["error"]["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
+    assert!(named.contains(&"passport_number") && named.contains(&"contact_email"), "{body}");
 
     // A 50 MB upload.
-    let (status, body) = app
-        .upload(
-            &c.firm,
-            &reference,
-            "employment_letter",
-            "big.pdf",
-            vec![b'%'; 50 * 1024 * 1024],
-        )
-        .await;
+    let (status, body) =
+        app.upload(&c.firm, &reference, "employment_letter", "big.pdf", vec![b'%'; 50 * 1024 * 1024]).await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["code"], "too_large");
 
     // An executable renamed .pdf.
     let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
     elf.extend_from_slice(&[0u8; 256]);
-    let (status, body) = app
-        .upload(&c.firm, &reference, "employment_letter", "letter.pdf", elf)
-        .await;
+    let (status, body) = app.upload(&c.firm, &reference, "employment_letter", "letter.pdf", elf).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["details"][0]["field"], "file");
 
@@ -363,15 +240,10 @@ async fn bad_input_gets_clear_errors_and_changes_nothing(backend: Backend) {
     assert_eq!(body["error"]["code"], "action_not_open");
 
     // The wrong role.
-    ok(
-        "submit",
-        app.act(&c.firm, &reference, "submit", json!({})).await,
-    );
+    ok("submit", app.act(&c.firm, &reference, "submit", json!({})).await);
     let version_submitted = app.version(&c.firm, &reference).await;
     let events_submitted = app.history_len(&c.firm, &reference).await;
-    let (status, body) = app
-        .act(&c.embassy, &reference, "verify_firm", json!({}))
-        .await;
+    let (status, body) = app.act(&c.embassy, &reference, "verify_firm", json!({})).await;
     assert_eq!(status, 403, "{body}");
 
     // A stale version.
@@ -386,59 +258,31 @@ async fn bad_input_gets_clear_errors_and_changes_nothing(backend: Backend) {
     assert_eq!(body["error"]["code"], "stale_version");
 
     // A guard: a required comment left out.
-    let (status, body) = app
-        .act(&c.reviewer, &reference, "request_information", json!({}))
-        .await;
+    let (status, body) = app.act(&c.reviewer, &reference, "request_information", json!({})).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["details"][0]["field"], "comment");
 
     // Nothing changed by any refused request.
-    assert_eq!(
-        version + 1,
-        version_submitted,
-        "only the submit moved the draft"
-    );
+    assert_eq!(version + 1, version_submitted, "only the submit moved the draft");
     assert_eq!(events + 1, events_submitted);
     assert_eq!(app.version(&c.firm, &reference).await, version_submitted);
     assert_eq!(app.history_len(&c.firm, &reference).await, events_submitted);
-    let (_, docs) = app
-        .get(
-            &c.firm,
-            &format!("/api/v1/applications/{reference}/documents"),
-        )
-        .await;
-    assert!(
-        docs["documents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|d| d["content_type"] != "application/octet-stream")
-    );
+    let (_, docs) = app.get(&c.firm, &format!("/api/v1/applications/{reference}/documents")).await;
+    assert!(docs["documents"].as_array().unwrap().iter().all(|d| d["content_type"] != "application/octet-stream"));
 }
 
 async fn firm_never_sees_another_firms_application(backend: Backend) {
     let app = spawn_app(backend).await;
     let c = cast(&app).await;
-    let other = app
-        .user("ops@rival.example", "applicant", "Rival Technologies")
-        .await;
+    let other = app.user("ops@rival.example", "applicant", "Rival Technologies").await;
     let reference = app.complete_draft(&c.firm, "it-business-visa").await;
-    ok(
-        "submit",
-        app.act(&c.firm, &reference, "submit", json!({})).await,
-    );
+    ok("submit", app.act(&c.firm, &reference, "submit", json!({})).await);
 
-    let (status, body) = app
-        .get(&other, &format!("/api/v1/applications/{reference}"))
-        .await;
+    let (status, body) = app.get(&other, &format!("/api/v1/applications/{reference}")).await;
     assert_eq!(status, 404, "{body}");
-    let (status, _) = app
-        .get(&other, &format!("/api/v1/applications/{reference}/history"))
-        .await;
+    let (status, _) = app.get(&other, &format!("/api/v1/applications/{reference}/history")).await;
     assert_eq!(status, 404);
-    let (status, _) = app
-        .upload(&other, &reference, "employment_letter", "x.pdf", pdf())
-        .await;
+    let (status, _) = app.upload(&other, &reference, "employment_letter", "x.pdf", pdf()).await;
     assert_eq!(status, 404);
     let version = app.version(&c.firm, &reference).await;
     let (status, _) = app
@@ -449,19 +293,13 @@ async fn firm_never_sees_another_firms_application(backend: Backend) {
         )
         .await;
     assert_eq!(status, 404);
-    assert_eq!(
-        app.version(&c.firm, &reference).await,
-        version,
-        "the other firm's attempt changed nothing"
-    );
+    assert_eq!(app.version(&c.firm, &reference).await, version, "the other firm's attempt changed nothing");
     let (_, list) = app.get(&other, "/api/v1/applications").await;
     assert_eq!(list["applications"].as_array().unwrap().len(), 0);
     let (_, list) = app.get(&c.firm, "/api/v1/applications").await;
     assert_eq!(list["applications"].as_array().unwrap().len(), 1);
     // Staff see it once submitted.
-    let (status, _) = app
-        .get(&c.embassy, &format!("/api/v1/applications/{reference}"))
-        .await;
+    let (status, _) = app.get(&c.embassy, &format!("/api/v1/applications/{reference}")).await;
     assert_eq!(status, 200);
 }
 
@@ -469,44 +307,20 @@ async fn public_status_shows_label_only_and_same_answer_for_wrong_passport(backe
     let app = spawn_app(backend).await;
     let c = cast(&app).await;
     let reference = app.complete_draft(&c.firm, "it-business-visa").await;
-    ok(
-        "submit",
-        app.act(&c.firm, &reference, "submit", json!({})).await,
-    );
+    ok("submit", app.act(&c.firm, &reference, "submit", json!({})).await);
 
-    let r = app
-        .http
-        .get(app.url(&format!("/api/v1/status/{reference}?passport=ab1234567")))
-        .send()
-        .await
-        .unwrap();
+    let r = app.http.get(app.url(&format!("/api/v1/status/{reference}?passport=ab1234567"))).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["status"], "Under review by the Ministry");
-    assert!(
-        body.get("fields").is_none() && body.get("state").is_none(),
-        "{body}"
-    );
+    assert!(body.get("fields").is_none() && body.get("state").is_none(), "{body}");
 
-    let wrong_passport = app
-        .http
-        .get(app.url(&format!("/api/v1/status/{reference}?passport=ZZ9999999")))
-        .send()
-        .await
-        .unwrap();
+    let wrong_passport =
+        app.http.get(app.url(&format!("/api/v1/status/{reference}?passport=ZZ9999999"))).send().await.unwrap();
     let wrong_status = wrong_passport.status().as_u16();
     let wrong_body = wrong_passport.text().await.unwrap();
-    let no_such = app
-        .http
-        .get(app.url("/api/v1/status/QA-BV-2026-999999-X?passport=AB1234567"))
-        .send()
-        .await
-        .unwrap();
+    let no_such = app.http.get(app.url("/api/v1/status/QA-BV-2026-999999-X?passport=AB1234567")).send().await.unwrap();
     assert_eq!(wrong_status, 404);
     assert_eq!(no_such.status().as_u16(), 404);
-    assert_eq!(
-        wrong_body,
-        no_such.text().await.unwrap(),
-        "no way to tell a wrong passport from a wrong reference"
-    );
+    assert_eq!(wrong_body, no_such.text().await.unwrap(), "no way to tell a wrong passport from a wrong reference");
 }

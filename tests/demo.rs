@@ -10,9 +10,7 @@ use corridor_engine::store::ApplicationFilter;
 
 async fn demo_fills_every_state_once(backend: Backend) {
     let app = spawn_app(backend).await;
-    corridor::demo::seed(&app.engine)
-        .await
-        .expect("demo data is created");
+    corridor::demo::seed(&app.engine).await.expect("demo data is created");
 
     let users = app.engine.store.users().await.unwrap();
     for role in [
@@ -24,24 +22,10 @@ async fn demo_fills_every_state_once(backend: Backend) {
         "licensing_officer",
         "admin",
     ] {
-        assert!(
-            users.iter().any(|u| u.role == role),
-            "a demo user with role {role}"
-        );
+        assert!(users.iter().any(|u| u.role == role), "a demo user with role {role}");
     }
-    let apps = app
-        .engine
-        .store
-        .applications(&ApplicationFilter {
-            limit: 10_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let reached: HashSet<(String, String)> = apps
-        .iter()
-        .map(|a| (a.workflow_id.clone(), a.state.clone()))
-        .collect();
+    let apps = app.engine.store.applications(&ApplicationFilter { limit: 10_000, ..Default::default() }).await.unwrap();
+    let reached: HashSet<(String, String)> = apps.iter().map(|a| (a.workflow_id.clone(), a.state.clone())).collect();
     for wf in app.engine.workflows.all_latest() {
         for state in &wf.states {
             assert!(
@@ -52,23 +36,11 @@ async fn demo_fills_every_state_once(backend: Backend) {
             );
         }
     }
-    assert!(
-        app.engine.verify_audit(None).await.unwrap().is_ok(),
-        "the demo's audit chain verifies"
-    );
+    assert!(app.engine.verify_audit(None).await.unwrap().is_ok(), "the demo's audit chain verifies");
 
-    corridor::demo::seed(&app.engine)
-        .await
-        .expect("second start");
-    let again = app
-        .engine
-        .store
-        .applications(&ApplicationFilter {
-            limit: 10_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    corridor::demo::seed(&app.engine).await.expect("second start");
+    let again =
+        app.engine.store.applications(&ApplicationFilter { limit: 10_000, ..Default::default() }).await.unwrap();
     assert_eq!(again.len(), apps.len(), "a second start adds nothing");
 }
 

@@ -118,7 +118,10 @@ async fn a_firm_applies_through_the_pages_in_a_real_browser() {
     assert!(summary.contains("90 or less"), "{summary}");
     assert!(summary.contains("Enter date of birth"), "{summary}");
     assert!(b.exists("#f-passport_number-error").await, "inline error beside the field");
-    assert_eq!(b.find("#f-employee_full_name").await.prop("value").await.expect("value").as_deref(), Some("Ayesha Khan"));
+    assert_eq!(
+        b.find("#f-employee_full_name").await.prop("value").await.expect("value").as_deref(),
+        Some("Ayesha Khan")
+    );
     b.axe("details-errors").await;
     b.screenshot("details-errors").await;
     // The summary's link takes you to the field.

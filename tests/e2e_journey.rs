@@ -27,11 +27,7 @@ async fn sign_in(b: &mut Browser, email: &str) {
 
 async fn sign_out(b: &Browser) {
     b.submit(".header__account button").await;
-    assert!(
-        b.text(".banner--success")
-            .await
-            .contains("You have signed out")
-    );
+    assert!(b.text(".banner--success").await.contains("You have signed out"));
 }
 
 async fn switch_language(b: &Browser, code: &str) {
@@ -59,16 +55,8 @@ async fn fill_correctly(app: &ui::UiApp, b: &Browser) {
             FieldType::Date => b.set_value(&id, &f.example).await,
             FieldType::Country => b.select(&id, &f.example).await,
             FieldType::Choice if f.options.len() <= 6 => {
-                let i = f
-                    .options
-                    .iter()
-                    .position(|o| o.value == f.example)
-                    .expect("example is an option");
-                let radio = if i == 0 {
-                    id.clone()
-                } else {
-                    format!("{id}-{}", i + 1)
-                };
+                let i = f.options.iter().position(|o| o.value == f.example).expect("example is an option");
+                let radio = if i == 0 { id.clone() } else { format!("{id}-{}", i + 1) };
                 b.click(&radio).await;
             }
             FieldType::Choice => b.select(&id, &f.example).await,
@@ -80,54 +68,24 @@ async fn fill_correctly(app: &ui::UiApp, b: &Browser) {
 /// Open the case from the queue (its reference is a link there).
 async fn open_from_queue(b: &Browser, reference: &str) {
     assert_eq!(b.path().await, "/queue", "staff land on their queue");
-    assert!(
-        b.text("#queue").await.contains(reference),
-        "{reference} is in the queue"
-    );
-    b.submit(&format!("#queue a[href='/cases/{reference}']"))
-        .await;
+    assert!(b.text("#queue").await.contains(reference), "{reference} is in the queue");
+    b.submit(&format!("#queue a[href='/cases/{reference}']")).await;
     assert_eq!(b.text("#reference").await, reference);
 }
 
 async fn state_of(app: &ui::UiApp, reference: &str) -> String {
     let admin = corridor_engine::actor::Actor::system();
-    app.engine
-        .application(&admin, reference)
-        .await
-        .expect("read")
-        .record
-        .state
+    app.engine.application(&admin, reference).await.expect("read").record.state
 }
 
 #[tokio::test]
 async fn the_whole_journey_through_the_pages_of_every_role() {
     let app = ui::spawn(Backend::Sqlite).await;
-    app.user("ayesha@indus.example", "applicant", "Indus Software House")
-        .await;
-    app.user(
-        "fatima@moci.example",
-        "ministry_reviewer",
-        "Ministry of Commerce and Industry",
-    )
-    .await;
-    app.user(
-        "omar@moci.example",
-        "ministry_reviewer",
-        "Ministry of Commerce and Industry",
-    )
-    .await;
-    app.user(
-        "khalid@security.example",
-        "security_officer",
-        "State Security Service",
-    )
-    .await;
-    app.user(
-        "noor@embassy.example",
-        "embassy_officer",
-        "Embassy of the State of Qatar, Islamabad",
-    )
-    .await;
+    app.user("ayesha@indus.example", "applicant", "Indus Software House").await;
+    app.user("fatima@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await;
+    app.user("omar@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await;
+    app.user("khalid@security.example", "security_officer", "State Security Service").await;
+    app.user("noor@embassy.example", "embassy_officer", "Embassy of the State of Qatar, Islamabad").await;
     let mut b = ui::browser(&app.base, "e2e-journey").await;
     let files = tempfile::tempdir().expect("temp dir");
     let write = |name: &str, bytes: Vec<u8>| {
@@ -137,14 +95,8 @@ async fn the_whole_journey_through_the_pages_of_every_role() {
     };
     let uploads = [
         ("passport_bio_page", write("passport.pdf", ui::pdf())),
-        (
-            "employment_letter",
-            write("employment-letter.pdf", ui::pdf()),
-        ),
-        (
-            "firm_registration_certificate",
-            write("secp-certificate.pdf", ui::pdf()),
-        ),
+        ("employment_letter", write("employment-letter.pdf", ui::pdf())),
+        ("firm_registration_certificate", write("secp-certificate.pdf", ui::pdf())),
         ("photo", write("photo.png", ui::png())),
     ];
 
@@ -169,8 +121,7 @@ async fn the_whole_journey_through_the_pages_of_every_role() {
     b.submit("#save-continue").await;
     let summary = b.text(".error-summary").await;
     assert!(
-        summary.contains("There is a problem")
-            && summary.contains("Two capital letters then seven digits"),
+        summary.contains("There is a problem") && summary.contains("Two capital letters then seven digits"),
         "{summary}"
     );
     b.axe("details-errors").await;
@@ -197,22 +148,14 @@ async fn the_whole_journey_through_the_pages_of_every_role() {
 
     // ---- a Ministry reviewer claims it and asks for more information ----
     sign_in(&mut b, "fatima@moci.example").await;
-    assert!(
-        b.text("#queue")
-            .await
-            .contains("Ministry review (firm verification)")
-    );
+    assert!(b.text("#queue").await.contains("Ministry review (firm verification)"));
     b.screenshot("queue").await;
     axe_both(&mut b, "queue").await;
     open_from_queue(&b, &reference).await;
     axe_both(&mut b, "case").await;
     b.screenshot("case").await;
     b.submit("#claim").await;
-    assert!(
-        b.text(".banner--success")
-            .await
-            .contains("You now hold this case")
-    );
+    assert!(b.text(".banner--success").await.contains("You now hold this case"));
     assert!(b.text("#holder").await.contains("You hold this case"));
     b.axe("case-claimed").await;
     // Asking without saying what for is an error, shown in the summary and by the box.
@@ -228,17 +171,9 @@ async fn the_whole_journey_through_the_pages_of_every_role() {
     b.axe("case-errors-ar").await;
     b.screenshot("case-errors-ar").await;
     switch_language(&b, "en").await;
-    b.fill(
-        "#comment-request_information",
-        "Please upload an invitation letter from the host in Doha.",
-    )
-    .await;
+    b.fill("#comment-request_information", "Please upload an invitation letter from the host in Doha.").await;
     b.submit("#do-request_information").await;
-    assert!(
-        b.text(".banner--success")
-            .await
-            .contains("Your decision has been recorded")
-    );
+    assert!(b.text(".banner--success").await.contains("Your decision has been recorded"));
     assert_eq!(state_of(&app, &reference).await, "more_information");
     b.axe("case-after-request").await;
     sign_out(&b).await;
@@ -246,62 +181,29 @@ async fn the_whole_journey_through_the_pages_of_every_role() {
     // ---- the firm answers, without retyping anything ----
     sign_in(&mut b, "ayesha@indus.example").await;
     b.goto(&app_path).await;
-    assert!(
-        b.text("main")
-            .await
-            .contains("Please upload an invitation letter from the host in Doha.")
-    );
+    assert!(b.text("main").await.contains("Please upload an invitation letter from the host in Doha."));
     b.submit("#answer-request").await;
-    assert_eq!(
-        b.find("#f-passport_number")
-            .await
-            .prop("value")
-            .await
-            .expect("value")
-            .as_deref(),
-        Some("AB1234567")
-    );
-    b.fill(
-        "#comment",
-        "The invitation letter is now attached to the application.",
-    )
-    .await;
+    assert_eq!(b.find("#f-passport_number").await.prop("value").await.expect("value").as_deref(), Some("AB1234567"));
+    b.fill("#comment", "The invitation letter is now attached to the application.").await;
     b.submit("#send-answer").await;
-    assert!(
-        b.text(".banner--success")
-            .await
-            .contains("Your answer has been sent")
-    );
+    assert!(b.text(".banner--success").await.contains("Your answer has been sent"));
     assert_eq!(state_of(&app, &reference).await, "ministry_review");
     sign_out(&b).await;
 
     // ---- the same reviewer verifies the firm; four-eyes keeps her from the approval ----
     sign_in(&mut b, "fatima@moci.example").await;
     open_from_queue(&b, &reference).await;
-    b.fill(
-        "#comment-verify_firm",
-        "SECP and FBR records match the application.",
-    )
-    .await;
+    b.fill("#comment-verify_firm", "SECP and FBR records match the application.").await;
     b.submit("#do-verify_firm").await;
     assert_eq!(state_of(&app, &reference).await, "ministry_approval");
     let blocked = b.text("#four-eyes-approve").await;
-    assert!(
-        blocked.contains("you took the previous approval of this application"),
-        "{blocked}"
-    );
+    assert!(blocked.contains("you took the previous approval of this application"), "{blocked}");
     assert!(blocked.contains("Four-eyes rule"), "{blocked}");
-    assert!(
-        !b.exists("#do-approve").await,
-        "no approve button for the same reviewer"
-    );
+    assert!(!b.exists("#do-approve").await, "no approve button for the same reviewer");
     b.screenshot("four-eyes").await;
     b.axe("case-four-eyes").await;
     switch_language(&b, "ar").await;
-    assert!(
-        b.text("#four-eyes-approve").await.contains("الأعين الأربع"),
-        "explained in Arabic too"
-    );
+    assert!(b.text("#four-eyes-approve").await.contains("الأعين الأربع"), "explained in Arabic too");
     b.axe("case-four-eyes-ar").await;
     b.screenshot("four-eyes-ar").await;
     switch_language(&b, "en").await;
@@ -320,10 +222,7 @@ async fn the_whole_journey_through_the_pages_of_every_role() {
     sign_in(&mut b, "khalid@security.example").await;
     b.axe("queue-security").await;
     open_from_queue(&b, &reference).await;
-    assert!(
-        !b.exists("#do-approve").await && !b.exists("#do-issue_visa").await,
-        "only the security officer's actions"
-    );
+    assert!(!b.exists("#do-approve").await && !b.exists("#do-issue_visa").await, "only the security officer's actions");
     b.submit("#do-clear").await;
     assert_eq!(state_of(&app, &reference).await, "embassy_decision");
     sign_out(&b).await;
@@ -334,38 +233,22 @@ async fn the_whole_journey_through_the_pages_of_every_role() {
     axe_both(&mut b, "lookup").await;
     b.fill("#reference", "QA-BV-2026-999999-Z").await;
     b.submit("#find").await;
-    assert!(
-        b.text(".error-summary")
-            .await
-            .contains("No application you may see has this reference")
-    );
+    assert!(b.text(".error-summary").await.contains("No application you may see has this reference"));
     b.axe("lookup-not-found").await;
     b.fill("#reference", &reference.to_lowercase()).await;
     b.submit("#find").await;
     assert_eq!(b.text("#reference").await, reference);
     axe_both(&mut b, "case-embassy").await;
-    b.fill("#comment-issue_visa", "Single entry, valid for 90 days.")
-        .await;
+    b.fill("#comment-issue_visa", "Single entry, valid for 90 days.").await;
     b.submit("#do-issue_visa").await;
     assert_eq!(state_of(&app, &reference).await, "visa_issued");
     b.axe("case-decided").await;
     b.submit("#decision-letter").await;
     assert_eq!(b.text("#letter-reference").await, reference);
     let decision = b.text("#letter-decision").await;
-    assert!(
-        decision.contains("Issue visa") && decision.contains("Visa issued"),
-        "{decision}"
-    );
-    assert!(
-        b.text("#letter-authority")
-            .await
-            .contains("Embassy of the State of Qatar")
-    );
-    assert!(
-        b.text("main")
-            .await
-            .contains("Single entry, valid for 90 days.")
-    );
+    assert!(decision.contains("Issue visa") && decision.contains("Visa issued"), "{decision}");
+    assert!(b.text("#letter-authority").await.contains("Embassy of the State of Qatar"));
+    assert!(b.text("main").await.contains("Single entry, valid for 90 days."));
     b.screenshot("decision-letter").await;
     axe_both(&mut b, "letter").await;
     sign_out(&b).await;
@@ -388,40 +271,15 @@ async fn the_whole_journey_through_the_pages_of_every_role() {
 
     let checked = b.checked.clone();
     b.close().await;
-    assert!(
-        checked.iter().filter(|c| c.starts_with("ar ")).count() >= 8,
-        "{checked:#?}"
-    );
-    std::fs::write(
-        ui::artifacts_dir().join("e2e-journey-axe-pages.txt"),
-        checked.join("\n"),
-    )
-    .expect("write list");
+    assert!(checked.iter().filter(|c| c.starts_with("ar ")).count() >= 8, "{checked:#?}");
+    std::fs::write(ui::artifacts_dir().join("e2e-journey-axe-pages.txt"), checked.join("\n")).expect("write list");
 }
 
 /// Move an application on through the engine, as `email` (the browser is not the point here).
-async fn engine_take(
-    app: &ui::UiApp,
-    email: &str,
-    reference: &str,
-    action: &str,
-    reason: Option<&str>,
-) {
-    let user = app
-        .engine
-        .store
-        .user_by_email(email)
-        .await
-        .expect("read user")
-        .expect("user");
+async fn engine_take(app: &ui::UiApp, email: &str, reference: &str, action: &str, reason: Option<&str>) {
+    let user = app.engine.store.user_by_email(email).await.expect("read user").expect("user");
     let actor = app.actor(&user);
-    let version = app
-        .engine
-        .application(&actor, reference)
-        .await
-        .expect("read")
-        .record
-        .version;
+    let version = app.engine.application(&actor, reference).await.expect("read").record.version;
     app.engine
         .transition(
             &actor,
@@ -443,31 +301,18 @@ async fn engine_take(
 #[tokio::test]
 async fn staff_pages_in_urdu_and_the_supervisors_late_cases() {
     let app = ui::spawn(Backend::Sqlite).await;
-    let firm = app
-        .user("ayesha@indus.example", "applicant", "Indus Software House")
-        .await;
-    for (email, role) in [
-        ("fatima@moci.example", "ministry_reviewer"),
-        ("maryam@moci.example", "ministry_supervisor"),
-    ] {
-        app.user(email, role, "Ministry of Commerce and Industry")
-            .await;
+    let firm = app.user("ayesha@indus.example", "applicant", "Indus Software House").await;
+    for (email, role) in [("fatima@moci.example", "ministry_reviewer"), ("maryam@moci.example", "ministry_supervisor")]
+    {
+        app.user(email, role, "Ministry of Commerce and Industry").await;
     }
     // Submitted three weeks ago: the Ministry's review is overdue. Another one refused.
-    app.clock
-        .set(chrono::Utc::now() - chrono::Duration::days(21));
+    app.clock.set(chrono::Utc::now() - chrono::Duration::days(21));
     let late = app.complete_draft(&firm, WORKFLOW).await;
     engine_take(&app, "ayesha@indus.example", &late, "submit", None).await;
     let refused = app.complete_draft(&firm, WORKFLOW).await;
     engine_take(&app, "ayesha@indus.example", &refused, "submit", None).await;
-    engine_take(
-        &app,
-        "fatima@moci.example",
-        &refused,
-        "reject",
-        Some("The firm is not registered with PSEB."),
-    )
-    .await;
+    engine_take(&app, "fatima@moci.example", &refused, "reject", Some("The firm is not registered with PSEB.")).await;
     app.clock.set(chrono::Utc::now());
 
     let mut b = ui::browser(&app.base, "e2e-staff-ur").await;
@@ -505,15 +350,7 @@ async fn staff_pages_in_urdu_and_the_supervisors_late_cases() {
     switch_language(&b, "en").await;
     b.submit(&format!("#queue a[href='/cases/{late}']")).await;
     assert!(!b.exists("#claim").await && !b.exists("form[action$='/act']").await);
-    assert_eq!(
-        b.find(".back-link")
-            .await
-            .attr("href")
-            .await
-            .expect("href")
-            .as_deref(),
-        Some("/queue/late")
-    );
+    assert_eq!(b.find(".back-link").await.attr("href").await.expect("href").as_deref(), Some("/queue/late"));
     b.axe("case-supervisor").await;
     sign_out(&b).await;
 
@@ -524,11 +361,7 @@ async fn staff_pages_in_urdu_and_the_supervisors_late_cases() {
     b.axe("application-refused-ur").await;
     b.submit("#decision-letter").await;
     assert_eq!(b.text("#letter-reference").await, refused);
-    assert!(
-        b.text("main")
-            .await
-            .contains("The firm is not registered with PSEB.")
-    );
+    assert!(b.text("main").await.contains("The firm is not registered with PSEB."));
     b.axe("letter-ur").await;
     b.screenshot("letter-ur").await;
     switch_language(&b, "en").await;

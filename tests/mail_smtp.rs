@@ -94,7 +94,11 @@ fn templates(dir: &std::path::Path) -> EmailTemplates {
         "Subject: Due soon: {{ reference }}\n\nDear {{ recipient_name }},\n\nApplication {{ reference }} is due by {{ deadline }}.\n",
     )
     .unwrap();
-    std::fs::write(dir.join("deadline_near.html"), "<p>Application <b>{{ reference }}</b> is due by {{ deadline }}.</p>\n").unwrap();
+    std::fs::write(
+        dir.join("deadline_near.html"),
+        "<p>Application <b>{{ reference }}</b> is due by {{ deadline }}.</p>\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.join("deadline_near.ar.txt"),
         "Subject: موعد قريب: {{ reference }}\n\nالسادة {{ recipient_name }}،\nالطلب {{ reference }}\n",
@@ -112,11 +116,8 @@ fn context() -> TemplateContext {
 }
 
 fn smtp_mailer(port: u16) -> Mailer {
-    let mut config = MailConfig::new(
-        Some(format!("smtp://127.0.0.1:{port}")),
-        "Corridor <no-reply@corridor.test>",
-        "unused-outbox",
-    );
+    let mut config =
+        MailConfig::new(Some(format!("smtp://127.0.0.1:{port}")), "Corridor <no-reply@corridor.test>", "unused-outbox");
     config.timeout = std::time::Duration::from_secs(5);
     Mailer::new(&config).unwrap()
 }

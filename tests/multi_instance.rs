@@ -81,10 +81,7 @@ async fn due_applications(
     let workflow = engine.workflows.latest("it-business-visa").unwrap();
     let calendar = engine.calendar(&workflow).unwrap();
     let deadline = workflow.state("ministry_review").unwrap().deadline.unwrap();
-    let one_day = WfDuration {
-        amount: 1,
-        unit: DurationUnit::WorkingDays,
-    };
+    let one_day = WfDuration { amount: 1, unit: DurationUnit::WorkingDays };
     let now = Utc::now();
     let submitted_at = (1..30)
         .map(|days| now - chrono::Duration::days(days))
@@ -119,10 +116,7 @@ fn logs(dir: &std::path::Path) -> String {
     for name in ["a.log", "b.log", "stuck.log", "b2.log"] {
         let text = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(40).collect();
-        out.push_str(&format!(
-            "\n--- {name} ---\n{}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        ));
+        out.push_str(&format!("\n--- {name} ---\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
     }
     out
 }
@@ -140,29 +134,10 @@ async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_j
     let dir = tempfile::tempdir().unwrap();
     let (config, config_path) = common::test_config(Backend::Postgres, &dir).await;
     let clock = Arc::new(ManualClock::new());
-    let engine = startup::build_engine(&config, clock.clone())
-        .await
-        .expect("engine");
-    let applicant = Actor::from_user(
-        &user(
-            &engine,
-            "visas@firm.test",
-            "Visa desk",
-            "applicant",
-            "Karachi Code",
-            "en",
-        )
-        .await,
-    );
-    user(
-        &engine,
-        "reviewer@ministry.test",
-        "Reviewer",
-        "ministry_reviewer",
-        "Ministry",
-        "en",
-    )
-    .await;
+    let engine = startup::build_engine(&config, clock.clone()).await.expect("engine");
+    let applicant =
+        Actor::from_user(&user(&engine, "visas@firm.test", "Visa desk", "applicant", "Karachi Code", "en").await);
+    user(&engine, "reviewer@ministry.test", "Reviewer", "ministry_reviewer", "Ministry", "en").await;
     let smtp = start_smtp();
 
     // ---- 500 reminders due at once, two instances ----
@@ -170,21 +145,11 @@ async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_j
     let mut a = Instance::start(&config_path, &smtp.url(), &dir.path().join("a.log"));
     let mut b = Instance::start(&config_path, &smtp.url(), &dir.path().join("b.log"));
     let all_arrived = wait_for(
-        Duration::from_secs(
-            std::env::var("CORRIDOR_TEST_WAIT")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(240),
-        ),
+        Duration::from_secs(std::env::var("CORRIDOR_TEST_WAIT").ok().and_then(|s| s.parse().ok()).unwrap_or(240)),
         async || reminders(&smtp).len() >= 500,
     )
     .await;
-    assert!(
-        all_arrived,
-        "only {} of 500 reminders arrived{}",
-        reminders(&smtp).len(),
-        logs(dir.path())
-    );
+    assert!(all_arrived, "only {} of 500 reminders arrived{}", reminders(&smtp).len(), logs(dir.path()));
     // Give a straggler the chance to show up twice before counting.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let got = reminders(&smtp);
@@ -192,26 +157,13 @@ async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_j
     assert_eq!(got.len(), 500, "every reminder exactly once");
     assert_eq!(ids.len(), 500);
     let references: BTreeSet<&String> = first_batch.iter().collect();
-    assert!(
-        got.iter()
-            .all(|m| references.iter().any(|r| m.subject().contains(r.as_str())))
-    );
+    assert!(got.iter().all(|m| references.iter().any(|r| m.subject().contains(r.as_str()))));
     // Both instances did part of the work.
     let done = engine.store.jobs(Some("done"), 100_000).await.unwrap();
-    let by_a = done
-        .iter()
-        .filter(|j| worker_of(j.locked_by.as_deref(), a.pid()))
-        .count();
-    let by_b = done
-        .iter()
-        .filter(|j| worker_of(j.locked_by.as_deref(), b.pid()))
-        .count();
+    let by_a = done.iter().filter(|j| worker_of(j.locked_by.as_deref(), a.pid())).count();
+    let by_b = done.iter().filter(|j| worker_of(j.locked_by.as_deref(), b.pid())).count();
     assert!(by_a > 0 && by_b > 0, "work shared: a {by_a}, b {by_b}");
-    assert_eq!(
-        smtp.with_subject("").len(),
-        1000,
-        "500 reminders and 500 confirmations, nothing twice"
-    );
+    assert_eq!(smtp.with_subject("").len(), 1000, "500 reminders and 500 confirmations, nothing twice");
 
     // ---- an instance killed while it holds jobs ----
     // A's replacement talks to an SMTP server that accepts connections and never answers, so
@@ -221,10 +173,7 @@ async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_j
     a.kill();
     b.kill();
     let black_hole = TcpListener::bind("127.0.0.1:0").unwrap();
-    let silent_url = format!(
-        "smtp://127.0.0.1:{}",
-        black_hole.local_addr().unwrap().port()
-    );
+    let silent_url = format!("smtp://127.0.0.1:{}", black_hole.local_addr().unwrap().port());
     let mut stuck = Instance::start(&config_path, &silent_url, &dir.path().join("stuck.log"));
     let second_batch = due_applications(&engine, &clock, &applicant, 100, 500).await;
     let mut held = BTreeMap::new();
@@ -238,62 +187,27 @@ async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_j
         !held.is_empty()
     })
     .await;
-    assert!(
-        holding,
-        "the stuck instance never claimed a job{}",
-        logs(dir.path())
-    );
+    assert!(holding, "the stuck instance never claimed a job{}", logs(dir.path()));
     stuck.kill();
     let killed_at = Utc::now();
     let b = Instance::start(&config_path, &smtp.url(), &dir.path().join("b2.log"));
 
     let expected = 600;
-    let all_arrived = wait_for(Duration::from_secs(120), async || {
-        reminders(&smtp).len() >= expected
-    })
-    .await;
-    assert!(
-        all_arrived,
-        "only {} of {expected} reminders arrived{}",
-        reminders(&smtp).len(),
-        logs(dir.path())
-    );
+    let all_arrived = wait_for(Duration::from_secs(120), async || reminders(&smtp).len() >= expected).await;
+    assert!(all_arrived, "only {} of {expected} reminders arrived{}", reminders(&smtp).len(), logs(dir.path()));
     tokio::time::sleep(Duration::from_secs(4)).await;
     let got = reminders(&smtp);
-    assert_eq!(
-        got.len(),
-        expected,
-        "the held jobs were delivered once, by the other instance"
-    );
-    assert_eq!(
-        got.iter()
-            .map(|m| m.message_id())
-            .collect::<BTreeSet<_>>()
-            .len(),
-        expected
-    );
+    assert_eq!(got.len(), expected, "the held jobs were delivered once, by the other instance");
+    assert_eq!(got.iter().map(|m| m.message_id()).collect::<BTreeSet<_>>().len(), expected);
     let second: BTreeSet<&String> = second_batch.iter().collect();
-    assert_eq!(
-        got.iter()
-            .filter(|m| second.iter().any(|r| m.subject().contains(r.as_str())))
-            .count(),
-        100
-    );
+    assert_eq!(got.iter().filter(|m| second.iter().any(|r| m.subject().contains(r.as_str()))).count(), 100);
     for (id, locked_until) in held {
         let job = engine.store.job(id).await.unwrap();
         assert_eq!(job.status, "done", "job {id} ({})", job.dedup_key);
-        assert!(
-            worker_of(job.locked_by.as_deref(), b.pid()),
-            "taken over by the other instance: {:?}",
-            job.locked_by
-        );
+        assert!(worker_of(job.locked_by.as_deref(), b.pid()), "taken over by the other instance: {:?}", job.locked_by);
         // Taken over only once the lease of the killed instance had run out.
         let until = locked_until.expect("a held job has a lease");
-        assert!(
-            job.updated_at >= until,
-            "job {id} finished at {} before the lease ended at {until}",
-            job.updated_at
-        );
+        assert!(job.updated_at >= until, "job {id} finished at {} before the lease ended at {until}", job.updated_at);
         assert!(until > killed_at - chrono::Duration::seconds(4));
     }
     drop(b);

@@ -321,7 +321,10 @@ async fn smtp_down_then_back_every_message_once_and_a_dead_letter_retried(backen
     assert_eq!(smtp.messages().len(), 3, "the delivered ones were never sent again");
     let dead = fx.engine.dead_letters(100).await.unwrap();
     assert_eq!(dead.len(), 3);
-    assert!(dead.iter().all(|j| j.attempts == MESSAGE_ATTEMPTS && j.last_error.as_deref().unwrap_or_default().contains("451")));
+    assert!(
+        dead.iter()
+            .all(|j| j.attempts == MESSAGE_ATTEMPTS && j.last_error.as_deref().unwrap_or_default().contains("451"))
+    );
 
     // Only an administrator retries; once the mailbox accepts, each arrives once.
     let reviewer = fx.reviewer(0);
@@ -331,7 +334,10 @@ async fn smtp_down_then_back_every_message_once_and_a_dead_letter_retried(backen
         let again = fx.engine.retry_job(&fx.admin, j.id).await.unwrap();
         assert_eq!((again.status.as_str(), again.attempts), ("pending", 0));
     }
-    assert!(matches!(fx.engine.retry_job(&fx.admin, dead[0].id).await, Err(EngineError::NotFound(_))), "no longer dead");
+    assert!(
+        matches!(fx.engine.retry_job(&fx.admin, dead[0].id).await, Err(EngineError::NotFound(_))),
+        "no longer dead"
+    );
     fx.run().await;
     fx.clock.advance(Duration::hours(2));
     fx.run().await;
@@ -435,7 +441,15 @@ async fn webhooks_signed_wrong_secret_detected_500_retried(backend: Backend) {
         fx.run().await;
     }
     assert_eq!(receiver.failing_hits.load(Ordering::SeqCst), MESSAGE_ATTEMPTS as usize);
-    let job = fx.engine.store.jobs(Some("dead"), 10).await.unwrap().into_iter().find(|j| j.dedup_key == "webhook:3:v9:hook0").unwrap();
+    let job = fx
+        .engine
+        .store
+        .jobs(Some("dead"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.dedup_key == "webhook:3:v9:hook0")
+        .unwrap();
     assert!(job.last_error.as_deref().unwrap_or_default().contains("500"));
     assert_eq!(receiver.seen.lock().unwrap().len(), 2, "the delivered webhook was not sent again");
 }
@@ -462,7 +476,11 @@ async fn weekly_digest_runs_once_across_two_schedulers(backend: Backend) {
         fx.clock.set(doha(2026, 6, sunday, 8, 0, 0));
         let now = fx.engine.now();
         let (a, b) = tokio::join!(fx.scheduler.run_due_once(now), other.run_due_once(now));
-        assert_eq!(a.unwrap().schedules_fired + b.unwrap().schedules_fired, 2, "one run per schedule, not per instance");
+        assert_eq!(
+            a.unwrap().schedules_fired + b.unwrap().schedules_fired,
+            2,
+            "one run per schedule, not per instance"
+        );
         let (a, b) = tokio::join!(fx.scheduler.run_due_once(now), other.run_due_once(now));
         assert_eq!(a.unwrap().schedules_fired + b.unwrap().schedules_fired, 0);
         let digests = smtp.with_subject("Weekly summary: Business visa");

@@ -103,9 +103,9 @@ impl TestDb {
             COUNTER.fetch_add(1, Ordering::SeqCst),
             Utc::now().timestamp_subsec_micros()
         );
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-            panic!("PostgreSQL is unreachable at {admin} (set CORRIDOR_TEST_POSTGRES_URL): {e}")
-        });
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is unreachable at {admin} (set CORRIDOR_TEST_POSTGRES_URL): {e}"));
         sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
             .execute(&mut conn)
             .await
@@ -297,7 +297,6 @@ fn job(kind: &str, key: &str, app: Option<i64>, run_at: DateTime<Utc>) -> NewJob
         max_attempts: 3,
     }
 }
-
 
 async fn job_by_key(s: &dyn Store, key: &str) -> Option<corridor_engine::store::Job> {
     s.jobs(None, 10_000).await.unwrap().into_iter().find(|j| j.dedup_key == key)
@@ -495,10 +494,8 @@ async fn commit_transition_writes_state_event_and_jobs(db: &TestDb) {
     write.fields = Some(json!({"applicant_name": "Ali Raza", "passport_number": "AB7654321"}));
     write.passport_number = Some("AB7654321".into());
     write.submitted_at = Some(t1);
-    write.jobs = vec![
-        job("deadline", "deadline:v3", Some(app.id), deadline),
-        job("email", "email:v3", Some(app.id), t1),
-    ];
+    write.jobs =
+        vec![job("deadline", "deadline:v3", Some(app.id), deadline), job("email", "email:v3", Some(app.id), t1)];
     let moved = s.commit_transition(write).await.unwrap();
     assert_eq!(moved.version, 3);
     assert_eq!(moved.state, "ministry_review");
@@ -931,7 +928,10 @@ async fn keyset_paging_in_deadline_order(db: &TestDb) {
     ];
     let mut apps = Vec::new();
     for (name, org, state, deadline, assigned) in &plan {
-        let app = s.create_application(new_app(&fx, org, name, t0()), event("create", None, Some("draft"), t0())).await.unwrap();
+        let app = s
+            .create_application(new_app(&fx, org, name, t0()), event("create", None, Some("draft"), t0()))
+            .await
+            .unwrap();
         let app = if *state != "draft" {
             s.commit_transition(move_to(&app, state, *deadline, t0())).await.unwrap()
         } else {
@@ -1014,20 +1014,40 @@ async fn keyset_paging_in_deadline_order(db: &TestDb) {
     );
     let target = &apps[4];
     let prefix = target.reference[..target.reference.len() - 2].to_lowercase();
-    assert_eq!(one(ApplicationFilter { search: Some(prefix), ..Default::default() }).await, vec![target.id], "reference");
-    assert_eq!(one(ApplicationFilter { search: Some("qa-bv-2026".into()), ..Default::default() }).await.len(), apps.len());
+    assert_eq!(
+        one(ApplicationFilter { search: Some(prefix), ..Default::default() }).await,
+        vec![target.id],
+        "reference"
+    );
+    assert_eq!(
+        one(ApplicationFilter { search: Some("qa-bv-2026".into()), ..Default::default() }).await.len(),
+        apps.len()
+    );
     assert_eq!(
         one(ApplicationFilter { search: Some("100%_".into()), ..Default::default() }).await,
         vec![apps[9].id],
         "% and _ are literal"
     );
-    assert!(one(ApplicationFilter { search: Some("%".into()), states: Some(vec!["ministry_review".into()]), ..Default::default() }).await.is_empty());
+    assert!(
+        one(ApplicationFilter {
+            search: Some("%".into()),
+            states: Some(vec!["ministry_review".into()]),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
     assert_eq!(
         one(ApplicationFilter { assigned_to: Some(fx.reviewer.id), ..Default::default() }).await,
         expect(&|a| a.assigned_to == Some(fx.reviewer.id))
     );
-    assert_eq!(one(ApplicationFilter { workflow_id: Some(WORKFLOW.into()), ..Default::default() }).await.len(), apps.len());
-    assert!(one(ApplicationFilter { workflow_id: Some("market-access".into()), ..Default::default() }).await.is_empty());
+    assert_eq!(
+        one(ApplicationFilter { workflow_id: Some(WORKFLOW.into()), ..Default::default() }).await.len(),
+        apps.len()
+    );
+    assert!(
+        one(ApplicationFilter { workflow_id: Some("market-access".into()), ..Default::default() }).await.is_empty()
+    );
     assert!(one(ApplicationFilter { states: Some(vec![]), ..Default::default() }).await.is_empty());
     assert!(s.applications(&ApplicationFilter::default()).await.unwrap().is_empty(), "limit 0");
 }
@@ -1057,7 +1077,8 @@ async fn audit_chain_verifies_and_detects_tampering(db: &TestDb) {
     ask.audit.role = "ministry_reviewer".into();
     ask.audit.comment = Some("Please send a clearer passport scan.\nThe MRZ is cut off — thanks 🙏".into());
     ask.audit.reason = Some("document_unreadable".into());
-    ask.audit.data = json!({"ratio": 0.1, "big": 9007199254740993u64, "neg": -17, "nested": {"z": [1.5e300, null, true], "a": "ü"}});
+    ask.audit.data =
+        json!({"ratio": 0.1, "big": 9007199254740993u64, "neg": -17, "nested": {"z": [1.5e300, null, true], "a": "ü"}});
     let app = s.commit_transition(ask).await.unwrap();
     s.add_document(
         NewDocument {
@@ -1078,13 +1099,18 @@ async fn audit_chain_verifies_and_detects_tampering(db: &TestDb) {
     .unwrap();
     let other = create(s, &fx, "Sara Khan").await;
     s.commit_transition(move_to(&other, "ministry_review", None, t0())).await.unwrap();
-    s.commit_transition(move_to(&s.application(other.id).await.unwrap(), "security_clearance", None, t0())).await.unwrap();
+    s.commit_transition(move_to(&s.application(other.id).await.unwrap(), "security_clearance", None, t0()))
+        .await
+        .unwrap();
 
     assert_eq!(s.audited_applications().await.unwrap(), vec![app.id, other.id]);
     let history = s.history(app.id).await.unwrap();
     assert_eq!(history.len(), 5);
     assert_eq!(history.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
-    assert_eq!(history[3].comment.as_deref(), Some("Please send a clearer passport scan.\nThe MRZ is cut off — thanks 🙏"));
+    assert_eq!(
+        history[3].comment.as_deref(),
+        Some("Please send a clearer passport scan.\nThe MRZ is cut off — thanks 🙏")
+    );
     audit::verify_chain(app.id, &history).expect("the chain verifies");
     audit::verify_chain(other.id, &s.history(other.id).await.unwrap()).expect("the other chain verifies");
 
@@ -1105,14 +1131,12 @@ async fn audit_chain_verifies_and_detects_tampering(db: &TestDb) {
     // Someone changes a time by one microsecond.
     let app3 = create(s, &fx, "Third").await;
     let shift = match db.raw {
-        Raw::Sqlite(_) => format!(
-            "UPDATE audit_events SET at = '2026-03-01T08:00:00.000001Z' WHERE application_id = {}",
-            app3.id
-        ),
-        Raw::Postgres(_) => format!(
-            "UPDATE audit_events SET at = at + interval '1 microsecond' WHERE application_id = {}",
-            app3.id
-        ),
+        Raw::Sqlite(_) => {
+            format!("UPDATE audit_events SET at = '2026-03-01T08:00:00.000001Z' WHERE application_id = {}", app3.id)
+        }
+        Raw::Postgres(_) => {
+            format!("UPDATE audit_events SET at = at + interval '1 microsecond' WHERE application_id = {}", app3.id)
+        }
     };
     db.exec(&shift).await;
     assert!(audit::verify_chain(app3.id, &s.history(app3.id).await.unwrap()).is_err());
@@ -1123,7 +1147,8 @@ async fn workflow_changed_content_is_refused(db: &TestDb) {
     let t = at("2026-01-05T10:00:00.250000Z");
     s.register_workflow("market-access", 1, "aaa", "workflow: market-access\nversion: 1\n", t).await.unwrap();
     s.register_workflow("market-access", 1, "aaa", "workflow: market-access\nversion: 1\n", t0()).await.unwrap();
-    match s.register_workflow("market-access", 1, "bbb", "workflow: market-access\nversion: 1\n# edited\n", t0()).await {
+    match s.register_workflow("market-access", 1, "bbb", "workflow: market-access\nversion: 1\n# edited\n", t0()).await
+    {
         Err(StoreError::WorkflowChanged { id, version }) => assert_eq!((id.as_str(), version), ("market-access", 1)),
         other => panic!("expected WorkflowChanged, got {other:?}"),
     }

@@ -17,13 +17,7 @@ const WF: &str = "it-business-visa";
 
 async fn take(app: &UiApp, who: &User, reference: &str, action: &str) {
     let actor = app.actor(who);
-    let version = app
-        .engine
-        .application(&actor, reference)
-        .await
-        .expect("read")
-        .record
-        .version;
+    let version = app.engine.application(&actor, reference).await.expect("read").record.version;
     let needs_reason = matches!(action, "reject" | "refuse_visa" | "deny_clearance");
     let request = TransitionRequest {
         action: action.into(),
@@ -32,10 +26,7 @@ async fn take(app: &UiApp, who: &User, reference: &str, action: &str) {
         reason: needs_reason.then(|| "Not eligible".to_string()),
         fields: None,
     };
-    app.engine
-        .transition(&actor, reference, &request)
-        .await
-        .unwrap_or_else(|e| panic!("{action}: {e}"));
+    app.engine.transition(&actor, reference, &request).await.unwrap_or_else(|e| panic!("{action}: {e}"));
 }
 
 async fn submitted(app: &UiApp, firm: &User) -> String {
@@ -45,59 +36,35 @@ async fn submitted(app: &UiApp, firm: &User) -> String {
 }
 
 fn refs(page: &corridor_engine::queue::QueuePage) -> Vec<String> {
-    page.items
-        .iter()
-        .map(|i| i.view.record.reference.clone())
-        .collect()
+    page.items.iter().map(|i| i.view.record.reference.clone()).collect()
 }
 
 async fn queue_scenarios(backend: Backend) {
     let app = ui::spawn(backend).await;
     let firm = app.user("a@indus.example", "applicant", "Indus").await;
     let firm2 = app.user("b@ravi.example", "applicant", "Ravi").await;
-    let fatima = app
-        .user("fatima@moci.example", "ministry_reviewer", "MOCI")
-        .await;
-    let omar = app
-        .user("omar@moci.example", "ministry_reviewer", "MOCI")
-        .await;
-    let security = app
-        .user("khalid@sec.example", "security_officer", "Security")
-        .await;
+    let fatima = app.user("fatima@moci.example", "ministry_reviewer", "MOCI").await;
+    let omar = app.user("omar@moci.example", "ministry_reviewer", "MOCI").await;
+    let security = app.user("khalid@sec.example", "security_officer", "Security").await;
     let engine = &app.engine;
     let (f, o, s) = (app.actor(&fatima), app.actor(&omar), app.actor(&security));
 
     // The stages a role works come from the workflows.
-    let stages: Vec<(String, String)> = engine
-        .stages(&f)
-        .into_iter()
-        .map(|st| (st.workflow_id, st.state))
-        .collect();
+    let stages: Vec<(String, String)> = engine.stages(&f).into_iter().map(|st| (st.workflow_id, st.state)).collect();
     assert!(
         stages.contains(&(WF.into(), "ministry_review".into()))
             && stages.contains(&(WF.into(), "ministry_approval".into())),
         "{stages:?}"
     );
+    assert!(stages.contains(&("market-access".into(), "eligibility_check".into())), "{stages:?}");
     assert!(
-        stages.contains(&("market-access".into(), "eligibility_check".into())),
+        !stages.iter().any(|(_, st)| st == "security_clearance" || st == "draft" || st == "more_information"),
         "{stages:?}"
     );
-    assert!(
-        !stages
-            .iter()
-            .any(|(_, st)| st == "security_clearance" || st == "draft" || st == "more_information"),
-        "{stages:?}"
-    );
-    assert!(
-        engine.stages(&app.actor(&firm)).is_empty(),
-        "a firm works no stage"
-    );
+    assert!(engine.stages(&app.actor(&firm)).is_empty(), "a firm works no stage");
 
     // Seven cases, a day apart; two of them moved on to the approval stage.
-    let start = Utc
-        .with_ymd_and_hms(2026, 3, 1, 6, 0, 0)
-        .single()
-        .expect("date");
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 6, 0, 0).single().expect("date");
     let mut made = Vec::new();
     for i in 0..7 {
         app.clock.set(start + Duration::days(i));
@@ -114,22 +81,8 @@ async fn queue_scenarios(backend: Backend) {
     let mut after = None;
     let mut deadlines = Vec::new();
     for _ in 0..10 {
-        let page = engine
-            .queue(
-                &f,
-                &QueueQuery {
-                    after,
-                    limit: 2,
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("queue");
-        deadlines.extend(
-            page.items
-                .iter()
-                .map(|i| (i.view.record.deadline_at, i.view.record.id)),
-        );
+        let page = engine.queue(&f, &QueueQuery { after, limit: 2, ..Default::default() }).await.expect("queue");
+        deadlines.extend(page.items.iter().map(|i| (i.view.record.deadline_at, i.view.record.id)));
         seen.extend(refs(&page));
         match page.next {
             Some(c) => after = Some(c),
@@ -149,34 +102,13 @@ async fn queue_scenarios(backend: Backend) {
     assert_eq!(seen[0], made[0]);
 
     // Urgency on the calendar: by day 8 the first cases are overdue.
-    let first = engine
-        .queue(
-            &f,
-            &QueueQuery {
-                limit: 1,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("queue");
+    let first = engine.queue(&f, &QueueQuery { limit: 1, ..Default::default() }).await.expect("queue");
     assert_eq!(first.items[0].urgency, Urgency::Overdue);
-    assert!(
-        first.items[0]
-            .organisation
-            .as_ref()
-            .is_some_and(|o| o.name == "Indus")
-    );
+    assert!(first.items[0].organisation.as_ref().is_some_and(|o| o.name == "Indus"));
 
     // Filters: stage, firm, search by reference and by name; an unknown reference finds nothing.
     let approval = engine
-        .queue(
-            &f,
-            &QueueQuery {
-                state: Some("ministry_approval".into()),
-                limit: 10,
-                ..Default::default()
-            },
-        )
+        .queue(&f, &QueueQuery { state: Some("ministry_approval".into()), limit: 10, ..Default::default() })
         .await
         .expect("q");
     let mut want = vec![made[5].clone(), made[6].clone()];
@@ -185,264 +117,100 @@ async fn queue_scenarios(backend: Backend) {
     have.sort();
     assert_eq!(have, want);
     let ravi = engine
-        .queue(
-            &f,
-            &QueueQuery {
-                organisation_id: Some(firm2.organisation_id),
-                limit: 10,
-                ..Default::default()
-            },
-        )
+        .queue(&f, &QueueQuery { organisation_id: Some(firm2.organisation_id), limit: 10, ..Default::default() })
         .await
         .expect("q");
     assert_eq!(refs(&ravi), vec![made[3].clone()]);
     let by_ref = engine
-        .queue(
-            &f,
-            &QueueQuery {
-                search: Some(made[2].to_lowercase()),
-                limit: 10,
-                ..Default::default()
-            },
-        )
+        .queue(&f, &QueueQuery { search: Some(made[2].to_lowercase()), limit: 10, ..Default::default() })
         .await
         .expect("q");
     assert_eq!(refs(&by_ref), vec![made[2].clone()]);
     let by_name = engine
-        .queue(
-            &f,
-            &QueueQuery {
-                search: Some("yesha kh".into()),
-                limit: 10,
-                ..Default::default()
-            },
-        )
+        .queue(&f, &QueueQuery { search: Some("yesha kh".into()), limit: 10, ..Default::default() })
         .await
         .expect("q");
     assert_eq!(by_name.items.len(), 7, "the example name is on every case");
     let nothing = engine
-        .queue(
-            &f,
-            &QueueQuery {
-                search: Some("QA-BV-2026-999999-Z".into()),
-                limit: 10,
-                ..Default::default()
-            },
-        )
+        .queue(&f, &QueueQuery { search: Some("QA-BV-2026-999999-Z".into()), limit: 10, ..Default::default() })
         .await
         .expect("q");
     assert!(nothing.items.is_empty());
     // The security officer's stage is empty.
-    assert!(
-        engine
-            .queue(
-                &s,
-                &QueueQuery {
-                    limit: 10,
-                    ..Default::default()
-                }
-            )
-            .await
-            .expect("q")
-            .items
-            .is_empty()
-    );
+    assert!(engine.queue(&s, &QueueQuery { limit: 10, ..Default::default() }).await.expect("q").items.is_empty());
 
     // Claim, with the version read; a second claim on the old version is a conflict.
     let r = &made[1];
-    let v = engine
-        .application(&f, r)
-        .await
-        .expect("read")
-        .record
-        .version;
+    let v = engine.application(&f, r).await.expect("read").record.version;
     let claimed = engine.claim(&f, r, v).await.expect("claim");
     assert_eq!(claimed.record.assigned_to, Some(fatima.id));
-    assert!(matches!(
-        engine.claim(&o, r, v).await,
-        Err(EngineError::StaleVersion { .. })
-    ));
+    assert!(matches!(engine.claim(&o, r, v).await, Err(EngineError::StaleVersion { .. })));
     assert!(
-        matches!(
-            engine.claim(&o, r, claimed.record.version).await,
-            Err(EngineError::ActionNotOpen { .. })
-        ),
+        matches!(engine.claim(&o, r, claimed.record.version).await, Err(EngineError::ActionNotOpen { .. })),
         "held by someone else"
     );
     assert_eq!(
-        engine
-            .claim(&f, r, claimed.record.version)
-            .await
-            .expect("again")
-            .record
-            .version,
+        engine.claim(&f, r, claimed.record.version).await.expect("again").record.version,
         claimed.record.version,
         "claiming one's own case again changes nothing"
     );
     assert!(
-        matches!(
-            engine.claim(&s, r, claimed.record.version).await,
-            Err(EngineError::Forbidden(_))
-        ),
+        matches!(engine.claim(&s, r, claimed.record.version).await, Err(EngineError::Forbidden(_))),
         "not a stage of security"
     );
-    let mine = engine
-        .queue(
-            &f,
-            &QueueQuery {
-                assigned: Assigned::Me,
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("q");
+    let mine =
+        engine.queue(&f, &QueueQuery { assigned: Assigned::Me, limit: 10, ..Default::default() }).await.expect("q");
     assert_eq!(refs(&mine), vec![r.clone()]);
-    assert_eq!(
-        mine.items[0].assignee.as_ref().map(|u| u.id),
-        Some(fatima.id)
-    );
+    assert_eq!(mine.items[0].assignee.as_ref().map(|u| u.id), Some(fatima.id));
     assert!(
         engine
-            .queue(
-                &o,
-                &QueueQuery {
-                    assigned: Assigned::Me,
-                    limit: 10,
-                    ..Default::default()
-                }
-            )
+            .queue(&o, &QueueQuery { assigned: Assigned::Me, limit: 10, ..Default::default() })
             .await
             .expect("q")
             .items
             .is_empty()
     );
     // Only the holder releases; reassigning goes to someone of a role that works the stage.
+    assert!(matches!(engine.release(&o, r, claimed.record.version).await, Err(EngineError::ActionNotOpen { .. })));
+    let candidates: Vec<i64> = engine.assignees(&claimed).await.expect("assignees").iter().map(|u| u.id).collect();
+    assert_eq!(candidates, vec![omar.id], "others of the role, not the holder, not other roles");
     assert!(matches!(
-        engine.release(&o, r, claimed.record.version).await,
-        Err(EngineError::ActionNotOpen { .. })
-    ));
-    let candidates: Vec<i64> = engine
-        .assignees(&claimed)
-        .await
-        .expect("assignees")
-        .iter()
-        .map(|u| u.id)
-        .collect();
-    assert_eq!(
-        candidates,
-        vec![omar.id],
-        "others of the role, not the holder, not other roles"
-    );
-    assert!(matches!(
-        engine
-            .reassign(&f, r, claimed.record.version, security.id, None)
-            .await,
+        engine.reassign(&f, r, claimed.record.version, security.id, None).await,
         Err(EngineError::Unprocessable { .. })
     ));
-    let moved = engine
-        .reassign(
-            &f,
-            r,
-            claimed.record.version,
-            omar.id,
-            Some("  over to you  "),
-        )
-        .await
-        .expect("reassign");
+    let moved =
+        engine.reassign(&f, r, claimed.record.version, omar.id, Some("  over to you  ")).await.expect("reassign");
     assert_eq!(moved.record.assigned_to, Some(omar.id));
-    let released = engine
-        .release(&o, r, moved.record.version)
-        .await
-        .expect("release");
+    let released = engine.release(&o, r, moved.record.version).await.expect("release");
     assert_eq!(released.record.assigned_to, None);
     let history = engine.history(&f, r).await.expect("history");
-    let tail: Vec<(&str, Option<&str>)> = history
-        .iter()
-        .rev()
-        .take(3)
-        .rev()
-        .map(|e| (e.action.as_str(), e.comment.as_deref()))
-        .collect();
-    assert_eq!(
-        tail,
-        vec![
-            ("claim", None),
-            ("reassign", Some("over to you")),
-            ("release", None)
-        ]
-    );
-    assert_eq!(
-        history
-            .iter()
-            .rev()
-            .nth(1)
-            .map(|e| e.data["assigned_to"].as_i64()),
-        Some(Some(omar.id))
-    );
+    let tail: Vec<(&str, Option<&str>)> =
+        history.iter().rev().take(3).rev().map(|e| (e.action.as_str(), e.comment.as_deref())).collect();
+    assert_eq!(tail, vec![("claim", None), ("reassign", Some("over to you")), ("release", None)]);
+    assert_eq!(history.iter().rev().nth(1).map(|e| e.data["assigned_to"].as_i64()), Some(Some(omar.id)));
     assert!(engine.verify_audit(Some(r)).await.expect("verify").is_ok());
     // Moving on clears the hold.
-    engine
-        .claim(&f, r, released.record.version)
-        .await
-        .expect("claim");
+    engine.claim(&f, r, released.record.version).await.expect("claim");
     take(&app, &fatima, r, "verify_firm").await;
-    assert_eq!(
-        engine
-            .application(&f, r)
-            .await
-            .expect("read")
-            .record
-            .assigned_to,
-        None
-    );
+    assert_eq!(engine.application(&f, r).await.expect("read").record.assigned_to, None);
 
     // The actions a case offers: the role's own, four-eyes known before the click.
     let view = engine.application(&f, r).await.expect("read");
-    let (hist, docs) = (
-        engine.history(&f, r).await.expect("h"),
-        engine.store.documents(view.record.id).await.expect("d"),
-    );
-    let for_fatima = engine
-        .case_actions(&f, &view, &hist, &docs)
-        .expect("actions");
-    let approve = for_fatima
-        .iter()
-        .find(|a| a.action == "approve")
-        .expect("approve listed");
+    let (hist, docs) =
+        (engine.history(&f, r).await.expect("h"), engine.store.documents(view.record.id).await.expect("d"));
+    let for_fatima = engine.case_actions(&f, &view, &hist, &docs).expect("actions");
+    let approve = for_fatima.iter().find(|a| a.action == "approve").expect("approve listed");
     assert_eq!(approve.blocked, Some(FourEyesBlock::PreviousApproval));
-    assert!(
-        for_fatima
-            .iter()
-            .filter(|a| a.action != "approve")
-            .all(|a| a.blocked.is_none())
-    );
-    let for_omar = engine
-        .case_actions(&o, &view, &hist, &docs)
-        .expect("actions");
-    assert!(
-        for_omar.iter().all(|a| a.blocked.is_none())
-            && for_omar.iter().any(|a| a.action == "approve")
-    );
-    assert!(
-        engine
-            .case_actions(&s, &view, &hist, &docs)
-            .expect("actions")
-            .is_empty(),
-        "no action of other roles"
-    );
+    assert!(for_fatima.iter().filter(|a| a.action != "approve").all(|a| a.blocked.is_none()));
+    let for_omar = engine.case_actions(&o, &view, &hist, &docs).expect("actions");
+    assert!(for_omar.iter().all(|a| a.blocked.is_none()) && for_omar.iter().any(|a| a.action == "approve"));
+    assert!(engine.case_actions(&s, &view, &hist, &docs).expect("actions").is_empty(), "no action of other roles");
 
     // A decision letter exists only once a decision closed the case.
-    assert!(matches!(
-        engine.decision(&f, r).await,
-        Err(EngineError::NotFound(_))
-    ));
+    assert!(matches!(engine.decision(&f, r).await, Err(EngineError::NotFound(_))));
     take(&app, &omar, &made[0], "reject").await;
     let decision = engine.decision(&f, &made[0]).await.expect("decision");
-    assert_eq!(
-        (decision.outcome.as_str(), decision.event.reason.as_deref()),
-        ("refused", Some("Not eligible"))
-    );
+    assert_eq!((decision.outcome.as_str(), decision.event.reason.as_deref()), ("refused", Some("Not eligible")));
     assert_eq!(decision.authority.map(|a| a.name), Some("MOCI".to_string()));
     app.drop_database().await;
 }

@@ -614,7 +614,13 @@ async fn a_holiday_moves_open_deadlines_and_is_audited(backend: Backend) {
         .transition(
             &actor,
             &reference,
-            &TransitionRequest { action: "submit".into(), expected_version: version, comment: None, reason: None, fields: None },
+            &TransitionRequest {
+                action: "submit".into(),
+                expected_version: version,
+                comment: None,
+                reason: None,
+                fields: None,
+            },
         )
         .await
         .expect("submit");
@@ -638,19 +644,36 @@ async fn a_holiday_moves_open_deadlines_and_is_audited(backend: Backend) {
     assert_eq!(http.get("/admin/holidays?calendar=atlantis").await.status, 404);
 
     // Mistakes first.
-    let empty = http.post_form("/admin/holidays?calendar=qatar", "/admin/holidays/add", &[("calendar", "qatar"), ("date", "2026-02-30"), ("name", "")]).await;
+    let empty = http
+        .post_form(
+            "/admin/holidays?calendar=qatar",
+            "/admin/holidays/add",
+            &[("calendar", "qatar"), ("date", "2026-02-30"), ("name", "")],
+        )
+        .await;
     assert_eq!(empty.status, 422);
-    assert!(empty.body.contains("The date must be a real date") && empty.body.contains("Enter the name of the holiday"));
-    let national_day = known.iter().find(|h| h.name == "Qatar National Day").expect("in the file").date.format("%Y-%m-%d").to_string();
+    assert!(
+        empty.body.contains("The date must be a real date") && empty.body.contains("Enter the name of the holiday")
+    );
+    let national_day =
+        known.iter().find(|h| h.name == "Qatar National Day").expect("in the file").date.format("%Y-%m-%d").to_string();
     let taken = http
-        .post_form("/admin/holidays?calendar=qatar", "/admin/holidays/add", &[("calendar", "qatar"), ("date", &national_day), ("name", "Again")])
+        .post_form(
+            "/admin/holidays?calendar=qatar",
+            "/admin/holidays/add",
+            &[("calendar", "qatar"), ("date", &national_day), ("name", "Again")],
+        )
         .await;
     assert_eq!(taken.status, 422);
     assert!(taken.body.contains("That day is already a holiday"));
 
     // Add: the review's deadline moves later, and the change is in the application's chain.
     let added = http
-        .post_form("/admin/holidays?calendar=qatar", "/admin/holidays/add", &[("calendar", "qatar"), ("date", &date), ("name", "Extra Eid day")])
+        .post_form(
+            "/admin/holidays?calendar=qatar",
+            "/admin/holidays/add",
+            &[("calendar", "qatar"), ("date", &date), ("name", "Extra Eid day")],
+        )
         .await;
     assert_eq!(added.status, 200, "{}", added.body);
     assert!(added.body.contains("Holiday added") && added.body.contains(&reference), "{}", added.body);
@@ -663,7 +686,13 @@ async fn a_holiday_moves_open_deadlines_and_is_audited(backend: Backend) {
     assert!(audit.body.contains("The chain is intact"));
 
     // Remove it again: the deadline comes back.
-    let removed = http.post_form("/admin/holidays?calendar=qatar", "/admin/holidays/remove", &[("calendar", "qatar"), ("date", &date)]).await;
+    let removed = http
+        .post_form(
+            "/admin/holidays?calendar=qatar",
+            "/admin/holidays/remove",
+            &[("calendar", "qatar"), ("date", &date)],
+        )
+        .await;
     assert_eq!(removed.status, 200, "{}", removed.body);
     assert!(removed.body.contains("It is a working day again") && removed.body.contains(&reference));
     let back = app.engine.application(&actor, &reference).await.expect("read").record.deadline_at.expect("deadline");
@@ -673,9 +702,17 @@ async fn a_holiday_moves_open_deadlines_and_is_audited(backend: Backend) {
     // Not for anyone else, and not without the form token.
     let firm_http = app.signed_in("nadia@firm.example").await;
     assert_eq!(firm_http.get("/admin/holidays").await.status, 404);
-    let sneaky = firm_http.post_form("/status", "/admin/holidays/add", &[("calendar", "qatar"), ("date", &date), ("name", "Sneaky")]).await;
+    let sneaky = firm_http
+        .post_form("/status", "/admin/holidays/add", &[("calendar", "qatar"), ("date", &date), ("name", "Sneaky")])
+        .await;
     assert_eq!(sneaky.status, 404);
-    let no_token = http.post_raw("/admin/holidays/add", &[("calendar", "qatar"), ("date", &date), ("name", "Sneaky")], &[("origin", &app.base)]).await;
+    let no_token = http
+        .post_raw(
+            "/admin/holidays/add",
+            &[("calendar", "qatar"), ("date", &date), ("name", "Sneaky")],
+            &[("origin", &app.base)],
+        )
+        .await;
     assert_eq!(no_token.status, 403);
     assert!(!app.engine.holidays("qatar").await.expect("holidays").iter().any(|h| h.name == "Sneaky"));
     app.drop_database().await;

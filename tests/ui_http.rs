@@ -92,13 +92,19 @@ async fn sign_in_makes_a_new_httponly_session_in_the_database_and_sign_out_ends_
     assert!(dash.body.contains("Your applications"));
 
     // Signing in again gives a new session id and ends the old one.
-    let again = http.post_form("/applications", "/login", &[("email", "amna@firm.example"), ("password", PASSWORD)]).await;
+    let again =
+        http.post_form("/applications", "/login", &[("email", "amna@firm.example"), ("password", PASSWORD)]).await;
     assert_eq!(again.status, 303);
     let token2 = cookie_value(&again, "corridor_session").expect("new token");
     assert_ne!(token, token2);
     assert!(app.engine.store.session(&auth::token_digest(&token), now).await.expect("read").is_none());
     let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    let old = plain.get(app.url("/applications")).header("cookie", format!("corridor_session={token}")).send().await.expect("GET");
+    let old = plain
+        .get(app.url("/applications"))
+        .header("cookie", format!("corridor_session={token}"))
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(old.status().as_u16(), 303, "the old session no longer opens pages");
 
     // Sign out: the row goes, the cookie is cleared, pages ask to sign in again.
@@ -119,7 +125,11 @@ async fn secure_cookies_when_configured() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move {
-        let _ = axum::serve(listener, corridor_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>()).await;
+        let _ = axum::serve(
+            listener,
+            corridor_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
     });
     app.user("sec@firm.example", "applicant", "Secure Firm").await;
     let http = ui::Http {
@@ -158,7 +168,8 @@ async fn wrong_passwords_are_refused_and_sign_in_attempts_are_limited() {
     // Per account: ten tries in a window, then refused even with the right password.
     let mut last = 0;
     for _ in 0..10 {
-        last = http.post_form("/login", "/login", &[("email", "bilal@firm.example"), ("password", "nope")]).await.status;
+        last =
+            http.post_form("/login", "/login", &[("email", "bilal@firm.example"), ("password", "nope")]).await.status;
     }
     assert_eq!(last, 429);
     let right = http.post_form("/login", "/login", &[("email", "bilal@firm.example"), ("password", PASSWORD)]).await;
@@ -179,10 +190,22 @@ async fn forms_without_their_token_or_from_another_origin_are_refused_and_change
     type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>);
     let cases: Vec<Case> = vec![
         ("no token", vec![("workflow", "it-business-visa")], vec![("origin", origin.as_str())]),
-        ("wrong token", vec![("csrf", "00112233445566778899aabbccddeeff00112233445566ff"), ("workflow", "it-business-visa")], vec![("origin", origin.as_str())]),
+        (
+            "wrong token",
+            vec![("csrf", "00112233445566778899aabbccddeeff00112233445566ff"), ("workflow", "it-business-visa")],
+            vec![("origin", origin.as_str())],
+        ),
         ("other origin", vec![("csrf", token.as_str()), ("workflow", "it-business-visa")], vec![("origin", evil)]),
-        ("cross-site fetch", vec![("csrf", token.as_str()), ("workflow", "it-business-visa")], vec![("sec-fetch-site", "cross-site")]),
-        ("same-site fetch", vec![("csrf", token.as_str()), ("workflow", "it-business-visa")], vec![("sec-fetch-site", "same-site")]),
+        (
+            "cross-site fetch",
+            vec![("csrf", token.as_str()), ("workflow", "it-business-visa")],
+            vec![("sec-fetch-site", "cross-site")],
+        ),
+        (
+            "same-site fetch",
+            vec![("csrf", token.as_str()), ("workflow", "it-business-visa")],
+            vec![("sec-fetch-site", "same-site")],
+        ),
         ("null origin", vec![("csrf", token.as_str()), ("workflow", "it-business-visa")], vec![("origin", "null")]),
     ];
     for (what, fields, headers) in &cases {
@@ -194,7 +217,9 @@ async fn forms_without_their_token_or_from_another_origin_are_refused_and_change
     assert_eq!(application_count(&app).await, 0, "nothing was created");
 
     // The same form, done right, works.
-    let ok = http.post_raw("/applications/new", &[("csrf", &token), ("workflow", "it-business-visa")], &[("origin", &origin)]).await;
+    let ok = http
+        .post_raw("/applications/new", &[("csrf", &token), ("workflow", "it-business-visa")], &[("origin", &origin)])
+        .await;
     assert_eq!(ok.status, 303, "{}", ok.body);
     assert_eq!(application_count(&app).await, 1);
 
@@ -222,7 +247,9 @@ async fn forms_without_their_token_or_from_another_origin_are_refused_and_change
         .await
         .expect("upload");
     assert_eq!(upload.status().as_u16(), 403, "multipart without a token");
-    let submit = http.post_raw(&format!("/applications/{reference}/submit"), &[("version", &version)], &[("origin", evil)]).await;
+    let submit = http
+        .post_raw(&format!("/applications/{reference}/submit"), &[("version", &version)], &[("origin", evil)])
+        .await;
     assert_eq!(submit.status, 403);
     let after = app.engine.application(&app.actor(&user), &reference).await.expect("read").record;
     assert_eq!(after.version, before.version, "no change");
@@ -265,7 +292,17 @@ async fn a_script_in_a_field_is_shown_as_text_everywhere() {
     let reviewer = app.user("rev@ministry.example", "ministry_reviewer", "Ministry").await;
     let v = app.engine.application(&app.actor(&user), &reference).await.expect("read").record.version;
     app.engine
-        .transition(&app.actor(&user), &reference, &TransitionRequest { action: "submit".into(), expected_version: v, comment: None, reason: None, fields: None })
+        .transition(
+            &app.actor(&user),
+            &reference,
+            &TransitionRequest {
+                action: "submit".into(),
+                expected_version: v,
+                comment: None,
+                reason: None,
+                fields: None,
+            },
+        )
         .await
         .expect("submit");
     let v = app.engine.application(&app.actor(&reviewer), &reference).await.expect("read").record.version;
@@ -273,7 +310,13 @@ async fn a_script_in_a_field_is_shown_as_text_everywhere() {
         .transition(
             &app.actor(&reviewer),
             &reference,
-            &TransitionRequest { action: "request_information".into(), expected_version: v, comment: Some(evil.into()), reason: None, fields: None },
+            &TransitionRequest {
+                action: "request_information".into(),
+                expected_version: v,
+                comment: Some(evil.into()),
+                reason: None,
+                fields: None,
+            },
         )
         .await
         .expect("request information");
@@ -291,22 +334,44 @@ async fn another_firms_application_is_not_found() {
     app.user("other@firm-b.example", "applicant", "Firm B").await;
     app.user("staff@ministry.example", "ministry_reviewer", "Ministry").await;
     let reference = app.complete_draft(&owner, "it-business-visa").await;
-    let doc_id = app.engine.store.documents(app.engine.application(&app.actor(&owner), &reference).await.expect("read").record.id).await.expect("docs")[0].id;
+    let doc_id = app
+        .engine
+        .store
+        .documents(app.engine.application(&app.actor(&owner), &reference).await.expect("read").record.id)
+        .await
+        .expect("docs")[0]
+        .id;
 
     let other = app.signed_in("other@firm-b.example").await;
-    for rest in ["", "/details", "/documents", "/check", "/confirmation", "/respond", "/withdraw", &format!("/documents/{doc_id}")] {
+    for rest in [
+        "",
+        "/details",
+        "/documents",
+        "/check",
+        "/confirmation",
+        "/respond",
+        "/withdraw",
+        &format!("/documents/{doc_id}"),
+    ] {
         let page = other.get(&format!("/applications/{reference}{rest}")).await;
         assert_eq!(page.status, 404, "{rest}");
         assert!(page.body.contains("Page not found"), "{rest}: {}", page.body);
         assert!(!page.body.contains("Ayesha Khan") && !page.body.contains("AB1234567"), "{rest} shows nothing of it");
     }
     // Nor can it act on it.
-    let version = app.engine.application(&app.actor(&owner), &reference).await.expect("read").record.version.to_string();
+    let version =
+        app.engine.application(&app.actor(&owner), &reference).await.expect("read").record.version.to_string();
     let edit = other
-        .post_form("/applications", &format!("/applications/{reference}/details"), &[("version", &version), ("employee_full_name", "Stolen"), ("intent", "draft")])
+        .post_form(
+            "/applications",
+            &format!("/applications/{reference}/details"),
+            &[("version", &version), ("employee_full_name", "Stolen"), ("intent", "draft")],
+        )
         .await;
     assert_eq!(edit.status, 404);
-    let withdraw = other.post_form("/applications", &format!("/applications/{reference}/withdraw"), &[("version", &version)]).await;
+    let withdraw = other
+        .post_form("/applications", &format!("/applications/{reference}/withdraw"), &[("version", &version)])
+        .await;
     assert_eq!(withdraw.status, 404);
     let after = app.engine.application(&app.actor(&owner), &reference).await.expect("read").record;
     assert_eq!(after.state, "draft");
@@ -346,14 +411,25 @@ async fn the_firm_journey_over_http() {
     // The form, with mistakes: every problem in the summary, linked to its field; nothing saved.
     let details = format!("{app_path}/details");
     let form = http.get(&details).await;
-    assert!(form.body.contains(r#"type="date""#) && form.body.contains(r#"type="email""#) && form.body.contains(r#"type="radio""#));
+    assert!(
+        form.body.contains(r#"type="date""#)
+            && form.body.contains(r#"type="email""#)
+            && form.body.contains(r#"type="radio""#)
+    );
     assert!(form.body.contains(r#"<select class="select" id="f-nationality""#), "country as a select");
     let version = field(&form.body, "version").expect("version");
     let bad = http
         .post_form(
             &details,
             &details,
-            &[("version", &version), ("employee_full_name", "Ayesha Khan"), ("passport_number", "12345"), ("contact_email", "not-an-email"), ("duration_of_stay", "500"), ("intent", "continue")],
+            &[
+                ("version", &version),
+                ("employee_full_name", "Ayesha Khan"),
+                ("passport_number", "12345"),
+                ("contact_email", "not-an-email"),
+                ("duration_of_stay", "500"),
+                ("intent", "continue"),
+            ],
         )
         .await;
     assert_eq!(bad.status, 422);
@@ -370,11 +446,15 @@ async fn the_firm_journey_over_http() {
     assert!(bad.body.contains(r#"id="f-passport_number-error""#), "inline error beside the field");
     assert!(bad.body.contains("<title>Error: "), "the title says there is an error");
     assert_eq!(field(&bad.body, "employee_full_name").as_deref(), Some("Ayesha Khan"), "what was typed is kept");
-    assert_eq!(app.engine.application(&app.actor(&user), &reference).await.expect("read").record.fields, Value::Object(Map::new()));
+    assert_eq!(
+        app.engine.application(&app.actor(&user), &reference).await.expect("read").record.fields,
+        Value::Object(Map::new())
+    );
 
     // Corrected: saved, on to the documents.
     let examples = app.example_fields("it-business-visa");
-    let mut pairs: Vec<(String, String)> = examples.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect();
+    let mut pairs: Vec<(String, String)> =
+        examples.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect();
     pairs.push(("version".into(), version.clone()));
     pairs.push(("intent".into(), "continue".into()));
     let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -385,7 +465,11 @@ async fn the_firm_journey_over_http() {
     // Documents: a bad file is refused inline; then every one.
     let fake = http.upload(&reference, "passport_bio_page", "passport.pdf", b"MZ\x90\x00 not a pdf".to_vec()).await;
     assert_eq!(fake.status, 422);
-    assert!(fake.body.contains(r##"href="#doc-passport_bio_page""##) && fake.body.contains("must be a PDF, JPEG or PNG"), "{}", fake.body);
+    assert!(
+        fake.body.contains(r##"href="#doc-passport_bio_page""##) && fake.body.contains("must be a PDF, JPEG or PNG"),
+        "{}",
+        fake.body
+    );
     let mut big = pdf();
     big.resize(5_500_000, b' ');
     let too_big = http.upload(&reference, "passport_bio_page", "big.pdf", big).await;
@@ -414,15 +498,24 @@ async fn the_firm_journey_over_http() {
     // Check your answers, submit, confirmation.
     let check = http.get(&format!("{app_path}/check")).await;
     assert_eq!(check.status, 200);
-    assert!(check.body.contains("Ayesha Khan") && check.body.contains("Client meetings") && check.body.contains("Pakistan"));
+    assert!(
+        check.body.contains("Ayesha Khan") && check.body.contains("Client meetings") && check.body.contains("Pakistan")
+    );
     assert!(check.body.contains("12 April 1990"), "dates read as dates");
     let version = field(&check.body, "version").expect("version");
-    let sent = http.post_form(&format!("{app_path}/check"), &format!("{app_path}/submit"), &[("version", &version)]).await;
+    let sent =
+        http.post_form(&format!("{app_path}/check"), &format!("{app_path}/submit"), &[("version", &version)]).await;
     assert_eq!(sent.status, 303, "{}", sent.body);
     let confirmation = http.get(&format!("{app_path}/confirmation")).await;
     assert!(confirmation.body.contains("Application submitted") && confirmation.body.contains(&reference));
     // A second click does not submit twice.
-    let twice = http.post_raw(&format!("{app_path}/submit"), &[("csrf", &confirmation.csrf().expect("t")), ("version", &version)], &[("origin", &app.base)]).await;
+    let twice = http
+        .post_raw(
+            &format!("{app_path}/submit"),
+            &[("csrf", &confirmation.csrf().expect("t")), ("version", &version)],
+            &[("origin", &app.base)],
+        )
+        .await;
     assert_eq!(twice.status, 303);
     let dash = http.get("/applications").await;
     assert!(dash.body.contains(&reference) && dash.body.contains("Under review by the Ministry"));
@@ -433,12 +526,20 @@ async fn the_firm_journey_over_http() {
         .transition(
             &app.actor(&reviewer),
             &reference,
-            &TransitionRequest { action: "request_information".into(), expected_version: v, comment: Some("Please correct the host organisation.".into()), reason: None, fields: None },
+            &TransitionRequest {
+                action: "request_information".into(),
+                expected_version: v,
+                comment: Some("Please correct the host organisation.".into()),
+                reason: None,
+                fields: None,
+            },
         )
         .await
         .expect("request");
     let view = http.get(&app_path).await;
-    assert!(view.body.contains("More information is needed") && view.body.contains("Please correct the host organisation."));
+    assert!(
+        view.body.contains("More information is needed") && view.body.contains("Please correct the host organisation.")
+    );
     let respond = http.get(&format!("{app_path}/respond")).await;
     assert_eq!(respond.status, 200);
     for (name, value) in &examples {
@@ -450,16 +551,31 @@ async fn the_firm_journey_over_http() {
     assert_eq!(field(&respond.body, "passport_number").as_deref(), Some("AB1234567"));
     let version = field(&respond.body, "version").expect("version");
     let no_comment = http
-        .post_form(&format!("{app_path}/respond"), &format!("{app_path}/respond"), &[("version", &version), ("host_organisation", "Qatar Data Centre W.L.L.")])
+        .post_form(
+            &format!("{app_path}/respond"),
+            &format!("{app_path}/respond"),
+            &[("version", &version), ("host_organisation", "Qatar Data Centre W.L.L.")],
+        )
         .await;
     assert_eq!(no_comment.status, 422);
-    assert!(no_comment.body.contains("Enter your answer to the request") && no_comment.body.contains(r##"href="#comment""##));
-    assert_eq!(field(&no_comment.body, "host_organisation").as_deref(), Some("Qatar Data Centre W.L.L."), "the change is kept");
+    assert!(
+        no_comment.body.contains("Enter your answer to the request")
+            && no_comment.body.contains(r##"href="#comment""##)
+    );
+    assert_eq!(
+        field(&no_comment.body, "host_organisation").as_deref(),
+        Some("Qatar Data Centre W.L.L."),
+        "the change is kept"
+    );
     let answered = http
         .post_form(
             &format!("{app_path}/respond"),
             &format!("{app_path}/respond"),
-            &[("version", &version), ("host_organisation", "Qatar Data Centre W.L.L."), ("comment", "Corrected, thank you.")],
+            &[
+                ("version", &version),
+                ("host_organisation", "Qatar Data Centre W.L.L."),
+                ("comment", "Corrected, thank you."),
+            ],
         )
         .await;
     assert_eq!(answered.status, 303, "{}", answered.body);
@@ -471,10 +587,11 @@ async fn the_firm_journey_over_http() {
     // The timeline tells it in plain words, newest first.
     let page = http.get(&app_path).await;
     let timeline = &page.body[page.body.find("What has happened").expect("timeline")..];
-    let order: Vec<usize> = ["Send the information", "Ask for more information", "Submit application", "Application started"]
-        .iter()
-        .map(|t| timeline.find(t).unwrap_or_else(|| panic!("timeline has {t}")))
-        .collect();
+    let order: Vec<usize> =
+        ["Send the information", "Ask for more information", "Submit application", "Application started"]
+            .iter()
+            .map(|t| timeline.find(t).unwrap_or_else(|| panic!("timeline has {t}")))
+            .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "newest first: {order:?}");
     assert!(timeline.contains("Ministry reviewer"), "officials by role");
 }
@@ -494,7 +611,9 @@ async fn a_firm_withdraws_an_application() {
     let record = app.engine.application(&app.actor(&user), &reference).await.expect("read").record;
     assert_eq!(record.state, "withdrawn");
     let page = http.get(&format!("/applications/{reference}?notice=withdrawn")).await;
-    assert!(page.body.contains("The application has been withdrawn.") && page.body.contains("The project was cancelled."));
+    assert!(
+        page.body.contains("The application has been withdrawn.") && page.body.contains("The project was cancelled.")
+    );
     // Not open any more: the page sends you back to the application.
     assert_eq!(http.get(&path).await.status, 303);
 }
@@ -510,17 +629,31 @@ async fn public_status_gives_one_answer_for_unknown_and_wrong_and_is_limited() {
     assert_eq!(draft.status, 404);
     let v = app.engine.application(&app.actor(&user), &reference).await.expect("read").record.version;
     app.engine
-        .transition(&app.actor(&user), &reference, &TransitionRequest { action: "submit".into(), expected_version: v, comment: None, reason: None, fields: None })
+        .transition(
+            &app.actor(&user),
+            &reference,
+            &TransitionRequest {
+                action: "submit".into(),
+                expected_version: v,
+                comment: None,
+                reason: None,
+                fields: None,
+            },
+        )
         .await
         .expect("submit");
-    let found = http.post_form("/status", "/status", &[("reference", &reference.to_lowercase()), ("passport", "ab 1234567")]).await;
+    let found = http
+        .post_form("/status", "/status", &[("reference", &reference.to_lowercase()), ("passport", "ab 1234567")])
+        .await;
     assert_eq!(found.status, 200, "{}", found.body);
     assert!(found.body.contains("Under review by the Ministry") && found.body.contains("verifying the firm"));
     assert!(!found.body.contains("Ayesha"), "nothing else is shown");
     let wrong = http.post_form("/status", "/status", &[("reference", &reference), ("passport", "ZZ0000000")]).await;
-    let unknown = http.post_form("/status", "/status", &[("reference", "QA-BV-2026-999999-Z"), ("passport", "AB1234567")]).await;
+    let unknown =
+        http.post_form("/status", "/status", &[("reference", "QA-BV-2026-999999-Z"), ("passport", "AB1234567")]).await;
     assert_eq!(wrong.status, unknown.status);
-    let message = |b: &str| b[b.find("error-summary__list").expect("summary")..].split("</ul>").next().unwrap_or("").to_string();
+    let message =
+        |b: &str| b[b.find("error-summary__list").expect("summary")..].split("</ul>").next().unwrap_or("").to_string();
     assert_eq!(message(&wrong.body), message(&unknown.body), "the same answer");
     let missing = http.post_form("/status", "/status", &[("reference", ""), ("passport", "")]).await;
     assert_eq!(missing.status, 422);
@@ -528,7 +661,8 @@ async fn public_status_gives_one_answer_for_unknown_and_wrong_and_is_limited() {
     // 30 look-ups a minute per address (shared with the API's status route).
     let mut last = 0;
     for _ in 0..30 {
-        last = http.post_form("/status", "/status", &[("reference", &reference), ("passport", "AB1234567")]).await.status;
+        last =
+            http.post_form("/status", "/status", &[("reference", &reference), ("passport", "AB1234567")]).await.status;
     }
     assert_eq!(last, 429);
 }

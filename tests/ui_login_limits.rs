@@ -25,7 +25,13 @@ async fn guessing_across_many_accounts_from_one_address_is_stopped() {
     assert_eq!(refused.status, 429, "{}", refused.body);
     assert!(refused.body.contains("Too many sign-in attempts"));
     assert!(refused.header("retry-after").is_some());
-    assert!(!refused.headers.get_all("set-cookie").iter().any(|c| c.to_str().unwrap_or("").starts_with("corridor_session=")));
+    assert!(
+        !refused
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap_or("").starts_with("corridor_session="))
+    );
     // A new client (new cookies) from the same address is refused too: the limit is the address.
     let fresh = app.http();
     let again = fresh.post_form("/login", "/login", &[("email", "real@firm.example"), ("password", PASSWORD)]).await;
@@ -50,18 +56,39 @@ async fn one_locked_account_does_not_lock_the_others_and_success_clears_the_coun
     let upper = http.post_form("/login", "/login", &[("email", "TARGET@firm.example"), ("password", PASSWORD)]).await;
     assert_eq!(upper.status, 429, "still locked, whatever the case of the address");
     // Another account from the same address signs in.
-    assert_eq!(app.http().post_form("/login", "/login", &[("email", "colleague@firm.example"), ("password", PASSWORD)]).await.status, 303);
+    assert_eq!(
+        app.http()
+            .post_form("/login", "/login", &[("email", "colleague@firm.example"), ("password", PASSWORD)])
+            .await
+            .status,
+        303
+    );
 
     // Nine mistakes, then the right password: the count starts again.
     let other = app.http();
     for _ in 0..9 {
-        assert_eq!(other.post_form("/login", "/login", &[("email", "forgetful@firm.example"), ("password", "nope")]).await.status, 422);
+        assert_eq!(
+            other
+                .post_form("/login", "/login", &[("email", "forgetful@firm.example"), ("password", "nope")])
+                .await
+                .status,
+            422
+        );
     }
-    assert_eq!(other.post_form("/login", "/login", &[("email", "forgetful@firm.example"), ("password", PASSWORD)]).await.status, 303);
+    assert_eq!(
+        other
+            .post_form("/login", "/login", &[("email", "forgetful@firm.example"), ("password", PASSWORD)])
+            .await
+            .status,
+        303
+    );
     let after = app.http();
     for _ in 0..2 {
         assert_eq!(
-            after.post_form("/login", "/login", &[("email", "forgetful@firm.example"), ("password", "nope")]).await.status,
+            after
+                .post_form("/login", "/login", &[("email", "forgetful@firm.example"), ("password", "nope")])
+                .await
+                .status,
             422,
             "a success cleared the account's count"
         );
@@ -74,7 +101,8 @@ async fn many_successful_sign_ins_from_one_address_are_not_limited() {
     app.user("desk@firm.example", "applicant", "Busy Firm").await;
     // Sixty sign-ins, past the address limit of fifty, every one with the right password.
     for i in 0..60 {
-        let page = app.http().post_form("/login", "/login", &[("email", "desk@firm.example"), ("password", PASSWORD)]).await;
+        let page =
+            app.http().post_form("/login", "/login", &[("email", "desk@firm.example"), ("password", PASSWORD)]).await;
         assert_eq!(page.status, 303, "sign-in {i} succeeds");
     }
     // Failures still count: fifty wrong guesses on other accounts lock the address.

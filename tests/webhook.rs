@@ -91,9 +91,17 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 async fn the_receiver_verifies_the_signature() {
     let (base, r) = start().await;
     let client = reqwest::Client::new();
-    deliver_with(&client, &format!("{base}/hook"), SECRET, &body(), TIMEOUT, Some("webhook:QA-BV-2026-000123-K:4"), Utc::now())
-        .await
-        .unwrap();
+    deliver_with(
+        &client,
+        &format!("{base}/hook"),
+        SECRET,
+        &body(),
+        TIMEOUT,
+        Some("webhook:QA-BV-2026-000123-K:4"),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
     let seen = r.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].0, Ok(()));
@@ -117,7 +125,8 @@ async fn an_old_timestamp_is_refused_by_the_receiver() {
     let (base, r) = start().await;
     let client = reqwest::Client::new();
     let an_hour_ago = Utc::now() - chrono::Duration::hours(1);
-    let err = deliver_with(&client, &format!("{base}/hook"), SECRET, &body(), TIMEOUT, None, an_hour_ago).await.unwrap_err();
+    let err =
+        deliver_with(&client, &format!("{base}/hook"), SECRET, &body(), TIMEOUT, None, an_hour_ago).await.unwrap_err();
     assert!(matches!(err, WebhookError::Status { status: 401, .. }), "{err}");
     assert!(matches!(r.seen.lock().unwrap()[0].0, Err(VerifyError::Stale(_))));
 }
@@ -136,7 +145,12 @@ async fn a_receiver_answering_500_is_a_transient_failure_and_gets_retries() {
         assert!(err.to_string().contains("database is down"), "{err}");
         assert_eq!(err.kind(), FailureKind::Transient);
         // The scheduler would wait until the returned time; this test does not sleep.
-        match policy.decide(attempt, Utc::now(), err.kind(), err.retry_after().map(|d| chrono::Duration::from_std(d).unwrap())) {
+        match policy.decide(
+            attempt,
+            Utc::now(),
+            err.kind(),
+            err.retry_after().map(|d| chrono::Duration::from_std(d).unwrap()),
+        ) {
             RetryDecision::RetryAt(at) => assert!(at > Utc::now()),
             RetryDecision::DeadLetter => break attempt,
         }
@@ -167,12 +181,14 @@ async fn other_answers_and_network_failures_are_classified() {
     let busy = deliver(&client, &format!("{base}/busy"), SECRET, &body(), TIMEOUT).await.unwrap_err();
     assert_eq!(busy.kind(), FailureKind::Transient, "{busy}");
     assert_eq!(busy.retry_after(), Some(Duration::from_secs(7)));
-    let slow = deliver(&client, &format!("{base}/slow"), SECRET, &body(), Duration::from_millis(300)).await.unwrap_err();
+    let slow =
+        deliver(&client, &format!("{base}/slow"), SECRET, &body(), Duration::from_millis(300)).await.unwrap_err();
     assert!(matches!(slow, WebhookError::Timeout(_)), "{slow}");
     assert_eq!(slow.kind(), FailureKind::Transient);
     // Nothing listens on this port.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let refused = deliver(&client, &format!("http://127.0.0.1:{port}/hook"), SECRET, &body(), TIMEOUT).await.unwrap_err();
+    let refused =
+        deliver(&client, &format!("http://127.0.0.1:{port}/hook"), SECRET, &body(), TIMEOUT).await.unwrap_err();
     assert!(matches!(refused, WebhookError::Connect(_)), "{refused}");
     assert_eq!(refused.kind(), FailureKind::Transient);
 }

@@ -21,10 +21,8 @@ struct Ctx {
 fn ctx() -> Ctx {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("qatar.toml"), "# test calendar\n").expect("write calendar");
-    let ctx = LintContext {
-        templates_dir: repo().join("config/templates/email"),
-        calendars_dir: dir.path().to_path_buf(),
-    };
+    let ctx =
+        LintContext { templates_dir: repo().join("config/templates/email"), calendars_dir: dir.path().to_path_buf() };
     Ctx { _dir: dir, ctx }
 }
 
@@ -38,11 +36,7 @@ fn check_file(path: &Path, c: &Ctx) -> Result<workflow::Workflow, Vec<Diagnostic
 }
 
 fn corridor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_corridor"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("run corridor")
+    Command::new(env!("CARGO_BIN_EXE_corridor")).args(args).current_dir(repo()).output().expect("run corridor")
 }
 
 fn stdout(o: &Output) -> String {
@@ -54,7 +48,10 @@ fn stdout(o: &Output) -> String {
 const CORPUS: &[(&str, &[(u32, u32, &str)])] = &[
     ("syntax-error", &[(8, 7, "YAML syntax:")]),
     ("unknown-key", &[(12, 5, "unknown key `requried` in field `passport_number`; did you mean `required`?")]),
-    ("unknown-state-in-transition", &[(25, 39, "unknown state `reveiw` in `to` of transition `submit`; did you mean `review`?")]),
+    (
+        "unknown-state-in-transition",
+        &[(25, 39, "unknown state `reveiw` in `to` of transition `submit`; did you mean `review`?")],
+    ),
     ("unknown-role", &[(26, 55, "unknown role `embassy_officer` in `by` of transition `approve`")]),
     ("unknown-owner", &[(20, 19, "unknown role `ministry_reveiwer` as owner of state `review`")]),
     ("unknown-state-in-notify", &[(31, 10, "unknown state `aproved` in `on`")]),
@@ -182,7 +179,8 @@ fn two_files_with_the_same_id_and_version_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let base = std::fs::read_to_string(repo().join("tests/workflows/valid/minimal.yaml")).expect("read");
     std::fs::write(dir.path().join("a.yaml"), &base).expect("write");
-    std::fs::write(dir.path().join("b.yml"), base.replace("title: Minimal test workflow", "title: Changed")).expect("write");
+    std::fs::write(dir.path().join("b.yml"), base.replace("title: Minimal test workflow", "title: Changed"))
+        .expect("write");
     let (workflows, problems) = workflow::check_paths(&[dir.path().to_path_buf()], &c.ctx);
     assert_eq!(workflows.len(), 1);
     assert_eq!(problems.len(), 1, "{problems:#?}");
@@ -260,7 +258,13 @@ fn dot_diagram_has_the_market_access_route() {
 #[test]
 fn cli_check_accepts_the_shipped_workflows() {
     let out = corridor(&["check"]);
-    assert!(out.status.success(), "exit {:?}\n{}{}", out.status.code(), stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{}{}",
+        out.status.code(),
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!stdout(&out).contains("error:"), "{}", stdout(&out));
 }
 

@@ -46,7 +46,10 @@ async fn changed_file_needs_new_version(backend: Backend) {
     let edited = original.replace("deadline: 5 working days", "deadline: 4 working days");
     assert_ne!(edited, original);
     std::fs::write(workflows.join(FILE), &edited).unwrap();
-    let refused = startup::build_engine(&config, Arc::new(ManualClock::new())).await.err().expect("a changed file keeping its version is refused");
+    let refused = startup::build_engine(&config, Arc::new(ManualClock::new()))
+        .await
+        .err()
+        .expect("a changed file keeping its version is refused");
     let message = format!("{refused:#}");
     assert!(message.contains("it-business-visa version 1") && message.contains("raise `version`"), "{message}");
 

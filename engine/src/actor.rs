@@ -29,12 +29,7 @@ impl Actor {
 
     /// The scheduler, taking automatic transitions such as a lapse on deadline.
     pub fn system() -> Self {
-        Actor {
-            user_id: None,
-            name: "Corridor scheduler".into(),
-            role: SYSTEM_ROLE.into(),
-            organisation_id: None,
-        }
+        Actor { user_id: None, name: "Corridor scheduler".into(), role: SYSTEM_ROLE.into(), organisation_id: None }
     }
 
     pub fn is_applicant(&self) -> bool {

@@ -19,9 +19,7 @@ pub fn canonical_time(at: DateTime<Utc>) -> String {
 /// Truncate to what the databases store, so that the hash computed before the write is the
 /// one recomputed after reading it back.
 pub fn storable_time(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(&canonical_time(at))
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(at)
+    DateTime::parse_from_rfc3339(&canonical_time(at)).map(|t| t.with_timezone(&Utc)).unwrap_or(at)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -119,17 +117,9 @@ pub fn verify_chain(application_id: i64, events: &[AuditEvent]) -> Result<(), Ch
     let mut prev = GENESIS.to_string();
     for (i, e) in events.iter().enumerate() {
         let expected_seq = i as i64 + 1;
-        let broken = |problem: String| ChainBreak {
-            application_id,
-            seq: expected_seq,
-            event_id: Some(e.id),
-            problem,
-        };
+        let broken = |problem: String| ChainBreak { application_id, seq: expected_seq, event_id: Some(e.id), problem };
         if e.seq != expected_seq {
-            return Err(broken(format!(
-                "event {} is missing (found event {} in its place)",
-                expected_seq, e.seq
-            )));
+            return Err(broken(format!("event {} is missing (found event {} in its place)", expected_seq, e.seq)));
         }
         if e.prev_hash != prev {
             return Err(broken(

@@ -59,8 +59,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use chrono::{
-    DateTime, Datelike, Duration as ChronoDuration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset,
-    TimeZone, Utc, Weekday,
+    DateTime, Datelike, Duration as ChronoDuration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone,
+    Utc, Weekday,
 };
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -421,9 +421,9 @@ impl Calendar {
             DurationUnit::WorkingDays => Remaining::WorkingDays {
                 days: self.working_days_between(self.local_date(now), self.local_date(deadline)),
             },
-            DurationUnit::Days => Remaining::Days {
-                days: (self.local_date(deadline) - self.local_date(now)).num_days(),
-            },
+            DurationUnit::Days => {
+                Remaining::Days { days: (self.local_date(deadline) - self.local_date(now)).num_days() }
+            }
             DurationUnit::Hours => Remaining::Seconds { seconds: (deadline - now).num_seconds() },
         }
     }
@@ -630,10 +630,7 @@ fn parse_calendar(id: &str, text: &str, path: &str, problems: &mut Vec<CalendarP
         match parse_weekday(day.get_ref()) {
             Some(d) if weekend.contains(&d) => cx.error(day.span(), format!("`{}` is listed twice", day.get_ref())),
             Some(d) => weekend.push(d),
-            None => cx.error(
-                day.span(),
-                format!("unknown weekday `{}`; write e.g. `friday` or `fri`", day.get_ref()),
-            ),
+            None => cx.error(day.span(), format!("unknown weekday `{}`; write e.g. `friday` or `fri`", day.get_ref())),
         }
     }
     if weekend.len() == 7 {
@@ -731,13 +728,15 @@ fn parse_date(cx: &mut Ctx, value: &Spanned<toml::Value>, key: &str) -> Option<N
             }
         },
         toml::Value::Datetime(dt) => match (dt.date, dt.time, dt.offset) {
-            (Some(d), None, None) => match NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day)) {
-                Some(date) => Some(date),
-                None => {
-                    cx.error(value.span(), bad(&format!("`{dt}`")));
-                    None
+            (Some(d), None, None) => {
+                match NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day)) {
+                    Some(date) => Some(date),
+                    None => {
+                        cx.error(value.span(), bad(&format!("`{dt}`")));
+                        None
+                    }
                 }
-            },
+            }
             _ => {
                 cx.error(value.span(), bad(&format!("`{dt}` (a date without a time is needed)")));
                 None
@@ -971,7 +970,10 @@ mod tests {
         assert_eq!(shown(&uk, h), "Mon 2026-03-30 13:00:00");
         // Business hours inside the skipped hour: 01:30 on 29 Mar does not exist; it moves
         // forward by the gap, to 02:30 BST.
-        let odd = uk.clone().with_business_hours(NaiveTime::from_hms_opt(1, 30, 0).unwrap(), NaiveTime::from_hms_opt(1, 45, 0).unwrap()).unwrap();
+        let odd = uk
+            .clone()
+            .with_business_hours(NaiveTime::from_hms_opt(1, 30, 0).unwrap(), NaiveTime::from_hms_opt(1, 45, 0).unwrap())
+            .unwrap();
         let s = odd.start_of_day(d(2026, 3, 29));
         assert_eq!(s.to_rfc3339(), "2026-03-29T01:30:00+00:00");
         assert_eq!(s.with_timezone(&chrono_tz::Europe::London).hour(), 2);
@@ -1063,7 +1065,8 @@ mod tests {
         // 2 to 31 March 2026: 30 days, 8 of them Fridays or Saturdays.
         assert_eq!(q.working_days_between(d(2026, 3, 1), d(2026, 3, 31)), 22);
         // The week-at-a-time count agrees with counting day by day, holidays included.
-        let q = q.with_holidays([Holiday::new(d(2026, 12, 19), "on a Saturday"), Holiday::new(d(2027, 1, 3), "Sunday")]);
+        let q =
+            q.with_holidays([Holiday::new(d(2026, 12, 19), "on a Saturday"), Holiday::new(d(2027, 1, 3), "Sunday")]);
         let start = d(2026, 11, 20);
         for a in 0..50 {
             for len in 0..70 {
@@ -1156,7 +1159,9 @@ holidays = [
         assert!(p[0].starts_with("x.toml:3:12: error: invalid date"), "{p:?}");
         let p = problems("timezone = \"UTC\"\nholidays = [\n  { date = \"2026-02-30\", name = \"x\" },\n]\n");
         assert!(p[0].starts_with("x.toml:3:12: error: bad `date` `2026-02-30`"), "{p:?}");
-        let p = problems("timezone = \"UTC\"\nholidays = [\n  { date = \"18 Dec\", name = \"y\" },\n  { date = 2026-12-18T10:00:00, name = \"z\" },\n  { date = 2026-12-20, until = 2026-12-19, name = \"w\" },\n  { date = 2026-12-01, name = \"  \" },\n]\n");
+        let p = problems(
+            "timezone = \"UTC\"\nholidays = [\n  { date = \"18 Dec\", name = \"y\" },\n  { date = 2026-12-18T10:00:00, name = \"z\" },\n  { date = 2026-12-20, until = 2026-12-19, name = \"w\" },\n  { date = 2026-12-01, name = \"  \" },\n]\n",
+        );
         assert_eq!(p.len(), 4, "{p:?}");
         assert!(p[0].starts_with("x.toml:3:12: error: bad `date` `18 Dec`"), "{p:?}");
         assert!(p[1].starts_with("x.toml:4:12: error: bad `date`"), "{p:?}");
@@ -1182,10 +1187,18 @@ holidays = [
         assert!(p[0].starts_with("x.toml:2:28: error: bad time `7am`"), "{p:?}");
         let p = problems("timezone = \"UTC\"\nbusiness_hours = { start = \"15:00\", end = \"14:00\" }\n");
         assert!(p[0].contains("must start before"), "{p:?}");
-        let p = problems("timezone = \"UTC\"\nholidays = [{ date = 2026-01-01, until = 2026-03-01, name = \"long\" }]\n");
+        let p =
+            problems("timezone = \"UTC\"\nholidays = [{ date = 2026-01-01, until = 2026-03-01, name = \"long\" }]\n");
         assert!(p[0].contains("at most 32 days"), "{p:?}");
         // Garbage never panics.
-        for text in ["", "\u{0}", "[[[", "timezone = 5", "holidays = 3\ntimezone=\"UTC\"", "timezone = \"UTC\"\nholidays = [{ date = true, name = \"x\" }]"] {
+        for text in [
+            "",
+            "\u{0}",
+            "[[[",
+            "timezone = 5",
+            "holidays = 3\ntimezone=\"UTC\"",
+            "timezone = \"UTC\"\nholidays = [{ date = true, name = \"x\" }]",
+        ] {
             let _ = Calendar::from_toml_str("x", text, "x.toml");
         }
     }
@@ -1201,7 +1214,8 @@ holidays = [
     #[test]
     fn load_calendars_reports_every_file() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("good.toml"), "timezone = \"Asia/Qatar\"\nweekend = [\"fri\", \"sat\"]\n").unwrap();
+        std::fs::write(dir.path().join("good.toml"), "timezone = \"Asia/Qatar\"\nweekend = [\"fri\", \"sat\"]\n")
+            .unwrap();
         std::fs::write(dir.path().join("bad.toml"), "timezone = \"Mars/Olympus\"\n").unwrap();
         std::fs::write(dir.path().join("worse.toml"), "timezone = \n").unwrap();
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
@@ -1243,12 +1257,17 @@ holidays = [
                 (11, 9, "Iqbal"),
                 (12, 25, "Quaid"),
             ] {
-                assert!(p.holidays_on(d(year, m, day)).iter().any(|h| h.name.contains(name)), "{year}-{m}-{day} {name}");
+                assert!(
+                    p.holidays_on(d(year, m, day)).iter().any(|h| h.name.contains(name)),
+                    "{year}-{m}-{day} {name}"
+                );
                 assert!(!p.holidays_on(d(year, m, day)).iter().any(|h| h.approximate), "{name} is fixed");
             }
             for cal in [q, p] {
-                let fitr: Vec<_> = cal.holidays().filter(|h| h.date.year() == year && h.name.contains("Fitr")).collect();
-                let adha: Vec<_> = cal.holidays().filter(|h| h.date.year() == year && h.name.contains("Adha")).collect();
+                let fitr: Vec<_> =
+                    cal.holidays().filter(|h| h.date.year() == year && h.name.contains("Fitr")).collect();
+                let adha: Vec<_> =
+                    cal.holidays().filter(|h| h.date.year() == year && h.name.contains("Adha")).collect();
                 assert!(fitr.len() >= 3 && fitr.iter().all(|h| h.approximate), "{} {year}", cal.id());
                 assert!(adha.len() >= 3 && adha.iter().all(|h| h.approximate), "{} {year}", cal.id());
             }

@@ -17,7 +17,9 @@ pub enum EngineError {
     #[error("{0}")]
     FourEyes(String),
     /// Stale `expected_version`: someone else changed the application first.
-    #[error("the application has changed since you loaded it (you sent version {sent}, it is now at {current}); reload and try again")]
+    #[error(
+        "the application has changed since you loaded it (you sent version {sent}, it is now at {current}); reload and try again"
+    )]
     StaleVersion { sent: i64, current: i64 },
     #[error("`{action}` is not open while the application is in `{state}`")]
     ActionNotOpen { action: String, state: String, open: Vec<String> },
@@ -41,10 +43,9 @@ impl From<StoreError> for EngineError {
         match e {
             StoreError::Conflict { expected } => EngineError::StaleVersion { sent: expected, current: expected + 1 },
             StoreError::NotFound(what) => EngineError::NotFound(what.to_string()),
-            StoreError::Duplicate(what) => EngineError::Unprocessable {
-                message: format!("{what} already exists"),
-                details: vec![],
-            },
+            StoreError::Duplicate(what) => {
+                EngineError::Unprocessable { message: format!("{what} already exists"), details: vec![] }
+            }
             other => EngineError::Store(other),
         }
     }

@@ -168,9 +168,5 @@ pub fn applicant_name(workflow: &Workflow, values: &FieldValues) -> String {
 }
 
 pub fn passport_number(workflow: &Workflow, values: &FieldValues) -> Option<String> {
-    workflow
-        .passport_field()
-        .and_then(|f| values.get(&f.name))
-        .and_then(Value::as_str)
-        .map(str::to_string)
+    workflow.passport_field().and_then(|f| values.get(&f.name)).and_then(Value::as_str).map(str::to_string)
 }

@@ -50,25 +50,15 @@ pub struct Calendars {
 
 impl From<HashMap<String, Calendar>> for Calendars {
     fn from(base: HashMap<String, Calendar>) -> Self {
-        let merged = base
-            .iter()
-            .map(|(k, c)| (k.clone(), (Vec::new(), &*Box::leak(Box::new(c.clone())))))
-            .collect();
-        Calendars {
-            base,
-            merged: RwLock::new(merged),
-        }
+        let merged = base.iter().map(|(k, c)| (k.clone(), (Vec::new(), &*Box::leak(Box::new(c.clone()))))).collect();
+        Calendars { base, merged: RwLock::new(merged) }
     }
 }
 
 impl Calendars {
     /// The calendar with its run-time holidays.
     pub fn get(&self, id: &str) -> Option<&'static Calendar> {
-        self.merged
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .map(|(_, c)| *c)
+        self.merged.read().unwrap_or_else(|e| e.into_inner()).get(id).map(|(_, c)| *c)
     }
 
     /// The calendar as its file describes it.
@@ -87,11 +77,7 @@ impl Calendars {
     pub fn apply(&self, stored: &[StoredHoliday]) {
         let mut merged = self.merged.write().unwrap_or_else(|e| e.into_inner());
         for (id, base) in &self.base {
-            let mine: Vec<StoredHoliday> = stored
-                .iter()
-                .filter(|h| &h.calendar == id)
-                .cloned()
-                .collect();
+            let mine: Vec<StoredHoliday> = stored.iter().filter(|h| &h.calendar == id).cloned().collect();
             if merged.get(id).is_some_and(|(applied, _)| *applied == mine) {
                 continue;
             }
@@ -157,9 +143,7 @@ fn may_change_holidays(actor: &Actor) -> EngineResult<()> {
     if actor.is_admin() || actor.role == SYSTEM_ROLE {
         Ok(())
     } else {
-        Err(EngineError::Forbidden(
-            "only administrators change the holiday calendars".into(),
-        ))
+        Err(EngineError::Forbidden("only administrators change the holiday calendars".into()))
     }
 }
 
@@ -168,9 +152,7 @@ fn sensible_date(date: NaiveDate) -> EngineResult<()> {
     if (2000..=2200).contains(&date.year()) {
         Ok(())
     } else {
-        Err(EngineError::BadRequest(format!(
-            "{date} is not a date Corridor keeps holidays for (years 2000 to 2200)"
-        )))
+        Err(EngineError::BadRequest(format!("{date} is not a date Corridor keeps holidays for (years 2000 to 2200)")))
     }
 }
 
@@ -185,10 +167,7 @@ impl Engine {
 
     fn calendar_by_id(&self, calendar: &str) -> EngineResult<&'static Calendar> {
         self.calendars.get(calendar).ok_or_else(|| {
-            EngineError::NotFound(format!(
-                "calendar `{calendar}` (known: {})",
-                self.calendars.ids().join(", ")
-            ))
+            EngineError::NotFound(format!("calendar `{calendar}` (known: {})", self.calendars.ids().join(", ")))
         })
     }
 
@@ -208,18 +187,12 @@ impl Engine {
         let mut out: Vec<HolidayEntry> = merged
             .holidays()
             .map(|h| {
-                let row = stored
-                    .get(&h.date)
-                    .filter(|s| !s.removed && s.name == h.name);
+                let row = stored.get(&h.date).filter(|s| !s.removed && s.name == h.name);
                 HolidayEntry {
                     date: h.date,
                     name: h.name.clone(),
                     approximate: h.approximate,
-                    source: if row.is_some() {
-                        HolidaySource::Added
-                    } else {
-                        HolidaySource::File
-                    },
+                    source: if row.is_some() { HolidaySource::Added } else { HolidaySource::File },
                     changed_by: row.and_then(|r| r.changed_by.clone()),
                     changed_at: row.and_then(|r| r.changed_at),
                 }
@@ -249,17 +222,12 @@ impl Engine {
         sensible_date(date)?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > MAX_NAME {
-            return Err(EngineError::BadRequest(format!(
-                "give the holiday a name of 1 to {MAX_NAME} characters"
-            )));
+            return Err(EngineError::BadRequest(format!("give the holiday a name of 1 to {MAX_NAME} characters")));
         }
         self.refresh_holidays().await?;
         let before = self.calendar_by_id(calendar)?;
         if let Some(h) = before.holidays_on(date).first() {
-            return Err(EngineError::BadRequest(format!(
-                "{date} is already a holiday in {calendar}: {}",
-                h.name
-            )));
+            return Err(EngineError::BadRequest(format!("{date} is already a holiday in {calendar}: {}", h.name)));
         }
         let now = self.now();
         self.store
@@ -275,38 +243,20 @@ impl Engine {
         self.refresh_holidays().await?;
         let after = self.calendar_by_id(calendar)?;
         tracing::info!(calendar, %date, name, by = %actor.name, "holiday added");
-        let moved = self
-            .recompute_deadlines(actor, calendar, date, name, true, before, after)
-            .await?;
-        Ok(HolidayChange {
-            calendar: calendar.into(),
-            date,
-            name: name.into(),
-            is_holiday: true,
-            moved,
-        })
+        let moved = self.recompute_deadlines(actor, calendar, date, name, true, before, after).await?;
+        Ok(HolidayChange { calendar: calendar.into(), date, name: name.into(), is_holiday: true, moved })
     }
 
     /// Make `date` a working day again in `calendar` (whether the holiday came from the file
     /// or was added at run time), then move the deadlines it touches.
-    pub async fn remove_holiday(
-        &self,
-        actor: &Actor,
-        calendar: &str,
-        date: NaiveDate,
-    ) -> EngineResult<HolidayChange> {
+    pub async fn remove_holiday(&self, actor: &Actor, calendar: &str, date: NaiveDate) -> EngineResult<HolidayChange> {
         may_change_holidays(actor)?;
         self.refresh_holidays().await?;
         let before = self.calendar_by_id(calendar)?;
         let Some(name) = before.holidays_on(date).first().map(|h| h.name.clone()) else {
-            return Err(EngineError::NotFound(format!(
-                "holiday on {date} in {calendar}"
-            )));
+            return Err(EngineError::NotFound(format!("holiday on {date} in {calendar}")));
         };
-        let in_file = self
-            .calendars
-            .file_calendar(calendar)
-            .is_some_and(|c| c.is_holiday(date));
+        let in_file = self.calendars.file_calendar(calendar).is_some_and(|c| c.is_holiday(date));
         if in_file {
             self.store
                 .put_holiday(&StoredHoliday {
@@ -324,16 +274,8 @@ impl Engine {
         self.refresh_holidays().await?;
         let after = self.calendar_by_id(calendar)?;
         tracing::info!(calendar, %date, name, by = %actor.name, "holiday removed");
-        let moved = self
-            .recompute_deadlines(actor, calendar, date, &name, false, before, after)
-            .await?;
-        Ok(HolidayChange {
-            calendar: calendar.into(),
-            date,
-            name,
-            is_holiday: false,
-            moved,
-        })
+        let moved = self.recompute_deadlines(actor, calendar, date, &name, false, before, after).await?;
+        Ok(HolidayChange { calendar: calendar.into(), date, name, is_holiday: false, moved })
     }
 
     /// Move the working-day deadlines (and their timers) that `date` touches, from the
@@ -355,16 +297,12 @@ impl Engine {
         let mut moved = Vec::new();
         let mut cursor = None;
         loop {
-            let page = self
-                .store
-                .applications_with_deadline_from(from, entered_by, cursor, PAGE)
-                .await?;
+            let page = self.store.applications_with_deadline_from(from, entered_by, cursor, PAGE).await?;
             let Some(last) = page.last() else { break };
             cursor = last.deadline_at.map(|d| (d, last.id));
             for app in &page {
-                if let Some(m) = self
-                    .move_one_deadline(actor, calendar, date, name, added, before, after, app, now)
-                    .await?
+                if let Some(m) =
+                    self.move_one_deadline(actor, calendar, date, name, added, before, after, app, now).await?
                 {
                     moved.push(m);
                 }
@@ -393,10 +331,7 @@ impl Engine {
         let Some(old_deadline) = app.deadline_at else {
             return Ok(None);
         };
-        let Some(workflow) = self
-            .workflows
-            .get(&app.workflow_id, app.workflow_version as u32)
-        else {
+        let Some(workflow) = self.workflows.get(&app.workflow_id, app.workflow_version as u32) else {
             return Ok(None);
         };
         if workflow.calendar != calendar {
@@ -435,15 +370,8 @@ impl Engine {
                     .next()
                     .and_then(|i| i.parse::<usize>().ok())
                     .and_then(|i| state.remind.get(i))
-                    .map(|r| {
-                        after
-                            .subtract_duration(new_deadline, &r.before_deadline)
-                            .max(now)
-                    }),
-                "escalation" => state
-                    .escalate
-                    .as_ref()
-                    .map(|e| after.add_duration(new_deadline, &e.after_deadline)),
+                    .map(|r| after.subtract_duration(new_deadline, &r.before_deadline).max(now)),
+                "escalation" => state.escalate.as_ref().map(|e| after.add_duration(new_deadline, &e.after_deadline)),
                 _ => None,
             };
             let Some(run_at) = run_at.map(crate::audit::storable_time) else {

@@ -129,7 +129,8 @@ impl EmailAddress {
     }
 
     fn mailbox(&self) -> Result<Mailbox, MailError> {
-        let address = Address::from_str(self.address.trim()).map_err(|e| MailError::Address(format!("`{}`: {e}", self.address)))?;
+        let address = Address::from_str(self.address.trim())
+            .map_err(|e| MailError::Address(format!("`{}`: {e}", self.address)))?;
         // Line breaks in a display name would be folded by lettre anyway; keep names on a line.
         let name = self.name.as_ref().map(|n| one_line(n)).filter(|n| !n.is_empty());
         Ok(Mailbox::new(name, address))
@@ -294,7 +295,8 @@ impl Mailer {
         };
         builder = builder.message_id(Some(id));
         // RFC 3834: tell auto-responders not to answer.
-        builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".into()));
+        builder = builder
+            .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Auto-Submitted"), "auto-generated".into()));
         if let Some(lang) = email.language.as_deref().and_then(clean_language) {
             builder = builder.raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("Content-Language"), lang));
         }
@@ -429,7 +431,11 @@ const ENGLISH: &str = "en";
 /// Primary language subtag, lower case: `ar-QA` -> `ar`. `None` when it is not a language tag.
 fn clean_language(lang: &str) -> Option<String> {
     let primary = lang.trim().split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
-    if (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_lowercase()) { Some(primary) } else { None }
+    if (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_lowercase()) {
+        Some(primary)
+    } else {
+        None
+    }
 }
 
 fn tera_error(template: &str, e: &tera::Error) -> MailError {
@@ -494,7 +500,10 @@ impl EmailTemplates {
                 None => (stem.to_string(), ENGLISH.to_string()),
             };
             if name.is_empty() {
-                return Err(MailError::Template { template: shown(file), message: "the file name has no template name".into() });
+                return Err(MailError::Template {
+                    template: shown(file),
+                    message: "the file name has no template name".into(),
+                });
             }
             if is_html {
                 html_only.insert((name.clone(), lang.clone()));
@@ -513,10 +522,12 @@ impl EmailTemplates {
             match variants.get_mut(&key) {
                 Some(has_html) => *has_html = true,
                 None => {
-                    let file = if key.1 == ENGLISH { format!("{}.html", key.0) } else { format!("{}.{}.html", key.0, key.1) };
+                    let file =
+                        if key.1 == ENGLISH { format!("{}.html", key.0) } else { format!("{}.{}.html", key.0, key.1) };
                     return Err(MailError::Template {
                         template: shown(&file),
-                        message: "an HTML template needs the text template of the same name (which gives the subject)".into(),
+                        message: "an HTML template needs the text template of the same name (which gives the subject)"
+                            .into(),
                     });
                 }
             }
@@ -592,7 +603,9 @@ fn split_subject(content: &str) -> Result<(String, String), (usize, String)> {
     }
     match lines.next() {
         None => Ok((subject.to_string(), String::new())),
-        Some(blank) if blank.trim().is_empty() => Ok((subject.to_string(), lines.next().unwrap_or_default().to_string())),
+        Some(blank) if blank.trim().is_empty() => {
+            Ok((subject.to_string(), lines.next().unwrap_or_default().to_string()))
+        }
         Some(_) => Err((2, "the subject line must be followed by a blank line".into())),
     }
 }
@@ -633,7 +646,10 @@ mod tests {
         assert_eq!(r.subject, "Due soon: QA-BV-2026-000123-K");
         assert_eq!(r.text, "Dear Ayesha <Khan>,\nQA-BV-2026-000123-K is due by Sun 8 March 2026.\n");
         // HTML is escaped, the text is not.
-        assert_eq!(r.html.as_deref(), Some("<html><body><p>QA-BV-2026-000123-K &amp; Ayesha &lt;Khan&gt;</p></body></html>"));
+        assert_eq!(
+            r.html.as_deref(),
+            Some("<html><body><p>QA-BV-2026-000123-K &amp; Ayesha &lt;Khan&gt;</p></body></html>")
+        );
         assert_eq!(r.language, "en");
         assert_eq!(t.names(), vec!["deadline_near", "visa_issued"]);
         assert!(t.contains("visa_issued"));
@@ -765,13 +781,15 @@ mod tests {
             let e = Mailer::new(&MailConfig::new(Some(url.into()), "a@b.example", "x")).unwrap_err();
             assert!(matches!(e, MailError::Config(_)), "{url}: {e}");
         }
-        let m = Mailer::new(&MailConfig::new(Some("smtp://u:hunter2@127.0.0.1:2525".into()), "a@b.example", "x")).unwrap();
+        let m =
+            Mailer::new(&MailConfig::new(Some("smtp://u:hunter2@127.0.0.1:2525".into()), "a@b.example", "x")).unwrap();
         assert!(m.uses_smtp());
         assert!(!m.describe().contains("hunter2"), "{}", m.describe());
         assert!(!format!("{m:?}").contains("hunter2"));
         // An empty URL means the folder.
         assert!(!Mailer::new(&MailConfig::new(Some("  ".into()), "a@b.example", "x")).unwrap().uses_smtp());
-        for url in ["smtps://u:p@127.0.0.1", "smtp://127.0.0.1:587?tls=required", "smtp://127.0.0.1?tls=opportunistic"] {
+        for url in ["smtps://u:p@127.0.0.1", "smtp://127.0.0.1:587?tls=required", "smtp://127.0.0.1?tls=opportunistic"]
+        {
             assert!(Mailer::new(&MailConfig::new(Some(url.into()), "a@b.example", "x")).is_ok(), "{url}");
         }
     }

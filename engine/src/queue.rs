@@ -17,8 +17,7 @@ use crate::actor::Actor;
 use crate::error::{EngineError, EngineResult};
 use crate::service::{ApplicationView, Engine};
 use crate::store::{
-    ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DocumentRecord,
-    Organisation, User,
+    ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DocumentRecord, Organisation, User,
 };
 use crate::transition::{self, TransitionInput, TransitionRequest};
 use crate::workflow::{APPLICANT_ROLE, DurationUnit, Need, SYSTEM_ROLE, Workflow};
@@ -190,11 +189,7 @@ impl Engine {
         self.stages_where(actor, |_, state| supervises(actor, state))
     }
 
-    fn stages_where(
-        &self,
-        actor: &Actor,
-        pick: impl Fn(&Workflow, &crate::workflow::StateDef) -> bool,
-    ) -> Vec<Stage> {
+    fn stages_where(&self, actor: &Actor, pick: impl Fn(&Workflow, &crate::workflow::StateDef) -> bool) -> Vec<Stage> {
         let mut out: BTreeMap<(String, String), Stage> = BTreeMap::new();
         for wf in self.workflows.all_versions() {
             if !wf.roles.contains(&actor.role) {
@@ -222,11 +217,7 @@ impl Engine {
                 .and_then(|w| w.states.iter().position(|st| st.name == s.state))
                 .unwrap_or(usize::MAX)
         };
-        stages.sort_by(|a, b| {
-            a.workflow_id
-                .cmp(&b.workflow_id)
-                .then(position(a).cmp(&position(b)))
-        });
+        stages.sort_by(|a, b| a.workflow_id.cmp(&b.workflow_id).then(position(a).cmp(&position(b))));
         stages
     }
 
@@ -242,25 +233,12 @@ impl Engine {
         let Ok(calendar) = self.calendar(&view.workflow) else {
             return Urgency::OnTime;
         };
-        let warn_from = match view
-            .workflow
-            .state(&view.record.state)
-            .and_then(|s| s.remind.first())
-        {
+        let warn_from = match view.workflow.state(&view.record.state).and_then(|s| s.remind.first()) {
             Some(r) => calendar.subtract_duration(deadline, &r.before_deadline),
-            None => calendar.subtract_duration(
-                deadline,
-                &crate::workflow::Duration {
-                    amount: 1,
-                    unit: DurationUnit::WorkingDays,
-                },
-            ),
+            None => calendar
+                .subtract_duration(deadline, &crate::workflow::Duration { amount: 1, unit: DurationUnit::WorkingDays }),
         };
-        if now >= warn_from {
-            Urgency::DueSoon
-        } else {
-            Urgency::OnTime
-        }
+        if now >= warn_from { Urgency::DueSoon } else { Urgency::OnTime }
     }
 
     /// One page of the actor's queue: cases in the stages the actor works (or, with
@@ -278,33 +256,19 @@ impl Engine {
         };
         let stages: Vec<Stage> = all_stages
             .into_iter()
-            .filter(|s| {
-                query
-                    .workflow_id
-                    .as_ref()
-                    .is_none_or(|w| *w == s.workflow_id)
-            })
+            .filter(|s| query.workflow_id.as_ref().is_none_or(|w| *w == s.workflow_id))
             .filter(|s| query.state.as_ref().is_none_or(|st| *st == s.state))
             .collect();
         if stages.is_empty() {
-            return Ok(QueuePage {
-                items: vec![],
-                next: None,
-            });
+            return Ok(QueuePage { items: vec![], next: None });
         }
         let me = actor.user_id;
-        let search = query
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty());
+        let search = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let mut records: Vec<ApplicationRecord> = Vec::new();
         if let Some(reference) = search.and_then(crate::reference::parse) {
             // A whole reference: one indexed read instead of a scan.
             if let Some(r) = self.store.application_by_reference(&reference).await? {
-                let keep = stages
-                    .iter()
-                    .any(|s| s.workflow_id == r.workflow_id && s.state == r.state)
+                let keep = stages.iter().any(|s| s.workflow_id == r.workflow_id && s.state == r.state)
                     && query.organisation_id.is_none_or(|o| o == r.organisation_id)
                     && match query.assigned {
                         Assigned::Anyone => true,
@@ -325,11 +289,7 @@ impl Engine {
                     states: Some(vec![stage.state.clone()]),
                     exclude_states: vec![],
                     search: search.map(str::to_string),
-                    assigned_to: if query.assigned == Assigned::Me {
-                        Some(me.unwrap_or(-1))
-                    } else {
-                        None
-                    },
+                    assigned_to: if query.assigned == Assigned::Me { Some(me.unwrap_or(-1)) } else { None },
                     unassigned: query.assigned == Assigned::Nobody,
                     after: query.after,
                     limit: limit + 1,
@@ -345,20 +305,14 @@ impl Engine {
         }
         let more = records.len() as i64 > limit;
         records.truncate(limit as usize);
-        let next = if more {
-            records.last().map(|r| (r.deadline_at, r.id))
-        } else {
-            None
-        };
+        let next = if more { records.last().map(|r| (r.deadline_at, r.id)) } else { None };
 
         let mut users: HashMap<i64, Option<User>> = HashMap::new();
         let mut organisations: HashMap<i64, Option<Organisation>> = HashMap::new();
         let mut items = Vec::with_capacity(records.len());
         for record in records {
-            let workflow = self
-                .workflows
-                .get(&record.workflow_id, record.workflow_version as u32)
-                .ok_or_else(|| {
+            let workflow =
+                self.workflows.get(&record.workflow_id, record.workflow_version as u32).ok_or_else(|| {
                     EngineError::Internal(format!(
                         "workflow {} v{} is not loaded",
                         record.workflow_id, record.workflow_version
@@ -416,10 +370,7 @@ impl Engine {
             )));
         }
         if expected_version != view.record.version {
-            return Err(EngineError::StaleVersion {
-                sent: expected_version,
-                current: view.record.version,
-            });
+            return Err(EngineError::StaleVersion { sent: expected_version, current: view.record.version });
         }
         Ok(view)
     }
@@ -463,20 +414,12 @@ impl Engine {
                 now,
             })
             .await?;
-        Ok(ApplicationView {
-            record,
-            workflow: view.workflow.clone(),
-        })
+        Ok(ApplicationView { record, workflow: view.workflow.clone() })
     }
 
     /// Take the case: the actor becomes its holder in this stage (until it moves on, or is
     /// released or reassigned). Claiming one's own case again changes nothing.
-    pub async fn claim(
-        &self,
-        actor: &Actor,
-        reference: &str,
-        expected_version: i64,
-    ) -> EngineResult<ApplicationView> {
+    pub async fn claim(&self, actor: &Actor, reference: &str, expected_version: i64) -> EngineResult<ApplicationView> {
         let view = self.worked_case(actor, reference, expected_version).await?;
         match view.record.assigned_to {
             Some(holder) if Some(holder) == actor.user_id => Ok(view),
@@ -488,12 +431,13 @@ impl Engine {
             None => {
                 let me = self
                     .store
-                    .user(actor.user_id.ok_or_else(|| {
-                        EngineError::Forbidden("only a signed-in user claims a case".into())
-                    })?)
+                    .user(
+                        actor
+                            .user_id
+                            .ok_or_else(|| EngineError::Forbidden("only a signed-in user claims a case".into()))?,
+                    )
                     .await?;
-                self.assign(actor, &view, expected_version, Some(&me), "claim", None)
-                    .await
+                self.assign(actor, &view, expected_version, Some(&me), "claim", None).await
             }
         }
     }
@@ -513,8 +457,7 @@ impl Engine {
                 open: vec![],
             });
         }
-        self.assign(actor, &view, expected_version, None, "release", None)
-            .await
+        self.assign(actor, &view, expected_version, None, "release", None).await
     }
 
     /// Users who could hold the case in its current stage (active, with a role that works
@@ -549,25 +492,9 @@ impl Engine {
                 "Choose someone who works this stage",
             )])
         };
-        let target = self
-            .assignees(&view)
-            .await?
-            .into_iter()
-            .find(|u| u.id == to_user)
-            .ok_or_else(not_eligible)?;
-        let note = note
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(|n| n.chars().take(4000).collect());
-        self.assign(
-            actor,
-            &view,
-            expected_version,
-            Some(&target),
-            "reassign",
-            note,
-        )
-        .await
+        let target = self.assignees(&view).await?.into_iter().find(|u| u.id == to_user).ok_or_else(not_eligible)?;
+        let note = note.map(str::trim).filter(|n| !n.is_empty()).map(|n| n.chars().take(4000).collect());
+        self.assign(actor, &view, expected_version, Some(&target), "reassign", note).await
     }
 
     /// The actions this actor's role takes in the case's current state, each as the engine
@@ -582,10 +509,8 @@ impl Engine {
     ) -> EngineResult<Vec<CaseAction>> {
         let calendar = self.calendar(&view.workflow)?;
         let mut out = Vec::new();
-        for t in view
-            .workflow
-            .transitions_from(&view.record.state)
-            .filter(|t| t.by == actor.role && !actor.is_applicant())
+        for t in
+            view.workflow.transitions_from(&view.record.state).filter(|t| t.by == actor.role && !actor.is_applicant())
         {
             // A trial decision with placeholder texts: only the role, state and four-eyes
             // checks matter here; the real request is checked again when it is sent.
@@ -637,10 +562,7 @@ impl Engine {
     pub async fn decision(&self, actor: &Actor, reference: &str) -> EngineResult<Decision> {
         let view = self.application(actor, reference).await?;
         let not_decided = || EngineError::NotFound("decision".into());
-        let terminal = view
-            .workflow
-            .state(&view.record.state)
-            .is_some_and(|s| s.terminal);
+        let terminal = view.workflow.state(&view.record.state).is_some_and(|s| s.terminal);
         if !terminal {
             return Err(not_decided());
         }
@@ -664,12 +586,6 @@ impl Engine {
             Some(id) => self.store.organisation(id).await.ok(),
             None => None,
         };
-        Ok(Decision {
-            label: transition.label.clone(),
-            outcome,
-            event,
-            authority,
-            view,
-        })
+        Ok(Decision { label: transition.label.clone(), outcome, event, authority, view })
     }
 }

@@ -35,12 +35,7 @@ pub fn format(prefix: &str, year: i32, number: i64) -> String {
 /// Normalise what a person typed (case, spaces) and check the check character.
 /// Returns the canonical reference or `None` when it cannot be one of ours.
 pub fn parse(input: &str) -> Option<String> {
-    let s: String = input
-        .trim()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_uppercase();
+    let s: String = input.trim().chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
     let (body, check) = s.rsplit_once('-')?;
     if check.len() != 1 || body.is_empty() || !body.bytes().all(|c| c == b'-' || value(c).is_some()) {
         return None;

@@ -38,9 +38,7 @@ impl WorkflowRegistry {
         let now = chrono::Utc::now();
         let mut registry = WorkflowRegistry::default();
         for wf in workflows {
-            store
-                .register_workflow(&wf.id, wf.version as i64, &wf.content_hash, &wf.source, now)
-                .await?;
+            store.register_workflow(&wf.id, wf.version as i64, &wf.content_hash, &wf.source, now).await?;
             registry.insert(wf);
         }
         for stored in store.stored_workflows().await? {
@@ -73,10 +71,7 @@ impl WorkflowRegistry {
 
     /// The version new applications start on.
     pub fn latest(&self, id: &str) -> Option<Arc<Workflow>> {
-        self.versions
-            .range((id.to_string(), 0)..=(id.to_string(), u32::MAX))
-            .next_back()
-            .map(|(_, wf)| wf.clone())
+        self.versions.range((id.to_string(), 0)..=(id.to_string(), u32::MAX)).next_back().map(|(_, wf)| wf.clone())
     }
 
     /// The newest version of each workflow, by id.

@@ -85,9 +85,9 @@ impl Engine {
     }
 
     fn workflow_of(&self, app: &ApplicationRecord) -> EngineResult<Arc<Workflow>> {
-        self.workflows
-            .get(&app.workflow_id, app.workflow_version as u32)
-            .ok_or_else(|| EngineError::Internal(format!("workflow {} v{} is not loaded", app.workflow_id, app.workflow_version)))
+        self.workflows.get(&app.workflow_id, app.workflow_version as u32).ok_or_else(|| {
+            EngineError::Internal(format!("workflow {} v{} is not loaded", app.workflow_id, app.workflow_version))
+        })
     }
 
     fn audit_event(actor: &Actor, action: &str, state: &str, data: Value, at: DateTime<Utc>) -> NewAuditEvent {
@@ -113,17 +113,17 @@ impl Engine {
         workflow_id: &str,
         given: &Map<String, Value>,
     ) -> EngineResult<ApplicationView> {
-        let workflow = self
-            .workflows
-            .latest(workflow_id)
-            .ok_or_else(|| EngineError::invalid(vec![FieldError::new("workflow", format!("There is no workflow `{workflow_id}`"))]))?;
+        let workflow = self.workflows.latest(workflow_id).ok_or_else(|| {
+            EngineError::invalid(vec![FieldError::new("workflow", format!("There is no workflow `{workflow_id}`"))])
+        })?;
         if !actor.is_applicant() || !workflow.roles.iter().any(|r| r == APPLICANT_ROLE) {
             return Err(EngineError::Forbidden("only a firm's applicant users start applications".into()));
         }
         let organisation_id = actor
             .organisation_id
             .ok_or_else(|| EngineError::Forbidden("your account belongs to no organisation".into()))?;
-        let user_id = actor.user_id.ok_or_else(|| EngineError::Forbidden("only a signed-in user starts applications".into()))?;
+        let user_id =
+            actor.user_id.ok_or_else(|| EngineError::Forbidden("only a signed-in user starts applications".into()))?;
         let values = fields::check(&workflow, given, false).map_err(EngineError::invalid)?;
         let now = self.now();
         let initial = workflow.initial_state().name.clone();
@@ -166,7 +166,11 @@ impl Engine {
 
     /// Applications the actor may see, in deadline order. Firms see their own; staff see
     /// submitted applications (never another firm's drafts).
-    pub async fn applications(&self, actor: &Actor, mut filter: ApplicationFilter) -> EngineResult<Vec<ApplicationView>> {
+    pub async fn applications(
+        &self,
+        actor: &Actor,
+        mut filter: ApplicationFilter,
+    ) -> EngineResult<Vec<ApplicationView>> {
         if actor.is_applicant() {
             filter.organisation_id = actor.organisation_id.or(Some(-1));
         } else if !actor.is_admin() {
@@ -222,7 +226,13 @@ impl Engine {
                 passport_number: fields::passport_number(&view.workflow, &values),
                 fields: Some(Value::Object(values)),
                 assigned_to: None,
-                audit: Self::audit_event(actor, "update_fields", &view.record.state, json!({"fields_changed": changed}), now),
+                audit: Self::audit_event(
+                    actor,
+                    "update_fields",
+                    &view.record.state,
+                    json!({"fields_changed": changed}),
+                    now,
+                ),
                 now,
             })
             .await?;
@@ -258,7 +268,10 @@ impl Engine {
         self.require_with_applicant(actor, &view)?;
         let def = view.workflow.document(kind).ok_or_else(|| {
             let known: Vec<&str> = view.workflow.documents.iter().map(|d| d.name.as_str()).collect();
-            EngineError::invalid(vec![FieldError::new("kind", format!("`{kind}` is not a document of this application; expected one of: {}", known.join(", ")))])
+            EngineError::invalid(vec![FieldError::new(
+                "kind",
+                format!("`{kind}` is not a document of this application; expected one of: {}", known.join(", ")),
+            )])
         })?;
         if bytes.is_empty() {
             return Err(EngineError::invalid(vec![FieldError::new("file", "The selected file is empty")]));
@@ -270,12 +283,17 @@ impl Engine {
                 def.max_size as f64 / 1_000_000.0
             )));
         }
-        let content_type = sniff_content_type(bytes).filter(|t| def.accept.iter().any(|a| a == t)).ok_or_else(|| {
-            EngineError::invalid(vec![FieldError::new(
-                "file",
-                format!("The {} must be a {}", def.label.to_lowercase(), def.accept.iter().map(|a| describe_type(a)).collect::<Vec<_>>().join(", ")),
-            )])
-        })?;
+        let content_type =
+            sniff_content_type(bytes).filter(|t| def.accept.iter().any(|a| a == t)).ok_or_else(|| {
+                EngineError::invalid(vec![FieldError::new(
+                    "file",
+                    format!(
+                        "The {} must be a {}",
+                        def.label.to_lowercase(),
+                        def.accept.iter().map(|a| describe_type(a)).collect::<Vec<_>>().join(", ")
+                    ),
+                )])
+            })?;
         let storage_key = uuid::Uuid::new_v4().simple().to_string();
         tokio::fs::create_dir_all(&self.uploads_dir).await?;
         let path = self.uploads_dir.join(&storage_key);
@@ -297,7 +315,13 @@ impl Engine {
                     uploaded_by: actor.user_id.unwrap_or_default(),
                     now,
                 },
-                Self::audit_event(actor, "upload_document", &view.record.state, json!({"kind": kind, "filename": filename, "sha256": sha256}), now),
+                Self::audit_event(
+                    actor,
+                    "upload_document",
+                    &view.record.state,
+                    json!({"kind": kind, "filename": filename, "sha256": sha256}),
+                    now,
+                ),
                 view.record.version,
             )
             .await;
@@ -308,14 +332,23 @@ impl Engine {
         Ok(result?)
     }
 
-    pub async fn documents(&self, actor: &Actor, reference: &str) -> EngineResult<(ApplicationView, Vec<DocumentRecord>)> {
+    pub async fn documents(
+        &self,
+        actor: &Actor,
+        reference: &str,
+    ) -> EngineResult<(ApplicationView, Vec<DocumentRecord>)> {
         let view = self.application(actor, reference).await?;
         let docs = self.store.documents(view.record.id).await?;
         Ok((view, docs))
     }
 
     /// A document's record and bytes, for someone who may see the application.
-    pub async fn document_content(&self, actor: &Actor, reference: &str, document_id: i64) -> EngineResult<(DocumentRecord, Vec<u8>)> {
+    pub async fn document_content(
+        &self,
+        actor: &Actor,
+        reference: &str,
+        document_id: i64,
+    ) -> EngineResult<(DocumentRecord, Vec<u8>)> {
         let view = self.application(actor, reference).await?;
         let doc = self.store.document(document_id).await?;
         if doc.application_id != view.record.id {
@@ -326,7 +359,12 @@ impl Engine {
     }
 
     /// Take a transition: decide purely, then write all of it in one transaction.
-    pub async fn transition(&self, actor: &Actor, reference: &str, request: &TransitionRequest) -> EngineResult<ApplicationView> {
+    pub async fn transition(
+        &self,
+        actor: &Actor,
+        reference: &str,
+        request: &TransitionRequest,
+    ) -> EngineResult<ApplicationView> {
         let not_found = || EngineError::NotFound("application".into());
         let reference = crate::reference::parse(reference).ok_or_else(not_found)?;
         let context = self.store.transition_context(&reference).await?.ok_or_else(not_found)?;
@@ -338,7 +376,12 @@ impl Engine {
         self.decide_and_commit(actor, view, &context.history, &context.documents, request).await
     }
 
-    pub async fn transition_view(&self, actor: &Actor, view: ApplicationView, request: &TransitionRequest) -> EngineResult<ApplicationView> {
+    pub async fn transition_view(
+        &self,
+        actor: &Actor,
+        view: ApplicationView,
+        request: &TransitionRequest,
+    ) -> EngineResult<ApplicationView> {
         let history = self.store.history(view.record.id).await?;
         let documents = self.store.documents(view.record.id).await?;
         self.decide_and_commit(actor, view, &history, &documents, request).await
@@ -364,7 +407,9 @@ impl Engine {
             now: self.now(),
         })?;
         let record = self.store.commit_transition(write).await.map_err(|e| match e {
-            crate::store::StoreError::Conflict { expected } => EngineError::StaleVersion { sent: expected, current: expected + 1 },
+            crate::store::StoreError::Conflict { expected } => {
+                EngineError::StaleVersion { sent: expected, current: expected + 1 }
+            }
             other => other.into(),
         })?;
         Ok(ApplicationView { record, workflow: view.workflow })
@@ -381,13 +426,20 @@ impl Engine {
         let reference = crate::reference::parse(reference).ok_or_else(not_found)?;
         let record = self.store.application_by_reference(&reference).await?.ok_or_else(not_found)?;
         let given: String = passport.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase();
-        let matches = record.passport_number.as_deref().is_some_and(|p| !given.is_empty() && constant_time_eq(p.as_bytes(), given.as_bytes()));
+        let matches = record
+            .passport_number
+            .as_deref()
+            .is_some_and(|p| !given.is_empty() && constant_time_eq(p.as_bytes(), given.as_bytes()));
         let workflow = self.workflow_of(&record)?;
         if !matches || record.state == workflow.initial_state().name {
             return Err(not_found());
         }
         let state = workflow.state(&record.state).ok_or_else(not_found)?;
-        Ok(PublicStatus { reference: record.reference, status: state.public.clone(), next_steps: state.next_steps.clone() })
+        Ok(PublicStatus {
+            reference: record.reference,
+            status: state.public.clone(),
+            next_steps: state.next_steps.clone(),
+        })
     }
 
     /// Recompute the hash chain of one application (by reference) or of all.

@@ -12,7 +12,7 @@ use crate::calendar::Calendar;
 use crate::error::{EngineError, EngineResult};
 use crate::fields::{self, FieldError};
 use crate::store::{ApplicationRecord, AuditEvent, DocumentRecord, NewAuditEvent, NewJob, TransitionWrite};
-use crate::workflow::{Need, Recipient, StateDef, Target, Trigger, Workflow, APPLICANT_ROLE};
+use crate::workflow::{APPLICANT_ROLE, Need, Recipient, StateDef, Target, Trigger, Workflow};
 
 /// Attempts before a message becomes a dead letter.
 pub const MESSAGE_ATTEMPTS: i32 = 8;
@@ -74,10 +74,7 @@ pub fn four_eyes_blockers(workflow: &Workflow, history: &[AuditEvent]) -> (Optio
         .iter()
         .rev()
         .find(|e| {
-            e.from_state
-                .as_deref()
-                .and_then(|from| workflow.transition(from, &e.action))
-                .is_some_and(|t| t.four_eyes)
+            e.from_state.as_deref().and_then(|from| workflow.transition(from, &e.action)).is_some_and(|t| t.four_eyes)
         })
         .and_then(|e| e.actor_id);
     (submitter, last_approver)
@@ -156,7 +153,9 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
     if transition.four_eyes {
         let (submitter, last_approver) = four_eyes_blockers(workflow, history);
         if actor.user_id.is_some() && actor.user_id == submitter {
-            return Err(EngineError::FourEyes("You submitted this application, so someone else must approve it".into()));
+            return Err(EngineError::FourEyes(
+                "You submitted this application, so someone else must approve it".into(),
+            ));
         }
         if actor.user_id.is_some() && actor.user_id == last_approver {
             return Err(EngineError::FourEyes(
@@ -167,9 +166,10 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
 
     let to_name = match &transition.to {
         Target::State(s) => s.clone(),
-        Target::Return => app.previous_state.clone().ok_or_else(|| {
-            EngineError::Internal(format!("{} has no state to return to", app.reference))
-        })?,
+        Target::Return => app
+            .previous_state
+            .clone()
+            .ok_or_else(|| EngineError::Internal(format!("{} has no state to return to", app.reference)))?,
     };
     let from_state = workflow
         .state(&app.state)
@@ -178,7 +178,8 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
         .state(&to_name)
         .ok_or_else(|| EngineError::Internal(format!("state {to_name} is not in the workflow")))?;
 
-    let (deadline_at, paused_remaining) = deadline_on_entry(calendar, app, from_state, to_state, transition.to == Target::Return, now);
+    let (deadline_at, paused_remaining) =
+        deadline_on_entry(calendar, app, from_state, to_state, transition.to == Target::Return, now);
     let new_version = app.version + 1;
     let initial = &workflow.initial_state().name;
 
@@ -193,7 +194,19 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
         data.insert("outcome".into(), json!(outcome));
     }
 
-    let mut jobs = follow_up_jobs(workflow, app, &transition.action, from_state, to_state, new_version, deadline_at, calendar, now, &comment, &reason);
+    let mut jobs = follow_up_jobs(
+        workflow,
+        app,
+        &transition.action,
+        from_state,
+        to_state,
+        new_version,
+        deadline_at,
+        calendar,
+        now,
+        &comment,
+        &reason,
+    );
     jobs.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
 
     Ok(TransitionWrite {

@@ -25,8 +25,7 @@ pub fn root() -> PathBuf {
 }
 
 pub fn postgres_admin_url() -> String {
-    std::env::var("CORRIDOR_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("CORRIDOR_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A fresh, empty PostgreSQL database; fails the test when the server is unreachable.
@@ -40,19 +39,13 @@ pub async fn fresh_postgres_database() -> String {
         .execute(&mut conn)
         .await
         .expect("create test database");
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or(admin);
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
     format!("{base}/{name}")
 }
 
 fn uuid_like() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{:x}{:x}", nanos, std::process::id())
 }
 
@@ -74,41 +67,24 @@ pub async fn test_config(backend: Backend, dir: &tempfile::TempDir) -> (Config, 
         Backend::Postgres => fresh_postgres_database().await,
     };
     let root = root();
-    let text =
-        std::fs::read_to_string(root.join("config/corridor.toml")).expect("config/corridor.toml");
+    let text = std::fs::read_to_string(root.join("config/corridor.toml")).expect("config/corridor.toml");
     let text = text
         .replace("bind = \"127.0.0.1:8080\"", "bind = \"127.0.0.1:0\"")
-        .replace(
-            "url = \"sqlite://data/corridor.db\"",
-            &format!("url = \"{database_url}\""),
-        )
-        .replace(
-            "data_dir = \"data\"",
-            &format!("data_dir = \"{}\"", dir.path().join("data").display()),
-        )
-        .replace(
-            "workflows = \"workflows\"",
-            &format!("workflows = \"{}\"", root.join("workflows").display()),
-        )
+        .replace("url = \"sqlite://data/corridor.db\"", &format!("url = \"{database_url}\""))
+        .replace("data_dir = \"data\"", &format!("data_dir = \"{}\"", dir.path().join("data").display()))
+        .replace("workflows = \"workflows\"", &format!("workflows = \"{}\"", root.join("workflows").display()))
         .replace(
             "templates = \"config/templates\"",
-            &format!(
-                "templates = \"{}\"",
-                root.join("config/templates").display()
-            ),
+            &format!("templates = \"{}\"", root.join("config/templates").display()),
         )
         .replace(
             "calendars = \"config/calendars\"",
-            &format!(
-                "calendars = \"{}\"",
-                root.join("config/calendars").display()
-            ),
+            &format!("calendars = \"{}\"", root.join("config/calendars").display()),
         )
         .replace("enabled = true", "enabled = false");
     let path = dir.path().join("corridor.toml");
     std::fs::write(&path, &text).expect("write test config");
-    let config =
-        Config::parse(&path.display().to_string(), &text, |_| None).expect("test config parses");
+    let config = Config::parse(&path.display().to_string(), &text, |_| None).expect("test config parses");
     (config, path)
 }
 
@@ -116,27 +92,15 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let (config, config_path) = test_config(backend, &dir).await;
     let clock = Arc::new(ManualClock::new());
-    let engine = startup::build_engine(&config, clock.clone())
-        .await
-        .expect("engine starts");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let engine = startup::build_engine(&config, clock.clone()).await.expect("engine starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let serve_engine = engine.clone();
     let serve_config = config.clone();
     tokio::spawn(async move {
         let _ = startup::serve(serve_engine, &serve_config, listener).await;
     });
-    TestApp {
-        base,
-        engine,
-        clock,
-        config,
-        config_path,
-        http: reqwest::Client::new(),
-        dir,
-    }
+    TestApp { base, engine, clock, config, config_path, http: reqwest::Client::new(), dir }
 }
 
 impl TestApp {
@@ -145,10 +109,7 @@ impl TestApp {
         let store = &self.engine.store;
         let organisation = match store.organisation_by_name(org).await.expect("org lookup") {
             Some(o) => o,
-            None => store
-                .create_organisation(org, "firm", None)
-                .await
-                .expect("org"),
+            None => store.create_organisation(org, "firm", None).await.expect("org"),
         };
         let user = store
             .create_user(NewUser {
@@ -162,10 +123,7 @@ impl TestApp {
             .await
             .expect("user");
         let token = auth::new_token();
-        store
-            .create_token(user.id, &auth::token_digest(&token), chrono::Utc::now())
-            .await
-            .expect("token");
+        store.create_token(user.id, &auth::token_digest(&token), chrono::Utc::now()).await.expect("token");
         token
     }
 
@@ -174,26 +132,13 @@ impl TestApp {
     }
 
     pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request");
+        let r = self.http.get(self.url(path)).bearer_auth(token).send().await.expect("request");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
+        let r = self.http.post(self.url(path)).bearer_auth(token).json(&body).send().await.expect("request");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -208,10 +153,7 @@ impl TestApp {
     ) -> (u16, Value) {
         let form = reqwest::multipart::Form::new()
             .text("kind", kind.to_string())
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string()),
-            );
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string()));
         let r = self
             .http
             .post(self.url(&format!("/api/v1/applications/{reference}/documents")))
@@ -226,16 +168,11 @@ impl TestApp {
 
     /// Every field of the workflow filled with its published example.
     pub async fn example_fields(&self, token: &str, workflow: &str) -> Value {
-        let (status, wf) = self
-            .get(token, &format!("/api/v1/workflows/{workflow}"))
-            .await;
+        let (status, wf) = self.get(token, &format!("/api/v1/workflows/{workflow}")).await;
         assert_eq!(status, 200, "{wf}");
         let mut fields = serde_json::Map::new();
         for f in wf["fields"].as_array().expect("fields") {
-            fields.insert(
-                f["name"].as_str().expect("name").into(),
-                f["example"].clone(),
-            );
+            fields.insert(f["name"].as_str().expect("name").into(), f["example"].clone());
         }
         Value::Object(fields)
     }
@@ -243,77 +180,40 @@ impl TestApp {
     /// A draft with every field and document, ready to submit. Returns its reference.
     pub async fn complete_draft(&self, token: &str, workflow: &str) -> String {
         let fields = self.example_fields(token, workflow).await;
-        let (status, app) = self
-            .post(
-                token,
-                "/api/v1/applications",
-                json!({"workflow": workflow, "fields": fields}),
-            )
-            .await;
+        let (status, app) =
+            self.post(token, "/api/v1/applications", json!({"workflow": workflow, "fields": fields})).await;
         assert_eq!(status, 201, "{app}");
         let reference = app["reference"].as_str().expect("reference").to_string();
-        let (_, wf) = self
-            .get(token, &format!("/api/v1/workflows/{workflow}"))
-            .await;
+        let (_, wf) = self.get(token, &format!("/api/v1/workflows/{workflow}")).await;
         for d in wf["documents"].as_array().expect("documents") {
-            let accept: Vec<&str> = d["accept"]
-                .as_array()
-                .expect("accept")
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
-            let (name, bytes) = if accept.contains(&"application/pdf") {
-                ("doc.pdf", pdf())
-            } else {
-                ("photo.png", png())
-            };
-            let (status, body) = self
-                .upload(
-                    token,
-                    &reference,
-                    d["name"].as_str().expect("doc name"),
-                    name,
-                    bytes,
-                )
-                .await;
+            let accept: Vec<&str> = d["accept"].as_array().expect("accept").iter().filter_map(Value::as_str).collect();
+            let (name, bytes) =
+                if accept.contains(&"application/pdf") { ("doc.pdf", pdf()) } else { ("photo.png", png()) };
+            let (status, body) =
+                self.upload(token, &reference, d["name"].as_str().expect("doc name"), name, bytes).await;
             assert_eq!(status, 201, "{body}");
         }
         reference
     }
 
     pub async fn version(&self, token: &str, reference: &str) -> i64 {
-        let (status, app) = self
-            .get(token, &format!("/api/v1/applications/{reference}"))
-            .await;
+        let (status, app) = self.get(token, &format!("/api/v1/applications/{reference}")).await;
         assert_eq!(status, 200, "{app}");
         app["version"].as_i64().expect("version")
     }
 
     /// Take an action at the application's current version.
-    pub async fn act(
-        &self,
-        token: &str,
-        reference: &str,
-        action: &str,
-        extra: Value,
-    ) -> (u16, Value) {
+    pub async fn act(&self, token: &str, reference: &str, action: &str, extra: Value) -> (u16, Value) {
         let version = self.version(token, reference).await;
         let mut body = json!({"action": action, "expected_version": version});
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             b.extend(e.clone());
         }
-        self.post(
-            token,
-            &format!("/api/v1/applications/{reference}/transitions"),
-            body,
-        )
-        .await
+        self.post(token, &format!("/api/v1/applications/{reference}/transitions"), body).await
     }
 
     pub async fn history_len(&self, token: &str, reference: &str) -> usize {
-        let (status, h) = self
-            .get(token, &format!("/api/v1/applications/{reference}/history"))
-            .await;
+        let (status, h) = self.get(token, &format!("/api/v1/applications/{reference}/history")).await;
         assert_eq!(status, 200, "{h}");
         h["events"].as_array().expect("events").len()
     }

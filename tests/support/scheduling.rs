@@ -77,13 +77,7 @@ impl Handler for Capture {
         response::OK
     }
 
-    fn data_start(
-        &mut self,
-        _domain: &str,
-        _from: &str,
-        _is8bit: bool,
-        _to: &[String],
-    ) -> Response {
+    fn data_start(&mut self, _domain: &str, _from: &str, _is8bit: bool, _to: &[String]) -> Response {
         self.data.clear();
         response::OK
     }
@@ -94,10 +88,7 @@ impl Handler for Capture {
     }
 
     fn data_end(&mut self) -> Response {
-        let received = Received {
-            to: self.to.clone(),
-            data: String::from_utf8_lossy(&self.data).into_owned(),
-        };
+        let received = Received { to: self.to.clone(), data: String::from_utf8_lossy(&self.data).into_owned() };
         self.inbox.lock().unwrap().push(received);
         response::OK
     }
@@ -120,10 +111,7 @@ impl Smtp {
 
     /// Messages whose subject starts with `prefix`.
     pub fn with_subject(&self, prefix: &str) -> Vec<Received> {
-        self.messages()
-            .into_iter()
-            .filter(|m| m.subject().starts_with(prefix))
-            .collect()
+        self.messages().into_iter().filter(|m| m.subject().starts_with(prefix)).collect()
     }
 }
 
@@ -134,27 +122,15 @@ pub fn start_smtp_on(port: u16) -> Smtp {
     let port = listener.local_addr().unwrap().port();
     let inbox: Inbox = Arc::default();
     let refuse_busy = Arc::new(AtomicBool::new(true));
-    let capture = Capture {
-        inbox: inbox.clone(),
-        refuse_busy: refuse_busy.clone(),
-        to: Vec::new(),
-        data: Vec::new(),
-    };
+    let capture = Capture { inbox: inbox.clone(), refuse_busy: refuse_busy.clone(), to: Vec::new(), data: Vec::new() };
     let mut server = Server::new(capture);
     // A thread per connection: lettre keeps a pool of open connections per instance (up to
     // 10), and a server with fewer threads than open connections never greets the rest.
-    server
-        .with_name("smtp.test")
-        .with_num_threads(64)
-        .with_tcp_listener(listener);
+    server.with_name("smtp.test").with_num_threads(64).with_tcp_listener(listener);
     std::thread::spawn(move || {
         let _ = server.serve();
     });
-    Smtp {
-        port,
-        inbox,
-        refuse_busy,
-    }
+    Smtp { port, inbox, refuse_busy }
 }
 
 pub fn start_smtp() -> Smtp {
@@ -163,35 +139,17 @@ pub fn start_smtp() -> Smtp {
 
 /// A loopback port where nothing listens (yet).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A user (and its organisation, created when new).
-pub async fn user(
-    engine: &Engine,
-    email: &str,
-    name: &str,
-    role: &str,
-    org: &str,
-    language: &str,
-) -> User {
+pub async fn user(engine: &Engine, email: &str, name: &str, role: &str, org: &str, language: &str) -> User {
     let store = &engine.store;
     let organisation = match store.organisation_by_name(org).await.unwrap() {
         Some(o) => o,
         None => {
-            let kind = if role == "applicant" {
-                "firm"
-            } else {
-                "ministry"
-            };
-            store
-                .create_organisation(org, kind, Some("PK"))
-                .await
-                .unwrap()
+            let kind = if role == "applicant" { "firm" } else { "ministry" };
+            store.create_organisation(org, kind, Some("PK")).await.unwrap()
         }
     };
     store
@@ -210,41 +168,21 @@ pub async fn user(
 /// A business-visa application created, completed and submitted by `applicant` at the
 /// engine's current time; returns its reference.
 pub async fn submitted(engine: &Engine, applicant: &Actor, variant: usize) -> String {
-    let workflow = engine
-        .workflows
-        .latest("it-business-visa")
-        .expect("workflow loaded");
+    let workflow = engine.workflows.latest("it-business-visa").expect("workflow loaded");
     let fields = corridor::demo::example_fields(&workflow, variant);
-    let view = engine
-        .create_application(applicant, "it-business-visa", &fields)
-        .await
-        .expect("create");
+    let view = engine.create_application(applicant, "it-business-visa", &fields).await.expect("create");
     let reference = view.record.reference.clone();
     for doc in workflow.documents.iter().filter(|d| d.required) {
         let (name, bytes) = corridor::demo::demo_document(doc);
-        engine
-            .upload_document(applicant, &reference, &doc.name, &name, bytes)
-            .await
-            .expect("upload");
+        engine.upload_document(applicant, &reference, &doc.name, &name, bytes).await.expect("upload");
     }
     act(engine, applicant, &reference, "submit", None).await;
     reference
 }
 
 /// Take a transition at the engine's current time.
-pub async fn act(
-    engine: &Engine,
-    actor: &Actor,
-    reference: &str,
-    action: &str,
-    comment: Option<&str>,
-) {
-    let version = engine
-        .application(actor, reference)
-        .await
-        .expect("visible")
-        .record
-        .version;
+pub async fn act(engine: &Engine, actor: &Actor, reference: &str, action: &str, comment: Option<&str>) {
+    let version = engine.application(actor, reference).await.expect("visible").record.version;
     engine
         .transition(
             actor,

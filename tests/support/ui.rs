@@ -49,12 +49,16 @@ fn unique() -> String {
 
 /// A fresh PostgreSQL database (`CORRIDOR_TEST_POSTGRES_URL`, default the local server).
 pub async fn fresh_postgres_database() -> String {
-    let admin = std::env::var("CORRIDOR_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = std::env::var("CORRIDOR_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let name = format!("corridor_ui_{}", unique());
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL must run for these tests ({admin}): {e}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.expect("create test database");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
     let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin);
     format!("{base}/{name}")
 }
@@ -119,9 +123,12 @@ impl UiApp {
     /// Drop this test's PostgreSQL database (a no-op on SQLite).
     pub async fn drop_database(&self) {
         let Some(name) = &self.postgres_database else { return };
-        let admin = std::env::var("CORRIDOR_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let admin = std::env::var("CORRIDOR_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))).execute(&mut conn).await;
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
+                .execute(&mut conn)
+                .await;
         }
     }
 
@@ -183,10 +190,12 @@ impl UiApp {
     /// A complete draft (fields and documents) made through the engine as `user`.
     pub async fn complete_draft(&self, user: &User, workflow: &str) -> String {
         let actor = self.actor(user);
-        let view = self.engine.create_application(&actor, workflow, &self.example_fields(workflow)).await.expect("draft");
+        let view =
+            self.engine.create_application(&actor, workflow, &self.example_fields(workflow)).await.expect("draft");
         let reference = view.record.reference.clone();
         for d in &view.workflow.documents {
-            let (name, bytes) = if d.accept.iter().any(|a| a == "application/pdf") { ("doc.pdf", pdf()) } else { ("photo.png", png()) };
+            let (name, bytes) =
+                if d.accept.iter().any(|a| a == "application/pdf") { ("doc.pdf", pdf()) } else { ("photo.png", png()) };
             self.engine.upload_document(&actor, &reference, &d.name, name, &bytes).await.expect("upload");
         }
         reference
@@ -284,7 +293,8 @@ impl Http {
     /// browser on our own origin would.
     pub async fn post_form(&self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
         let page = self.get(form_page).await;
-        let token = page.csrf().unwrap_or_else(|| panic!("no csrf token on {form_page} ({}): {}", page.status, page.body));
+        let token =
+            page.csrf().unwrap_or_else(|| panic!("no csrf token on {form_page} ({}): {}", page.status, page.body));
         let mut all: Vec<(&str, &str)> = vec![("csrf", token.as_str())];
         all.extend_from_slice(fields);
         let origin = self.base.clone();
@@ -356,9 +366,8 @@ pub fn axe_source() -> String {
     let path = std::env::var("AXE_CORE_JS")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root().join("tests/browser/node_modules/axe-core/axe.min.js"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("axe-core is missing at {} ({e}): run `npm ci` in tests/browser", path.display())
-    })
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("axe-core is missing at {} ({e}): run `npm ci` in tests/browser", path.display()))
 }
 
 pub struct Browser {
@@ -382,7 +391,8 @@ fn free_port() -> u16 {
 /// either program or axe-core is missing.
 pub async fn browser(base: &str, prefix: &str) -> Browser {
     let chromedriver = find_program("CHROMEDRIVER", &["chromedriver", "/usr/bin/chromedriver"]);
-    let chromium = find_program("CHROMIUM", &["/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome"]);
+    let chromium =
+        find_program("CHROMIUM", &["/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome"]);
     let axe = axe_source();
     let port = free_port();
     let driver = Command::new(&chromedriver)
@@ -419,7 +429,16 @@ pub async fn browser(base: &str, prefix: &str) -> Browser {
         .connect(&webdriver)
         .await
         .unwrap_or_else(|e| panic!("cannot open a Chromium session through chromedriver: {e}"));
-    Browser { client, base: base.to_string(), driver, _profile: profile, axe, prefix: prefix.to_string(), shots: 0, checked: vec![] }
+    Browser {
+        client,
+        base: base.to_string(),
+        driver,
+        _profile: profile,
+        axe,
+        prefix: prefix.to_string(),
+        shots: 0,
+        checked: vec![],
+    }
 }
 
 impl Drop for Browser {

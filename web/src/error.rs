@@ -89,8 +89,12 @@ impl ApiError {
 
     pub fn details(&self) -> serde_json::Value {
         match self {
-            ApiError::Engine(EngineError::Unprocessable { details, .. }) | ApiError::Unprocessable(_, details) => json!(details),
-            ApiError::Engine(EngineError::ActionNotOpen { open, state, .. }) => json!({"state": state, "open_actions": open}),
+            ApiError::Engine(EngineError::Unprocessable { details, .. }) | ApiError::Unprocessable(_, details) => {
+                json!(details)
+            }
+            ApiError::Engine(EngineError::ActionNotOpen { open, state, .. }) => {
+                json!({"state": state, "open_actions": open})
+            }
             ApiError::Engine(EngineError::StaleVersion { current, .. }) => json!({"current_version": current}),
             _ => json!([]),
         }

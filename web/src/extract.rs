@@ -1,8 +1,8 @@
 //! Extractors that turn bad input into our error body instead of axum's plain-text rejections.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use corridor_engine::actor::Actor;
 use corridor_engine::auth::token_digest;
 use serde::de::DeserializeOwned;
@@ -49,12 +49,9 @@ impl FromRequestParts<AppState> for ApiUser {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::Unauthorized("The Authorization header must be `Bearer TOKEN`".into()))?;
-        let user = state
-            .engine
-            .store
-            .user_by_token(&token_digest(token))
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("This API token is not valid (unknown, revoked, or its user is disabled)".into()))?;
+        let user = state.engine.store.user_by_token(&token_digest(token)).await?.ok_or_else(|| {
+            ApiError::Unauthorized("This API token is not valid (unknown, revoked, or its user is disabled)".into())
+        })?;
         Ok(ApiUser(Actor::from_user(&user)))
     }
 }

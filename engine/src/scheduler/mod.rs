@@ -42,14 +42,10 @@ use serde_json::{Map, Value, json};
 use crate::actor::Actor;
 use crate::calendar::Calendar;
 use crate::error::EngineError;
-use crate::mail::{
-    EmailAddress, EmailTemplates, MailError, Mailer, OutgoingEmail, TemplateContext,
-};
+use crate::mail::{EmailAddress, EmailTemplates, MailError, Mailer, OutgoingEmail, TemplateContext};
 use crate::retry::{FailureKind, RetryDecision, RetryPolicy};
 use crate::service::{ApplicationView, Engine};
-use crate::store::{
-    ApplicationFilter, ApplicationRecord, Job, NewAuditEvent, NewJob, StoreError, User,
-};
+use crate::store::{ApplicationFilter, ApplicationRecord, Job, NewAuditEvent, NewJob, StoreError, User};
 use crate::transition::TransitionRequest;
 use crate::webhook;
 use crate::workflow::{APPLICANT_ROLE, Workflow};
@@ -85,11 +81,7 @@ pub struct SchedulerSettings {
 }
 
 impl SchedulerSettings {
-    pub fn new(
-        lease_seconds: i64,
-        poll_interval: StdDuration,
-        public_url: impl Into<String>,
-    ) -> Self {
+    pub fn new(lease_seconds: i64, poll_interval: StdDuration, public_url: impl Into<String>) -> Self {
         SchedulerSettings {
             worker_id: worker_id(),
             lease_seconds: lease_seconds.max(1),
@@ -110,11 +102,7 @@ pub fn worker_id() -> String {
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into());
-    format!(
-        "{host}:{}:{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    )
+    format!("{host}:{}:{:08x}", std::process::id(), rand::random::<u32>())
 }
 
 /// What one pass did.
@@ -150,19 +138,11 @@ pub(crate) struct Failure {
 
 impl Failure {
     fn permanent(message: impl Into<String>) -> Self {
-        Failure {
-            kind: FailureKind::Permanent,
-            message: message.into(),
-            retry_after: None,
-        }
+        Failure { kind: FailureKind::Permanent, message: message.into(), retry_after: None }
     }
 
     fn transient(message: impl Into<String>) -> Self {
-        Failure {
-            kind: FailureKind::Transient,
-            message: message.into(),
-            retry_after: None,
-        }
+        Failure { kind: FailureKind::Transient, message: message.into(), retry_after: None }
     }
 }
 
@@ -175,11 +155,7 @@ impl From<StoreError> for Failure {
 
 impl From<MailError> for Failure {
     fn from(e: MailError) -> Self {
-        Failure {
-            kind: e.kind(),
-            message: e.to_string(),
-            retry_after: None,
-        }
+        Failure { kind: e.kind(), message: e.to_string(), retry_after: None }
     }
 }
 
@@ -232,13 +208,7 @@ impl Scheduler {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SchedulerError::Http(e.to_string()))?;
-        Ok(Arc::new(Scheduler {
-            engine,
-            mailer,
-            templates,
-            http,
-            settings,
-        }))
+        Ok(Arc::new(Scheduler { engine, mailer, templates, http, settings }))
     }
 
     pub fn settings(&self) -> &SchedulerSettings {
@@ -273,14 +243,8 @@ impl Scheduler {
     /// Do everything due at `now`: fire cron schedules, then claim and run due jobs until none
     /// is left (jobs enqueued on the way, e.g. the messages a reminder fans out to, included).
     /// Jobs that fail are retried later than `now`, so this returns.
-    pub async fn run_due_once(
-        self: &Arc<Self>,
-        now: DateTime<Utc>,
-    ) -> Result<RunReport, SchedulerError> {
-        let mut report = RunReport {
-            schedules_fired: self.fire_schedules(now).await?,
-            ..RunReport::default()
-        };
+    pub async fn run_due_once(self: &Arc<Self>, now: DateTime<Utc>) -> Result<RunReport, SchedulerError> {
+        let mut report = RunReport { schedules_fired: self.fire_schedules(now).await?, ..RunReport::default() };
         loop {
             // A pass can take longer than a lease: each batch is claimed (and its lease
             // counted) from the clock's time when it is claimed, never from the start of the
@@ -289,12 +253,7 @@ impl Scheduler {
             let jobs = self
                 .engine
                 .store
-                .claim_jobs(
-                    &self.settings.worker_id,
-                    now,
-                    self.settings.lease_seconds,
-                    self.settings.batch_size,
-                )
+                .claim_jobs(&self.settings.worker_id, now, self.settings.lease_seconds, self.settings.batch_size)
                 .await?;
             if jobs.is_empty() {
                 return Ok(report);
@@ -336,12 +295,7 @@ impl Scheduler {
             loop {
                 tokio::time::sleep(beat).await;
                 let until = me.engine.now() + Duration::seconds(lease);
-                if let Err(e) = me
-                    .engine
-                    .store
-                    .extend_leases(&ids, &me.settings.worker_id, until)
-                    .await
-                {
+                if let Err(e) = me.engine.store.extend_leases(&ids, &me.settings.worker_id, until).await {
                     tracing::warn!(error = %e, "could not extend the leases of running jobs");
                 }
             }
@@ -349,12 +303,7 @@ impl Scheduler {
     }
 
     /// Complete or fail the job; returns whether it became a dead letter.
-    async fn settle(
-        &self,
-        job: &Job,
-        outcome: &Outcome,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    async fn settle(&self, job: &Job, outcome: &Outcome, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let store = &self.engine.store;
         let worker = &self.settings.worker_id;
         match outcome {
@@ -368,23 +317,16 @@ impl Scheduler {
                 Ok(false)
             }
             Outcome::Failed(f) => {
-                let policy = RetryPolicy {
-                    max_attempts: job.max_attempts.max(1) as u32,
-                    ..self.settings.retry
-                };
+                let policy = RetryPolicy { max_attempts: job.max_attempts.max(1) as u32, ..self.settings.retry };
                 match policy.decide(job.attempts.max(1) as u32, now, f.kind, f.retry_after) {
                     RetryDecision::RetryAt(at) => {
                         tracing::warn!(job = job.id, key = %job.dedup_key, attempt = job.attempts, retry_at = %at, error = %f.message, "job failed; will retry");
-                        store
-                            .fail_job(job.id, worker, &f.message, Some(at), now)
-                            .await?;
+                        store.fail_job(job.id, worker, &f.message, Some(at), now).await?;
                         Ok(false)
                     }
                     RetryDecision::DeadLetter => {
                         tracing::error!(job = job.id, key = %job.dedup_key, attempt = job.attempts, error = %f.message, "job failed for good: dead letter");
-                        store
-                            .fail_job(job.id, worker, &f.message, None, now)
-                            .await?;
+                        store.fail_job(job.id, worker, &f.message, None, now).await?;
                         Ok(true)
                     }
                 }
@@ -416,17 +358,12 @@ impl Scheduler {
         let record = match self.engine.store.application(id).await {
             Ok(r) => r,
             Err(StoreError::NotFound(_)) => {
-                return Err(Failure::permanent(format!(
-                    "application {id} does not exist"
-                )));
+                return Err(Failure::permanent(format!("application {id} does not exist")));
             }
             Err(e) => return Err(e.into()),
         };
-        let workflow = self
-            .engine
-            .workflows
-            .get(&record.workflow_id, record.workflow_version as u32)
-            .ok_or_else(|| {
+        let workflow =
+            self.engine.workflows.get(&record.workflow_id, record.workflow_version as u32).ok_or_else(|| {
                 Failure::permanent(format!(
                     "workflow {} v{} is not loaded",
                     record.workflow_id, record.workflow_version
@@ -439,41 +376,24 @@ impl Scheduler {
     fn timer_applies(job: &Job, app: &ApplicationRecord) -> Result<(), String> {
         let state = text(&job.payload, "state").unwrap_or_default();
         if app.state != state {
-            return Err(format!(
-                "{} is now in `{}`, the timer was for `{state}`",
-                app.reference, app.state
-            ));
+            return Err(format!("{} is now in `{}`, the timer was for `{state}`", app.reference, app.state));
         }
         if app.state_entered_at > job.created_at {
-            return Err(format!(
-                "{} entered `{state}` again after the timer was set",
-                app.reference
-            ));
+            return Err(format!("{} entered `{state}` again after the timer was set", app.reference));
         }
         Ok(())
     }
 
-    async fn recipients(
-        &self,
-        to: &To,
-        view: &ApplicationView,
-        state: &str,
-    ) -> Result<Vec<User>, Failure> {
+    async fn recipients(&self, to: &To, view: &ApplicationView, state: &str) -> Result<Vec<User>, Failure> {
         let store = &self.engine.store;
         let users = match to {
             To::Owner => {
-                if let Some(assignee) = view
-                    .record
-                    .assigned_to
-                    .filter(|_| view.record.state == state)
-                {
+                if let Some(assignee) = view.record.assigned_to.filter(|_| view.record.state == state) {
                     // The reviewer who claimed the case, not the whole team.
                     vec![store.user(assignee).await?]
                 } else {
                     match view.workflow.state(state).and_then(|s| s.owner.clone()) {
-                        Some(role) if role == APPLICANT_ROLE => {
-                            self.applicant_users(&view.record).await?
-                        }
+                        Some(role) if role == APPLICANT_ROLE => self.applicant_users(&view.record).await?,
                         Some(role) => store.users_with_role(&role).await?,
                         None => Vec::new(),
                     }
@@ -487,10 +407,7 @@ impl Scheduler {
 
     async fn applicant_users(&self, app: &ApplicationRecord) -> Result<Vec<User>, Failure> {
         let users = self.engine.store.users_with_role(APPLICANT_ROLE).await?;
-        Ok(users
-            .into_iter()
-            .filter(|u| u.organisation_id == app.organisation_id)
-            .collect())
+        Ok(users.into_iter().filter(|u| u.organisation_id == app.organisation_id).collect())
     }
 
     fn link(&self, user_role: &str, reference: &str) -> String {
@@ -502,34 +419,20 @@ impl Scheduler {
     }
 
     /// The facts every message about an application may use.
-    fn application_context(
-        &self,
-        view: &ApplicationView,
-        state: &str,
-        payload: &Value,
-    ) -> Map<String, Value> {
+    fn application_context(&self, view: &ApplicationView, state: &str, payload: &Value) -> Map<String, Value> {
         let mut c = Map::new();
         c.insert("reference".into(), json!(view.record.reference));
         c.insert("workflow_title".into(), json!(view.workflow.title));
         let def = view.workflow.state(state);
         c.insert("state".into(), json!(state));
-        c.insert(
-            "state_label".into(),
-            json!(
-                def.map(|s| s.label.clone())
-                    .unwrap_or_else(|| state.to_string())
-            ),
-        );
+        c.insert("state_label".into(), json!(def.map(|s| s.label.clone()).unwrap_or_else(|| state.to_string())));
         c.insert("public_status".into(), json!(def.map(|s| s.public.clone())));
         let deadline = payload
             .get("deadline")
             .and_then(|d| serde_json::from_value::<DateTime<Utc>>(d.clone()).ok())
             .or(view.record.deadline_at);
         let calendar = self.engine.calendar(&view.workflow).ok();
-        c.insert(
-            "deadline".into(),
-            json!(deadline.map(|d| describe_time(d, calendar))),
-        );
+        c.insert("deadline".into(), json!(deadline.map(|d| describe_time(d, calendar))));
         for key in ["comment", "reason", "action"] {
             if let Some(v) = payload.get(key).filter(|v| !v.is_null()) {
                 c.insert(key.into(), v.clone());
@@ -549,9 +452,7 @@ impl Scheduler {
         now: DateTime<Utc>,
     ) -> Result<usize, Failure> {
         if !self.templates.contains(template) {
-            return Err(Failure::permanent(format!(
-                "there is no e-mail template `{template}`"
-            )));
+            return Err(Failure::permanent(format!("there is no e-mail template `{template}`")));
         }
         let messages: Vec<NewJob> = users
             .iter()
@@ -560,8 +461,7 @@ impl Scheduler {
                 if let Some(r) = reference {
                     ctx.insert("link".into(), json!(self.link(&u.role, r)));
                 } else {
-                    ctx.entry("link")
-                        .or_insert_with(|| json!(format!("{}/", self.settings.public_url)));
+                    ctx.entry("link").or_insert_with(|| json!(format!("{}/", self.settings.public_url)));
                 }
                 NewJob {
                     kind: "message".into(),
@@ -587,24 +487,12 @@ impl Scheduler {
     /// the application is in now.
     async fn notify(&self, job: &Job, now: DateTime<Utc>) -> Result<Outcome, Failure> {
         let view = self.application(job).await?;
-        let to = recipient_of(&job.payload)
-            .ok_or_else(|| Failure::permanent("the job names no recipient"))?;
-        let template = text(&job.payload, "template")
-            .ok_or_else(|| Failure::permanent("the job names no template"))?;
-        let state = text(&job.payload, "state")
-            .unwrap_or(&view.record.state)
-            .to_string();
+        let to = recipient_of(&job.payload).ok_or_else(|| Failure::permanent("the job names no recipient"))?;
+        let template = text(&job.payload, "template").ok_or_else(|| Failure::permanent("the job names no template"))?;
+        let state = text(&job.payload, "state").unwrap_or(&view.record.state).to_string();
         let users = self.recipients(&to, &view, &state).await?;
         let context = self.application_context(&view, &state, &job.payload);
-        self.fan_out(
-            job,
-            template,
-            &users,
-            &context,
-            Some(&view.record.reference),
-            now,
-        )
-        .await?;
+        self.fan_out(job, template, &users, &context, Some(&view.record.reference), now).await?;
         Ok(Outcome::Done)
     }
 
@@ -658,13 +546,9 @@ impl Scheduler {
             return Ok(Outcome::Obsolete(why));
         }
         if view.record.deadline_at.is_some_and(|d| d > now) {
-            return Ok(Outcome::Obsolete(format!(
-                "the deadline of {} moved later",
-                view.record.reference
-            )));
+            return Ok(Outcome::Obsolete(format!("the deadline of {} moved later", view.record.reference)));
         }
-        let action = text(&job.payload, "action")
-            .ok_or_else(|| Failure::permanent("the job names no action"))?;
+        let action = text(&job.payload, "action").ok_or_else(|| Failure::permanent("the job names no action"))?;
         let request = TransitionRequest {
             action: action.to_string(),
             expected_version: view.record.version,
@@ -672,18 +556,14 @@ impl Scheduler {
             reason: None,
             fields: None,
         };
-        match self
-            .engine
-            .transition_view(&Actor::system(), view, &request)
-            .await
-        {
+        match self.engine.transition_view(&Actor::system(), view, &request).await {
             Ok(after) => {
                 tracing::info!(reference = %after.record.reference, action, state = %after.record.state, "automatic transition on deadline");
                 Ok(Outcome::Done)
             }
-            Err(EngineError::ActionNotOpen { state, .. }) => Ok(Outcome::Obsolete(format!(
-                "`{action}` is no longer open in `{state}`"
-            ))),
+            Err(EngineError::ActionNotOpen { state, .. }) => {
+                Ok(Outcome::Obsolete(format!("`{action}` is no longer open in `{state}`")))
+            }
             // Someone changed the application meanwhile: look again on the next try.
             Err(e @ EngineError::StaleVersion { .. }) => Err(Failure::transient(e.to_string())),
             Err(EngineError::Store(e)) => Err(Failure::transient(e.to_string())),
@@ -692,11 +572,9 @@ impl Scheduler {
     }
 
     async fn webhook(&self, job: &Job) -> Result<Outcome, Failure> {
-        let url = text(&job.payload, "url")
-            .ok_or_else(|| Failure::permanent("the webhook job has no URL"))?;
-        let secret = text(&job.payload, "secret").ok_or_else(|| {
-            Failure::permanent("the webhook has no secret; add `secret: env:NAME` to the workflow")
-        })?;
+        let url = text(&job.payload, "url").ok_or_else(|| Failure::permanent("the webhook job has no URL"))?;
+        let secret = text(&job.payload, "secret")
+            .ok_or_else(|| Failure::permanent("the webhook has no secret; add `secret: env:NAME` to the workflow"))?;
         let event = job.payload.get("event").cloned().unwrap_or(Value::Null);
         // The signature carries wall-clock time: the receiver compares it with its own clock.
         match webhook::deliver_with(
@@ -726,22 +604,17 @@ impl Scheduler {
             .get("user_id")
             .and_then(Value::as_i64)
             .ok_or_else(|| Failure::permanent("the message names no recipient"))?;
-        let template = text(&job.payload, "template")
-            .ok_or_else(|| Failure::permanent("the message names no template"))?;
+        let template =
+            text(&job.payload, "template").ok_or_else(|| Failure::permanent("the message names no template"))?;
         let user = match self.engine.store.user(user_id).await {
             Ok(u) => u,
             Err(StoreError::NotFound(_)) => {
-                return Ok(Outcome::Obsolete(format!(
-                    "user {user_id} no longer exists"
-                )));
+                return Ok(Outcome::Obsolete(format!("user {user_id} no longer exists")));
             }
             Err(e) => return Err(e.into()),
         };
         if user.disabled {
-            return Ok(Outcome::Obsolete(format!(
-                "the account of {} is disabled",
-                user.email
-            )));
+            return Ok(Outcome::Obsolete(format!("the account of {} is disabled", user.email)));
         }
         let mut context = TemplateContext::new();
         if let Some(Value::Object(map)) = job.payload.get("context") {
@@ -762,57 +635,36 @@ impl Scheduler {
 
     /// A cron run: to each recipient, the overdue cases in the states their role owns.
     async fn digest(&self, job: &Job, now: DateTime<Utc>) -> Result<Outcome, Failure> {
-        let workflow_id = text(&job.payload, "workflow")
-            .ok_or_else(|| Failure::permanent("the digest names no workflow"))?;
-        let template = text(&job.payload, "template")
-            .ok_or_else(|| Failure::permanent("the digest names no template"))?;
-        let workflow =
-            self.engine.workflows.latest(workflow_id).ok_or_else(|| {
-                Failure::permanent(format!("workflow {workflow_id} is not loaded"))
-            })?;
+        let workflow_id =
+            text(&job.payload, "workflow").ok_or_else(|| Failure::permanent("the digest names no workflow"))?;
+        let template =
+            text(&job.payload, "template").ok_or_else(|| Failure::permanent("the digest names no template"))?;
+        let workflow = self
+            .engine
+            .workflows
+            .latest(workflow_id)
+            .ok_or_else(|| Failure::permanent(format!("workflow {workflow_id} is not loaded")))?;
         let role = match recipient_of(&job.payload) {
             Some(To::Role(r)) => r,
             _ => return Err(Failure::permanent("a schedule writes to a role")),
         };
-        let users: Vec<User> = self
-            .engine
-            .store
-            .users_with_role(&role)
-            .await?
-            .into_iter()
-            .filter(|u| !u.disabled)
-            .collect();
+        let users: Vec<User> =
+            self.engine.store.users_with_role(&role).await?.into_iter().filter(|u| !u.disabled).collect();
         let overdue = self.overdue(&workflow, &role, now).await?;
         let mut context = Map::new();
         context.insert("workflow_title".into(), json!(workflow.title));
-        context.insert(
-            "schedule".into(),
-            job.payload.get("schedule").cloned().unwrap_or(Value::Null),
-        );
+        context.insert("schedule".into(), job.payload.get("schedule").cloned().unwrap_or(Value::Null));
         context.insert("overdue_count".into(), json!(overdue.len()));
         context.insert("overdue".into(), Value::Array(overdue));
-        context.insert(
-            "link".into(),
-            json!(format!("{}/queue", self.settings.public_url)),
-        );
-        self.fan_out(job, template, &users, &context, None, now)
-            .await?;
+        context.insert("link".into(), json!(format!("{}/queue", self.settings.public_url)));
+        self.fan_out(job, template, &users, &context, None, now).await?;
         Ok(Outcome::Done)
     }
 
     /// Cases past their deadline in the states `role` owns, most overdue first (at most 200).
-    async fn overdue(
-        &self,
-        workflow: &Workflow,
-        role: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Value>, Failure> {
-        let states: Vec<String> = workflow
-            .states
-            .iter()
-            .filter(|s| s.owner.as_deref() == Some(role))
-            .map(|s| s.name.clone())
-            .collect();
+    async fn overdue(&self, workflow: &Workflow, role: &str, now: DateTime<Utc>) -> Result<Vec<Value>, Failure> {
+        let states: Vec<String> =
+            workflow.states.iter().filter(|s| s.owner.as_deref() == Some(role)).map(|s| s.name.clone()).collect();
         if states.is_empty() {
             return Ok(Vec::new());
         }
@@ -831,10 +683,7 @@ impl Scheduler {
             .into_iter()
             .filter(|r| r.deadline_at.is_some_and(|d| d < now))
             .map(|r| {
-                let label = workflow
-                    .state(&r.state)
-                    .map(|s| s.label.clone())
-                    .unwrap_or_else(|| r.state.clone());
+                let label = workflow.state(&r.state).map(|s| s.label.clone()).unwrap_or_else(|| r.state.clone());
                 json!({
                     "reference": r.reference,
                     "state_label": label,
@@ -853,11 +702,7 @@ pub fn describe_time(at: DateTime<Utc>, calendar: Option<&Calendar>) -> String {
     match calendar {
         Some(c) => {
             let tz = c.timezone();
-            format!(
-                "{} ({})",
-                at.with_timezone(&tz).format("%A %-d %B %Y, %H:%M"),
-                tz.name()
-            )
+            format!("{} ({})", at.with_timezone(&tz).format("%A %-d %B %Y, %H:%M"), tz.name())
         }
         None => at.format("%A %-d %B %Y, %H:%M UTC").to_string(),
     }
@@ -884,17 +729,12 @@ impl Engine {
     /// Put a dead letter back in the queue, due now, with its tries counted afresh.
     pub async fn retry_job(&self, actor: &Actor, id: i64) -> Result<Job, EngineError> {
         if !(actor.is_admin() || actor.role == crate::workflow::SYSTEM_ROLE) {
-            return Err(EngineError::Forbidden(
-                "only administrators retry dead letters".into(),
-            ));
+            return Err(EngineError::Forbidden("only administrators retry dead letters".into()));
         }
-        self.store
-            .retry_job(id, self.now())
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound(_) => EngineError::NotFound(format!("dead letter {id}")),
-                other => other.into(),
-            })?;
+        self.store.retry_job(id, self.now()).await.map_err(|e| match e {
+            StoreError::NotFound(_) => EngineError::NotFound(format!("dead letter {id}")),
+            other => other.into(),
+        })?;
         tracing::info!(job = id, by = %actor.name, "dead letter put back in the queue");
         Ok(self.store.job(id).await?)
     }

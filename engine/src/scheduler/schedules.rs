@@ -20,20 +20,15 @@ use crate::transition::MESSAGE_ATTEMPTS;
 
 /// The first fire time strictly after `after`, for a 5-field cron expression (minute hour
 /// day-of-month month day-of-week) in a time zone.
-pub fn next_fire(
-    cron_expr: &str,
-    timezone: &str,
-    after: DateTime<Utc>,
-) -> Result<DateTime<Utc>, String> {
-    let tz =
-        Tz::from_str(timezone.trim()).map_err(|_| format!("`{timezone}` is not a time zone"))?;
+pub fn next_fire(cron_expr: &str, timezone: &str, after: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let tz = Tz::from_str(timezone.trim()).map_err(|_| format!("`{timezone}` is not a time zone"))?;
     let fields: Vec<&str> = cron_expr.split_whitespace().collect();
     if fields.len() != 5 {
         return Err(format!("`{cron_expr}` must have 5 fields"));
     }
     // The cron crate wants seconds first.
-    let schedule = cron::Schedule::from_str(&format!("0 {}", fields.join(" ")))
-        .map_err(|e| format!("`{cron_expr}`: {e}"))?;
+    let schedule =
+        cron::Schedule::from_str(&format!("0 {}", fields.join(" "))).map_err(|e| format!("`{cron_expr}`: {e}"))?;
     schedule
         .after(&after.with_timezone(&tz))
         .next()
@@ -50,12 +45,7 @@ impl Scheduler {
             .workflows
             .all_latest()
             .into_iter()
-            .flat_map(|wf| {
-                wf.schedules
-                    .iter()
-                    .map(|s| (wf.id.clone(), s.clone()))
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|wf| wf.schedules.iter().map(|s| (wf.id.clone(), s.clone())).collect::<Vec<_>>())
             .collect();
         if defs.is_empty() {
             return Ok(0);
@@ -91,9 +81,7 @@ impl Scheduler {
                     next_fire_at: next,
                     ..row.clone()
                 };
-                store
-                    .advance_schedule(&moved, row.next_fire_at, now)
-                    .await?;
+                store.advance_schedule(&moved, row.next_fire_at, now).await?;
                 continue;
             }
             if row.next_fire_at > now {
@@ -116,11 +104,7 @@ impl Scheduler {
                     max_attempts: MESSAGE_ATTEMPTS,
                 }])
                 .await?;
-            let advanced = ScheduleRow {
-                next_fire_at: next,
-                last_fired_at: Some(fire_at),
-                ..row.clone()
-            };
+            let advanced = ScheduleRow { next_fire_at: next, last_fired_at: Some(fire_at), ..row.clone() };
             if store.advance_schedule(&advanced, fire_at, now).await? {
                 tracing::info!(schedule = %key, fire_at = %fire_at, next = %next, "schedule fired");
                 fired += 1;

@@ -329,7 +329,14 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<User>>;
 
     /// Record a loaded workflow; refuse a different content under a stored (id, version).
-    async fn register_workflow(&self, id: &str, version: i64, content_hash: &str, source: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn register_workflow(
+        &self,
+        id: &str,
+        version: i64,
+        content_hash: &str,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     async fn stored_workflows(&self) -> StoreResult<Vec<StoredWorkflow>>;
 
     /// Create the application with its reference and its first audit event, in one
@@ -343,7 +350,12 @@ pub trait Store: Send + Sync + 'static {
     /// All of a transition in one database transaction; `Conflict` when the version moved.
     async fn commit_transition(&self, write: TransitionWrite) -> StoreResult<ApplicationRecord>;
 
-    async fn add_document(&self, doc: NewDocument, audit: NewAuditEvent, expected_version: i64) -> StoreResult<DocumentRecord>;
+    async fn add_document(
+        &self,
+        doc: NewDocument,
+        audit: NewAuditEvent,
+        expected_version: i64,
+    ) -> StoreResult<DocumentRecord>;
     async fn documents(&self, application_id: i64) -> StoreResult<Vec<DocumentRecord>>;
     async fn document(&self, id: i64) -> StoreResult<DocumentRecord>;
 
@@ -354,10 +366,23 @@ pub trait Store: Send + Sync + 'static {
 
     async fn enqueue_jobs(&self, jobs: Vec<NewJob>) -> StoreResult<()>;
     /// Claim up to `limit` due jobs with a lease; a job whose lease ran out is claimable again.
-    async fn claim_jobs(&self, worker: &str, now: DateTime<Utc>, lease_seconds: i64, limit: i64) -> StoreResult<Vec<Job>>;
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_seconds: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Job>>;
     async fn complete_job(&self, id: i64, worker: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Record a failed attempt: retry at `retry_at`, or dead when `retry_at` is None.
-    async fn fail_job(&self, id: i64, worker: &str, error: &str, retry_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn fail_job(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     async fn jobs(&self, status: Option<&str>, limit: i64) -> StoreResult<Vec<Job>>;
     /// Put a dead job back in the queue.
     async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> StoreResult<()>;
@@ -422,7 +447,12 @@ pub trait Store: Send + Sync + 'static {
     async fn ensure_schedule(&self, row: &ScheduleRow, now: DateTime<Utc>) -> StoreResult<()>;
     /// Compare-and-set: move `key` from `expected_next` to `row`'s next fire time (and cron,
     /// time zone, last fired). False when another instance moved it first.
-    async fn advance_schedule(&self, row: &ScheduleRow, expected_next: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<bool>;
+    async fn advance_schedule(
+        &self,
+        row: &ScheduleRow,
+        expected_next: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// Move the lease of jobs `worker` still holds to `until` (a heartbeat while they run).
     async fn extend_leases(&self, ids: &[i64], worker: &str, until: DateTime<Utc>) -> StoreResult<u64>;
 }
@@ -530,7 +560,11 @@ fn search_patterns(term: &str) -> Option<(String, String)> {
 }
 
 /// Link a new event after `(last_seq, last_hash)`; returns (seq, prev_hash, hash, data text).
-fn chain_next(application_id: i64, last: Option<(i64, String)>, audit: &NewAuditEvent) -> (i64, String, String, String) {
+fn chain_next(
+    application_id: i64,
+    last: Option<(i64, String)>,
+    audit: &NewAuditEvent,
+) -> (i64, String, String, String) {
     let (last_seq, prev) = last.unwrap_or((0, crate::audit::GENESIS.to_string()));
     let seq = last_seq + 1;
     let (data_text, data) = normalise_json(&audit.data);

@@ -81,7 +81,11 @@ impl PostgresStore {
     }
 
     /// The caller holds the application row's lock, so the chain cannot fork.
-    async fn append_event(tx: &mut Transaction<'static, Postgres>, application_id: i64, audit: &NewAuditEvent) -> StoreResult<()> {
+    async fn append_event(
+        tx: &mut Transaction<'static, Postgres>,
+        application_id: i64,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
         Self::append_event_after(tx, application_id, audit, None).await
     }
 
@@ -125,11 +129,17 @@ impl PostgresStore {
         .bind(hash)
         .execute(&mut **tx)
         .await
-        .map_err(|e| super::write_error(e, || format!("audit event {seq} of application {application_id}"), "application"))?;
+        .map_err(|e| {
+            super::write_error(e, || format!("audit event {seq} of application {application_id}"), "application")
+        })?;
         Ok(())
     }
 
-    async fn insert_jobs(tx: &mut Transaction<'static, Postgres>, jobs: &[NewJob], now: DateTime<Utc>) -> StoreResult<()> {
+    async fn insert_jobs(
+        tx: &mut Transaction<'static, Postgres>,
+        jobs: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         for job in jobs {
             sqlx::query(
                 "INSERT INTO jobs (kind, dedup_key, application_id, payload, status, attempts, max_attempts, run_at, \
@@ -530,7 +540,11 @@ impl Store for PostgresStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| {
-            super::write_error(e, || format!("an application with reference {reference}"), "workflow version, organisation or user")
+            super::write_error(
+                e,
+                || format!("an application with reference {reference}"),
+                "workflow version, organisation or user",
+            )
         })?;
         let record = application(&row)?;
         Self::append_event(&mut tx, record.id, &audit).await?;
@@ -624,13 +638,13 @@ impl Store for PostgresStore {
         };
         let record = application(&row)?;
         let expected = write.expected_version;
-        Self::append_event_after(&mut tx, record.id, &write.audit, write.chain_after.clone())
-            .await
-            .map_err(|e| match e {
+        Self::append_event_after(&mut tx, record.id, &write.audit, write.chain_after.clone()).await.map_err(
+            |e| match e {
                 // Another event landed since the caller read the history.
                 StoreError::Duplicate(_) if write.chain_after.is_some() => StoreError::Conflict { expected },
                 other => other,
-            })?;
+            },
+        )?;
         if write.cancel_timers {
             sqlx::query(
                 "UPDATE jobs SET status = 'cancelled', updated_at = $1 \
@@ -646,15 +660,21 @@ impl Store for PostgresStore {
         Ok(record)
     }
 
-    async fn add_document(&self, doc: NewDocument, audit: NewAuditEvent, expected_version: i64) -> StoreResult<DocumentRecord> {
+    async fn add_document(
+        &self,
+        doc: NewDocument,
+        audit: NewAuditEvent,
+        expected_version: i64,
+    ) -> StoreResult<DocumentRecord> {
         let mut tx = self.pool.begin().await?;
-        let bumped =
-            sqlx::query("UPDATE applications SET version = version + 1, updated_at = $1 WHERE id = $2 AND version = $3")
-                .bind(ts(doc.now))
-                .bind(doc.application_id)
-                .bind(expected_version)
-                .execute(&mut *tx)
-                .await?;
+        let bumped = sqlx::query(
+            "UPDATE applications SET version = version + 1, updated_at = $1 WHERE id = $2 AND version = $3",
+        )
+        .bind(ts(doc.now))
+        .bind(doc.application_id)
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await?;
         if bumped.rows_affected() == 0 {
             return Err(Self::version_error(&mut tx, doc.application_id, expected_version).await);
         }
@@ -690,13 +710,14 @@ impl Store for PostgresStore {
             return Ok(None);
         };
         let application = application(&row)?;
-        let history = sqlx::query("SELECT *, data::text AS data_text FROM audit_events WHERE application_id = $1 ORDER BY seq")
-            .bind(application.id)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(event)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let history =
+            sqlx::query("SELECT *, data::text AS data_text FROM audit_events WHERE application_id = $1 ORDER BY seq")
+                .bind(application.id)
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(event)
+                .collect::<StoreResult<Vec<_>>>()?;
         let documents = sqlx::query("SELECT * FROM documents WHERE application_id = $1 ORDER BY id")
             .bind(application.id)
             .fetch_all(&mut *conn)
@@ -721,12 +742,11 @@ impl Store for PostgresStore {
     }
 
     async fn history(&self, application_id: i64) -> StoreResult<Vec<AuditEvent>> {
-        let rows = sqlx::query(
-            "SELECT *, data::text AS data_text FROM audit_events WHERE application_id = $1 ORDER BY seq",
-        )
-        .bind(application_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query("SELECT *, data::text AS data_text FROM audit_events WHERE application_id = $1 ORDER BY seq")
+                .bind(application_id)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(event).collect()
     }
 
@@ -746,7 +766,13 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn claim_jobs(&self, worker: &str, now: DateTime<Utc>, lease_seconds: i64, limit: i64) -> StoreResult<Vec<Job>> {
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_seconds: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Job>> {
         if limit <= 0 {
             return Ok(Vec::new());
         }
@@ -756,15 +782,8 @@ impl Store for PostgresStore {
         // re-checks the condition, so a row claimed and committed meanwhile no longer matches.
         // Two index range scans (the partial indexes of 0002_scheduler.sql): due pending jobs
         // in run order, and running jobs whose lease ran out.
-        let rows = sqlx::query(
-            CLAIM_JOBS_SQL,
-        )
-        .bind(now)
-        .bind(limit)
-        .bind(worker)
-        .bind(until)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query(CLAIM_JOBS_SQL).bind(now).bind(limit).bind(worker).bind(until).fetch_all(&self.pool).await?;
         let mut jobs = rows.iter().map(job).collect::<StoreResult<Vec<_>>>()?;
         jobs.sort_by_key(|j| (j.run_at, j.id));
         Ok(jobs)
@@ -836,7 +855,9 @@ impl Store for PostgresStore {
                     .fetch_all(&self.pool)
                     .await?
             }
-            None => sqlx::query("SELECT * FROM jobs ORDER BY id DESC LIMIT $1").bind(limit).fetch_all(&self.pool).await?,
+            None => {
+                sqlx::query("SELECT * FROM jobs ORDER BY id DESC LIMIT $1").bind(limit).fetch_all(&self.pool).await?
+            }
         };
         rows.iter().map(job).collect()
     }
@@ -922,7 +943,9 @@ impl Store for PostgresStore {
     }
 
     async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>> {
-        Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status").fetch_all(&self.pool).await?)
+        Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn pending_timers(&self, application_id: i64) -> StoreResult<Vec<Job>> {
@@ -1085,7 +1108,12 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn advance_schedule(&self, row: &ScheduleRow, expected_next: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn advance_schedule(
+        &self,
+        row: &ScheduleRow,
+        expected_next: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE schedules SET next_fire_at = $1, last_fired_at = $2, cron = $3, timezone = $4, updated_at = $5 \
              WHERE key = $6 AND next_fire_at = $7",

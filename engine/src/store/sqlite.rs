@@ -97,9 +97,8 @@ impl SqliteStore {
             options = options.journal_mode(SqliteJournalMode::Wal);
             let path = options.get_filename();
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    config_error(format!("cannot create the database folder {}: {e}", dir.display()))
-                })?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| config_error(format!("cannot create the database folder {}: {e}", dir.display())))?;
             }
         }
         let pool = if in_memory {
@@ -143,7 +142,11 @@ impl SqliteStore {
         }
     }
 
-    async fn append_event(tx: &mut Transaction<'static, Sqlite>, application_id: i64, audit: &NewAuditEvent) -> StoreResult<()> {
+    async fn append_event(
+        tx: &mut Transaction<'static, Sqlite>,
+        application_id: i64,
+        audit: &NewAuditEvent,
+    ) -> StoreResult<()> {
         Self::append_event_after(tx, application_id, audit, None).await
     }
 
@@ -187,11 +190,17 @@ impl SqliteStore {
         .bind(hash)
         .execute(&mut **tx)
         .await
-        .map_err(|e| super::write_error(e, || format!("audit event {seq} of application {application_id}"), "application"))?;
+        .map_err(|e| {
+            super::write_error(e, || format!("audit event {seq} of application {application_id}"), "application")
+        })?;
         Ok(())
     }
 
-    async fn insert_jobs(tx: &mut Transaction<'static, Sqlite>, jobs: &[NewJob], now: DateTime<Utc>) -> StoreResult<()> {
+    async fn insert_jobs(
+        tx: &mut Transaction<'static, Sqlite>,
+        jobs: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         for job in jobs {
             sqlx::query(
                 "INSERT INTO jobs (kind, dedup_key, application_id, payload, status, attempts, max_attempts, run_at, \
@@ -395,7 +404,6 @@ fn job(row: &SqliteRow) -> StoreResult<Job> {
     })
 }
 
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
@@ -408,16 +416,15 @@ impl Store for SqliteStore {
     }
 
     async fn create_organisation(&self, name: &str, kind: &str, country: Option<&str>) -> StoreResult<Organisation> {
-        let row = sqlx::query(
-            "INSERT INTO organisations (name, kind, country, created_at) VALUES (?, ?, ?, ?) RETURNING *",
-        )
-        .bind(name)
-        .bind(kind)
-        .bind(country)
-        .bind(ts(Utc::now()))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| super::write_error(e, || format!("an organisation named {name}"), "organisation"))?;
+        let row =
+            sqlx::query("INSERT INTO organisations (name, kind, country, created_at) VALUES (?, ?, ?, ?) RETURNING *")
+                .bind(name)
+                .bind(kind)
+                .bind(country)
+                .bind(ts(Utc::now()))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| super::write_error(e, || format!("an organisation named {name}"), "organisation"))?;
         organisation(&row)
     }
 
@@ -427,7 +434,8 @@ impl Store for SqliteStore {
     }
 
     async fn organisation_by_name(&self, name: &str) -> StoreResult<Option<Organisation>> {
-        let row = sqlx::query("SELECT * FROM organisations WHERE name = ?").bind(name).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT * FROM organisations WHERE name = ?").bind(name).fetch_optional(&self.pool).await?;
         row.as_ref().map(organisation).transpose()
     }
 
@@ -473,7 +481,8 @@ impl Store for SqliteStore {
     }
 
     async fn users_with_role(&self, role: &str) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query("SELECT * FROM users WHERE role = ? ORDER BY id").bind(role).fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT * FROM users WHERE role = ? ORDER BY id").bind(role).fetch_all(&self.pool).await?;
         rows.iter().map(user).collect()
     }
 
@@ -487,19 +496,26 @@ impl Store for SqliteStore {
     }
 
     async fn set_user_role(&self, id: i64, role: &str) -> StoreResult<()> {
-        let done = sqlx::query("UPDATE users SET role = ? WHERE id = ?").bind(role).bind(id).execute(&self.pool).await?;
+        let done =
+            sqlx::query("UPDATE users SET role = ? WHERE id = ?").bind(role).bind(id).execute(&self.pool).await?;
         if done.rows_affected() == 0 { Err(StoreError::NotFound("user")) } else { Ok(()) }
     }
 
     async fn set_user_disabled(&self, id: i64, disabled: bool) -> StoreResult<()> {
-        let done =
-            sqlx::query("UPDATE users SET disabled = ? WHERE id = ?").bind(disabled).bind(id).execute(&self.pool).await?;
+        let done = sqlx::query("UPDATE users SET disabled = ? WHERE id = ?")
+            .bind(disabled)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 0 { Err(StoreError::NotFound("user")) } else { Ok(()) }
     }
 
     async fn set_user_language(&self, id: i64, language: &str) -> StoreResult<()> {
-        let done =
-            sqlx::query("UPDATE users SET language = ? WHERE id = ?").bind(language).bind(id).execute(&self.pool).await?;
+        let done = sqlx::query("UPDATE users SET language = ? WHERE id = ?")
+            .bind(language)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 0 { Err(StoreError::NotFound("user")) } else { Ok(()) }
     }
 
@@ -607,7 +623,11 @@ impl Store for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| {
-            super::write_error(e, || format!("an application with reference {reference}"), "workflow version, organisation or user")
+            super::write_error(
+                e,
+                || format!("an application with reference {reference}"),
+                "workflow version, organisation or user",
+            )
         })?;
         let record = application(&row)?;
         Self::append_event(&mut tx, record.id, &audit).await?;
@@ -702,13 +722,13 @@ impl Store for SqliteStore {
         };
         let record = application(&row)?;
         let expected = write.expected_version;
-        Self::append_event_after(&mut tx, record.id, &write.audit, write.chain_after.clone())
-            .await
-            .map_err(|e| match e {
+        Self::append_event_after(&mut tx, record.id, &write.audit, write.chain_after.clone()).await.map_err(
+            |e| match e {
                 // Another event landed since the caller read the history.
                 StoreError::Duplicate(_) if write.chain_after.is_some() => StoreError::Conflict { expected },
                 other => other,
-            })?;
+            },
+        )?;
         if write.cancel_timers {
             sqlx::query(
                 "UPDATE jobs SET status = 'cancelled', updated_at = ? \
@@ -724,14 +744,20 @@ impl Store for SqliteStore {
         Ok(record)
     }
 
-    async fn add_document(&self, doc: NewDocument, audit: NewAuditEvent, expected_version: i64) -> StoreResult<DocumentRecord> {
+    async fn add_document(
+        &self,
+        doc: NewDocument,
+        audit: NewAuditEvent,
+        expected_version: i64,
+    ) -> StoreResult<DocumentRecord> {
         let mut tx = self.write_tx().await?;
-        let bumped = sqlx::query("UPDATE applications SET version = version + 1, updated_at = ? WHERE id = ? AND version = ?")
-            .bind(ts(doc.now))
-            .bind(doc.application_id)
-            .bind(expected_version)
-            .execute(&mut *tx)
-            .await?;
+        let bumped =
+            sqlx::query("UPDATE applications SET version = version + 1, updated_at = ? WHERE id = ? AND version = ?")
+                .bind(ts(doc.now))
+                .bind(doc.application_id)
+                .bind(expected_version)
+                .execute(&mut *tx)
+                .await?;
         if bumped.rows_affected() == 0 {
             return Err(Self::version_error(&mut tx, doc.application_id, expected_version).await);
         }
@@ -821,7 +847,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn claim_jobs(&self, worker: &str, now: DateTime<Utc>, lease_seconds: i64, limit: i64) -> StoreResult<Vec<Job>> {
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease_seconds: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Job>> {
         if limit <= 0 {
             return Ok(Vec::new());
         }
@@ -830,19 +862,17 @@ impl Store for SqliteStore {
         // never pick the same row.
         // Two index range scans (the partial indexes of 0002_scheduler.sql): due pending jobs
         // in run order, and running jobs whose lease ran out. Never a scan of the table.
-        let rows = sqlx::query(
-            CLAIM_JOBS_SQL,
-        )
-        .bind(worker)
-        .bind(ts(until))
-        .bind(ts(now))
-        .bind(ts(now))
-        .bind(limit)
-        .bind(ts(now))
-        .bind(limit)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(CLAIM_JOBS_SQL)
+            .bind(worker)
+            .bind(ts(until))
+            .bind(ts(now))
+            .bind(ts(now))
+            .bind(limit)
+            .bind(ts(now))
+            .bind(limit)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         let mut jobs = rows.iter().map(job).collect::<StoreResult<Vec<_>>>()?;
         jobs.sort_by_key(|j| (j.run_at, j.id));
         Ok(jobs)
@@ -899,7 +929,9 @@ impl Store for SqliteStore {
                     .fetch_all(&self.pool)
                     .await?
             }
-            None => sqlx::query("SELECT * FROM jobs ORDER BY id DESC LIMIT ?").bind(limit).fetch_all(&self.pool).await?,
+            None => {
+                sqlx::query("SELECT * FROM jobs ORDER BY id DESC LIMIT ?").bind(limit).fetch_all(&self.pool).await?
+            }
         };
         rows.iter().map(job).collect()
     }
@@ -986,7 +1018,9 @@ impl Store for SqliteStore {
     }
 
     async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>> {
-        Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status").fetch_all(&self.pool).await?)
+        Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     async fn pending_timers(&self, application_id: i64) -> StoreResult<Vec<Job>> {
@@ -1061,14 +1095,13 @@ impl Store for SqliteStore {
 
     async fn mark_escalated(&self, application_id: i64, state: &str, audit: NewAuditEvent) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
-        let marked = sqlx::query(
-            "UPDATE applications SET escalated_at = ? WHERE id = ? AND state = ? AND escalated_at IS NULL",
-        )
-        .bind(ts(audit.at))
-        .bind(application_id)
-        .bind(state)
-        .execute(&mut *tx)
-        .await?;
+        let marked =
+            sqlx::query("UPDATE applications SET escalated_at = ? WHERE id = ? AND state = ? AND escalated_at IS NULL")
+                .bind(ts(audit.at))
+                .bind(application_id)
+                .bind(state)
+                .execute(&mut *tx)
+                .await?;
         if marked.rows_affected() == 0 {
             return Ok(false);
         }
@@ -1150,7 +1183,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn advance_schedule(&self, row: &ScheduleRow, expected_next: DateTime<Utc>, now: DateTime<Utc>) -> StoreResult<bool> {
+    async fn advance_schedule(
+        &self,
+        row: &ScheduleRow,
+        expected_next: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE schedules SET next_fire_at = ?, last_fired_at = ?, cron = ?, timezone = ?, updated_at = ? \
              WHERE key = ? AND next_fire_at = ?",

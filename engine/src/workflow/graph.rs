@@ -40,24 +40,12 @@ pub fn edges(w: &Workflow) -> Vec<Edge<'_>> {
     for t in &w.transitions {
         for from in &t.from {
             match &t.to {
-                Target::State(to) => out.push(Edge {
-                    from,
-                    to,
-                    action: &t.action,
-                    label: &t.label,
-                    by: &t.by,
-                    returns: false,
-                }),
+                Target::State(to) => {
+                    out.push(Edge { from, to, action: &t.action, label: &t.label, by: &t.by, returns: false })
+                }
                 Target::Return => {
                     for to in return_targets(w, from) {
-                        out.push(Edge {
-                            from,
-                            to,
-                            action: &t.action,
-                            label: &t.label,
-                            by: &t.by,
-                            returns: true,
-                        });
+                        out.push(Edge { from, to, action: &t.action, label: &t.label, by: &t.by, returns: true });
                     }
                 }
             }
@@ -193,7 +181,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("qatar.toml"), "").expect("write");
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let ctx = LintContext { templates_dir: root.join("config/templates/email"), calendars_dir: dir.path().to_path_buf() };
+        let ctx =
+            LintContext { templates_dir: root.join("config/templates/email"), calendars_dir: dir.path().to_path_buf() };
         let path = root.join("workflows/it-business-visa.yaml");
         let source = std::fs::read_to_string(&path).expect("read");
         let w = parse_workflow(&path, &source, &ctx).expect("valid");
@@ -203,8 +192,7 @@ mod tests {
     #[test]
     fn return_edges_lead_back_to_each_asking_stage() {
         let (_dir, w) = visa();
-        let back: Vec<(&str, &str)> =
-            edges(&w).into_iter().filter(|e| e.returns).map(|e| (e.from, e.to)).collect();
+        let back: Vec<(&str, &str)> = edges(&w).into_iter().filter(|e| e.returns).map(|e| (e.from, e.to)).collect();
         assert_eq!(
             back,
             [

@@ -109,7 +109,10 @@ fn check_states(w: &Workflow, m: &SourceMap, p: &mut Problems) {
         }
         if s.terminal {
             if s.deadline.is_some() {
-                p.error(sm.deadline, format!("terminal state `{}` cannot have a deadline: nothing happens after it", s.name));
+                p.error(
+                    sm.deadline,
+                    format!("terminal state `{}` cannot have a deadline: nothing happens after it", s.name),
+                );
             }
             if s.pauses_clock {
                 p.error(sm.pauses_clock, format!("terminal state `{}` cannot pause the clock", s.name));
@@ -239,13 +242,28 @@ fn check_transitions(w: &Workflow, m: &SourceMap, p: &mut Problems) -> bool {
         check_role(w, &t.by, tm.by, &format!("in `by` of transition `{}`", t.action), true, p);
         if t.by == SYSTEM_ROLE {
             if t.comment == Need::Required {
-                p.error(tm.comment, format!("transition `{}` is taken by the system, which cannot write a comment: make it optional", t.action));
+                p.error(
+                    tm.comment,
+                    format!(
+                        "transition `{}` is taken by the system, which cannot write a comment: make it optional",
+                        t.action
+                    ),
+                );
             }
             if t.reason == Need::Required {
-                p.error(tm.reason, format!("transition `{}` is taken by the system, which cannot give a reason: make it optional", t.action));
+                p.error(
+                    tm.reason,
+                    format!(
+                        "transition `{}` is taken by the system, which cannot give a reason: make it optional",
+                        t.action
+                    ),
+                );
             }
             if t.four_eyes {
-                p.error(tm.four_eyes, format!("transition `{}` is taken by the system: `four_eyes` needs a person", t.action));
+                p.error(
+                    tm.four_eyes,
+                    format!("transition `{}` is taken by the system: `four_eyes` needs a person", t.action),
+                );
             }
         }
     }
@@ -285,7 +303,10 @@ fn check_rules(w: &Workflow, m: &SourceMap, p: &mut Problems) {
     for (s, sm) in w.schedules.iter().zip(&m.schedules) {
         check_recipient(w, &s.to, sm.to, &format!("in `to` of schedule `{}`", s.name), p);
         if s.to == Recipient::Owner {
-            p.error(sm.to, format!("schedule `{}` is not about one application: send it to a role, not `owner`", s.name));
+            p.error(
+                sm.to,
+                format!("schedule `{}` is not about one application: send it to a role, not `owner`", s.name),
+            );
         }
     }
     for (h, hm) in w.webhooks.iter().zip(&m.webhooks) {
@@ -320,10 +341,7 @@ fn check_graph(w: &Workflow, m: &SourceMap, p: &mut Problems) {
         }
         let has_exit = w.transitions_from(name).next().is_some();
         if !has_exit {
-            p.error(
-                sm.name,
-                format!("state `{name}` is a dead end: it is not terminal and no transition leaves it"),
-            );
+            p.error(sm.name, format!("state `{name}` is a dead end: it is not terminal and no transition leaves it"));
         } else if !terminals.is_empty() && !can_finish.contains(name) {
             p.error(
                 sm.name,
@@ -367,7 +385,8 @@ fn check_templates(w: &Workflow, m: &SourceMap, ctx: &LintContext, p: &mut Probl
     }
     let Some(&(_, first_use)) = uses.first() else { return };
     let dir = &ctx.templates_dir;
-    let missing = |name: &str| format!("template `{name}` does not exist: no file {}", dir.join(format!("{name}.txt")).display());
+    let missing =
+        |name: &str| format!("template `{name}` does not exist: no file {}", dir.join(format!("{name}.txt")).display());
     // The very loader the mailer uses, so that the linter and the mailer agree on what a
     // template is (subject line, languages, layouts, Tera syntax).
     match crate::mail::EmailTemplates::load(dir) {
@@ -435,7 +454,8 @@ notify:
         std::fs::create_dir_all(&templates).expect("mkdir");
         std::fs::create_dir_all(&calendars).expect("mkdir");
         std::fs::write(calendars.join("qatar.toml"), "").expect("write");
-        std::fs::write(templates.join("good_news.txt"), "Subject: Good news for {{ reference }}\n\nHello.\n").expect("write");
+        std::fs::write(templates.join("good_news.txt"), "Subject: Good news for {{ reference }}\n\nHello.\n")
+            .expect("write");
         Setup { _dir: dir, ctx: LintContext { templates_dir: templates, calendars_dir: calendars } }
     }
 
@@ -510,7 +530,10 @@ notify:
 
     #[test]
     fn on_deadline_without_deadline() {
-        let src = changed("{owner: applicant, deadline: 30 days, on_deadline: lapse}", "{owner: applicant, on_deadline: lapse}");
+        let src = changed(
+            "{owner: applicant, deadline: 30 days, on_deadline: lapse}",
+            "{owner: applicant, on_deadline: lapse}",
+        );
         assert_one(&errors(&src), "needs a `deadline`");
     }
 
@@ -537,7 +560,10 @@ notify:
 
     #[test]
     fn a_state_without_owner() {
-        let src = changed("review: {owner: ministry_reviewer, deadline: 5 working days}", "review: {deadline: 5 working days}");
+        let src = changed(
+            "review: {owner: ministry_reviewer, deadline: 5 working days}",
+            "review: {deadline: 5 working days}",
+        );
         assert_one(&errors(&src), "state `review` has no `owner`");
     }
 
@@ -563,7 +589,8 @@ notify:
     #[test]
     fn template_that_does_not_compile() {
         let s = setup();
-        std::fs::write(s.ctx.templates_dir.join("good_news.txt"), "Subject: x\n\n{% if reference %}unclosed\n").expect("write");
+        std::fs::write(s.ctx.templates_dir.join("good_news.txt"), "Subject: x\n\n{% if reference %}unclosed\n")
+            .expect("write");
         assert_one(&errors_with(&s, BASE), "cannot be loaded");
     }
 

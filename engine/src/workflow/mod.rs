@@ -52,14 +52,7 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: error: {}",
-            self.path.display(),
-            self.line,
-            self.column,
-            self.message
-        )
+        write!(f, "{}:{}:{}: error: {}", self.path.display(), self.line, self.column, self.message)
     }
 }
 
@@ -121,11 +114,7 @@ fn parse_with_position(path: &Path, source: &str, ctx: &LintContext) -> Result<(
     };
     let (workflow, map) = parse::decode(&tree, source, &mut problems);
     lint::check(&workflow, &map, ctx, &mut problems);
-    if problems.is_empty() {
-        Ok((workflow, map.id))
-    } else {
-        Err(problems.into_diagnostics(path))
-    }
+    if problems.is_empty() { Ok((workflow, map.id)) } else { Err(problems.into_diagnostics(path)) }
 }
 
 /// Check files or directories (every `*.yaml` / `*.yml` directly inside a directory, in name
@@ -142,8 +131,7 @@ pub fn check_paths(paths: &[PathBuf], ctx: &LintContext) -> (Vec<Workflow>, Vec<
                         .filter_map(Result::ok)
                         .map(|e| e.path())
                         .filter(|p| {
-                            p.is_file()
-                                && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                            p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
                         })
                         .collect();
                     found.sort();
@@ -219,10 +207,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("qatar.toml"), "").expect("write calendar");
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let ctx = LintContext {
-            templates_dir: root.join("config/templates/email"),
-            calendars_dir: dir.path().to_path_buf(),
-        };
+        let ctx =
+            LintContext { templates_dir: root.join("config/templates/email"), calendars_dir: dir.path().to_path_buf() };
         (dir, ctx)
     }
 
@@ -268,7 +254,14 @@ mod tests {
         assert_eq!(back, ["ministry_review", "ministry_approval", "security_clearance", "embassy_decision"]);
         assert_eq!(w.state("more_information").and_then(|s| s.on_deadline.as_deref()), Some("lapse"));
         assert!(w.transition("ministry_approval", "approve").is_some_and(|t| t.four_eyes));
-        for s in ["draft", "ministry_review", "ministry_approval", "security_clearance", "embassy_decision", "more_information"] {
+        for s in [
+            "draft",
+            "ministry_review",
+            "ministry_approval",
+            "security_clearance",
+            "embassy_decision",
+            "more_information",
+        ] {
             assert!(w.transition(s, "withdraw").is_some(), "withdraw from {s}");
         }
         for f in &w.fields {
@@ -293,7 +286,19 @@ mod tests {
     #[test]
     fn empty_and_odd_documents_do_not_panic() {
         let deep = "[".repeat(10_000);
-        for src in ["", "---\n", "[]", "42", "workflow:", "states: 3", "\u{feff}workflow: x", "a: *nope", "{{{{", &deep, "a: 1\n---\nb: 2\n"] {
+        for src in [
+            "",
+            "---\n",
+            "[]",
+            "42",
+            "workflow:",
+            "states: 3",
+            "\u{feff}workflow: x",
+            "a: *nope",
+            "{{{{",
+            &deep,
+            "a: 1\n---\nb: 2\n",
+        ] {
             let p = problems(src);
             assert!(!p.is_empty(), "{src:?} should be refused");
         }
@@ -314,7 +319,8 @@ mod tests {
         }
         let lines: Vec<&str> = source.lines().collect();
         for skip in 0..lines.len() {
-            let text: String = lines.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, l)| format!("{l}\n")).collect();
+            let text: String =
+                lines.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, l)| format!("{l}\n")).collect();
             let _ = parse_workflow(Path::new("t.yaml"), &text, &ctx);
         }
     }

@@ -251,10 +251,7 @@ impl Workflow {
     }
 
     pub fn initial_state(&self) -> &StateDef {
-        self.states
-            .iter()
-            .find(|s| s.initial)
-            .expect("a checked workflow has exactly one initial state")
+        self.states.iter().find(|s| s.initial).expect("a checked workflow has exactly one initial state")
     }
 
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
@@ -267,15 +264,11 @@ impl Workflow {
 
     /// The transitions open from `state`, in file order.
     pub fn transitions_from<'a, 's>(&'a self, state: &'s str) -> impl Iterator<Item = &'a TransitionDef> + use<'a, 's> {
-        self.transitions
-            .iter()
-            .filter(move |t| t.from.iter().any(|f| f == state))
+        self.transitions.iter().filter(move |t| t.from.iter().any(|f| f == state))
     }
 
     pub fn transition(&self, state: &str, action: &str) -> Option<&TransitionDef> {
-        self.transitions
-            .iter()
-            .find(|t| t.action == action && t.from.iter().any(|f| f == state))
+        self.transitions.iter().find(|t| t.action == action && t.from.iter().any(|f| f == state))
     }
 
     pub fn passport_field(&self) -> Option<&FieldDef> {

@@ -98,11 +98,7 @@ impl<'a> Entries<'a> {
     }
 
     fn key_pos(&self, key: &str) -> Pos {
-        self.items
-            .iter()
-            .find(|(k, _, _)| *k == key)
-            .map(|(_, p, _)| *p)
-            .unwrap_or(self.pos)
+        self.items.iter().find(|(k, _, _)| *k == key).map(|(_, p, _)| *p).unwrap_or(self.pos)
     }
 
     fn has(&self, key: &str) -> bool {
@@ -164,10 +160,7 @@ fn describe(node: &Node, key: &str, kind: &str) -> String {
 
 /// "; did you mean `required`?" for a near miss, otherwise the list of known keys.
 fn suggest(word: &str, known: &[&str]) -> String {
-    let best = known
-        .iter()
-        .map(|k| (edit_distance(word, k), *k))
-        .min_by_key(|(d, _)| *d);
+    let best = known.iter().map(|k| (edit_distance(word, k), *k)).min_by_key(|(d, _)| *d);
     match best {
         Some((d, k)) if d <= 2 || (d <= 3 && word.len() > 6) => format!("; did you mean `{k}`?"),
         _ => format!("; expected one of: {}", known.join(", ")),
@@ -256,8 +249,7 @@ pub(crate) fn is_name(s: &str) -> bool {
 /// Names of files under `config/` (templates, calendars): no paths, no dots.
 fn is_file_name(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some('a'..='z' | '0'..='9'))
-        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
+    matches!(chars.next(), Some('a'..='z' | '0'..='9')) && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
 }
 
 fn flag(p: &mut Problems, e: &Entries, key: &str) -> Option<Sp<bool>> {
@@ -350,7 +342,10 @@ fn duration(p: &mut Problems, e: &Entries, key: &str, required: bool) -> Option<
         if matches!(node.value, Value::Int(_)) {
             p.error(
                 node.pos,
-                format!("`{key}: {}` has no unit; write e.g. `5 working days`, `30 days` or `48 hours`", shown(node).trim_matches('`')),
+                format!(
+                    "`{key}: {}` has no unit; write e.g. `5 working days`, `30 days` or `48 hours`",
+                    shown(node).trim_matches('`')
+                ),
             );
             return None;
         }
@@ -422,7 +417,10 @@ fn trigger(p: &mut Problems, e: &Entries) -> Option<Sp<Trigger>> {
     match parsed {
         Some(t) => Some(Sp { v: t, pos: s.pos }),
         None => {
-            p.error(s.pos, format!("`on: {}` is not a trigger; write `enter STATE`, `leave STATE` or `action ACTION`", s.v));
+            p.error(
+                s.pos,
+                format!("`on: {}` is not a trigger; write `enter STATE`, `leave STATE` or `action ACTION`", s.v),
+            );
             None
         }
     }
@@ -436,7 +434,10 @@ fn template(p: &mut Problems, e: &Entries, required: bool) -> Option<Sp<String>>
     } else {
         p.error(
             s.pos,
-            format!("`{}` is not a valid template name: use lower-case letters, digits, `_` and `-` (the file is NAME.txt)", s.v),
+            format!(
+                "`{}` is not a valid template name: use lower-case letters, digits, `_` and `-` (the file is NAME.txt)",
+                s.v
+            ),
         );
         None
     }
@@ -535,9 +536,13 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
 
     if let Some(id) = text(p, &top, "workflow", true) {
         map.id = id.pos;
-        let ok = id.v.split('-').all(|part| !part.is_empty() && part.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9')));
+        let ok =
+            id.v.split('-').all(|part| !part.is_empty() && part.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9')));
         if !ok {
-            p.error(id.pos, format!("`{}` is not a valid workflow id: use lower-case letters, digits and single hyphens", id.v));
+            p.error(
+                id.pos,
+                format!("`{}` is not a valid workflow id: use lower-case letters, digits and single hyphens", id.v),
+            );
         }
         w.id = id.v;
     }
@@ -564,7 +569,9 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
     }
     if let Some(r) = text(p, &top, "reference_prefix", true) {
         let ok = r.v.len() <= 12
-            && r.v.split('-').all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+            && r.v
+                .split('-')
+                .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
         if ok {
             w.reference_prefix = r.v;
         } else {
@@ -600,7 +607,9 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
 
     // Fields
     match list(p, &top, "fields", false) {
-        None if !top.has("fields") => p.error(top.pos, "the workflow needs `fields`, the information the applicant gives"),
+        None if !top.has("fields") => {
+            p.error(top.pos, "the workflow needs `fields`, the information the applicant gives")
+        }
         None => {}
         Some((_, items)) => {
             let mut names = HashSet::new();
@@ -670,7 +679,10 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
                     }
                 }
                 _ => {
-                    p.error(node.pos, format!("`states` must map each state name to its definition, found {}", node.kind()));
+                    p.error(
+                        node.pos,
+                        format!("`states` must map each state name to its definition, found {}", node.kind()),
+                    );
                     map.incomplete = true;
                 }
             }
@@ -767,7 +779,10 @@ fn decode_field(p: &mut Problems, node: &Node) -> Option<(FieldDef, Pos, Pos)> {
             "country" => Some(FieldType::Country),
             "email" => Some(FieldType::Email),
             other => {
-                p.error(t.pos, format!("unknown field type `{other}`; use text, date, number, choice, country or email"));
+                p.error(
+                    t.pos,
+                    format!("unknown field type `{other}`; use text, date, number, choice, country or email"),
+                );
                 None
             }
         },
@@ -779,16 +794,15 @@ fn decode_field(p: &mut Problems, node: &Node) -> Option<(FieldDef, Pos, Pos)> {
     let passport_pos = passport.as_ref().map_or(e.pos, |f| f.pos);
 
     let mut pattern_ok = true;
-    let pattern = text(p, &e, "pattern", false).and_then(|s| {
-        match RegexBuilder::new(&s.v).size_limit(1 << 20).build() {
+    let pattern =
+        text(p, &e, "pattern", false).and_then(|s| match RegexBuilder::new(&s.v).size_limit(1 << 20).build() {
             Ok(re) => Some((re, s.pos)),
             Err(err) => {
                 pattern_ok = false;
                 p.error(s.pos, format!("invalid pattern `{}`: {}", s.v, regex_error_summary(&err)));
                 None
             }
-        }
-    });
+        });
     let pattern_message = text(p, &e, "pattern_message", false).map(|s| s.v);
     if let Some((_, pos)) = &pattern {
         if !matches!(field_type, Some(FieldType::Text | FieldType::Email) | None) {
@@ -917,7 +931,10 @@ fn decode_document(p: &mut Problems, node: &Node) -> Option<(DocumentDef, Pos)> 
         Some((pos, types)) => {
             for t in types {
                 if !CONTENT_TYPES.contains(&t.v.as_str()) {
-                    p.error(t.pos, format!("unknown content type `{}`; accepted types are {}", t.v, CONTENT_TYPES.join(", ")));
+                    p.error(
+                        t.pos,
+                        format!("unknown content type `{}`; accepted types are {}", t.v, CONTENT_TYPES.join(", ")),
+                    );
                 } else if !accept.contains(&t.v) {
                     accept.push(t.v);
                 }
@@ -951,10 +968,7 @@ fn decode_document(p: &mut Problems, node: &Node) -> Option<(DocumentDef, Pos)> 
             }
         }
     };
-    Some((
-        DocumentDef { name: doc_name.v, label, hint, required, accept, max_size, pos: node.pos },
-        doc_name.pos,
-    ))
+    Some((DocumentDef { name: doc_name.v, label, hint, required, accept, max_size, pos: node.pos }, doc_name.pos))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1195,7 +1209,14 @@ fn decode_schedule(p: &mut Problems, node: &Node) -> Option<(ScheduleDef, RuleMa
     let tpl = template(p, &e, true);
     let (sched_name, cron, tz, to, tpl) = (sched_name?, cron?, tz?, to?, tpl?);
     Some((
-        ScheduleDef { name: sched_name.v, cron: cron.v, timezone: tz.v, to: recipient(&to.v), template: tpl.v, pos: node.pos },
+        ScheduleDef {
+            name: sched_name.v,
+            cron: cron.v,
+            timezone: tz.v,
+            to: recipient(&to.v),
+            template: tpl.v,
+            pos: node.pos,
+        },
         RuleMap { on: cron.pos, to: to.pos, template: tpl.pos },
     ))
 }

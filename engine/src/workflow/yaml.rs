@@ -56,24 +56,14 @@ impl Node {
 }
 
 fn pos_of(loc: serde_saphyr::Location) -> Pos {
-    Pos {
-        line: u32::try_from(loc.line()).unwrap_or(u32::MAX),
-        column: u32::try_from(loc.column()).unwrap_or(u32::MAX),
-    }
+    Pos { line: u32::try_from(loc.line()).unwrap_or(u32::MAX), column: u32::try_from(loc.column()).unwrap_or(u32::MAX) }
 }
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let spanned = Spanned::<Value>::deserialize(deserializer)?;
-        let loc = if spanned.referenced.line() > 0 {
-            spanned.referenced
-        } else {
-            spanned.defined
-        };
-        Ok(Node {
-            value: spanned.value,
-            pos: pos_of(loc),
-        })
+        let loc = if spanned.referenced.line() > 0 { spanned.referenced } else { spanned.defined };
+        Ok(Node { value: spanned.value, pos: pos_of(loc) })
     }
 }
 

@@ -24,32 +24,17 @@ mod openapi;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
-        .route(
-            "/api/v1/applications",
-            post(create_application).get(list_applications),
-        )
-        .route(
-            "/api/v1/applications/{reference}",
-            get(get_application).patch(update_fields),
-        )
+        .route("/api/v1/applications", post(create_application).get(list_applications))
+        .route("/api/v1/applications/{reference}", get(get_application).patch(update_fields))
         .route(
             "/api/v1/applications/{reference}/documents",
             post(upload_document)
                 .get(list_documents)
                 .layer(DefaultBodyLimit::max(state.settings.max_upload_bytes))
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    refuse_oversized_upload,
-                )),
+                .layer(axum::middleware::from_fn_with_state(state.clone(), refuse_oversized_upload)),
         )
-        .route(
-            "/api/v1/applications/{reference}/documents/{id}",
-            get(download_document),
-        )
-        .route(
-            "/api/v1/applications/{reference}/transitions",
-            post(take_transition),
-        )
+        .route("/api/v1/applications/{reference}/documents/{id}", get(download_document))
+        .route("/api/v1/applications/{reference}/transitions", post(take_transition))
         .route("/api/v1/applications/{reference}/history", get(history))
         .route("/api/v1/workflows", get(list_workflows))
         .route("/api/v1/workflows/{id}", get(get_workflow))
@@ -115,17 +100,9 @@ async fn create_application(
     ApiUser(actor): ApiUser,
     ApiJson(body): ApiJson<CreateApplication>,
 ) -> ApiResult<Response> {
-    let view = state
-        .engine
-        .create_application(&actor, &body.workflow, &body.fields)
-        .await?;
+    let view = state.engine.create_application(&actor, &body.workflow, &body.fields).await?;
     let location = format!("/api/v1/applications/{}", view.record.reference);
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, location)],
-        Json(application_json(&view, &actor)),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(application_json(&view, &actor))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -145,17 +122,15 @@ async fn list_applications(
 ) -> ApiResult<Json<Value>> {
     let after = match q.after.as_deref() {
         None | Some("") => None,
-        Some(cursor) => Some(parse_cursor(cursor).ok_or_else(|| {
-            ApiError::BadRequest("`after` is not a cursor this API gave out".into())
-        })?),
+        Some(cursor) => Some(
+            parse_cursor(cursor)
+                .ok_or_else(|| ApiError::BadRequest("`after` is not a cursor this API gave out".into()))?,
+        ),
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let filter = ApplicationFilter {
         workflow_id: q.workflow.filter(|s| !s.is_empty()),
-        states: q
-            .state
-            .filter(|s| !s.is_empty())
-            .map(|s| s.split(',').map(str::to_string).collect()),
+        states: q.state.filter(|s| !s.is_empty()).map(|s| s.split(',').map(str::to_string).collect()),
         search: q.q.filter(|s| !s.trim().is_empty()),
         after,
         limit,
@@ -163,11 +138,7 @@ async fn list_applications(
     };
     let views = state.engine.applications(&actor, filter).await?;
     let next = (views.len() as i64 == limit)
-        .then(|| {
-            views
-                .last()
-                .map(|v| format_cursor(v.record.deadline_at, v.record.id))
-        })
+        .then(|| views.last().map(|v| format_cursor(v.record.deadline_at, v.record.id)))
         .flatten();
     let items: Vec<Value> = views.iter().map(|v| application_json(v, &actor)).collect();
     Ok(Json(json!({"applications": items, "next": next})))
@@ -183,11 +154,7 @@ pub fn format_cursor(deadline: Option<chrono::DateTime<chrono::Utc>>, id: i64) -
 pub fn parse_cursor(s: &str) -> Option<(Option<chrono::DateTime<chrono::Utc>>, i64)> {
     let (d, id) = s.split_once('_')?;
     let id = id.parse().ok()?;
-    let deadline = if d == "none" {
-        None
-    } else {
-        Some(chrono::DateTime::from_timestamp_micros(d.parse().ok()?)?)
-    };
+    let deadline = if d == "none" { None } else { Some(chrono::DateTime::from_timestamp_micros(d.parse().ok()?)?) };
     Some((deadline, id))
 }
 
@@ -215,10 +182,7 @@ async fn update_fields(
     Path(reference): Path<String>,
     ApiJson(body): ApiJson<UpdateFields>,
 ) -> ApiResult<Json<Value>> {
-    let view = state
-        .engine
-        .update_fields(&actor, &reference, body.expected_version, &body.fields)
-        .await?;
+    let view = state.engine.update_fields(&actor, &reference, body.expected_version, &body.fields).await?;
     Ok(Json(application_json(&view, &actor)))
 }
 
@@ -239,11 +203,8 @@ async fn refuse_oversized_upload(
     next: axum::middleware::Next,
 ) -> Response {
     let limit = state.settings.max_upload_bytes;
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let Some(declared) = declared.filter(|&n| n > limit as u64) else {
         return next.run(request).await;
     };
@@ -254,10 +215,7 @@ async fn refuse_oversized_upload(
         while let Some(Ok(_)) = body.next().await {}
     }
     let mb = limit as f64 / (1024.0 * 1024.0);
-    ApiError::TooLarge(format!(
-        "The file is too large to upload: the limit is {mb:.0} MB"
-    ))
-    .into_response()
+    ApiError::TooLarge(format!("The file is too large to upload: the limit is {mb:.0} MB")).into_response()
 }
 
 async fn upload_document(
@@ -270,16 +228,7 @@ async fn upload_document(
     let mut file: Option<(String, Vec<u8>)> = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
-            Some("kind") => {
-                kind = Some(
-                    field
-                        .text()
-                        .await
-                        .map_err(multipart_error)?
-                        .trim()
-                        .to_string(),
-                )
-            }
+            Some("kind") => kind = Some(field.text().await.map_err(multipart_error)?.trim().to_string()),
             Some("file") => {
                 let name = field.file_name().unwrap_or("document").to_string();
                 let bytes = field.bytes().await.map_err(multipart_error)?;
@@ -290,25 +239,16 @@ async fn upload_document(
     }
     let mut missing = Vec::new();
     if kind.as_deref().is_none_or(str::is_empty) {
-        missing.push(corridor_engine::fields::FieldError::new(
-            "kind",
-            "Say which document this is (`kind`)",
-        ));
+        missing.push(corridor_engine::fields::FieldError::new("kind", "Say which document this is (`kind`)"));
     }
     if file.is_none() {
-        missing.push(corridor_engine::fields::FieldError::new(
-            "file",
-            "Select a file to upload (`file`)",
-        ));
+        missing.push(corridor_engine::fields::FieldError::new("file", "Select a file to upload (`file`)"));
     }
     if !missing.is_empty() {
         return Err(EngineError::invalid(missing).into());
     }
     let (kind, (filename, bytes)) = (kind.unwrap_or_default(), file.unwrap_or_default());
-    let doc = state
-        .engine
-        .upload_document(&actor, &reference, &kind, &filename, &bytes)
-        .await?;
+    let doc = state.engine.upload_document(&actor, &reference, &kind, &filename, &bytes).await?;
     Ok((StatusCode::CREATED, Json(document_json(&doc))).into_response())
 }
 
@@ -318,9 +258,7 @@ async fn list_documents(
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let (_, docs) = state.engine.documents(&actor, &reference).await?;
-    Ok(Json(
-        json!({"documents": docs.iter().map(document_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(json!({"documents": docs.iter().map(document_json).collect::<Vec<_>>()})))
 }
 
 async fn download_document(
@@ -328,34 +266,21 @@ async fn download_document(
     ApiUser(actor): ApiUser,
     Path((reference, id)): Path<(String, i64)>,
 ) -> ApiResult<Response> {
-    let (doc, bytes) = state
-        .engine
-        .document_content(&actor, &reference, id)
-        .await?;
+    let (doc, bytes) = state.engine.document_content(&actor, &reference, id).await?;
     Ok(document_response(&doc, bytes, true))
 }
 
 /// A stored document, sent with its sniffed type; never rendered as HTML by the browser.
 pub fn document_response(doc: &DocumentRecord, bytes: Vec<u8>, attachment: bool) -> Response {
-    let ascii_name: String = doc
-        .filename
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' '))
-        .collect();
-    let disposition = format!(
-        "{}; filename=\"{}\"",
-        if attachment { "attachment" } else { "inline" },
-        ascii_name
-    );
+    let ascii_name: String =
+        doc.filename.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ')).collect();
+    let disposition = format!("{}; filename=\"{}\"", if attachment { "attachment" } else { "inline" }, ascii_name);
     (
         [
             (header::CONTENT_TYPE, doc.content_type.clone()),
             (header::CONTENT_DISPOSITION, disposition),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; sandbox".to_string(),
-            ),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox".to_string()),
         ],
         bytes,
     )
@@ -375,10 +300,7 @@ async fn take_transition(
         }
         Err(e) => {
             if matches!(e, EngineError::StaleVersion { .. }) {
-                state
-                    .metrics
-                    .transition_conflicts
-                    .fetch_add(1, Ordering::Relaxed);
+                state.metrics.transition_conflicts.fetch_add(1, Ordering::Relaxed);
             }
             Err(e.into())
         }
@@ -391,9 +313,7 @@ async fn history(
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let events = state.engine.history(&actor, &reference).await?;
-    Ok(Json(
-        json!({"events": events.iter().map(event_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(json!({"events": events.iter().map(event_json).collect::<Vec<_>>()})))
 }
 
 /// A workflow as API clients and forms need it: fields with an example each, documents,
@@ -428,13 +348,7 @@ pub fn workflow_json(wf: &Workflow) -> Value {
 }
 
 async fn list_workflows(State(state): State<AppState>, ApiUser(_actor): ApiUser) -> Json<Value> {
-    let items: Vec<Value> = state
-        .engine
-        .workflows
-        .all_latest()
-        .iter()
-        .map(|w| workflow_json(w))
-        .collect();
+    let items: Vec<Value> = state.engine.workflows.all_latest().iter().map(|w| workflow_json(w)).collect();
     Json(json!({"workflows": items}))
 }
 
@@ -443,11 +357,8 @@ async fn get_workflow(
     ApiUser(_actor): ApiUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let wf = state
-        .engine
-        .workflows
-        .latest(&id)
-        .ok_or_else(|| ApiError::NotFound(format!("There is no workflow `{id}`")))?;
+    let wf =
+        state.engine.workflows.latest(&id).ok_or_else(|| ApiError::NotFound(format!("There is no workflow `{id}`")))?;
     Ok(Json(workflow_json(&wf)))
 }
 
@@ -469,12 +380,10 @@ async fn public_status(
     }
     let passport = q.passport.unwrap_or_default();
     match state.engine.public_status(&reference, &passport).await {
-        Ok(s) => Ok(Json(
-            json!({"reference": s.reference, "status": s.status, "next_steps": s.next_steps}),
-        )),
-        Err(EngineError::NotFound(_)) => Err(ApiError::NotFound(
-            "No application matches that reference and passport number".into(),
-        )),
+        Ok(s) => Ok(Json(json!({"reference": s.reference, "status": s.status, "next_steps": s.next_steps}))),
+        Err(EngineError::NotFound(_)) => {
+            Err(ApiError::NotFound("No application matches that reference and passport number".into()))
+        }
         Err(e) => Err(e.into()),
     }
 }

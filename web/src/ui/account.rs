@@ -2,11 +2,11 @@
 
 use std::sync::LazyLock;
 
+use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use corridor_engine::auth;
 use serde::Deserialize;
 use tera::Context;
@@ -119,8 +119,12 @@ async fn login(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormDat
     let mut response = Redirect::to(&target).into_response();
     let headers = response.headers_mut();
     headers.append(header::SET_COOKIE, session_cookie);
-    headers.append(header::SET_COOKIE, session::cookie(LANG_COOKIE, user_lang.code(), state.settings.secure_cookies, Some(LANG_COOKIE_AGE)));
-    headers.append(header::SET_COOKIE, session::cookie(session::CSRF_COOKIE, "", state.settings.secure_cookies, Some(0)));
+    headers.append(
+        header::SET_COOKIE,
+        session::cookie(LANG_COOKIE, user_lang.code(), state.settings.secure_cookies, Some(LANG_COOKIE_AGE)),
+    );
+    headers
+        .append(header::SET_COOKIE, session::cookie(session::CSRF_COOKIE, "", state.settings.secure_cookies, Some(0)));
     tracing::info!(user = user.id, "signed in");
     Ok(response)
 }
@@ -142,9 +146,10 @@ async fn language(State(state): State<AppState>, ctx: Ctx, Form(form): Form<Form
     }
     let target = safe_next(form.get("next")).unwrap_or_else(|| "/".into());
     let mut response = Redirect::to(&target).into_response();
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, session::cookie(LANG_COOKIE, lang.code(), state.settings.secure_cookies, Some(LANG_COOKIE_AGE)));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        session::cookie(LANG_COOKIE, lang.code(), state.settings.secure_cookies, Some(LANG_COOKIE_AGE)),
+    );
     Ok(response)
 }
 

@@ -31,10 +31,7 @@ use crate::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/cases/{reference}", get(case))
-        .route(
-            "/cases/{reference}/act",
-            get(super::queue::back_to_case).post(act),
-        )
+        .route("/cases/{reference}/act", get(super::queue::back_to_case).post(act))
         .route("/cases/{reference}/documents/{id}", get(download))
         .route("/cases/{reference}/documents/{id}/view", get(view_inline))
 }
@@ -50,19 +47,11 @@ fn need_str(n: Need) -> &'static str {
 /// Someone who may open case pages: staff, and administrators (who read but take no action).
 /// A firm user is sent to their own application page when it is theirs; otherwise the
 /// answer is "not found", as for any reference they may not see.
-async fn case_reader(
-    state: &AppState,
-    ctx: &Ctx,
-    reference: &str,
-) -> UiResult<Result<Actor, Response>> {
+async fn case_reader(state: &AppState, ctx: &Ctx, reference: &str) -> UiResult<Result<Actor, Response>> {
     let (_, actor) = ctx.signed_in()?;
     if actor.is_applicant() {
         let view = state.engine.application(actor, reference).await?;
-        return Ok(Err(Redirect::to(&format!(
-            "/applications/{}",
-            view.record.reference
-        ))
-        .into_response()));
+        return Ok(Err(Redirect::to(&format!("/applications/{}", view.record.reference)).into_response()));
     }
     Ok(Ok(actor.clone()))
 }
@@ -150,16 +139,8 @@ fn action_views(lang: Lang, actions: &[CaseAction], typed: &Typed) -> Vec<Action
                 reason_need: need_str(a.reason),
                 comment_name: format!("comment-{}", a.action),
                 reason_name: format!("reason-{}", a.action),
-                comment: if mine {
-                    typed.comment.clone()
-                } else {
-                    String::new()
-                },
-                reason: if mine {
-                    typed.reason.clone()
-                } else {
-                    String::new()
-                },
+                comment: if mine { typed.comment.clone() } else { String::new() },
+                reason: if mine { typed.reason.clone() } else { String::new() },
                 warning: a.outcome.as_deref() == Some("refused"),
                 blocked: a.blocked.map(|b| four_eyes_message(lang, b)),
             }
@@ -195,30 +176,17 @@ pub async fn case_page(
         Some(id) => engine.store.user(id).await.ok().map(|u| u.name),
         None => None,
     };
-    let urgency = if terminal {
-        None
-    } else {
-        urgency_tag(engine.urgency(&view))
-    };
-    let letter_url = (terminal && engine.decision(actor, reference).await.is_ok())
-        .then(|| case_url(&r.reference, "/letter"));
+    let urgency = if terminal { None } else { urgency_tag(engine.urgency(&view)) };
+    let letter_url =
+        (terminal && engine.decision(actor, reference).await.is_ok()).then(|| case_url(&r.reference, "/letter"));
     let case = CaseView {
         reference: r.reference.clone(),
         url: case_url(&r.reference, ""),
         workflow_title: wf.title.clone(),
         name: corridor_engine::fields::applicant_name(wf, &values),
-        firm: engine
-            .store
-            .organisation(r.organisation_id)
-            .await
-            .ok()
-            .map(|o| o.name),
-        stage: state_def
-            .map(|s| s.label.clone())
-            .unwrap_or_else(|| r.state.clone()),
-        status: state_def
-            .map(|s| s.public.clone())
-            .unwrap_or_else(|| r.state.clone()),
+        firm: engine.store.organisation(r.organisation_id).await.ok().map(|o| o.name),
+        stage: state_def.map(|s| s.label.clone()).unwrap_or_else(|| r.state.clone()),
+        status: state_def.map(|s| s.public.clone()).unwrap_or_else(|| r.state.clone()),
         tag: super::firm::tag_for(wf, &r.state),
         terminal,
         deadline: r.deadline_at.filter(|_| !terminal),
@@ -236,10 +204,7 @@ pub async fn case_page(
     let documents: Vec<DocumentView> = docs
         .iter()
         .map(|d| DocumentView {
-            label: wf
-                .document(&d.kind)
-                .map(|def| def.label.clone())
-                .unwrap_or_else(|| d.kind.clone()),
+            label: wf.document(&d.kind).map(|def| def.label.clone()).unwrap_or_else(|| d.kind.clone()),
             filename: d.filename.clone(),
             content_type: d.content_type.clone(),
             size: d.size,
@@ -263,12 +228,7 @@ pub async fn case_page(
     // supervisor's late cases when the case is there only for oversight, else the queue.
     let back = if actor.is_admin() {
         format!("/admin/audit/{}", r.reference)
-    } else if !works
-        && engine
-            .supervised_stages(actor)
-            .iter()
-            .any(|s| s.workflow_id == wf.id && s.state == r.state)
-    {
+    } else if !works && engine.supervised_stages(actor).iter().any(|s| s.workflow_id == wf.id && s.state == r.state) {
         "/queue/late".to_string()
     } else {
         "/queue".to_string()
@@ -277,66 +237,29 @@ pub async fn case_page(
     page.insert("back", &back);
     page.insert("is_admin", &actor.is_admin());
     page.insert("case", &case);
-    page.insert(
-        "fields",
-        &forms::field_views(lang, wf, &values, &FormErrors::default()),
-    );
+    page.insert("fields", &forms::field_views(lang, wf, &values, &FormErrors::default()));
     page.insert("documents", &documents);
     page.insert("timeline", &timeline::entries(lang, wf, &events, true));
     page.insert("actions", &action_views(lang, &actions, typed));
-    page.insert(
-        "open_actions",
-        &actions.iter().filter(|a| a.blocked.is_none()).count(),
-    );
+    page.insert("open_actions", &actions.iter().filter(|a| a.blocked.is_none()).count());
     page.insert("assignees", &assignees);
     errors.insert_into(&mut page);
     render_status(ctx, status, "staff/case.html", page)
 }
 
-async fn case(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path(reference): Path<String>,
-) -> UiResult<Response> {
+async fn case(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = match case_reader(&state, &ctx, &reference).await? {
         Ok(a) => a,
         Err(redirect) => return Ok(redirect),
     };
-    case_page(
-        &state,
-        &ctx,
-        &actor,
-        &reference,
-        &Typed::default(),
-        &FormErrors::default(),
-        StatusCode::OK,
-    )
-    .await
+    case_page(&state, &ctx, &actor, &reference, &Typed::default(), &FormErrors::default(), StatusCode::OK).await
 }
 
 /// The reassignment form was sent without a valid choice.
-pub async fn reassign_error(
-    state: &AppState,
-    ctx: &Ctx,
-    actor: &Actor,
-    reference: &str,
-) -> UiResult<Response> {
+pub async fn reassign_error(state: &AppState, ctx: &Ctx, actor: &Actor, reference: &str) -> UiResult<Response> {
     let mut errors = FormErrors::default();
-    errors.add(
-        "assignee",
-        "#assignee",
-        i18n::t(ctx.lang, "case.error.assignee"),
-    );
-    case_page(
-        state,
-        ctx,
-        actor,
-        reference,
-        &Typed::default(),
-        &errors,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await
+    errors.add("assignee", "#assignee", i18n::t(ctx.lang, "case.error.assignee"));
+    case_page(state, ctx, actor, reference, &Typed::default(), &errors, StatusCode::UNPROCESSABLE_ENTITY).await
 }
 
 async fn act(
@@ -349,14 +272,8 @@ async fn act(
     let lang = ctx.lang;
     let action = form.text("action").unwrap_or_default();
     let typed = Typed {
-        comment: form
-            .get(&format!("comment-{action}"))
-            .unwrap_or("")
-            .to_string(),
-        reason: form
-            .get(&format!("reason-{action}"))
-            .unwrap_or("")
-            .to_string(),
+        comment: form.get(&format!("comment-{action}")).unwrap_or("").to_string(),
+        reason: form.get(&format!("reason-{action}")).unwrap_or("").to_string(),
         action: action.clone(),
     };
     let view: ApplicationView = state.engine.application(&actor, &reference).await?;
@@ -370,34 +287,20 @@ async fn act(
     let mut errors = FormErrors::default();
     let status = match state.engine.transition_view(&actor, view, &request).await {
         Ok(moved) => {
-            return Ok(
-                Redirect::to(&case_url(&moved.record.reference, "?notice=action_taken"))
-                    .into_response(),
-            );
+            return Ok(Redirect::to(&case_url(&moved.record.reference, "?notice=action_taken")).into_response());
         }
         Err(EngineError::Unprocessable { details, .. }) => {
             for d in details {
                 let (key, message) = match d.field.as_str() {
                     "comment" | "reason" => {
-                        let kind = if d.message.contains("characters or fewer") {
-                            "too_long"
-                        } else {
-                            "required"
-                        };
-                        (
-                            format!("{}-{action}", d.field),
-                            i18n::t(lang, &format!("case.error.{}_{kind}", d.field)),
-                        )
+                        let kind = if d.message.contains("characters or fewer") { "too_long" } else { "required" };
+                        (format!("{}-{action}", d.field), i18n::t(lang, &format!("case.error.{}_{kind}", d.field)))
                     }
                     // Anything else the workflow demands (a document, a field) in the engine's
                     // own words: staff cannot fix it here, but they should know why.
                     _ => ("action".to_string(), d.message),
                 };
-                let href = if key == "action" {
-                    "#actions".to_string()
-                } else {
-                    format!("#{key}")
-                };
+                let href = if key == "action" { "#actions".to_string() } else { format!("#{key}") };
                 errors.add(&key, &href, message);
             }
             StatusCode::UNPROCESSABLE_ENTITY
@@ -407,8 +310,7 @@ async fn act(
             // approval): say why, on the page.
             let (view, _) = state.engine.documents(&actor, &reference).await?;
             let events = state.engine.history(&actor, &reference).await?;
-            let (submitter, _) =
-                corridor_engine::transition::four_eyes_blockers(&view.workflow, &events);
+            let (submitter, _) = corridor_engine::transition::four_eyes_blockers(&view.workflow, &events);
             let block = if submitter.is_some() && submitter == actor.user_id {
                 FourEyesBlock::Submitted
             } else {
@@ -419,29 +321,14 @@ async fn act(
         }
         Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => {
             errors.add("version", "#case-status", i18n::t(lang, "case.error.stale"));
-            return case_page(
-                &state,
-                &ctx,
-                &actor,
-                &reference,
-                &Typed::default(),
-                &errors,
-                StatusCode::CONFLICT,
-            )
-            .await;
+            return case_page(&state, &ctx, &actor, &reference, &Typed::default(), &errors, StatusCode::CONFLICT).await;
         }
         Err(e) => return Err(UiError::from(e)),
     };
     case_page(&state, &ctx, &actor, &reference, &typed, &errors, status).await
 }
 
-async fn document(
-    state: &AppState,
-    ctx: &Ctx,
-    reference: &str,
-    id: i64,
-    attachment: bool,
-) -> UiResult<Response> {
+async fn document(state: &AppState, ctx: &Ctx, reference: &str, id: i64, attachment: bool) -> UiResult<Response> {
     let actor = match case_reader(state, ctx, reference).await? {
         Ok(a) => a,
         Err(_) => return Err(UiError::NotFound),

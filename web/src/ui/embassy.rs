@@ -22,9 +22,7 @@ use super::views::{render, render_status};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/lookup", get(lookup))
-        .route("/cases/{reference}/letter", get(letter))
+    Router::new().route("/lookup", get(lookup)).route("/cases/{reference}/letter", get(letter))
 }
 
 async fn lookup(
@@ -39,11 +37,7 @@ async fn lookup(
     match given.as_deref() {
         None => {}
         Some("") => {
-            errors.add(
-                "reference",
-                "#reference",
-                i18n::t(ctx.lang, "lookup.error.empty"),
-            );
+            errors.add("reference", "#reference", i18n::t(ctx.lang, "lookup.error.empty"));
             status = StatusCode::UNPROCESSABLE_ENTITY;
         }
         Some(reference) => match state.engine.application(&actor, reference).await {
@@ -52,11 +46,7 @@ async fn lookup(
             }
             // Unknown and not visible read the same.
             Err(EngineError::NotFound(_)) => {
-                errors.add(
-                    "reference",
-                    "#reference",
-                    i18n::t(ctx.lang, "lookup.error.not_found"),
-                );
+                errors.add("reference", "#reference", i18n::t(ctx.lang, "lookup.error.not_found"));
                 status = StatusCode::NOT_FOUND;
             }
             Err(e) => return Err(e.into()),
@@ -70,61 +60,33 @@ async fn lookup(
 
 /// The decision letter: reference, decision, reasons, date and the issuing authority. Anyone
 /// who may see the application may read it (the firm too); before a decision, "not found".
-async fn letter(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path(reference): Path<String>,
-) -> UiResult<Response> {
+async fn letter(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let (_, actor) = ctx.signed_in()?;
     let decision = state.engine.decision(actor, &reference).await?;
     let r = &decision.view.record;
     let wf = &decision.view.workflow;
     let values = r.fields.as_object().cloned().unwrap_or_default();
     let passport = corridor_engine::fields::passport_number(wf, &values);
-    let firm = state
-        .engine
-        .store
-        .organisation(r.organisation_id)
-        .await
-        .ok()
-        .map(|o| o.name);
+    let firm = state.engine.store.organisation(r.organisation_id).await.ok().map(|o| o.name);
     let mut page = Context::new();
     page.insert("reference", &r.reference);
     page.insert("workflow_title", &wf.title);
-    page.insert(
-        "name",
-        &corridor_engine::fields::applicant_name(wf, &values),
-    );
+    page.insert("name", &corridor_engine::fields::applicant_name(wf, &values));
     page.insert("passport", &passport);
     page.insert("firm", &firm);
     page.insert("granted", &(decision.outcome == "granted"));
     page.insert("refused", &(decision.outcome == "refused"));
     page.insert("decision", &decision.label);
-    page.insert(
-        "status",
-        &wf.state(&r.state)
-            .map(|s| s.public.clone())
-            .unwrap_or_default(),
-    );
+    page.insert("status", &wf.state(&r.state).map(|s| s.public.clone()).unwrap_or_default());
     page.insert("reason", &decision.event.reason);
     page.insert("comment", &decision.event.comment);
     page.insert("decided_at", &decision.event.at);
     page.insert("officer", &decision.event.actor_name);
-    page.insert(
-        "officer_role",
-        &timeline::role_label(ctx.lang, &decision.event.role),
-    );
-    page.insert(
-        "authority",
-        &decision.authority.as_ref().map(|o| o.name.clone()),
-    );
+    page.insert("officer_role", &timeline::role_label(ctx.lang, &decision.event.role));
+    page.insert("authority", &decision.authority.as_ref().map(|o| o.name.clone()));
     page.insert(
         "back",
-        &if actor.is_applicant() {
-            format!("/applications/{}", r.reference)
-        } else {
-            case_url(&r.reference, "")
-        },
+        &if actor.is_applicant() { format!("/applications/{}", r.reference) } else { case_url(&r.reference, "") },
     );
     render(&ctx, "staff/letter.html", page)
 }

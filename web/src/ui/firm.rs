@@ -3,11 +3,11 @@
 //! information, withdrawal, and the timeline. Every read and write goes through the engine
 //! with the signed-in user's actor: another firm's reference answers "not found".
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Form, Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use chrono::{DateTime, Utc};
 use corridor_engine::actor::Actor;
 use corridor_engine::error::EngineError;
@@ -36,7 +36,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/applications/{reference}/details", get(details_form).post(save_details))
         .route(
             "/applications/{reference}/documents",
-            get(documents_page).post(upload).layer(DefaultBodyLimit::max(state.settings.max_upload_bytes + 1024 * 1024)),
+            get(documents_page)
+                .post(upload)
+                .layer(DefaultBodyLimit::max(state.settings.max_upload_bytes + 1024 * 1024)),
         )
         .route("/applications/{reference}/documents/{id}", get(download))
         .route("/applications/{reference}/check", get(check_page))
@@ -244,7 +246,10 @@ fn open_request(view: &ApplicationView, events: &[corridor_engine::store::AuditE
     events
         .iter()
         .rev()
-        .find(|e| e.to_state.as_deref() == Some(view.record.state.as_str()) && e.from_state.as_deref() != Some(view.record.state.as_str()))
+        .find(|e| {
+            e.to_state.as_deref() == Some(view.record.state.as_str())
+                && e.from_state.as_deref() != Some(view.record.state.as_str())
+        })
         .and_then(|e| e.comment.clone())
 }
 
@@ -264,10 +269,8 @@ const PAGE_SIZE: i64 = 25;
 async fn dashboard(State(state): State<AppState>, ctx: Ctx, Query(q): Query<PageQuery>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
     let after = q.after.as_deref().and_then(crate::api::parse_cursor);
-    let views = state
-        .engine
-        .applications(&actor, ApplicationFilter { after, limit: PAGE_SIZE, ..Default::default() })
-        .await?;
+    let views =
+        state.engine.applications(&actor, ApplicationFilter { after, limit: PAGE_SIZE, ..Default::default() }).await?;
     let next = (views.len() as i64 == PAGE_SIZE)
         .then(|| views.last().map(|v| crate::api::format_cursor(v.record.deadline_at, v.record.id)))
         .flatten();
@@ -343,7 +346,12 @@ async fn application(State(state): State<AppState>, ctx: Ctx, Path(reference): P
     // Once a decision closed it: the printable decision letter (the engine says whether there
     // is one; a withdrawal or a lapse has none).
     let letter_url = if card.terminal {
-        state.engine.decision(&actor, &reference).await.ok().map(|d| format!("/cases/{}/letter", d.view.record.reference))
+        state
+            .engine
+            .decision(&actor, &reference)
+            .await
+            .ok()
+            .map(|d| format!("/cases/{}/letter", d.view.record.reference))
     } else {
         None
     };
@@ -354,7 +362,13 @@ async fn application(State(state): State<AppState>, ctx: Ctx, Path(reference): P
 
 // ---- the form ----
 
-fn details_page(ctx: &Ctx, view: &ApplicationView, values: &Map<String, Value>, errors: &FormErrors, status: StatusCode) -> UiResult<Response> {
+fn details_page(
+    ctx: &Ctx,
+    view: &ApplicationView,
+    values: &Map<String, Value>,
+    errors: &FormErrors,
+    status: StatusCode,
+) -> UiResult<Response> {
     let mut page = Context::new();
     page.insert("app", &card(view));
     page.insert("fields", &forms::field_views(ctx.lang, &view.workflow, values, errors));
@@ -382,7 +396,12 @@ fn stale_error(lang: Lang) -> FormErrors {
     e
 }
 
-async fn save_details(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>, Form(form): Form<FormData>) -> UiResult<Response> {
+async fn save_details(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(form): Form<FormData>,
+) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
     let view = state.engine.application(&actor, &reference).await?;
     if !editable_draft(&view) {
@@ -419,11 +438,26 @@ async fn save_details(State(state): State<AppState>, ctx: Ctx, Path(reference): 
 
 // ---- documents ----
 
-fn documents_view(ctx: &Ctx, view: &ApplicationView, docs: &[DocumentRecord], errors: &FormErrors, status: StatusCode) -> UiResult<Response> {
+fn documents_view(
+    ctx: &Ctx,
+    view: &ApplicationView,
+    docs: &[DocumentRecord],
+    errors: &FormErrors,
+    status: StatusCode,
+) -> UiResult<Response> {
     let mut page = Context::new();
     let c = card(view);
     page.insert("editable", &c.with_applicant);
-    page.insert("continue_url", &if c.is_draft { app_url(&c.reference, "/check") } else if answer_action(&view.workflow, &view.record.state).is_some() { app_url(&c.reference, "/respond") } else { c.url.clone() });
+    page.insert(
+        "continue_url",
+        &if c.is_draft {
+            app_url(&c.reference, "/check")
+        } else if answer_action(&view.workflow, &view.record.state).is_some() {
+            app_url(&c.reference, "/respond")
+        } else {
+            c.url.clone()
+        },
+    );
     page.insert("app", &c);
     page.insert("documents", &doc_views(ctx.lang, view, docs, errors));
     errors.insert_into(&mut page);
@@ -436,13 +470,22 @@ async fn documents_page(State(state): State<AppState>, ctx: Ctx, Path(reference)
     documents_view(&ctx, &view, &docs, &FormErrors::default(), StatusCode::OK)
 }
 
-async fn upload(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>, mut multipart: Multipart) -> UiResult<Response> {
+async fn upload(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    mut multipart: Multipart,
+) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
     let lang = ctx.lang;
     let mut kind = String::new();
     let mut file: Option<(String, Vec<u8>)> = None;
     while let Some(field) = multipart.next_field().await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE { UiError::TooLarge } else { UiError::Conflict(format!("unreadable upload: {e}")) }
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            UiError::TooLarge
+        } else {
+            UiError::Conflict(format!("unreadable upload: {e}"))
+        }
     })? {
         match field.name() {
             Some("kind") => kind = field.text().await.unwrap_or_default().trim().to_string(),
@@ -463,19 +506,34 @@ async fn upload(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<S
         Some((name, bytes)) if !(name.is_empty() && bytes.is_empty()) => {
             match state.engine.upload_document(&actor, &reference, &kind, &name, &bytes).await {
                 Ok(_) => {
-                    return Ok(Redirect::to(&app_url(&view.record.reference, &format!("/documents?notice=uploaded#{key}"))).into_response());
+                    return Ok(Redirect::to(&app_url(
+                        &view.record.reference,
+                        &format!("/documents?notice=uploaded#{key}"),
+                    ))
+                    .into_response());
                 }
                 Err(EngineError::TooLarge(_)) => errors.add(
                     &key,
                     &href,
-                    i18n::t_args(lang, "documents.error.too_large", &[("label", forms::lower_label(&def.label)), ("size", super::views::file_size(lang, def.max_size as i64))]),
+                    i18n::t_args(
+                        lang,
+                        "documents.error.too_large",
+                        &[
+                            ("label", forms::lower_label(&def.label)),
+                            ("size", super::views::file_size(lang, def.max_size as i64)),
+                        ],
+                    ),
                 ),
                 Err(EngineError::Unprocessable { details, .. }) => {
                     let empty = details.iter().any(|d| d.message.contains("empty"));
                     let message = if empty {
                         i18n::t_args(lang, "documents.error.empty", &[("label", forms::lower_label(&def.label))])
                     } else {
-                        i18n::t_args(lang, "documents.error.type", &[("label", forms::lower_label(&def.label)), ("types", forms::accepted_types(lang, &def))])
+                        i18n::t_args(
+                            lang,
+                            "documents.error.type",
+                            &[("label", forms::lower_label(&def.label)), ("types", forms::accepted_types(lang, &def))],
+                        )
                     };
                     errors.add(&key, &href, message);
                 }
@@ -483,13 +541,21 @@ async fn upload(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<S
                 Err(e) => return Err(e.into()),
             }
         }
-        _ => errors.add(&key, &href, i18n::t_args(lang, "documents.error.choose", &[("label", forms::lower_label(&def.label))])),
+        _ => errors.add(
+            &key,
+            &href,
+            i18n::t_args(lang, "documents.error.choose", &[("label", forms::lower_label(&def.label))]),
+        ),
     }
     let (view, docs) = state.engine.documents(&actor, &reference).await?;
     documents_view(&ctx, &view, &docs, &errors, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
-async fn download(State(state): State<AppState>, ctx: Ctx, Path((reference, id)): Path<(String, i64)>) -> UiResult<Response> {
+async fn download(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((reference, id)): Path<(String, i64)>,
+) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
     let (doc, bytes) = state.engine.document_content(&actor, &reference, id).await?;
     Ok(crate::api::document_response(&doc, bytes, true))
@@ -497,7 +563,13 @@ async fn download(State(state): State<AppState>, ctx: Ctx, Path((reference, id))
 
 // ---- check your answers, submit, confirmation ----
 
-fn check_view(ctx: &Ctx, view: &ApplicationView, docs: &[DocumentRecord], errors: &FormErrors, status: StatusCode) -> UiResult<Response> {
+fn check_view(
+    ctx: &Ctx,
+    view: &ApplicationView,
+    docs: &[DocumentRecord],
+    errors: &FormErrors,
+    status: StatusCode,
+) -> UiResult<Response> {
     let mut page = Context::new();
     page.insert("app", &card(view));
     page.insert("fields", &forms::field_views(ctx.lang, &view.workflow, &values_of(view), &FormErrors::default()));
@@ -516,7 +588,12 @@ async fn check_page(State(state): State<AppState>, ctx: Ctx, Path(reference): Pa
     check_view(&ctx, &view, &docs, &FormErrors::default(), StatusCode::OK)
 }
 
-async fn submit(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>, Form(form): Form<FormData>) -> UiResult<Response> {
+async fn submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(form): Form<FormData>,
+) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
     let view = state.engine.application(&actor, &reference).await?;
     let reference = view.record.reference.clone();
@@ -606,7 +683,12 @@ async fn respond_form(State(state): State<AppState>, ctx: Ctx, Path(reference): 
     respond_view(&ctx, &view, &docs, &events, &values, "", &FormErrors::default(), StatusCode::OK)
 }
 
-async fn respond(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>, Form(form): Form<FormData>) -> UiResult<Response> {
+async fn respond(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(form): Form<FormData>,
+) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
     let view = state.engine.application(&actor, &reference).await?;
     let reference = view.record.reference.clone();
@@ -648,7 +730,13 @@ async fn respond(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<
 
 // ---- withdrawal ----
 
-fn withdraw_view(ctx: &Ctx, view: &ApplicationView, reason: &str, errors: &FormErrors, status: StatusCode) -> UiResult<Response> {
+fn withdraw_view(
+    ctx: &Ctx,
+    view: &ApplicationView,
+    reason: &str,
+    errors: &FormErrors,
+    status: StatusCode,
+) -> UiResult<Response> {
     let action = withdraw_action(&view.workflow, &view.record.state).ok_or(UiError::NotFound)?;
     let mut page = Context::new();
     page.insert("app", &card(view));
@@ -668,7 +756,12 @@ async fn withdraw_form(State(state): State<AppState>, ctx: Ctx, Path(reference):
     withdraw_view(&ctx, &view, "", &FormErrors::default(), StatusCode::OK)
 }
 
-async fn withdraw(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>, Form(form): Form<FormData>) -> UiResult<Response> {
+async fn withdraw(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(reference): Path<String>,
+    Form(form): Form<FormData>,
+) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
     let view = state.engine.application(&actor, &reference).await?;
     let reference = view.record.reference.clone();

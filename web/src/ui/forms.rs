@@ -73,7 +73,8 @@ impl FormErrors {
     /// `errors` (the summary list) and `error_for` (key -> message) for the templates.
     pub fn insert_into(&self, page: &mut Context) {
         page.insert("errors", &self.0);
-        let map: std::collections::HashMap<&str, &str> = self.0.iter().map(|e| (e.key.as_str(), e.message.as_str())).collect();
+        let map: std::collections::HashMap<&str, &str> =
+            self.0.iter().map(|e| (e.key.as_str(), e.message.as_str())).collect();
         page.insert("error_for", &map);
     }
 
@@ -143,8 +144,12 @@ pub fn display_value(lang: Lang, def: &FieldDef, raw: &str) -> String {
         return String::new();
     }
     match def.field_type {
-        FieldType::Choice => def.options.iter().find(|o| o.value == raw).map(|o| o.label.clone()).unwrap_or_else(|| raw.to_string()),
-        FieldType::Country => corridor_engine::countries::name(raw).map(str::to_string).unwrap_or_else(|| raw.to_string()),
+        FieldType::Choice => {
+            def.options.iter().find(|o| o.value == raw).map(|o| o.label.clone()).unwrap_or_else(|| raw.to_string())
+        }
+        FieldType::Country => {
+            corridor_engine::countries::name(raw).map(str::to_string).unwrap_or_else(|| raw.to_string())
+        }
         FieldType::Date => super::views::long_date(lang, &Value::String(raw.to_string())),
         _ => raw.to_string(),
     }
@@ -159,7 +164,9 @@ pub fn field_view(lang: Lang, def: &FieldDef, values: &Map<String, Value>, error
         FieldType::Text => ("text", None, "w-full"),
         FieldType::Date => ("date", None, "w-10"),
         // GOV.UK advice: a text input with a numeric keyboard, not type=number.
-        FieldType::Number => ("number", Some(if def.min.is_some_and(|m| m >= 0.0) { "numeric" } else { "decimal" }), "w-10"),
+        FieldType::Number => {
+            ("number", Some(if def.min.is_some_and(|m| m >= 0.0) { "numeric" } else { "decimal" }), "w-10")
+        }
         FieldType::Email => ("email", None, "w-20"),
         FieldType::Choice if def.options.len() <= MAX_RADIOS => ("radios", None, "w-full"),
         FieldType::Choice | FieldType::Country => ("select", None, "w-20"),
@@ -209,7 +216,12 @@ pub fn field_view(lang: Lang, def: &FieldDef, values: &Map<String, Value>, error
     }
 }
 
-pub fn field_views(lang: Lang, workflow: &Workflow, values: &Map<String, Value>, errors: &FormErrors) -> Vec<FieldView> {
+pub fn field_views(
+    lang: Lang,
+    workflow: &Workflow,
+    values: &Map<String, Value>,
+    errors: &FormErrors,
+) -> Vec<FieldView> {
     workflow.fields.iter().map(|d| field_view(lang, d, values, errors)).collect()
 }
 
@@ -238,15 +250,23 @@ pub fn field_message(lang: Lang, def: &FieldDef, raw: &str, engine_message: &str
         }
         FieldType::Number => match raw.parse::<f64>().ok().filter(|n| n.is_finite()) {
             None => Some(i18n::t_args(lang, "field_error.number", &start(vec![]))),
-            Some(n) if def.min.is_some_and(|m| n < m) => Some(i18n::t_args(lang, "field_error.min", &start(vec![("min", fmt_num(def.min))]))),
-            Some(n) if def.max.is_some_and(|m| n > m) => Some(i18n::t_args(lang, "field_error.max", &start(vec![("max", fmt_num(def.max))]))),
+            Some(n) if def.min.is_some_and(|m| n < m) => {
+                Some(i18n::t_args(lang, "field_error.min", &start(vec![("min", fmt_num(def.min))])))
+            }
+            Some(n) if def.max.is_some_and(|m| n > m) => {
+                Some(i18n::t_args(lang, "field_error.max", &start(vec![("max", fmt_num(def.max))])))
+            }
             _ => None,
         },
-        FieldType::Choice if !def.options.iter().any(|o| o.value == raw) => Some(i18n::t_args(lang, "field_error.choice", &mid(vec![]))),
+        FieldType::Choice if !def.options.iter().any(|o| o.value == raw) => {
+            Some(i18n::t_args(lang, "field_error.choice", &mid(vec![])))
+        }
         FieldType::Country if corridor_engine::countries::name(&raw.to_uppercase()).is_none() => {
             Some(i18n::t_args(lang, "field_error.country", &mid(vec![])))
         }
-        FieldType::Email if fields::check_value(def, &Value::String(raw.to_string())).is_err() && def.pattern.is_none() => {
+        FieldType::Email
+            if fields::check_value(def, &Value::String(raw.to_string())).is_err() && def.pattern.is_none() =>
+        {
             Some(i18n::t_args(lang, "field_error.email", &mid(vec![])))
         }
         _ => None,
@@ -269,7 +289,9 @@ pub fn field_message(lang: Lang, def: &FieldDef, raw: &str, engine_message: &str
 pub fn lower_label(label: &str) -> String {
     let mut chars = label.chars();
     match (chars.next(), chars.next()) {
-        (Some(a), Some(b)) if a.is_uppercase() && !b.is_uppercase() => a.to_lowercase().collect::<String>() + &label[a.len_utf8()..],
+        (Some(a), Some(b)) if a.is_uppercase() && !b.is_uppercase() => {
+            a.to_lowercase().collect::<String>() + &label[a.len_utf8()..]
+        }
         _ => label.to_string(),
     }
 }
@@ -299,7 +321,11 @@ pub fn engine_errors(
             errors.add(&d.field, &field_href(&d.field), field_message(lang, def, &raw, &d.message));
         } else if let Some(kind) = d.field.strip_prefix("documents.") {
             let label = workflow.document(kind).map(|doc| lower_label(&doc.label)).unwrap_or_else(|| kind.to_string());
-            errors.add(&format!("doc-{kind}"), &document_href(kind), i18n::t_args(lang, "field_error.document_missing", &[("label", label)]));
+            errors.add(
+                &format!("doc-{kind}"),
+                &document_href(kind),
+                i18n::t_args(lang, "field_error.document_missing", &[("label", label)]),
+            );
         } else if d.field == "comment" || d.field == "reason" {
             let key = if d.message.contains("characters or fewer") { "too_long" } else { "required" };
             errors.add(&d.field, &format!("#{}", d.field), i18n::t(lang, &format!("field_error.{}_{key}", d.field)));
@@ -335,7 +361,11 @@ pub fn accepted_types(lang: Lang, def: &DocumentDef) -> String {
     match names.len() {
         0 => String::new(),
         1 => names[0].clone(),
-        n => i18n::t_args(lang, "documents.list_or", &[("first", names[..n - 1].join(", ")), ("last", names[n - 1].clone())]),
+        n => i18n::t_args(
+            lang,
+            "documents.list_or",
+            &[("first", names[..n - 1].join(", ")), ("last", names[n - 1].clone())],
+        ),
     }
 }
 

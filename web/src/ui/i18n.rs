@@ -67,9 +67,8 @@ impl Lang {
             .filter_map(|part| {
                 let mut pieces = part.split(';');
                 let lang = Lang::from_code(pieces.next()?)?;
-                let q = pieces
-                    .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
-                    .unwrap_or(1.0);
+                let q =
+                    pieces.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
                 (q > 0.0).then_some((q, lang))
             })
             .collect();
@@ -137,7 +136,8 @@ static CATALOGUES: LazyLock<HashMap<Lang, Catalogue>> = LazyLock::new(|| {
     CATALOGUE_SOURCES
         .iter()
         .map(|(lang, text)| {
-            let cat = parse_catalogue(text).unwrap_or_else(|e| panic!("web/i18n/{}.toml is not valid TOML: {e}", lang.code()));
+            let cat = parse_catalogue(text)
+                .unwrap_or_else(|e| panic!("web/i18n/{}.toml is not valid TOML: {e}", lang.code()));
             (*lang, cat)
         })
         .collect()
@@ -218,10 +218,7 @@ fn arg_text(v: &tera::Value) -> String {
 
 /// The tera function `t(key="...", count=N, name=value...)`.
 pub fn tera_t(args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
-    let key = args
-        .get("key")
-        .and_then(tera::Value::as_str)
-        .ok_or_else(|| tera::Error::msg("t() needs key=\"...\""))?;
+    let key = args.get("key").and_then(tera::Value::as_str).ok_or_else(|| tera::Error::msg("t() needs key=\"...\""))?;
     let lang = current();
     let rest: Vec<(&str, String)> = args
         .iter()

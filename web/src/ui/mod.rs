@@ -106,10 +106,7 @@ pub async fn site_layer(State(state): State<AppState>, req: Request, next: Next)
     let mut response = next.run(req).await;
     let unrouted = matches!(response.status(), StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED)
         && response.extensions().get::<error::PageError>().is_none()
-        && !response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+        && !response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     if !is_api && unrouted && !matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
         let ctx = Ctx::anonymous(lang, &path);
         response = views::error_page(&ctx, error::PageError::NotFound);

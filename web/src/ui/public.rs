@@ -1,10 +1,10 @@
 //! Pages anyone may open: the start page and the public status check.
 
+use axum::Router;
 use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use corridor_engine::error::EngineError;
 use tera::Context;
 

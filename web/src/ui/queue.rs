@@ -25,13 +25,8 @@ use crate::AppState;
 
 /// Roles whose people work review stages (they land on the queue). Which stages each one
 /// works comes from the workflow files.
-pub const STAFF_ROLES: &[&str] = &[
-    "ministry_reviewer",
-    "ministry_supervisor",
-    "security_officer",
-    "embassy_officer",
-    "licensing_officer",
-];
+pub const STAFF_ROLES: &[&str] =
+    &["ministry_reviewer", "ministry_supervisor", "security_officer", "embassy_officer", "licensing_officer"];
 
 /// Roles that receive the workflows' escalations and get the "late cases" view (which
 /// stages it covers comes from the workflow files: `escalate: {to: ROLE}`).
@@ -45,14 +40,8 @@ pub fn routes() -> Router<AppState> {
         .route("/queue", get(queue))
         .route("/queue/late", get(late_queue))
         .route("/cases/{reference}/claim", get(back_to_case).post(claim))
-        .route(
-            "/cases/{reference}/release",
-            get(back_to_case).post(release),
-        )
-        .route(
-            "/cases/{reference}/reassign",
-            get(back_to_case).post(reassign),
-        )
+        .route("/cases/{reference}/release", get(back_to_case).post(release))
+        .route("/cases/{reference}/reassign", get(back_to_case).post(reassign))
 }
 
 /// A form's address opened as a page (reload, the language switch after a refused form):
@@ -65,10 +54,7 @@ pub async fn back_to_case(Path(reference): Path<String>) -> Response {
 pub fn staff(ctx: &Ctx) -> UiResult<Actor> {
     let (_, actor) = ctx.signed_in()?;
     if actor.is_applicant() || actor.is_admin() {
-        return Err(UiError::Forbidden(format!(
-            "{} has no review queue",
-            actor.role
-        )));
+        return Err(UiError::Forbidden(format!("{} has no review queue", actor.role)));
     }
     Ok(actor.clone())
 }
@@ -116,10 +102,7 @@ fn row(item: &QueueItem, me: Option<i64>) -> Row {
         name: corridor_engine::fields::applicant_name(wf, &values),
         firm: item.organisation.as_ref().map(|o| o.name.clone()),
         workflow_title: wf.title.clone(),
-        stage: wf
-            .state(&r.state)
-            .map(|s| s.label.clone())
-            .unwrap_or_else(|| r.state.clone()),
+        stage: wf.state(&r.state).map(|s| s.label.clone()).unwrap_or_else(|| r.state.clone()),
         deadline: r.deadline_at,
         urgency: tag.map(|t| t.0),
         urgency_colour: tag.map(|t| t.1),
@@ -135,11 +118,7 @@ fn row(item: &QueueItem, me: Option<i64>) -> Row {
 fn filters_query(q: &HashMap<String, String>) -> String {
     let pairs: Vec<(&str, &str)> = ["workflow", "state", "firm", "q", "holder", "mine"]
         .iter()
-        .filter_map(|k| {
-            q.get(*k)
-                .map(|v| (*k, v.trim()))
-                .filter(|(_, v)| !v.is_empty())
-        })
+        .filter_map(|k| q.get(*k).map(|v| (*k, v.trim())).filter(|(_, v)| !v.is_empty()))
         .collect();
     serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
@@ -215,12 +194,7 @@ async fn late_queue(
     queue_page(&state, &ctx, &q, Scope::Late).await
 }
 
-async fn queue_page(
-    state: &AppState,
-    ctx: &Ctx,
-    q: &HashMap<String, String>,
-    scope: Scope,
-) -> UiResult<Response> {
+async fn queue_page(state: &AppState, ctx: &Ctx, q: &HashMap<String, String>, scope: Scope) -> UiResult<Response> {
     let actor = staff(ctx)?;
     let engine = &state.engine;
     let (base, stages) = match scope {
@@ -254,36 +228,19 @@ async fn queue_page(
         FirmFilter::Any | FirmFilter::One(_) => Some(engine.queue(&actor, &query).await?),
         FirmFilter::Choose { .. } | FirmFilter::NoMatch => None,
     };
-    let rows: Vec<Row> = page
-        .iter()
-        .flat_map(|p| p.items.iter())
-        .map(|i| row(i, actor.user_id))
-        .collect();
+    let rows: Vec<Row> = page.iter().flat_map(|p| p.items.iter()).map(|i| row(i, actor.user_id)).collect();
     let filters = filters_query(q);
     let with = |extra: String| {
-        if filters.is_empty() {
-            format!("{base}?{extra}")
-        } else {
-            format!("{base}?{filters}&{extra}")
-        }
+        if filters.is_empty() { format!("{base}?{extra}") } else { format!("{base}?{filters}&{extra}") }
     };
-    let next = page
-        .as_ref()
-        .and_then(|p| p.next)
-        .map(|(d, id)| with(format!("after={}", crate::api::format_cursor(d, id))));
-    let first = query.after.is_some().then(|| {
-        if filters.is_empty() {
-            base.to_string()
-        } else {
-            format!("{base}?{filters}")
-        }
-    });
+    let next =
+        page.as_ref().and_then(|p| p.next).map(|(d, id)| with(format!("after={}", crate::api::format_cursor(d, id))));
+    let first =
+        query.after.is_some().then(|| if filters.is_empty() { base.to_string() } else { format!("{base}?{filters}") });
 
     // The filter choices: only the workflows and stages of this view.
-    let mut workflows: Vec<(String, String)> = stages
-        .iter()
-        .map(|s| (s.workflow_id.clone(), s.workflow_title.clone()))
-        .collect();
+    let mut workflows: Vec<(String, String)> =
+        stages.iter().map(|s| (s.workflow_id.clone(), s.workflow_title.clone())).collect();
     workflows.dedup();
     let mut page_ctx = Context::new();
     match &firm {
@@ -326,23 +283,13 @@ async fn queue_page(
     }
     page_ctx.insert("scope", if scope == Scope::Late { "late" } else { "work" });
     // The message group of the page's own texts (title, lead, empty...).
-    page_ctx.insert(
-        "k",
-        if scope == Scope::Late {
-            "late"
-        } else {
-            "queue"
-        },
-    );
+    page_ctx.insert("k", if scope == Scope::Late { "late" } else { "queue" });
     page_ctx.insert("base", base);
     page_ctx.insert("rows", &rows);
     page_ctx.insert("stages", &stages);
     page_ctx.insert(
         "workflows",
-        &workflows
-            .iter()
-            .map(|(id, title)| serde_json::json!({"id": id, "title": title}))
-            .collect::<Vec<_>>(),
+        &workflows.iter().map(|(id, title)| serde_json::json!({"id": id, "title": title})).collect::<Vec<_>>(),
     );
     page_ctx.insert("f_workflow", given(q, "workflow").unwrap_or(""));
     page_ctx.insert("f_state", given(q, "state").unwrap_or(""));
@@ -376,12 +323,8 @@ async fn claim(
     let actor = staff(&ctx)?;
     let version = form.i64("version").unwrap_or(-1);
     match state.engine.claim(&actor, &reference, version).await {
-        Ok(view) => {
-            Ok(Redirect::to(&case_url(&view.record.reference, "?notice=claimed")).into_response())
-        }
-        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => {
-            Ok(moved_on(&reference))
-        }
+        Ok(view) => Ok(Redirect::to(&case_url(&view.record.reference, "?notice=claimed")).into_response()),
+        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => Ok(moved_on(&reference)),
         Err(e) => Err(e.into()),
     }
 }
@@ -396,9 +339,7 @@ async fn release(
     let version = form.i64("version").unwrap_or(-1);
     match state.engine.release(&actor, &reference, version).await {
         Ok(_) => Ok(Redirect::to("/queue?notice=released").into_response()),
-        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => {
-            Ok(moved_on(&reference))
-        }
+        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => Ok(moved_on(&reference)),
         Err(e) => Err(e.into()),
     }
 }
@@ -414,20 +355,10 @@ async fn reassign(
     let Some(to) = form.i64("assignee") else {
         return super::case::reassign_error(&state, &ctx, &actor, &reference).await;
     };
-    match state
-        .engine
-        .reassign(&actor, &reference, version, to, form.get("note"))
-        .await
-    {
-        Ok(view) => Ok(
-            Redirect::to(&case_url(&view.record.reference, "?notice=reassigned")).into_response(),
-        ),
-        Err(EngineError::Unprocessable { .. }) => {
-            super::case::reassign_error(&state, &ctx, &actor, &reference).await
-        }
-        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => {
-            Ok(moved_on(&reference))
-        }
+    match state.engine.reassign(&actor, &reference, version, to, form.get("note")).await {
+        Ok(view) => Ok(Redirect::to(&case_url(&view.record.reference, "?notice=reassigned")).into_response()),
+        Err(EngineError::Unprocessable { .. }) => super::case::reassign_error(&state, &ctx, &actor, &reference).await,
+        Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => Ok(moved_on(&reference)),
         Err(e) => Err(e.into()),
     }
 }

@@ -169,7 +169,9 @@ pub fn anonymous_lang(headers: &HeaderMap) -> Lang {
     cookies
         .get(LANG_COOKIE)
         .and_then(Lang::from_code)
-        .or_else(|| headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).and_then(Lang::from_accept_language))
+        .or_else(|| {
+            headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).and_then(Lang::from_accept_language)
+        })
         .unwrap_or_default()
 }
 
@@ -271,10 +273,12 @@ async fn check_form(state: &AppState, ctx: &Ctx, headers: &HeaderMap, body: Body
     let bytes: Bytes;
     if content_type.starts_with("application/x-www-form-urlencoded") {
         bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| UiError::TooLarge)?;
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).map_err(|_| UiError::Csrf("unreadable form"))?;
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(&bytes).map_err(|_| UiError::Csrf("unreadable form"))?;
         given = pairs.into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v);
     } else if content_type.starts_with("multipart/form-data") {
-        let boundary = multer::parse_boundary(&content_type).map_err(|_| UiError::Csrf("multipart without boundary"))?;
+        let boundary =
+            multer::parse_boundary(&content_type).map_err(|_| UiError::Csrf("multipart without boundary"))?;
         let limit = state.settings.max_upload_bytes + MAX_FORM_BYTES;
         bytes = axum::body::to_bytes(body, limit).await.map_err(|_| UiError::TooLarge)?;
         let stream = futures_util::stream::once({
@@ -360,14 +364,23 @@ pub async fn context(State(state): State<AppState>, req: Request, next: Next) ->
     if let Some(c) = set_anonymous_cookie(&state, &ctx) {
         response.headers_mut().append(header::SET_COOKIE, c);
     }
-    if stale_cookie && !response.headers().get_all(header::SET_COOKIE).iter().any(|c| c.as_bytes().starts_with(SESSION_COOKIE.as_bytes())) {
-        response.headers_mut().append(header::SET_COOKIE, cookie(SESSION_COOKIE, "", state.settings.secure_cookies, Some(0)));
+    if stale_cookie
+        && !response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|c| c.as_bytes().starts_with(SESSION_COOKIE.as_bytes()))
+    {
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, cookie(SESSION_COOKIE, "", state.settings.secure_cookies, Some(0)));
     }
     response
 }
 
 fn set_anonymous_cookie(state: &AppState, ctx: &Ctx) -> Option<HeaderValue> {
-    (ctx.new_anonymous_token && ctx.session.is_none()).then(|| cookie(CSRF_COOKIE, &ctx.csrf, state.settings.secure_cookies, None))
+    (ctx.new_anonymous_token && ctx.session.is_none())
+        .then(|| cookie(CSRF_COOKIE, &ctx.csrf, state.settings.secure_cookies, None))
 }
 
 /// Render the error page a handler asked for; pages are never cached.
@@ -384,9 +397,6 @@ fn finish(ctx: &Ctx, mut response: Response) -> Response {
             response.headers_mut().append(k, v);
         }
     }
-    response
-        .headers_mut()
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
+    response.headers_mut().entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     response
 }

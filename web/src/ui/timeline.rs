@@ -44,10 +44,9 @@ pub fn entries(lang: Lang, workflow: &Workflow, events: &[AuditEvent], staff_vie
         let transition = e.from_state.as_deref().and_then(|from| workflow.transition(from, &e.action));
         let title_lang = transition.is_some().then_some("en");
         let (title, status) = match (transition, e.action.as_str()) {
-            (Some(t), _) => (
-                t.label.clone(),
-                e.to_state.as_deref().and_then(|s| workflow.state(s)).map(|s| s.public.clone()),
-            ),
+            (Some(t), _) => {
+                (t.label.clone(), e.to_state.as_deref().and_then(|s| workflow.state(s)).map(|s| s.public.clone()))
+            }
             (None, "create") => (i18n::t(lang, "timeline.create"), None),
             (None, "update_fields") => (i18n::t(lang, "timeline.update_fields"), None),
             (None, "upload_document") => {
@@ -63,7 +62,15 @@ pub fn entries(lang: Lang, workflow: &Workflow, events: &[AuditEvent], staff_vie
                 (if i18n::has(&key) { i18n::t(lang, &key) } else { other.replace('_', " ") }, None)
             }
         };
-        out.push(Entry { at: e.at, title, title_lang, who, status, comment: e.comment.clone(), reason: e.reason.clone() });
+        out.push(Entry {
+            at: e.at,
+            title,
+            title_lang,
+            who,
+            status,
+            comment: e.comment.clone(),
+            reason: e.reason.clone(),
+        });
     }
     out
 }

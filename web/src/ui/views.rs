@@ -80,11 +80,17 @@ fn build() -> Tera {
         // The token is hex: nothing to escape.
         Ok(Value::String(format!(r#"<input type="hidden" name="csrf" value="{token}">"#)))
     });
-    tera.register_filter("long_date", |v: &Value, _: &HashMap<String, Value>| Ok(Value::String(long_date(i18n::current(), v))));
-    tera.register_filter("date_time", |v: &Value, _: &HashMap<String, Value>| Ok(Value::String(date_time(i18n::current(), v))));
+    tera.register_filter("long_date", |v: &Value, _: &HashMap<String, Value>| {
+        Ok(Value::String(long_date(i18n::current(), v)))
+    });
+    tera.register_filter("date_time", |v: &Value, _: &HashMap<String, Value>| {
+        Ok(Value::String(date_time(i18n::current(), v)))
+    });
     tera.register_filter("country_name", |v: &Value, _: &HashMap<String, Value>| {
         let code = v.as_str().unwrap_or("");
-        Ok(Value::String(corridor_engine::countries::name(code).map(str::to_string).unwrap_or_else(|| code.to_string())))
+        Ok(Value::String(
+            corridor_engine::countries::name(code).map(str::to_string).unwrap_or_else(|| code.to_string()),
+        ))
     });
     tera.register_filter("file_size", |v: &Value, _: &HashMap<String, Value>| {
         Ok(Value::String(file_size(i18n::current(), v.as_i64().or_else(|| v.as_u64().map(|u| u as i64)).unwrap_or(0))))
@@ -171,10 +177,8 @@ struct NavItem {
 fn nav(ctx: &Ctx) -> Vec<NavItem> {
     let Some(actor) = &ctx.actor else { return vec![] };
     let path = ctx.path.split('?').next().unwrap_or("");
-    let entries: Vec<&NavEntry> = super::NAV
-        .iter()
-        .filter(|e| e.roles.iter().any(|r| *r == "*" || *r == actor.role))
-        .collect();
+    let entries: Vec<&NavEntry> =
+        super::NAV.iter().filter(|e| e.roles.iter().any(|r| *r == "*" || *r == actor.role)).collect();
     // The longest matching prefix is the current one.
     let current = entries
         .iter()
@@ -195,9 +199,7 @@ fn base_context(ctx: &Ctx, page: &mut Context) {
     page.insert("path", &ctx.path);
     page.insert(
         "user",
-        &ctx.user.as_ref().map(|u| {
-            serde_json::json!({"name": u.name, "email": u.email, "role": u.role})
-        }),
+        &ctx.user.as_ref().map(|u| serde_json::json!({"name": u.name, "email": u.email, "role": u.role})),
     );
     page.insert(
         "languages",

@@ -281,13 +281,14 @@ const AUDIT_COLUMNS: &[(&str, bool)] = &[
     ("hash", false),
 ];
 
-enum Pool {
+/// A raw connection pool to the store's database, for writes that bypass the engine.
+pub(crate) enum Pool {
     Sqlite(sqlx::SqlitePool),
     Postgres(sqlx::PgPool),
 }
 
 /// A pool with the same connection settings (WAL, synchronous, pool size) as the store's.
-async fn raw_pool(url: &str) -> anyhow::Result<Pool> {
+pub(crate) async fn raw_pool(url: &str) -> anyhow::Result<Pool> {
     Ok(if url.starts_with("sqlite:") {
         Pool::Sqlite(corridor_engine::store::sqlite::SqliteStore::connect(url).await?.pool().clone())
     } else {

@@ -20,6 +20,7 @@ use corridor_engine::workflow::Workflow;
 use serde_json::{Map, Value};
 use sqlx::QueryBuilder;
 
+use crate::bench::{Pool, raw_pool};
 use crate::config::Config;
 use crate::startup;
 
@@ -124,7 +125,7 @@ pub async fn run(config: &Config, applications: usize, firms: usize, seed: u64) 
         })
         .collect();
 
-    let pool = pool(&config.database.url).await?;
+    let pool = raw_pool(&config.database.url).await?;
     let mut counters = Vec::new();
     for (wf, _) in &plans {
         let last = last_reference_number(&pool, &wf.reference_prefix, year).await?;
@@ -202,19 +203,6 @@ fn fields(wf: &Workflow, name: &str, passport: &str) -> Map<String, Value> {
         fields.insert(f.name.clone(), Value::String(value));
     }
     fields
-}
-
-enum Pool {
-    Sqlite(sqlx::SqlitePool),
-    Postgres(sqlx::PgPool),
-}
-
-async fn pool(url: &str) -> anyhow::Result<Pool> {
-    Ok(if url.starts_with("sqlite:") {
-        Pool::Sqlite(corridor_engine::store::sqlite::SqliteStore::connect(url).await?.pool().clone())
-    } else {
-        Pool::Postgres(corridor_engine::store::postgres::PostgresStore::connect(url).await?.pool().clone())
-    })
 }
 
 async fn last_reference_number(pool: &Pool, prefix: &str, year: i32) -> anyhow::Result<i64> {

@@ -147,16 +147,28 @@ pub async fn holiday(config: &Config, command: HolidayCommand) -> anyhow::Result
         Ok(c) => c,
         Err(e) => return refused(e),
     };
+    let deadlines = change.moved.iter().filter(|m| m.old_deadline != m.new_deadline).count();
     println!(
-        "{} is now {} in {} ({}); {} deadline(s) moved",
+        "{} is now {} in {} ({}); {} deadline(s) moved, {} application(s) with reminders or escalations re-timed",
         change.date,
         if change.is_holiday { "a holiday" } else { "a working day" },
         change.calendar,
         change.name,
+        deadlines,
         change.moved.len()
     );
     for m in change.moved {
-        println!("  {} ({}): {} -> {}", m.reference, m.state, m.old_deadline, m.new_deadline);
+        if m.old_deadline == m.new_deadline {
+            println!(
+                "  {} ({}): deadline {} unchanged, {} timer(s) re-timed",
+                m.reference, m.state, m.new_deadline, m.timers_moved
+            );
+        } else {
+            println!(
+                "  {} ({}): deadline {} -> {}, {} timer(s) re-timed",
+                m.reference, m.state, m.old_deadline, m.new_deadline, m.timers_moved
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,12 +2,13 @@
 //! measured in the same run on the same machine, at the same durability setting.
 //!
 //! Two fresh databases are filled alike (organisations, users, applications in draft with
-//! their documents). On the first, every application is taken through the shipped workflow
-//! to its happy ending by `Engine::transition`, one request after another, as the API would.
-//! The rows the engine wrote (application update, audit event with its hash, follow-up jobs)
-//! are then read back, and the same writes are replayed on the second database as plain SQL,
-//! one transaction per transition, with no reads, checks or hashing. The ratio of the two
-//! rates is the engine's overhead.
+//! their documents). Every application is taken through the shipped workflow to its happy
+//! ending by `Engine::transition`, one request after another, as the API would. After each
+//! transition the rows it wrote (the application's new values, the audit event with its
+//! hash, the follow-up jobs) are read back, untimed, and the same writes are made on the
+//! second database as plain SQL in one transaction, with no reads, checks or hashing. The
+//! two sides alternate transition by transition, so that both meet the same disk and the
+//! same machine load; the ratio of the two rates is the engine's overhead.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -114,7 +115,6 @@ async fn measure(
         .with_context(|| format!("--target: `{}` cannot be reached by people's actions", bench.target))?;
     let engine_apps = fill(&engine, &workflow, bench.applications).await?;
     fill(&raw_engine, &workflow, bench.applications).await?;
-    let watermark: i64 = max_audit_id(&engine_url).await?;
 
     let mut staff_by_role = HashMap::new();
     for t in &path {
@@ -123,21 +123,51 @@ async fn measure(
             staff(&raw_engine, &t.by).await?;
         }
     }
-
-    eprintln!("{backend}: {} applications x {} transitions through the engine...", bench.applications, path.len());
-    let started = Instant::now();
-    for (reference, firm, version) in &engine_apps {
-        take_path(&engine, &workflow, &path, &staff_by_role, reference, firm, *version).await?;
-    }
-    let engine_time = started.elapsed();
-
-    let writes = read_back(&engine_url, watermark).await?;
-    let transitions = writes.len();
-    let jobs: usize = writes.iter().map(|w| w.jobs.len()).sum();
-    eprintln!("{backend}: the engine wrote {transitions} audit events and {jobs} follow-up jobs");
-    eprintln!("{backend}: the same {transitions} transitions as raw SQL...");
     drop(raw_engine);
-    let raw_time = replay(&raw_url, &writes).await?;
+    let engine_db = raw_pool(&engine_url).await?;
+    let raw_db = raw_pool(&raw_url).await?;
+    let mut last_job = engine_db.max_job_id().await?;
+
+    eprintln!(
+        "{backend}: {} applications x {} transitions, engine and raw SQL in turn...",
+        bench.applications,
+        path.len()
+    );
+    let (mut engine_time, mut raw_time) = (Duration::ZERO, Duration::ZERO);
+    let (mut transitions, mut jobs) = (0, 0);
+    for (reference, firm, version) in &engine_apps {
+        let mut version = *version;
+        let mut last_four_eyes = None;
+        for t in &path {
+            let actor = actor_for(t, firm, &staff_by_role, last_four_eyes)?;
+            let request = TransitionRequest {
+                action: t.action.clone(),
+                expected_version: version,
+                comment: (t.comment == Need::Required).then(|| "Checked against the register.".to_string()),
+                reason: (t.reason == Need::Required).then(|| "Benchmark reason.".to_string()),
+                fields: None,
+            };
+            let started = Instant::now();
+            let after = engine
+                .transition(&actor, reference, &request)
+                .await
+                .with_context(|| format!("{} on {reference} in workflow {}", t.action, workflow.id))?;
+            engine_time += started.elapsed();
+            if t.four_eyes {
+                last_four_eyes = actor.user_id;
+            }
+            version = after.record.version;
+
+            let rows = engine_db.read_transition(after.record.id, last_job).await?;
+            last_job = rows.jobs.iter().map(|j| j.id).max().unwrap_or(last_job);
+            let started = Instant::now();
+            raw_db.replay(&rows).await?;
+            raw_time += started.elapsed();
+            transitions += 1;
+            jobs += rows.jobs.len();
+        }
+    }
+    eprintln!("{backend}: each side wrote {transitions} transitions with {jobs} follow-up jobs");
     Ok(Measurement { backend: backend.into(), transitions, engine: engine_time, raw: raw_time })
 }
 
@@ -201,51 +231,48 @@ async fn staff(engine: &Engine, role: &str) -> anyhow::Result<Vec<User>> {
     Ok(users)
 }
 
-async fn take_path(
-    engine: &Engine,
-    workflow: &Workflow,
-    path: &[&TransitionDef],
-    staff: &HashMap<String, Vec<User>>,
-    reference: &str,
+/// Who takes a transition: the firm, the system, or a staff member of the role who did not
+/// take the previous four-eyes approval.
+fn actor_for(
+    t: &TransitionDef,
     firm: &Actor,
-    mut version: i64,
-) -> anyhow::Result<()> {
-    let mut last_four_eyes = None;
-    for t in path {
-        let actor = match t.by.as_str() {
-            "applicant" => firm.clone(),
-            "system" => Actor::system(),
-            role => {
-                let users = staff.get(role).with_context(|| format!("no benchmark user with role {role}"))?;
-                let user = users.iter().find(|u| Some(u.id) != last_four_eyes).unwrap_or(&users[0]);
-                Actor::from_user(user)
-            }
-        };
-        let request = TransitionRequest {
-            action: t.action.clone(),
-            expected_version: version,
-            comment: (t.comment == Need::Required).then(|| "Checked against the register.".to_string()),
-            reason: (t.reason == Need::Required).then(|| "Benchmark reason.".to_string()),
-            fields: None,
-        };
-        let after = engine
-            .transition(&actor, reference, &request)
-            .await
-            .with_context(|| format!("{} on {reference} in workflow {}", t.action, workflow.id))?;
-        if t.four_eyes {
-            last_four_eyes = actor.user_id;
+    staff: &HashMap<String, Vec<User>>,
+    last_four_eyes: Option<i64>,
+) -> anyhow::Result<Actor> {
+    Ok(match t.by.as_str() {
+        "applicant" => firm.clone(),
+        "system" => Actor::system(),
+        role => {
+            let users = staff.get(role).with_context(|| format!("no benchmark user with role {role}"))?;
+            let user = users.iter().find(|u| Some(u.id) != last_four_eyes).unwrap_or(&users[0]);
+            Actor::from_user(user)
         }
-        version = after.record.version;
-    }
-    Ok(())
+    })
 }
 
-/// One transition's rows, as the engine wrote them.
+/// One transition's rows, as the engine wrote them. Values are kept as the database's text
+/// and cast back on replay, so both sides store the same values.
 struct TransitionRows {
     application_id: i64,
     from_version: i64,
+    application: ApplicationValues,
     audit: Vec<AuditValue>,
     jobs: Vec<JobRow>,
+}
+
+/// The columns of the application's update whose values the engine chose.
+struct ApplicationValues {
+    state: String,
+    previous_state: Option<String>,
+    /// Only when the transition changed the fields (the engine's update keeps them otherwise).
+    fields: Option<String>,
+    applicant_name: Option<String>,
+    passport_number: Option<String>,
+    /// Only on the transition that submitted.
+    submitted_at: Option<String>,
+    deadline_at: Option<String>,
+    paused_remaining: Option<String>,
+    at: String,
 }
 
 #[derive(Clone)]
@@ -255,6 +282,7 @@ enum AuditValue {
 }
 
 struct JobRow {
+    id: i64,
     kind: String,
     dedup_key: String,
     payload: String,
@@ -296,107 +324,126 @@ pub(crate) async fn raw_pool(url: &str) -> anyhow::Result<Pool> {
     })
 }
 
-async fn max_audit_id(url: &str) -> anyhow::Result<i64> {
-    Ok(match raw_pool(url).await? {
-        Pool::Sqlite(p) => sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_events").fetch_one(&p).await?,
-        Pool::Postgres(p) => sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM audit_events").fetch_one(&p).await?,
+/// Text columns are read as text on both databases (timestamps and JSON cast).
+const APPLICATION_SELECT: &str = "SELECT version, state, previous_state, CAST(fields AS TEXT) AS fields, \
+     applicant_name, passport_number, CAST(submitted_at AS TEXT) AS submitted_at, \
+     CAST(deadline_at AS TEXT) AS deadline_at, CAST(paused_remaining AS TEXT) AS paused_remaining \
+     FROM applications WHERE id = $1";
+const AUDIT_SELECT: &str = "SELECT application_id, seq, actor_id, actor_name, role, organisation_id, action, \
+     from_state, to_state, comment, reason, CAST(data AS TEXT) AS data, CAST(at AS TEXT) AS at, prev_hash, hash \
+     FROM audit_events WHERE application_id = $1 ORDER BY seq DESC LIMIT 1";
+const JOBS_SELECT: &str = "SELECT id, application_id, kind, dedup_key, CAST(payload AS TEXT) AS payload, \
+     max_attempts, CAST(run_at AS TEXT) AS run_at, CAST(created_at AS TEXT) AS created_at \
+     FROM jobs WHERE id > $1 ORDER BY id";
+
+/// An integer column, `bigint` or `integer` alike.
+fn int<R: Row>(row: &R, name: &str) -> anyhow::Result<Option<i64>>
+where
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i32>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+{
+    Ok(match row.try_get::<Option<i64>, _>(name) {
+        Ok(v) => v,
+        Err(_) => row.try_get::<Option<i32>, _>(name)?.map(i64::from),
     })
 }
 
-/// Text columns are read as text on both databases (timestamps and JSON cast).
-const AUDIT_SELECT: &str = "SELECT id, application_id, seq, actor_id, actor_name, role, organisation_id, action, \
-     from_state, to_state, comment, reason, CAST(data AS TEXT) AS data, CAST(at AS TEXT) AS at, prev_hash, hash \
-     FROM audit_events WHERE id > $1 ORDER BY id";
-const JOBS_SELECT: &str = "SELECT application_id, kind, dedup_key, CAST(payload AS TEXT) AS payload, max_attempts, \
-     CAST(run_at AS TEXT) AS run_at, CAST(created_at AS TEXT) AS created_at FROM jobs ORDER BY id";
+impl Pool {
+    async fn max_job_id(&self) -> anyhow::Result<i64> {
+        let q = "SELECT COALESCE(MAX(id), 0) FROM jobs";
+        Ok(match self {
+            Pool::Sqlite(p) => sqlx::query_scalar(q).fetch_one(p).await?,
+            Pool::Postgres(p) => sqlx::query_scalar(q).fetch_one(p).await?,
+        })
+    }
 
-async fn read_back(url: &str, after_id: i64) -> anyhow::Result<Vec<TransitionRows>> {
-    macro_rules! rows {
-        ($pool:expr) => {{
-            let events = sqlx::query(AUDIT_SELECT).bind(after_id).fetch_all($pool).await?;
-            let jobs = sqlx::query(JOBS_SELECT).fetch_all($pool).await?;
-            let mut by_app_time: HashMap<(i64, String), Vec<JobRow>> = HashMap::new();
-            for j in &jobs {
-                let app: Option<i64> = j.try_get("application_id")?;
-                let Some(app) = app else { continue };
-                let created_at: String = j.try_get("created_at")?;
-                by_app_time.entry((app, created_at.clone())).or_default().push(JobRow {
-                    kind: j.try_get("kind")?,
-                    dedup_key: j.try_get("dedup_key")?,
-                    payload: j.try_get("payload")?,
-                    max_attempts: j
-                        .try_get::<i64, _>("max_attempts")
-                        .or_else(|_| j.try_get::<i32, _>("max_attempts").map(i64::from))?,
-                    run_at: j.try_get("run_at")?,
-                    created_at,
-                });
-            }
-            let mut out = Vec::with_capacity(events.len());
-            for e in &events {
+    /// What the last transition of this application wrote: its row, its newest audit
+    /// event, and every job inserted after `last_job`.
+    async fn read_transition(&self, application_id: i64, last_job: i64) -> anyhow::Result<TransitionRows> {
+        macro_rules! read {
+            ($pool:expr) => {{
+                let app = sqlx::query(APPLICATION_SELECT).bind(application_id).fetch_one($pool).await?;
+                let event = sqlx::query(AUDIT_SELECT).bind(application_id).fetch_one($pool).await?;
                 let mut audit = Vec::new();
-                for (name, int) in AUDIT_COLUMNS {
-                    audit.push(if *int {
-                        AuditValue::Int(
-                            e.try_get::<Option<i64>, _>(*name)
-                                .or_else(|_| e.try_get::<Option<i32>, _>(*name).map(|v| v.map(i64::from)))?,
-                        )
+                for (name, is_int) in AUDIT_COLUMNS {
+                    audit.push(if *is_int {
+                        AuditValue::Int(int(&event, name)?)
                     } else {
-                        AuditValue::Text(e.try_get(*name)?)
+                        AuditValue::Text(event.try_get(*name)?)
                     });
                 }
-                let application_id: i64 = e.try_get("application_id")?;
-                let seq: i64 = e.try_get::<i64, _>("seq").or_else(|_| e.try_get::<i32, _>("seq").map(i64::from))?;
-                let at: String = e.try_get("at")?;
-                out.push(TransitionRows {
+                let at: String = event.try_get("at")?;
+                let data: String = event.try_get("data")?;
+                let data: serde_json::Value = serde_json::from_str(&data)?;
+                let changed_fields = data.get("fields_changed").is_some();
+                let submitted_at: Option<String> = app.try_get("submitted_at")?;
+                let mut jobs = Vec::new();
+                for j in sqlx::query(JOBS_SELECT).bind(last_job).fetch_all($pool).await? {
+                    if int(&j, "application_id")? != Some(application_id) {
+                        bail!("a job of another application was written during a transition of {application_id}");
+                    }
+                    jobs.push(JobRow {
+                        id: j.try_get("id")?,
+                        kind: j.try_get("kind")?,
+                        dedup_key: j.try_get("dedup_key")?,
+                        payload: j.try_get("payload")?,
+                        max_attempts: int(&j, "max_attempts")?.unwrap_or_default(),
+                        run_at: j.try_get("run_at")?,
+                        created_at: j.try_get("created_at")?,
+                    });
+                }
+                let version: i64 = app.try_get("version")?;
+                TransitionRows {
                     application_id,
-                    // An application starts at version 1 with event 1, and every later event
-                    // (upload or transition) adds one to both; the replica was filled alike.
-                    from_version: seq - 1,
+                    from_version: version - 1,
+                    application: ApplicationValues {
+                        state: app.try_get("state")?,
+                        previous_state: app.try_get("previous_state")?,
+                        fields: if changed_fields { app.try_get("fields")? } else { None },
+                        applicant_name: if changed_fields { app.try_get("applicant_name")? } else { None },
+                        passport_number: if changed_fields { app.try_get("passport_number")? } else { None },
+                        submitted_at: submitted_at.filter(|s| *s == at),
+                        deadline_at: app.try_get("deadline_at")?,
+                        paused_remaining: app.try_get("paused_remaining")?,
+                        at,
+                    },
                     audit,
-                    jobs: by_app_time.remove(&(application_id, at)).unwrap_or_default(),
-                });
-            }
-            let unmatched: usize = by_app_time.values().map(Vec::len).sum();
-            if unmatched > 0 {
-                bail!("{unmatched} jobs the engine wrote could not be matched to a transition");
-            }
-            out
-        }};
+                    jobs,
+                }
+            }};
+        }
+        Ok(match self {
+            Pool::Sqlite(p) => read!(p),
+            Pool::Postgres(p) => read!(p),
+        })
     }
-    Ok(match raw_pool(url).await? {
-        Pool::Sqlite(p) => rows!(&p),
-        Pool::Postgres(p) => rows!(&p),
-    })
-}
 
-/// The engine's writes as plain SQL: one transaction per transition, the same statements
-/// (version-checked update, audit insert, timer cancel, job inserts), nothing read first.
-async fn replay(url: &str, writes: &[TransitionRows]) -> anyhow::Result<Duration> {
-    macro_rules! replay {
-        ($pool:expr, $begin:expr, $ts:literal, $json:literal, $jsonb:literal) => {{
-            let started = Instant::now();
-            for w in writes {
+    /// One transition's writes as plain SQL in one transaction: the statements the store
+    /// runs (version-checked update, audit insert, timer cancel, job inserts), nothing read.
+    async fn replay(&self, w: &TransitionRows) -> anyhow::Result<()> {
+        macro_rules! replay {
+            ($pool:expr, $begin:expr, $ts:literal, $json:literal, $jsonb:literal) => {{
+                let a = &w.application;
                 let mut tx = $pool.begin_with($begin).await?;
-                let to_state = match &w.audit[8] {
-                    AuditValue::Text(s) => s.clone(),
-                    AuditValue::Int(_) => None,
-                };
-                let from_state = match &w.audit[7] {
-                    AuditValue::Text(s) => s.clone(),
-                    AuditValue::Int(_) => None,
-                };
-                let at = match &w.audit[12] {
-                    AuditValue::Text(s) => s.clone(),
-                    AuditValue::Int(_) => None,
-                };
                 let updated = sqlx::query(concat!(
                     "UPDATE applications SET version = version + 1, state = $1, previous_state = $2, ",
-                    "deadline_at = NULL, paused_remaining = NULL, escalated_at = NULL, assigned_to = NULL, ",
-                    "state_entered_at = CAST($3 AS ", $ts, "), updated_at = CAST($3 AS ", $ts, ") WHERE id = $4 AND version = $5"
+                    "fields = COALESCE(CAST($3 AS ", $jsonb, "), fields), applicant_name = COALESCE($4, applicant_name), ",
+                    "passport_number = COALESCE($5, passport_number), ",
+                    "submitted_at = COALESCE(CAST($6 AS ", $ts, "), submitted_at), deadline_at = CAST($7 AS ", $ts, "), ",
+                    "paused_remaining = CAST($8 AS ", $jsonb, "), escalated_at = NULL, assigned_to = NULL, ",
+                    "state_entered_at = CAST($9 AS ", $ts, "), updated_at = CAST($9 AS ", $ts, ") ",
+                    "WHERE id = $10 AND version = $11"
                 ))
-                .bind(&to_state)
-                .bind(&from_state)
-                .bind(&at)
+                .bind(&a.state)
+                .bind(&a.previous_state)
+                .bind(&a.fields)
+                .bind(&a.applicant_name)
+                .bind(&a.passport_number)
+                .bind(&a.submitted_at)
+                .bind(&a.deadline_at)
+                .bind(&a.paused_remaining)
+                .bind(&a.at)
                 .bind(w.application_id)
                 .bind(w.from_version)
                 .execute(&mut *tx)
@@ -420,7 +467,7 @@ async fn replay(url: &str, writes: &[TransitionRows]) -> anyhow::Result<Duration
                     "UPDATE jobs SET status = 'cancelled', updated_at = CAST($1 AS ", $ts, ") ",
                     "WHERE application_id = $2 AND status = 'pending' AND kind IN ('deadline', 'reminder', 'escalation')"
                 ))
-                .bind(&at)
+                .bind(&a.at)
                 .bind(w.application_id)
                 .execute(&mut *tx)
                 .await?;
@@ -441,14 +488,14 @@ async fn replay(url: &str, writes: &[TransitionRows]) -> anyhow::Result<Duration
                     .await?;
                 }
                 tx.commit().await?;
-            }
-            started.elapsed()
-        }};
+            }};
+        }
+        match self {
+            Pool::Sqlite(p) => replay!(p, "BEGIN IMMEDIATE", "TEXT", "TEXT", "TEXT"),
+            Pool::Postgres(p) => replay!(p, "BEGIN", "TIMESTAMPTZ", "JSON", "JSONB"),
+        }
+        Ok(())
     }
-    Ok(match raw_pool(url).await? {
-        Pool::Sqlite(p) => replay!(p, "BEGIN IMMEDIATE", "TEXT", "TEXT", "TEXT"),
-        Pool::Postgres(p) => replay!(p, "BEGIN", "TIMESTAMPTZ", "JSON", "JSONB"),
-    })
 }
 
 async fn create_database(server: &str, role: &str) -> anyhow::Result<String> {

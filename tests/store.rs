@@ -168,6 +168,7 @@ scenarios!(
     organisations_users_and_tokens,
     create_application_numbers_references,
     commit_transition_writes_state_event_and_jobs,
+    open_transition_reads_its_context_and_dropping_it_writes_nothing,
     stale_version_writes_nothing,
     stale_chain_position_writes_nothing,
     failed_write_rolls_back_everything,
@@ -539,12 +540,59 @@ async fn commit_transition_writes_state_event_and_jobs(db: &TestDb) {
     assert_eq!(paused.deadline_at, None);
     assert_eq!(paused.submitted_at, Some(t1));
     assert_eq!(paused.paused_remaining, Some(json!({"working_seconds": 129600, "state": "ministry_review"})));
+    assert!(same!(&s.application(app.id).await.unwrap(), &paused), "the returned record is the stored one");
     assert_eq!(job_by_key(s, "deadline:v3").await.unwrap().status, "pending", "cancel_timers=false keeps timers");
     // Back: paused_remaining is always written (None clears it).
     let back = s.commit_transition(move_to(&paused, "ministry_review", Some(deadline), t2)).await.unwrap();
     assert_eq!(back.paused_remaining, None);
     assert_eq!(back.previous_state.as_deref(), Some("more_information"));
+    assert!(same!(&s.application(app.id).await.unwrap(), &back));
     assert_eq!(job_by_key(s, "deadline:v3").await.unwrap().status, "cancelled");
+}
+
+async fn open_transition_reads_its_context_and_dropping_it_writes_nothing(db: &TestDb) {
+    let s = db.store();
+    let fx = fixture(s).await;
+    let app = create(s, &fx, "Ali Raza").await;
+    let other = create(s, &fx, "Sara Khan").await;
+    for (i, kind) in ["passport_scan", "employment_letter"].into_iter().enumerate() {
+        let doc = NewDocument {
+            application_id: app.id,
+            kind: kind.into(),
+            filename: format!("{kind}.pdf"),
+            content_type: "application/pdf".into(),
+            size: 1000 + i as i64,
+            sha256: "0f".repeat(32),
+            storage_key: format!("ctx-{i}"),
+            uploaded_by: fx.applicant.id,
+            now: at("2026-03-01T09:00:00.654321Z"),
+        };
+        s.add_document(doc, event("upload", None, None, t0()), 1 + i as i64).await.unwrap();
+    }
+    s.commit_transition(move_to(&s.application(other.id).await.unwrap(), "ministry_review", None, t0())).await.unwrap();
+    let app = s
+        .commit_transition(move_to(&s.application(app.id).await.unwrap(), "ministry_review", None, t0()))
+        .await
+        .unwrap();
+
+    let open = s.begin_transition(&app.reference).await.unwrap().expect("the application exists");
+    let context = open.context();
+    assert!(same!(&context.application, &app));
+    let history = s.history(app.id).await.unwrap();
+    assert_eq!(history.len(), 4, "create, two uploads, the move");
+    assert!(same!(&context.history, &history), "every event, in order, as `history` reads them");
+    assert_eq!(context.history.last().unwrap().hash, history[3].hash);
+    let documents = s.documents(app.id).await.unwrap();
+    assert!(same!(&context.documents, &documents));
+    assert_eq!(context.documents.iter().map(|d| d.storage_key.as_str()).collect::<Vec<_>>(), vec!["ctx-0", "ctx-1"]);
+    drop(open);
+
+    // Nothing was written, and the application is free for the next writer.
+    assert!(same!(&s.application(app.id).await.unwrap(), &app));
+    assert_eq!(s.history(app.id).await.unwrap().len(), 4);
+    let next = s.commit_transition(move_to(&app, "security_clearance", None, t0())).await.unwrap();
+    assert_eq!(next.version, app.version + 1);
+    assert!(s.begin_transition("QA-BV-2026-999999-X").await.unwrap().is_none());
 }
 
 async fn stale_version_writes_nothing(db: &TestDb) {

@@ -358,7 +358,8 @@ impl Engine {
         Ok((doc, bytes))
     }
 
-    /// Take a transition: decide purely, then write all of it in one transaction.
+    /// Take a transition: read the application inside a write transaction, decide purely,
+    /// then write all of it in that same transaction.
     pub async fn transition(
         &self,
         actor: &Actor,
@@ -367,52 +368,29 @@ impl Engine {
     ) -> EngineResult<ApplicationView> {
         let not_found = || EngineError::NotFound("application".into());
         let reference = crate::reference::parse(reference).ok_or_else(not_found)?;
-        let context = self.store.transition_context(&reference).await?.ok_or_else(not_found)?;
+        let open = self.store.begin_transition(&reference).await?.ok_or_else(not_found)?;
+        let context = open.context();
         let workflow = self.workflow_of(&context.application)?;
         if !actor.may_see(&context.application, &workflow) {
             return Err(not_found());
         }
-        let view = ApplicationView { record: context.application, workflow };
-        self.decide_and_commit(actor, view, &context.history, &context.documents, request).await
-    }
-
-    pub async fn transition_view(
-        &self,
-        actor: &Actor,
-        view: ApplicationView,
-        request: &TransitionRequest,
-    ) -> EngineResult<ApplicationView> {
-        let history = self.store.history(view.record.id).await?;
-        let documents = self.store.documents(view.record.id).await?;
-        self.decide_and_commit(actor, view, &history, &documents, request).await
-    }
-
-    async fn decide_and_commit(
-        &self,
-        actor: &Actor,
-        view: ApplicationView,
-        history: &[AuditEvent],
-        documents: &[DocumentRecord],
-        request: &TransitionRequest,
-    ) -> EngineResult<ApplicationView> {
-        let calendar = self.calendar(&view.workflow)?;
         let write = transition::decide(TransitionInput {
-            workflow: &view.workflow,
-            application: &view.record,
-            history,
-            documents,
-            calendar,
+            workflow: &workflow,
+            application: &context.application,
+            history: &context.history,
+            documents: &context.documents,
+            calendar: self.calendar(&workflow)?,
             actor,
             request,
             now: self.now(),
         })?;
-        let record = self.store.commit_transition(write).await.map_err(|e| match e {
+        let record = open.commit(write).await.map_err(|e| match e {
             crate::store::StoreError::Conflict { expected } => {
                 EngineError::StaleVersion { sent: expected, current: expected + 1 }
             }
             other => other.into(),
         })?;
-        Ok(ApplicationView { record, workflow: view.workflow })
+        Ok(ApplicationView { record, workflow })
     }
 
     pub async fn history(&self, actor: &Actor, reference: &str) -> EngineResult<Vec<AuditEvent>> {

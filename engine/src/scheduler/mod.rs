@@ -556,7 +556,7 @@ impl Scheduler {
             reason: None,
             fields: None,
         };
-        match self.engine.transition_view(&Actor::system(), view, &request).await {
+        match self.engine.transition(&Actor::system(), &view.record.reference, &request).await {
             Ok(after) => {
                 tracing::info!(reference = %after.record.reference, action, state = %after.record.state, "automatic transition on deadline");
                 Ok(Outcome::Done)

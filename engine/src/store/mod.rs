@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub mod postgres;
@@ -123,7 +123,7 @@ pub struct NewApplication {
     pub now: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DocumentRecord {
     pub id: i64,
     pub application_id: i64,
@@ -133,7 +133,7 @@ pub struct DocumentRecord {
     pub size: i64,
     pub sha256: String,
     /// File name under the upload folder; chosen by us, never by the user.
-    #[serde(skip)]
+    #[serde(skip_serializing)]
     pub storage_key: String,
     pub uploaded_by: i64,
     pub uploaded_at: DateTime<Utc>,
@@ -153,7 +153,7 @@ pub struct NewDocument {
 }
 
 /// One link of an application's hash chain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub id: i64,
     pub application_id: i64,
@@ -248,6 +248,30 @@ pub struct TransitionWrite {
     pub now: DateTime<Utc>,
 }
 
+impl TransitionWrite {
+    /// The application as this write leaves it, given the record it was decided on. The
+    /// stores' update sets exactly these columns, so the record need not be read back.
+    pub(crate) fn applied_to(&self, before: &ApplicationRecord) -> ApplicationRecord {
+        use crate::audit::storable_time;
+        ApplicationRecord {
+            version: self.expected_version + 1,
+            state: self.new_state.clone(),
+            previous_state: self.previous_state.clone(),
+            fields: self.fields.clone().unwrap_or_else(|| before.fields.clone()),
+            applicant_name: self.applicant_name.clone().unwrap_or_else(|| before.applicant_name.clone()),
+            passport_number: self.passport_number.clone().or_else(|| before.passport_number.clone()),
+            submitted_at: self.submitted_at.map(storable_time).or(before.submitted_at),
+            deadline_at: self.deadline_at.map(storable_time),
+            paused_remaining: self.paused_remaining.clone(),
+            escalated_at: None,
+            assigned_to: None,
+            state_entered_at: storable_time(self.now),
+            updated_at: storable_time(self.now),
+            ..before.clone()
+        }
+    }
+}
+
 /// Editing an application without moving it (a draft's fields, a document, a claim).
 #[derive(Debug, Clone)]
 pub struct ApplicationEdit {
@@ -302,6 +326,31 @@ pub struct TransitionContext {
     pub documents: Vec<DocumentRecord>,
 }
 
+/// A write transaction holding the context of one application's next transition.
+#[async_trait]
+pub trait OpenTransition: Send {
+    fn context(&self) -> &TransitionContext;
+    /// Write the transition and commit; `Conflict` when the version moved. Returns the
+    /// application as written.
+    async fn commit(self: Box<Self>, write: TransitionWrite) -> StoreResult<ApplicationRecord>;
+}
+
+impl TransitionContext {
+    /// A context whose history and documents the database aggregated into JSON arrays next
+    /// to the application row: the whole read is one statement, one round trip.
+    pub(crate) fn from_json(application: ApplicationRecord, history: &str, documents: &str) -> StoreResult<Self> {
+        let corrupt =
+            |what: &str, e: serde_json::Error| StoreError::Corrupt(format!("{what} of {}: {e}", application.reference));
+        let mut history: Vec<AuditEvent> = serde_json::from_str(history).map_err(|e| corrupt("history", e))?;
+        let mut documents: Vec<DocumentRecord> =
+            serde_json::from_str(documents).map_err(|e| corrupt("documents", e))?;
+        // SQL does not promise the order of an aggregate's input.
+        history.sort_by_key(|e| e.seq);
+        documents.sort_by_key(|d| d.id);
+        Ok(TransitionContext { application, history, documents })
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Apply pending migrations.
@@ -347,8 +396,14 @@ pub trait Store: Send + Sync + 'static {
     /// In deadline order (no deadline last), then id.
     async fn applications(&self, filter: &ApplicationFilter) -> StoreResult<Vec<ApplicationRecord>>;
     async fn edit_application(&self, edit: ApplicationEdit) -> StoreResult<ApplicationRecord>;
-    /// All of a transition in one database transaction; `Conflict` when the version moved.
-    async fn commit_transition(&self, write: TransitionWrite) -> StoreResult<ApplicationRecord>;
+    /// A transition decided elsewhere (tools, tests), written as the engine writes its own:
+    /// through [`Store::begin_transition`], in one database transaction; `Conflict` when the
+    /// version moved.
+    async fn commit_transition(&self, write: TransitionWrite) -> StoreResult<ApplicationRecord> {
+        let reference = self.application(write.application_id).await?.reference;
+        let open = self.begin_transition(&reference).await?.ok_or(StoreError::NotFound("application"))?;
+        open.commit(write).await
+    }
 
     async fn add_document(
         &self,
@@ -400,14 +455,10 @@ pub trait Store: Send + Sync + 'static {
     /// Remove sessions that expired before `now`. Returns how many.
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
-    /// What a transition is decided on: the application by reference, its history and its
-    /// documents. Implementations read them over one connection (one pool checkout, not three).
-    async fn transition_context(&self, reference: &str) -> StoreResult<Option<TransitionContext>> {
-        let Some(application) = self.application_by_reference(reference).await? else { return Ok(None) };
-        let history = self.history(application.id).await?;
-        let documents = self.documents(application.id).await?;
-        Ok(Some(TransitionContext { application, history, documents }))
-    }
+    /// Open a write transaction on the application with this reference and read, inside it,
+    /// what its next transition is decided on (one statement). The caller decides, then
+    /// commits; dropping the result writes nothing. `None` when no application has it.
+    async fn begin_transition(&self, reference: &str) -> StoreResult<Option<Box<dyn OpenTransition>>>;
 
     // Scheduler
     /// One job by id (for `corridor jobs` and the dead-letter page).

@@ -81,6 +81,60 @@ impl PostgresStore {
     }
 
     /// The caller holds the application row's lock, so the chain cannot fork.
+    /// All of a transition's writes, inside the caller's transaction.
+    async fn write_transition(
+        tx: &mut Transaction<'static, Postgres>,
+        before: &ApplicationRecord,
+        write: TransitionWrite,
+    ) -> StoreResult<ApplicationRecord> {
+        let now = ts(write.now);
+        let updated = sqlx::query(
+            "UPDATE applications SET version = version + 1, state = $1, previous_state = $2, \
+             fields = COALESCE($3, fields), applicant_name = COALESCE($4, applicant_name), \
+             passport_number = COALESCE($5, passport_number), submitted_at = COALESCE($6, submitted_at), \
+             deadline_at = $7, paused_remaining = $8, escalated_at = NULL, assigned_to = NULL, \
+             state_entered_at = $9, updated_at = $9 \
+             WHERE id = $10 AND version = $11",
+        )
+        .bind(&write.new_state)
+        .bind(&write.previous_state)
+        .bind(&write.fields)
+        .bind(&write.applicant_name)
+        .bind(&write.passport_number)
+        .bind(ts_opt(write.submitted_at))
+        .bind(ts_opt(write.deadline_at))
+        .bind(&write.paused_remaining)
+        .bind(now)
+        .bind(write.application_id)
+        .bind(write.expected_version)
+        .execute(&mut **tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Self::version_error(tx, write.application_id, write.expected_version).await);
+        }
+        let record = write.applied_to(before);
+        let expected = write.expected_version;
+        Self::append_event_after(tx, record.id, &write.audit, write.chain_after.clone()).await.map_err(
+            |e| match e {
+                // Another event landed since the caller read the history.
+                StoreError::Duplicate(_) if write.chain_after.is_some() => StoreError::Conflict { expected },
+                other => other,
+            },
+        )?;
+        if write.cancel_timers {
+            sqlx::query(
+                "UPDATE jobs SET status = 'cancelled', updated_at = $1 \
+                 WHERE application_id = $2 AND status = 'pending' AND kind IN ('deadline', 'reminder', 'escalation')",
+            )
+            .bind(now)
+            .bind(record.id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Self::insert_jobs(tx, &write.jobs, write.now).await?;
+        Ok(record)
+    }
+
     async fn append_event(
         tx: &mut Transaction<'static, Postgres>,
         application_id: i64,
@@ -609,57 +663,6 @@ impl Store for PostgresStore {
         Ok(record)
     }
 
-    async fn commit_transition(&self, write: TransitionWrite) -> StoreResult<ApplicationRecord> {
-        let mut tx = self.pool.begin().await?;
-        let now = ts(write.now);
-        let row = sqlx::query(
-            "UPDATE applications SET version = version + 1, state = $1, previous_state = $2, \
-             fields = COALESCE($3, fields), applicant_name = COALESCE($4, applicant_name), \
-             passport_number = COALESCE($5, passport_number), submitted_at = COALESCE($6, submitted_at), \
-             deadline_at = $7, paused_remaining = $8, escalated_at = NULL, assigned_to = NULL, \
-             state_entered_at = $9, updated_at = $9 \
-             WHERE id = $10 AND version = $11 RETURNING *",
-        )
-        .bind(&write.new_state)
-        .bind(&write.previous_state)
-        .bind(&write.fields)
-        .bind(&write.applicant_name)
-        .bind(&write.passport_number)
-        .bind(ts_opt(write.submitted_at))
-        .bind(ts_opt(write.deadline_at))
-        .bind(&write.paused_remaining)
-        .bind(now)
-        .bind(write.application_id)
-        .bind(write.expected_version)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Err(Self::version_error(&mut tx, write.application_id, write.expected_version).await);
-        };
-        let record = application(&row)?;
-        let expected = write.expected_version;
-        Self::append_event_after(&mut tx, record.id, &write.audit, write.chain_after.clone()).await.map_err(
-            |e| match e {
-                // Another event landed since the caller read the history.
-                StoreError::Duplicate(_) if write.chain_after.is_some() => StoreError::Conflict { expected },
-                other => other,
-            },
-        )?;
-        if write.cancel_timers {
-            sqlx::query(
-                "UPDATE jobs SET status = 'cancelled', updated_at = $1 \
-                 WHERE application_id = $2 AND status = 'pending' AND kind IN ('deadline', 'reminder', 'escalation')",
-            )
-            .bind(now)
-            .bind(record.id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        Self::insert_jobs(&mut tx, &write.jobs, write.now).await?;
-        tx.commit().await?;
-        Ok(record)
-    }
-
     async fn add_document(
         &self,
         doc: NewDocument,
@@ -700,32 +703,24 @@ impl Store for PostgresStore {
         Ok(record)
     }
 
-    async fn transition_context(&self, reference: &str) -> StoreResult<Option<super::TransitionContext>> {
-        let mut conn = self.pool.acquire().await?;
-        let Some(row) = sqlx::query("SELECT * FROM applications WHERE reference = $1")
-            .bind(reference)
-            .fetch_optional(&mut *conn)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let application = application(&row)?;
-        let history =
-            sqlx::query("SELECT *, data::text AS data_text FROM audit_events WHERE application_id = $1 ORDER BY seq")
-                .bind(application.id)
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(event)
-                .collect::<StoreResult<Vec<_>>>()?;
-        let documents = sqlx::query("SELECT * FROM documents WHERE application_id = $1 ORDER BY id")
-            .bind(application.id)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(document)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Some(super::TransitionContext { application, history, documents }))
+    async fn begin_transition(&self, reference: &str) -> StoreResult<Option<Box<dyn super::OpenTransition>>> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT a.*, \
+             (SELECT COALESCE(json_agg(e ORDER BY e.seq), '[]') FROM audit_events e \
+              WHERE e.application_id = a.id)::text AS context_history, \
+             (SELECT COALESCE(json_agg(d ORDER BY d.id), '[]') FROM documents d \
+              WHERE d.application_id = a.id)::text AS context_documents \
+             FROM applications a WHERE a.reference = $1",
+        )
+        .bind(reference)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let history: String = row.try_get("context_history")?;
+        let documents: String = row.try_get("context_documents")?;
+        let context = super::TransitionContext::from_json(application(&row)?, &history, &documents)?;
+        Ok(Some(Box::new(OpenTransition { tx, context })))
     }
 
     async fn documents(&self, application_id: i64) -> StoreResult<Vec<DocumentRecord>> {
@@ -1140,5 +1135,27 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+}
+
+/// A transition's write transaction, opened by `begin_transition`.
+struct OpenTransition {
+    tx: Transaction<'static, Postgres>,
+    context: super::TransitionContext,
+}
+
+#[async_trait]
+impl super::OpenTransition for OpenTransition {
+    fn context(&self) -> &super::TransitionContext {
+        &self.context
+    }
+
+    async fn commit(mut self: Box<Self>, write: TransitionWrite) -> StoreResult<ApplicationRecord> {
+        if write.application_id != self.context.application.id {
+            return Err(StoreError::NotFound("application"));
+        }
+        let record = PostgresStore::write_transition(&mut self.tx, &self.context.application, write).await?;
+        self.tx.commit().await?;
+        Ok(record)
     }
 }

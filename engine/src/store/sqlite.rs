@@ -142,6 +142,61 @@ impl SqliteStore {
         }
     }
 
+    /// All of a transition's writes, inside the caller's transaction.
+    async fn write_transition(
+        tx: &mut Transaction<'static, Sqlite>,
+        before: &ApplicationRecord,
+        write: TransitionWrite,
+    ) -> StoreResult<ApplicationRecord> {
+        let now = ts(write.now);
+        let updated = sqlx::query(
+            "UPDATE applications SET version = version + 1, state = ?, previous_state = ?, \
+             fields = COALESCE(?, fields), applicant_name = COALESCE(?, applicant_name), \
+             passport_number = COALESCE(?, passport_number), submitted_at = COALESCE(?, submitted_at), \
+             deadline_at = ?, paused_remaining = ?, escalated_at = NULL, assigned_to = NULL, \
+             state_entered_at = ?, updated_at = ? \
+             WHERE id = ? AND version = ?",
+        )
+        .bind(&write.new_state)
+        .bind(&write.previous_state)
+        .bind(write.fields.as_ref().map(json_text))
+        .bind(&write.applicant_name)
+        .bind(&write.passport_number)
+        .bind(ts_opt(write.submitted_at))
+        .bind(ts_opt(write.deadline_at))
+        .bind(write.paused_remaining.as_ref().map(json_text))
+        .bind(&now)
+        .bind(&now)
+        .bind(write.application_id)
+        .bind(write.expected_version)
+        .execute(&mut **tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Self::version_error(tx, write.application_id, write.expected_version).await);
+        }
+        let record = write.applied_to(before);
+        let expected = write.expected_version;
+        Self::append_event_after(tx, record.id, &write.audit, write.chain_after.clone()).await.map_err(
+            |e| match e {
+                // Another event landed since the caller read the history.
+                StoreError::Duplicate(_) if write.chain_after.is_some() => StoreError::Conflict { expected },
+                other => other,
+            },
+        )?;
+        if write.cancel_timers {
+            sqlx::query(
+                "UPDATE jobs SET status = 'cancelled', updated_at = ? \
+                 WHERE application_id = ? AND status = 'pending' AND kind IN ('deadline', 'reminder', 'escalation')",
+            )
+            .bind(&now)
+            .bind(record.id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Self::insert_jobs(tx, &write.jobs, write.now).await?;
+        Ok(record)
+    }
+
     async fn append_event(
         tx: &mut Transaction<'static, Sqlite>,
         application_id: i64,
@@ -692,58 +747,6 @@ impl Store for SqliteStore {
         Ok(record)
     }
 
-    async fn commit_transition(&self, write: TransitionWrite) -> StoreResult<ApplicationRecord> {
-        let mut tx = self.write_tx().await?;
-        let now = ts(write.now);
-        let row = sqlx::query(
-            "UPDATE applications SET version = version + 1, state = ?, previous_state = ?, \
-             fields = COALESCE(?, fields), applicant_name = COALESCE(?, applicant_name), \
-             passport_number = COALESCE(?, passport_number), submitted_at = COALESCE(?, submitted_at), \
-             deadline_at = ?, paused_remaining = ?, escalated_at = NULL, assigned_to = NULL, \
-             state_entered_at = ?, updated_at = ? \
-             WHERE id = ? AND version = ? RETURNING *",
-        )
-        .bind(&write.new_state)
-        .bind(&write.previous_state)
-        .bind(write.fields.as_ref().map(json_text))
-        .bind(&write.applicant_name)
-        .bind(&write.passport_number)
-        .bind(ts_opt(write.submitted_at))
-        .bind(ts_opt(write.deadline_at))
-        .bind(write.paused_remaining.as_ref().map(json_text))
-        .bind(&now)
-        .bind(&now)
-        .bind(write.application_id)
-        .bind(write.expected_version)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Err(Self::version_error(&mut tx, write.application_id, write.expected_version).await);
-        };
-        let record = application(&row)?;
-        let expected = write.expected_version;
-        Self::append_event_after(&mut tx, record.id, &write.audit, write.chain_after.clone()).await.map_err(
-            |e| match e {
-                // Another event landed since the caller read the history.
-                StoreError::Duplicate(_) if write.chain_after.is_some() => StoreError::Conflict { expected },
-                other => other,
-            },
-        )?;
-        if write.cancel_timers {
-            sqlx::query(
-                "UPDATE jobs SET status = 'cancelled', updated_at = ? \
-                 WHERE application_id = ? AND status = 'pending' AND kind IN ('deadline', 'reminder', 'escalation')",
-            )
-            .bind(&now)
-            .bind(record.id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        Self::insert_jobs(&mut tx, &write.jobs, write.now).await?;
-        tx.commit().await?;
-        Ok(record)
-    }
-
     async fn add_document(
         &self,
         doc: NewDocument,
@@ -783,31 +786,29 @@ impl Store for SqliteStore {
         Ok(record)
     }
 
-    async fn transition_context(&self, reference: &str) -> StoreResult<Option<super::TransitionContext>> {
-        let mut conn = self.pool.acquire().await?;
-        let Some(row) = sqlx::query("SELECT * FROM applications WHERE reference = ?")
-            .bind(reference)
-            .fetch_optional(&mut *conn)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let application = application(&row)?;
-        let history = sqlx::query("SELECT * FROM audit_events WHERE application_id = ? ORDER BY seq")
-            .bind(application.id)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(event)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let documents = sqlx::query("SELECT * FROM documents WHERE application_id = ? ORDER BY id")
-            .bind(application.id)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(document)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Some(super::TransitionContext { application, history, documents }))
+    async fn begin_transition(&self, reference: &str) -> StoreResult<Option<Box<dyn super::OpenTransition>>> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(
+            "SELECT a.*, \
+             (SELECT json_group_array(json_object('id', id, 'application_id', application_id, 'seq', seq, \
+               'actor_id', actor_id, 'actor_name', actor_name, 'role', role, 'organisation_id', organisation_id, \
+               'action', action, 'from_state', from_state, 'to_state', to_state, 'comment', comment, \
+               'reason', reason, 'data', json(data), 'at', at, 'prev_hash', prev_hash, 'hash', hash)) \
+              FROM audit_events WHERE application_id = a.id) AS context_history, \
+             (SELECT json_group_array(json_object('id', id, 'application_id', application_id, 'kind', kind, \
+               'filename', filename, 'content_type', content_type, 'size', size, 'sha256', sha256, \
+               'storage_key', storage_key, 'uploaded_by', uploaded_by, 'uploaded_at', uploaded_at)) \
+              FROM documents WHERE application_id = a.id) AS context_documents \
+             FROM applications a WHERE a.reference = ?",
+        )
+        .bind(reference)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let history: String = row.try_get("context_history")?;
+        let documents: String = row.try_get("context_documents")?;
+        let context = super::TransitionContext::from_json(application(&row)?, &history, &documents)?;
+        Ok(Some(Box::new(OpenTransition { tx, context })))
     }
 
     async fn documents(&self, application_id: i64) -> StoreResult<Vec<DocumentRecord>> {
@@ -1260,5 +1261,27 @@ mod tests {
         store.migrate().await.unwrap();
         store.create_organisation("Ministry", "ministry", Some("QA")).await.unwrap();
         assert_eq!(store.organisations().await.unwrap().len(), 1);
+    }
+}
+
+/// A transition's write transaction, opened by `begin_transition`.
+struct OpenTransition {
+    tx: Transaction<'static, Sqlite>,
+    context: super::TransitionContext,
+}
+
+#[async_trait]
+impl super::OpenTransition for OpenTransition {
+    fn context(&self) -> &super::TransitionContext {
+        &self.context
+    }
+
+    async fn commit(mut self: Box<Self>, write: TransitionWrite) -> StoreResult<ApplicationRecord> {
+        if write.application_id != self.context.application.id {
+            return Err(StoreError::NotFound("application"));
+        }
+        let record = SqliteStore::write_transition(&mut self.tx, &self.context.application, write).await?;
+        self.tx.commit().await?;
+        Ok(record)
     }
 }

@@ -285,7 +285,7 @@ async fn act(
         fields: None,
     };
     let mut errors = FormErrors::default();
-    let status = match state.engine.transition_view(&actor, view, &request).await {
+    let status = match state.engine.transition(&actor, &view.record.reference, &request).await {
         Ok(moved) => {
             return Ok(Redirect::to(&case_url(&moved.record.reference, "?notice=action_taken")).into_response());
         }

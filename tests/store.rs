@@ -580,11 +580,13 @@ async fn open_transition_reads_its_context_and_dropping_it_writes_nothing(db: &T
     assert!(same!(&context.application, &app));
     let history = s.history(app.id).await.unwrap();
     assert_eq!(history.len(), 4, "create, two uploads, the move");
-    assert!(same!(&context.history, &history), "every event, in order, as `history` reads them");
-    assert_eq!(context.history.last().unwrap().hash, history[3].hash);
-    let documents = s.documents(app.id).await.unwrap();
-    assert!(same!(&context.documents, &documents));
-    assert_eq!(context.documents.iter().map(|d| d.storage_key.as_str()).collect::<Vec<_>>(), vec!["ctx-0", "ctx-1"]);
+    assert_eq!(context.steps, history.iter().map(store::Step::from).collect::<Vec<_>>(), "every step, in order");
+    assert_eq!(context.steps[3].from_state.as_deref(), Some("draft"));
+    assert_eq!(context.steps[3].actor_id, history[3].actor_id);
+    assert_eq!(context.chain_end, Some((4, history[3].hash.clone())));
+    let mut kinds = context.document_kinds.clone();
+    kinds.sort();
+    assert_eq!(kinds, vec!["employment_letter", "passport_scan"]);
     drop(open);
 
     // Nothing was written, and the application is free for the next writer.

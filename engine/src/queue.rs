@@ -17,7 +17,7 @@ use crate::actor::Actor;
 use crate::error::{EngineError, EngineResult};
 use crate::service::{ApplicationView, Engine};
 use crate::store::{
-    ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DocumentRecord, Organisation, User,
+    ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DocumentRecord, Organisation, Step, User,
 };
 use crate::transition::{self, TransitionInput, TransitionRequest};
 use crate::workflow::{APPLICANT_ROLE, DurationUnit, Need, SYSTEM_ROLE, Workflow};
@@ -508,6 +508,9 @@ impl Engine {
         documents: &[DocumentRecord],
     ) -> EngineResult<Vec<CaseAction>> {
         let calendar = self.calendar(&view.workflow)?;
+        let steps: Vec<Step> = history.iter().map(Step::from).collect();
+        let chain_end = history.last().map(|e| (e.seq, e.hash.clone()));
+        let document_kinds: Vec<String> = documents.iter().map(|d| d.kind.clone()).collect();
         let mut out = Vec::new();
         for t in
             view.workflow.transitions_from(&view.record.state).filter(|t| t.by == actor.role && !actor.is_applicant())
@@ -525,8 +528,9 @@ impl Engine {
             let trial = transition::decide(TransitionInput {
                 workflow: &view.workflow,
                 application: &view.record,
-                history,
-                documents,
+                steps: &steps,
+                chain_end: chain_end.as_ref(),
+                document_kinds: &document_kinds,
                 calendar,
                 actor,
                 request: &request,
@@ -535,7 +539,7 @@ impl Engine {
             let blocked = match trial {
                 Ok(_) | Err(EngineError::Unprocessable { .. }) => None,
                 Err(EngineError::FourEyes(_)) => {
-                    let (submitter, _) = transition::four_eyes_blockers(&view.workflow, history);
+                    let (submitter, _) = transition::four_eyes_blockers(&view.workflow, &steps);
                     Some(if actor.user_id.is_some() && submitter == actor.user_id {
                         FourEyesBlock::Submitted
                     } else {

@@ -377,8 +377,9 @@ impl Engine {
         let write = transition::decide(TransitionInput {
             workflow: &workflow,
             application: &context.application,
-            history: &context.history,
-            documents: &context.documents,
+            steps: &context.steps,
+            chain_end: context.chain_end.as_ref(),
+            document_kinds: &context.document_kinds,
             calendar: self.calendar(&workflow)?,
             actor,
             request,

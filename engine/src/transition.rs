@@ -11,7 +11,7 @@ use crate::audit::storable_time;
 use crate::calendar::Calendar;
 use crate::error::{EngineError, EngineResult};
 use crate::fields::{self, FieldError};
-use crate::store::{ApplicationRecord, AuditEvent, DocumentRecord, NewAuditEvent, NewJob, TransitionWrite};
+use crate::store::{ApplicationRecord, NewAuditEvent, NewJob, Step, TransitionWrite};
 use crate::workflow::{APPLICANT_ROLE, Need, Recipient, StateDef, Target, Trigger, Workflow};
 
 /// Attempts before a message becomes a dead letter.
@@ -38,8 +38,12 @@ pub struct TransitionRequest {
 pub struct TransitionInput<'a> {
     pub workflow: &'a Workflow,
     pub application: &'a ApplicationRecord,
-    pub history: &'a [AuditEvent],
-    pub documents: &'a [DocumentRecord],
+    /// The application's history, oldest first.
+    pub steps: &'a [Step],
+    /// The (seq, hash) of the newest audit event.
+    pub chain_end: Option<&'a (i64, String)>,
+    /// The kinds of the documents uploaded.
+    pub document_kinds: &'a [String],
     pub calendar: &'a Calendar,
     pub actor: &'a Actor,
     pub request: &'a TransitionRequest,
@@ -64,7 +68,7 @@ fn need(what: &str, need: Need, value: &Option<String>, details: &mut Vec<FieldE
 
 /// The actors who took four-eyes steps, and the one who submitted (public: the case page
 /// words a four-eyes refusal from it).
-pub fn four_eyes_blockers(workflow: &Workflow, history: &[AuditEvent]) -> (Option<i64>, Option<i64>) {
+pub fn four_eyes_blockers(workflow: &Workflow, history: &[Step]) -> (Option<i64>, Option<i64>) {
     let initial = &workflow.initial_state().name;
     let submitter = history
         .iter()
@@ -84,7 +88,8 @@ pub fn four_eyes_blockers(workflow: &Workflow, history: &[AuditEvent]) -> (Optio
 /// role and organisation (403), the version (409), comment, reason, fields and documents (422),
 /// four-eyes (403).
 pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
-    let TransitionInput { workflow, application: app, history, documents, calendar, actor, request, now } = input;
+    let TransitionInput { workflow, application: app, steps, chain_end, document_kinds, calendar, actor, request, now } =
+        input;
     let now = storable_time(now);
     let Some(transition) = workflow.transition(&app.state, &request.action) else {
         return Err(EngineError::ActionNotOpen {
@@ -137,7 +142,7 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
     };
     if transition.requires_documents {
         for doc in workflow.documents.iter().filter(|d| d.required) {
-            if !documents.iter().any(|d| d.kind == doc.name) {
+            if !document_kinds.contains(&doc.name) {
                 details.push(FieldError::new(
                     &format!("documents.{}", doc.name),
                     format!("Upload the {}", doc.label.to_lowercase()),
@@ -151,7 +156,7 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
     }
 
     if transition.four_eyes {
-        let (submitter, last_approver) = four_eyes_blockers(workflow, history);
+        let (submitter, last_approver) = four_eyes_blockers(workflow, steps);
         if actor.user_id.is_some() && actor.user_id == submitter {
             return Err(EngineError::FourEyes(
                 "You submitted this application, so someone else must approve it".into(),
@@ -210,7 +215,7 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
     jobs.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
 
     Ok(TransitionWrite {
-        chain_after: history.last().map(|e| (e.seq, e.hash.clone())),
+        chain_after: chain_end.cloned(),
         application_id: app.id,
         expected_version: app.version,
         new_state: to_state.name.clone(),

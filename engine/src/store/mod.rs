@@ -123,7 +123,7 @@ pub struct NewApplication {
     pub now: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DocumentRecord {
     pub id: i64,
     pub application_id: i64,
@@ -133,7 +133,7 @@ pub struct DocumentRecord {
     pub size: i64,
     pub sha256: String,
     /// File name under the upload folder; chosen by us, never by the user.
-    #[serde(skip_serializing)]
+    #[serde(skip)]
     pub storage_key: String,
     pub uploaded_by: i64,
     pub uploaded_at: DateTime<Utc>,
@@ -153,7 +153,7 @@ pub struct NewDocument {
 }
 
 /// One link of an application's hash chain.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct AuditEvent {
     pub id: i64,
     pub application_id: i64,
@@ -318,12 +318,39 @@ pub struct ApplicationFilter {
     pub limit: i64,
 }
 
+/// One past step of an application: as much of its audit event as a decision looks at.
+/// Read as a JSON array `[seq, actor_id, action, from_state, to_state]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Step {
+    pub seq: i64,
+    pub actor_id: Option<i64>,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+}
+
+impl From<&AuditEvent> for Step {
+    fn from(e: &AuditEvent) -> Self {
+        Step {
+            seq: e.seq,
+            actor_id: e.actor_id,
+            action: e.action.clone(),
+            from_state: e.from_state.clone(),
+            to_state: e.to_state.clone(),
+        }
+    }
+}
+
 /// An application with what its next transition is decided on.
 #[derive(Debug, Clone)]
 pub struct TransitionContext {
     pub application: ApplicationRecord,
-    pub history: Vec<AuditEvent>,
-    pub documents: Vec<DocumentRecord>,
+    /// Its history, oldest first.
+    pub steps: Vec<Step>,
+    /// The (seq, hash) of its newest audit event: where the next one is chained.
+    pub chain_end: Option<(i64, String)>,
+    /// The kinds of the documents uploaded so far.
+    pub document_kinds: Vec<String>,
 }
 
 /// A write transaction holding the context of one application's next transition.
@@ -336,18 +363,26 @@ pub trait OpenTransition: Send {
 }
 
 impl TransitionContext {
-    /// A context whose history and documents the database aggregated into JSON arrays next
-    /// to the application row: the whole read is one statement, one round trip.
-    pub(crate) fn from_json(application: ApplicationRecord, history: &str, documents: &str) -> StoreResult<Self> {
+    /// A context whose steps and document kinds the database aggregated into JSON arrays
+    /// next to the application row: the whole read is one statement, one round trip.
+    pub(crate) fn from_json(
+        application: ApplicationRecord,
+        steps: &str,
+        chain_hash: Option<String>,
+        document_kinds: &str,
+    ) -> StoreResult<Self> {
         let corrupt =
             |what: &str, e: serde_json::Error| StoreError::Corrupt(format!("{what} of {}: {e}", application.reference));
-        let mut history: Vec<AuditEvent> = serde_json::from_str(history).map_err(|e| corrupt("history", e))?;
-        let mut documents: Vec<DocumentRecord> =
-            serde_json::from_str(documents).map_err(|e| corrupt("documents", e))?;
+        let mut steps: Vec<Step> = serde_json::from_str(steps).map_err(|e| corrupt("history", e))?;
         // SQL does not promise the order of an aggregate's input.
-        history.sort_by_key(|e| e.seq);
-        documents.sort_by_key(|d| d.id);
-        Ok(TransitionContext { application, history, documents })
+        steps.sort_by_key(|s| s.seq);
+        let document_kinds = serde_json::from_str(document_kinds).map_err(|e| corrupt("documents", e))?;
+        let chain_end = match (steps.last(), chain_hash) {
+            (Some(last), Some(hash)) => Some((last.seq, hash)),
+            (None, None) => None,
+            _ => return Err(StoreError::Corrupt(format!("the audit chain end of {}", application.reference))),
+        };
+        Ok(TransitionContext { application, steps, chain_end, document_kinds })
     }
 }
 

@@ -707,19 +707,25 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "SELECT a.*, \
-             (SELECT COALESCE(json_agg(e ORDER BY e.seq), '[]') FROM audit_events e \
-              WHERE e.application_id = a.id)::text AS context_history, \
-             (SELECT COALESCE(json_agg(d ORDER BY d.id), '[]') FROM documents d \
-              WHERE d.application_id = a.id)::text AS context_documents \
+             (SELECT COALESCE(json_agg(json_build_array(seq, actor_id, action, from_state, to_state) ORDER BY seq), \
+               '[]') FROM audit_events WHERE application_id = a.id)::text AS context_steps, \
+             (SELECT hash FROM audit_events WHERE application_id = a.id ORDER BY seq DESC LIMIT 1) AS chain_hash, \
+             (SELECT COALESCE(json_agg(kind), '[]') FROM documents WHERE application_id = a.id)::text \
+               AS context_document_kinds \
              FROM applications a WHERE a.reference = $1",
         )
         .bind(reference)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let history: String = row.try_get("context_history")?;
-        let documents: String = row.try_get("context_documents")?;
-        let context = super::TransitionContext::from_json(application(&row)?, &history, &documents)?;
+        let steps: String = row.try_get("context_steps")?;
+        let document_kinds: String = row.try_get("context_document_kinds")?;
+        let context = super::TransitionContext::from_json(
+            application(&row)?,
+            &steps,
+            row.try_get("chain_hash")?,
+            &document_kinds,
+        )?;
         Ok(Some(Box::new(OpenTransition { tx, context })))
     }
 

@@ -790,24 +790,24 @@ impl Store for SqliteStore {
         let mut tx = self.write_tx().await?;
         let row = sqlx::query(
             "SELECT a.*, \
-             (SELECT json_group_array(json_object('id', id, 'application_id', application_id, 'seq', seq, \
-               'actor_id', actor_id, 'actor_name', actor_name, 'role', role, 'organisation_id', organisation_id, \
-               'action', action, 'from_state', from_state, 'to_state', to_state, 'comment', comment, \
-               'reason', reason, 'data', json(data), 'at', at, 'prev_hash', prev_hash, 'hash', hash)) \
-              FROM audit_events WHERE application_id = a.id) AS context_history, \
-             (SELECT json_group_array(json_object('id', id, 'application_id', application_id, 'kind', kind, \
-               'filename', filename, 'content_type', content_type, 'size', size, 'sha256', sha256, \
-               'storage_key', storage_key, 'uploaded_by', uploaded_by, 'uploaded_at', uploaded_at)) \
-              FROM documents WHERE application_id = a.id) AS context_documents \
+             (SELECT json_group_array(json_array(seq, actor_id, action, from_state, to_state)) \
+              FROM audit_events WHERE application_id = a.id) AS context_steps, \
+             (SELECT hash FROM audit_events WHERE application_id = a.id ORDER BY seq DESC LIMIT 1) AS chain_hash, \
+             (SELECT json_group_array(kind) FROM documents WHERE application_id = a.id) AS context_document_kinds \
              FROM applications a WHERE a.reference = ?",
         )
         .bind(reference)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let history: String = row.try_get("context_history")?;
-        let documents: String = row.try_get("context_documents")?;
-        let context = super::TransitionContext::from_json(application(&row)?, &history, &documents)?;
+        let steps: String = row.try_get("context_steps")?;
+        let document_kinds: String = row.try_get("context_document_kinds")?;
+        let context = super::TransitionContext::from_json(
+            application(&row)?,
+            &steps,
+            row.try_get("chain_hash")?,
+            &document_kinds,
+        )?;
         Ok(Some(Box::new(OpenTransition { tx, context })))
     }
 

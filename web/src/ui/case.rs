@@ -14,6 +14,7 @@ use corridor_engine::actor::Actor;
 use corridor_engine::error::EngineError;
 use corridor_engine::queue::{CaseAction, FourEyesBlock};
 use corridor_engine::service::ApplicationView;
+use corridor_engine::store::Step;
 use corridor_engine::transition::TransitionRequest;
 use corridor_engine::workflow::Need;
 use serde::Serialize;
@@ -310,7 +311,8 @@ async fn act(
             // approval): say why, on the page.
             let (view, _) = state.engine.documents(&actor, &reference).await?;
             let events = state.engine.history(&actor, &reference).await?;
-            let (submitter, _) = corridor_engine::transition::four_eyes_blockers(&view.workflow, &events);
+            let steps: Vec<Step> = events.iter().map(Step::from).collect();
+            let (submitter, _) = corridor_engine::transition::four_eyes_blockers(&view.workflow, &steps);
             let block = if submitter.is_some() && submitter == actor.user_id {
                 FourEyesBlock::Submitted
             } else {

@@ -315,10 +315,11 @@ pub(crate) enum Pool {
     Postgres(sqlx::PgPool),
 }
 
-/// A pool with the same connection settings (WAL, synchronous, pool size) as the store's.
+/// The pool the store writes through, with its connection settings (WAL, synchronous, pool
+/// size): on SQLite its one writer connection.
 pub(crate) async fn raw_pool(url: &str) -> anyhow::Result<Pool> {
     Ok(if url.starts_with("sqlite:") {
-        Pool::Sqlite(corridor_engine::store::sqlite::SqliteStore::connect(url).await?.pool().clone())
+        Pool::Sqlite(corridor_engine::store::sqlite::SqliteStore::connect(url).await?.writer().clone())
     } else {
         Pool::Postgres(corridor_engine::store::postgres::PostgresStore::connect(url).await?.pool().clone())
     })

@@ -56,8 +56,9 @@ pub struct SchedulerConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}")]
-    Read { path: String, source: std::io::Error },
+    /// The io error is part of the message, not a `source`, so that it is printed once.
+    #[error("{path}: cannot read: {error}{hint}")]
+    Read { path: String, error: std::io::Error, hint: &'static str },
     #[error("{path}:{line}:{column}: error: {message}")]
     Syntax { path: String, line: usize, column: usize, message: String },
     #[error("environment variable {var}: {message}")]
@@ -79,7 +80,14 @@ impl Config {
     /// Read `path` and apply the environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            let hint = if error.kind() == std::io::ErrorKind::NotFound {
+                " (run corridor from the project folder, or give --config or CORRIDOR_CONFIG)"
+            } else {
+                ""
+            };
+            ConfigError::Read { path: shown.clone(), error, hint }
+        })?;
         Self::parse(&shown, &text, |k| std::env::var(k).ok())
     }
 

@@ -509,7 +509,6 @@ impl Engine {
     ) -> EngineResult<Vec<CaseAction>> {
         let calendar = self.calendar(&view.workflow)?;
         let steps: Vec<Step> = history.iter().map(Step::from).collect();
-        let chain_end = history.last().map(|e| (e.seq, e.hash.clone()));
         let document_kinds: Vec<String> = documents.iter().map(|d| d.kind.clone()).collect();
         let mut out = Vec::new();
         for t in
@@ -529,7 +528,6 @@ impl Engine {
                 workflow: &view.workflow,
                 application: &view.record,
                 steps: &steps,
-                chain_end: chain_end.as_ref(),
                 document_kinds: &document_kinds,
                 calendar,
                 actor,

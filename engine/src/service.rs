@@ -378,7 +378,6 @@ impl Engine {
             workflow: &workflow,
             application: &context.application,
             steps: &context.steps,
-            chain_end: context.chain_end.as_ref(),
             document_kinds: &context.document_kinds,
             calendar: self.calendar(&workflow)?,
             actor,

@@ -40,8 +40,6 @@ pub struct TransitionInput<'a> {
     pub application: &'a ApplicationRecord,
     /// The application's history, oldest first.
     pub steps: &'a [Step],
-    /// The (seq, hash) of the newest audit event.
-    pub chain_end: Option<&'a (i64, String)>,
     /// The kinds of the documents uploaded.
     pub document_kinds: &'a [String],
     pub calendar: &'a Calendar,
@@ -88,8 +86,7 @@ pub fn four_eyes_blockers(workflow: &Workflow, history: &[Step]) -> (Option<i64>
 /// role and organisation (403), the version (409), comment, reason, fields and documents (422),
 /// four-eyes (403).
 pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
-    let TransitionInput { workflow, application: app, steps, chain_end, document_kinds, calendar, actor, request, now } =
-        input;
+    let TransitionInput { workflow, application: app, steps, document_kinds, calendar, actor, request, now } = input;
     let now = storable_time(now);
     let Some(transition) = workflow.transition(&app.state, &request.action) else {
         return Err(EngineError::ActionNotOpen {
@@ -215,7 +212,7 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
     jobs.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
 
     Ok(TransitionWrite {
-        chain_after: chain_end.cloned(),
+        chain_after: steps.last().map(|s| (s.seq, s.hash.clone())),
         application_id: app.id,
         expected_version: app.version,
         new_state: to_state.name.clone(),

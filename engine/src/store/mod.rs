@@ -319,7 +319,7 @@ pub struct ApplicationFilter {
 }
 
 /// One past step of an application: as much of its audit event as a decision looks at.
-/// Read as a JSON array `[seq, actor_id, action, from_state, to_state]`.
+/// Read as a JSON array `[seq, actor_id, action, from_state, to_state, hash]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Step {
     pub seq: i64,
@@ -327,6 +327,8 @@ pub struct Step {
     pub action: String,
     pub from_state: Option<String>,
     pub to_state: Option<String>,
+    /// The event's hash: the last step's is where the next event is chained.
+    pub hash: String,
 }
 
 impl From<&AuditEvent> for Step {
@@ -337,6 +339,7 @@ impl From<&AuditEvent> for Step {
             action: e.action.clone(),
             from_state: e.from_state.clone(),
             to_state: e.to_state.clone(),
+            hash: e.hash.clone(),
         }
     }
 }
@@ -347,8 +350,6 @@ pub struct TransitionContext {
     pub application: ApplicationRecord,
     /// Its history, oldest first.
     pub steps: Vec<Step>,
-    /// The (seq, hash) of its newest audit event: where the next one is chained.
-    pub chain_end: Option<(i64, String)>,
     /// The kinds of the documents uploaded so far.
     pub document_kinds: Vec<String>,
 }
@@ -365,24 +366,14 @@ pub trait OpenTransition: Send {
 impl TransitionContext {
     /// A context whose steps and document kinds the database aggregated into JSON arrays
     /// next to the application row: the whole read is one statement, one round trip.
-    pub(crate) fn from_json(
-        application: ApplicationRecord,
-        steps: &str,
-        chain_hash: Option<String>,
-        document_kinds: &str,
-    ) -> StoreResult<Self> {
+    pub(crate) fn from_json(application: ApplicationRecord, steps: &str, document_kinds: &str) -> StoreResult<Self> {
         let corrupt =
             |what: &str, e: serde_json::Error| StoreError::Corrupt(format!("{what} of {}: {e}", application.reference));
         let mut steps: Vec<Step> = serde_json::from_str(steps).map_err(|e| corrupt("history", e))?;
         // SQL does not promise the order of an aggregate's input.
         steps.sort_by_key(|s| s.seq);
         let document_kinds = serde_json::from_str(document_kinds).map_err(|e| corrupt("documents", e))?;
-        let chain_end = match (steps.last(), chain_hash) {
-            (Some(last), Some(hash)) => Some((last.seq, hash)),
-            (None, None) => None,
-            _ => return Err(StoreError::Corrupt(format!("the audit chain end of {}", application.reference))),
-        };
-        Ok(TransitionContext { application, steps, chain_end, document_kinds })
+        Ok(TransitionContext { application, steps, document_kinds })
     }
 }
 

@@ -707,9 +707,8 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "SELECT a.*, \
-             (SELECT COALESCE(json_agg(json_build_array(seq, actor_id, action, from_state, to_state) ORDER BY seq), \
+             (SELECT COALESCE(json_agg(json_build_array(seq, actor_id, action, from_state, to_state, hash) ORDER BY seq), \
                '[]') FROM audit_events WHERE application_id = a.id)::text AS context_steps, \
-             (SELECT hash FROM audit_events WHERE application_id = a.id ORDER BY seq DESC LIMIT 1) AS chain_hash, \
              (SELECT COALESCE(json_agg(kind), '[]') FROM documents WHERE application_id = a.id)::text \
                AS context_document_kinds \
              FROM applications a WHERE a.reference = $1",
@@ -720,12 +719,7 @@ impl Store for PostgresStore {
         let Some(row) = row else { return Ok(None) };
         let steps: String = row.try_get("context_steps")?;
         let document_kinds: String = row.try_get("context_document_kinds")?;
-        let context = super::TransitionContext::from_json(
-            application(&row)?,
-            &steps,
-            row.try_get("chain_hash")?,
-            &document_kinds,
-        )?;
+        let context = super::TransitionContext::from_json(application(&row)?, &steps, &document_kinds)?;
         Ok(Some(Box::new(OpenTransition { tx, context })))
     }
 

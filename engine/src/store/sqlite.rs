@@ -803,9 +803,8 @@ impl Store for SqliteStore {
         let mut tx = self.write_tx().await?;
         let row = sqlx::query(
             "SELECT a.*, \
-             (SELECT json_group_array(json_array(seq, actor_id, action, from_state, to_state)) \
+             (SELECT json_group_array(json_array(seq, actor_id, action, from_state, to_state, hash)) \
               FROM audit_events WHERE application_id = a.id) AS context_steps, \
-             (SELECT hash FROM audit_events WHERE application_id = a.id ORDER BY seq DESC LIMIT 1) AS chain_hash, \
              (SELECT json_group_array(kind) FROM documents WHERE application_id = a.id) AS context_document_kinds \
              FROM applications a WHERE a.reference = ?",
         )
@@ -815,12 +814,7 @@ impl Store for SqliteStore {
         let Some(row) = row else { return Ok(None) };
         let steps: String = row.try_get("context_steps")?;
         let document_kinds: String = row.try_get("context_document_kinds")?;
-        let context = super::TransitionContext::from_json(
-            application(&row)?,
-            &steps,
-            row.try_get("chain_hash")?,
-            &document_kinds,
-        )?;
+        let context = super::TransitionContext::from_json(application(&row)?, &steps, &document_kinds)?;
         Ok(Some(Box::new(OpenTransition { tx, context })))
     }
 

@@ -6,7 +6,7 @@
 mod ui;
 
 use corridor_engine::auth;
-use corridor_engine::store::{ApplicationFilter, Session};
+use corridor_engine::store::{ApplicationFilter, Session, User};
 use corridor_engine::transition::TransitionRequest;
 use serde_json::{Map, Value};
 use ui::{Backend, PASSWORD, input_value, pdf, png};
@@ -28,6 +28,14 @@ fn cookie_value(page: &ui::Page, name: &str) -> Option<String> {
         .iter()
         .find(|c| c.starts_with(&format!("{name}=")))
         .map(|c| c[name.len() + 1..].split(';').next().unwrap_or("").to_string())
+}
+
+/// The firm submits its draft through the engine (the pages under test come after).
+async fn submit(app: &ui::UiApp, firm: &User, reference: &str) {
+    let v = app.engine.application(&app.actor(firm), reference).await.expect("read").record.version;
+    let request =
+        TransitionRequest { action: "submit".into(), expected_version: v, comment: None, reason: None, fields: None };
+    app.engine.transition(&app.actor(firm), reference, &request).await.expect("submit");
 }
 
 async fn application_count(app: &ui::UiApp) -> usize {
@@ -290,21 +298,7 @@ async fn a_script_in_a_field_is_shown_as_text_everywhere() {
     }
     // Submitted, it is escaped in the staff's timeline comment too: answer a request with it.
     let reviewer = app.user("rev@ministry.example", "ministry_reviewer", "Ministry").await;
-    let v = app.engine.application(&app.actor(&user), &reference).await.expect("read").record.version;
-    app.engine
-        .transition(
-            &app.actor(&user),
-            &reference,
-            &TransitionRequest {
-                action: "submit".into(),
-                expected_version: v,
-                comment: None,
-                reason: None,
-                fields: None,
-            },
-        )
-        .await
-        .expect("submit");
+    submit(&app, &user, &reference).await;
     let v = app.engine.application(&app.actor(&reviewer), &reference).await.expect("read").record.version;
     app.engine
         .transition(
@@ -627,21 +621,7 @@ async fn public_status_gives_one_answer_for_unknown_and_wrong_and_is_limited() {
     // A draft is not public.
     let draft = http.post_form("/status", "/status", &[("reference", &reference), ("passport", "AB1234567")]).await;
     assert_eq!(draft.status, 404);
-    let v = app.engine.application(&app.actor(&user), &reference).await.expect("read").record.version;
-    app.engine
-        .transition(
-            &app.actor(&user),
-            &reference,
-            &TransitionRequest {
-                action: "submit".into(),
-                expected_version: v,
-                comment: None,
-                reason: None,
-                fields: None,
-            },
-        )
-        .await
-        .expect("submit");
+    submit(&app, &user, &reference).await;
     let found = http
         .post_form("/status", "/status", &[("reference", &reference.to_lowercase()), ("passport", "ab 1234567")])
         .await;

@@ -25,6 +25,8 @@ on_both!(
     bad_input_gets_clear_errors_and_changes_nothing,
     firm_never_sees_another_firms_application,
     public_status_shows_label_only_and_same_answer_for_wrong_passport,
+    four_eyes_bars_the_approval_in_actions_and_says_why,
+    field_errors_carry_a_code_and_params,
 );
 
 struct Cast {
@@ -323,4 +325,87 @@ async fn public_status_shows_label_only_and_same_answer_for_wrong_passport(backe
     assert_eq!(wrong_status, 404);
     assert_eq!(no_such.status().as_u16(), 404);
     assert_eq!(wrong_body, no_such.text().await.unwrap(), "no way to tell a wrong passport from a wrong reference");
+}
+
+fn actions_named(body: &Value, list: &str) -> Vec<String> {
+    body[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `{list}` in {body}"))
+        .iter()
+        .map(|a| a["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn four_eyes_bars_the_approval_in_actions_and_says_why(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let c = cast(&app).await;
+    let reference = app.complete_draft(&c.firm, "it-business-visa").await;
+    let url = format!("/api/v1/applications/{reference}");
+    let (_, draft) = app.get(&c.firm, &url).await;
+    assert!(actions_named(&draft, "actions").contains(&"submit".to_string()), "{draft}");
+    ok("submit", app.act(&c.firm, &reference, "submit", json!({})).await);
+    ok("verify_firm", app.act(&c.reviewer, &reference, "verify_firm", json!({})).await);
+
+    // Reviewer 1 verified: the approval is not hers to take, and the answer says why.
+    let (status, mine) = app.get(&c.reviewer, &url).await;
+    assert_eq!(status, 200, "{mine}");
+    assert!(!actions_named(&mine, "actions").contains(&"approve".to_string()), "{mine}");
+    assert_eq!(actions_named(&mine, "blocked"), ["approve"], "{mine}");
+    let blocked = &mine["blocked"][0];
+    assert_eq!(blocked["reason"]["code"], "four_eyes", "{mine}");
+    assert_eq!(blocked["reason"]["rule"], "previous_approval", "{mine}");
+    assert!(blocked["message"].as_str().unwrap().contains("previous approval"), "{mine}");
+    assert!(blocked["label"].is_string());
+    // Her other actions at this stage are still offered.
+    assert!(actions_named(&mine, "actions").contains(&"reject".to_string()), "{mine}");
+
+    // Reviewer 2 may approve.
+    let (_, theirs) = app.get(&c.reviewer2, &url).await;
+    assert!(actions_named(&theirs, "actions").contains(&"approve".to_string()), "{theirs}");
+    assert!(theirs["blocked"].as_array().unwrap().is_empty(), "{theirs}");
+
+    // Taking the barred one anyway is still refused, and changes nothing.
+    let version = app.version(&c.reviewer, &reference).await;
+    let (status, body) = app.act(&c.reviewer, &reference, "approve", json!({})).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "four_eyes");
+    assert_eq!(app.version(&c.reviewer, &reference).await, version);
+    ok("approve", app.act(&c.reviewer2, &reference, "approve", json!({})).await);
+}
+
+async fn field_errors_carry_a_code_and_params(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let c = cast(&app).await;
+    let (status, body) = app
+        .post(
+            &c.firm,
+            "/api/v1/applications",
+            json!({"workflow": "it-business-visa", "fields": {"passport_number": "12345", "duration_of_stay": "500", "nickname": "x"}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let details = body["error"]["details"].as_array().unwrap();
+    let by_field = |f: &str| details.iter().find(|d| d["field"] == f).unwrap_or_else(|| panic!("{f} in {body}"));
+    let passport = by_field("passport_number");
+    assert_eq!(passport["code"], "pattern");
+    assert!(passport["params"]["message"].is_string(), "{body}");
+    assert!(passport["message"].as_str().unwrap().contains("correct format"), "{body}");
+    let stay = by_field("duration_of_stay");
+    assert_eq!(stay["code"], "above_maximum");
+    assert_eq!(stay["params"]["max"], 90.0);
+    assert!(stay["message"].as_str().unwrap().contains("90 or less"), "{body}");
+    assert_eq!(by_field("nickname")["code"], "unknown_field");
+
+    // A draft not yet complete: submitting is barred, naming what is missing.
+    let (status, body) = app.post(&c.firm, "/api/v1/applications", json!({"workflow": "it-business-visa"})).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(!actions_named(&body, "actions").contains(&"submit".to_string()), "{body}");
+    let submit = body["blocked"].as_array().unwrap().iter().find(|b| b["action"] == "submit").expect("submit barred");
+    assert_eq!(submit["reason"]["code"], "missing");
+    assert!(submit["reason"]["fields"].as_array().unwrap().iter().any(|f| f == "passport_number"), "{body}");
+    assert!(submit["reason"]["documents"].as_array().unwrap().iter().any(|d| d == "passport_bio_page"), "{body}");
+    let reference = body["reference"].as_str().unwrap().to_string();
+    let (status, body) = app.act(&c.firm, &reference, "submit", json!({})).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]["details"].as_array().unwrap().iter().all(|d| d["code"] == "required"), "{body}");
 }

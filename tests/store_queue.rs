@@ -7,9 +7,11 @@
 mod ui;
 
 use chrono::{Duration, TimeZone, Utc};
+use corridor_engine::actions::BlockReason;
 use corridor_engine::error::EngineError;
-use corridor_engine::queue::{Assigned, FourEyesBlock, QueueQuery, Urgency};
+use corridor_engine::queue::{Assigned, QueueQuery, Urgency};
 use corridor_engine::store::User;
+use corridor_engine::transition::FourEyesBlock;
 use corridor_engine::transition::TransitionRequest;
 use ui::{Backend, UiApp};
 
@@ -198,13 +200,14 @@ async fn queue_scenarios(backend: Backend) {
     let view = engine.application(&f, r).await.expect("read");
     let (hist, docs) =
         (engine.history(&f, r).await.expect("h"), engine.store.documents(view.record.id).await.expect("d"));
-    let for_fatima = engine.case_actions(&f, &view, &hist, &docs).expect("actions");
-    let approve = for_fatima.iter().find(|a| a.action == "approve").expect("approve listed");
-    assert_eq!(approve.blocked, Some(FourEyesBlock::PreviousApproval));
-    assert!(for_fatima.iter().filter(|a| a.action != "approve").all(|a| a.blocked.is_none()));
-    let for_omar = engine.case_actions(&o, &view, &hist, &docs).expect("actions");
-    assert!(for_omar.iter().all(|a| a.blocked.is_none()) && for_omar.iter().any(|a| a.action == "approve"));
-    assert!(engine.case_actions(&s, &view, &hist, &docs).expect("actions").is_empty(), "no action of other roles");
+    let for_fatima = engine.available_actions(&f, &view, &hist, &docs).expect("actions");
+    assert!(!for_fatima.takeable("approve"), "four-eyes: not offered as takeable");
+    assert_eq!(for_fatima.blocked("approve"), Some(&BlockReason::FourEyes { rule: FourEyesBlock::PreviousApproval }));
+    assert_eq!(for_fatima.blocked.len(), 1, "only the approval is barred");
+    let for_omar = engine.available_actions(&o, &view, &hist, &docs).expect("actions");
+    assert!(for_omar.blocked.is_empty() && for_omar.takeable("approve"));
+    let for_security = engine.available_actions(&s, &view, &hist, &docs).expect("actions");
+    assert!(for_security.takeable.is_empty() && for_security.blocked.is_empty(), "no action of other roles");
 
     // A decision letter exists only once a decision closed the case.
     assert!(matches!(engine.decision(&f, r).await, Err(EngineError::NotFound(_))));

@@ -286,6 +286,39 @@ async fn the_case_page_offers_exactly_the_users_actions_and_explains_four_eyes()
     assert!(security.get(&url).await.body.contains(r#"id="do-clear""#));
 }
 
+/// The case page and the API give one answer: the approval four-eyes bars is explained, has
+/// no button, and the other reviewer gets the button.
+async fn four_eyes_explained_without_a_button(backend: Backend) {
+    let app = ui::spawn(backend).await;
+    let t = team(&app).await;
+    let reference = submitted(&app, &t.firm).await;
+    take(&app, &t.reviewer, &reference, "verify_firm", None, None).await;
+    let url = format!("/cases/{reference}");
+
+    let fatima = app.signed_in("fatima@moci.example").await;
+    let page = fatima.get(&url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(r#"id="four-eyes-approve""#), "{}", page.body);
+    assert!(page.body.contains("you took the previous approval of this application"), "{}", page.body);
+    assert!(!page.body.contains(r#"id="do-approve""#), "no approve button for her");
+    assert!(page.body.contains(r#"id="do-reject""#), "her other actions keep their buttons");
+
+    let omar = app.signed_in("omar@moci.example").await;
+    let page = omar.get(&url).await;
+    assert!(page.body.contains(r#"id="do-approve""#) && !page.body.contains("four-eyes-approve"), "{}", page.body);
+    app.drop_database().await;
+}
+
+#[tokio::test]
+async fn four_eyes_explained_without_a_button_on_sqlite() {
+    four_eyes_explained_without_a_button(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn four_eyes_explained_without_a_button_on_postgres() {
+    four_eyes_explained_without_a_button(Backend::Postgres).await;
+}
+
 #[tokio::test]
 async fn documents_open_inline_or_download_with_their_own_type() {
     let app = ui::spawn(Backend::Sqlite).await;

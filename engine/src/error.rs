@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::fields::FieldError;
 use crate::store::StoreError;
+use crate::transition::FourEyesBlock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -15,7 +16,7 @@ pub enum EngineError {
     Forbidden(String),
     /// Four-eyes: the same person may not take two approvals or approve their own submission.
     #[error("{0}")]
-    FourEyes(String),
+    FourEyes(FourEyesBlock),
     /// Stale `expected_version`: someone else changed the application first.
     #[error(
         "the application has changed since you loaded it (you sent version {sent}, it is now at {current}); reload and try again"

@@ -1,25 +1,180 @@
 //! Checking the values a firm gives for a workflow's fields. Every problem is reported, each
-//! naming its field, so that a form or an API client can show them all at once.
+//! naming its field and the kind of problem with its parameters, so that a form or an API
+//! client can show them all at once and word them in its own language.
+
+use std::fmt;
 
 use chrono::NaiveDate;
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::countries;
 use crate::workflow::{FieldDef, FieldType, Workflow};
 
 /// Longest text accepted in one field.
-const MAX_TEXT: usize = 1000;
+pub const MAX_TEXT: usize = 1000;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One problem with one input: a workflow field, `documents.<kind>`, `comment`, `reason`,
+/// or another named input of the request (`workflow`, `kind`, `file`, `assignee`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct FieldError {
     pub field: String,
-    pub message: String,
+    /// The input's label as the workflow writes it ("Date of birth"), when it has one.
+    pub label: Option<String>,
+    pub problem: FieldProblem,
+}
+
+/// What is wrong with a value, with what a message needs to say so. Callers word it (the
+/// web layer per language); [`fmt::Display`] is the engine's own English, for logs and the CLI.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldProblem {
+    /// A value (or, for `documents.<kind>`, an upload) is needed and none was given.
+    Required,
+    /// The name is not an input of this form.
+    UnknownField,
+    /// This request may not give the input (a reason to an action that takes none, fields
+    /// from someone other than the applicant).
+    NotAllowed,
+    /// Given as something other than text (a JSON object, a boolean...).
+    NotText,
+    /// Longer than `max` characters.
+    TooLong {
+        max: usize,
+    },
+    /// Not a value of the field's type (a date, a number, a country code, an e-mail address);
+    /// `example` is a valid value, from the workflow.
+    Type {
+        expected: FieldType,
+        example: String,
+    },
+    BelowMinimum {
+        min: f64,
+    },
+    AboveMaximum {
+        max: f64,
+    },
+    /// Not one of the values allowed.
+    NotAChoice {
+        options: Vec<String>,
+    },
+    /// Does not match the field's pattern; `message` is the workflow's own description of it.
+    Pattern {
+        message: Option<String>,
+        example: String,
+    },
+    /// An uploaded file with no content.
+    Empty,
+    /// An uploaded file whose content is none of the accepted types.
+    FileType {
+        accepted: Vec<String>,
+    },
+    /// The person chosen may not be given this (does not work the case's stage).
+    NotEligible,
+}
+
+impl FieldProblem {
+    /// A stable machine-readable code, used in API error bodies.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FieldProblem::Required => "required",
+            FieldProblem::UnknownField => "unknown_field",
+            FieldProblem::NotAllowed => "not_allowed",
+            FieldProblem::NotText => "not_text",
+            FieldProblem::TooLong { .. } => "too_long",
+            FieldProblem::Type { .. } => "type",
+            FieldProblem::BelowMinimum { .. } => "below_minimum",
+            FieldProblem::AboveMaximum { .. } => "above_maximum",
+            FieldProblem::NotAChoice { .. } => "not_a_choice",
+            FieldProblem::Pattern { .. } => "pattern",
+            FieldProblem::Empty => "empty",
+            FieldProblem::FileType { .. } => "file_type",
+            FieldProblem::NotEligible => "not_eligible",
+        }
+    }
+
+    /// The parameters of the problem, as a JSON object (empty when it has none).
+    pub fn params(&self) -> Value {
+        match self {
+            FieldProblem::TooLong { max } => json!({"max": max}),
+            FieldProblem::Type { expected, example } => json!({"expected": expected, "example": example}),
+            FieldProblem::BelowMinimum { min } => json!({"min": min}),
+            FieldProblem::AboveMaximum { max } => json!({"max": max}),
+            FieldProblem::NotAChoice { options } => json!({"options": options}),
+            FieldProblem::Pattern { message, example } => json!({"message": message, "example": example}),
+            FieldProblem::FileType { accepted } => json!({"accepted": accepted}),
+            FieldProblem::Required
+            | FieldProblem::UnknownField
+            | FieldProblem::NotAllowed
+            | FieldProblem::NotText
+            | FieldProblem::Empty
+            | FieldProblem::NotEligible => json!({}),
+        }
+    }
 }
 
 impl FieldError {
-    pub fn new(field: &str, message: impl Into<String>) -> Self {
-        FieldError { field: field.to_string(), message: message.into() }
+    pub fn new(field: &str, problem: FieldProblem) -> Self {
+        FieldError { field: field.to_string(), label: None, problem }
+    }
+
+    /// The problem of a workflow field, labelled as the workflow labels it.
+    pub fn of(def: &FieldDef, problem: FieldProblem) -> Self {
+        FieldError { field: def.name.clone(), label: Some(def.label.clone()), problem }
+    }
+
+    pub fn labelled(mut self, label: &str) -> Self {
+        self.label = Some(label.to_string());
+        self
+    }
+
+    /// The label, else the input's name in words.
+    pub fn label_or_name(&self) -> String {
+        self.label.clone().unwrap_or_else(|| self.field.rsplit('.').next().unwrap_or(&self.field).replace('_', " "))
+    }
+}
+
+fn number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { n.to_string() }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = self.label_or_name();
+        let document = self.field.starts_with("documents.");
+        match &self.problem {
+            FieldProblem::Required if document => write!(f, "Upload the {}", label.to_lowercase()),
+            FieldProblem::Required => write!(f, "Enter {}", lower_first(&label)),
+            FieldProblem::UnknownField => write!(f, "`{}` is not a field of this application form", self.field),
+            FieldProblem::NotAllowed => write!(f, "`{}` may not be given here", self.field),
+            FieldProblem::NotText => write!(f, "{label} must be text"),
+            FieldProblem::TooLong { max } => write!(f, "{label} must be {max} characters or fewer"),
+            FieldProblem::Type { expected, example } => match expected {
+                FieldType::Date => write!(f, "{label} must be a real date, like {example}"),
+                FieldType::Number => write!(f, "{label} must be a number"),
+                FieldType::Country => write!(f, "{label} must be a country code such as PK or QA"),
+                FieldType::Email => write!(f, "{label} must be an e-mail address, like name@example.com"),
+                FieldType::Text | FieldType::Choice => write!(f, "{label} is not valid"),
+            },
+            FieldProblem::BelowMinimum { min } => write!(f, "{label} must be {} or more", number(*min)),
+            FieldProblem::AboveMaximum { max } => write!(f, "{label} must be {} or less", number(*max)),
+            FieldProblem::NotAChoice { options } => write!(f, "{label} must be one of: {}", options.join(", ")),
+            FieldProblem::Pattern { message: Some(m), .. } => write!(f, "{m}"),
+            FieldProblem::Pattern { message: None, .. } => write!(f, "{label} is not in the expected format"),
+            FieldProblem::Empty => write!(f, "The selected {} is empty", lower_first(&label)),
+            FieldProblem::FileType { accepted } => {
+                let names: Vec<&str> = accepted.iter().map(|a| describe_type(a)).collect();
+                write!(f, "The {} must be a {}", label.to_lowercase(), names.join(", "))
+            }
+            FieldProblem::NotEligible => write!(f, "Choose someone who works this stage"),
+        }
+    }
+}
+
+fn describe_type(content_type: &str) -> &str {
+    match content_type {
+        "application/pdf" => "PDF",
+        "image/jpeg" => "JPEG image",
+        "image/png" => "PNG image",
+        other => other,
     }
 }
 
@@ -35,14 +190,14 @@ pub fn check(workflow: &Workflow, given: &Map<String, Value>, complete: bool) ->
     let mut out = Map::new();
     for name in given.keys() {
         if workflow.field(name).is_none() {
-            errors.push(FieldError::new(name, format!("`{name}` is not a field of this application form")));
+            errors.push(FieldError::new(name, FieldProblem::UnknownField));
         }
     }
     for def in &workflow.fields {
         match given.get(&def.name) {
             None | Some(Value::Null) => {
                 if complete && def.required {
-                    errors.push(FieldError::new(&def.name, format!("Enter {}", lower_first(&def.label))));
+                    errors.push(FieldError::of(def, FieldProblem::Required));
                 }
             }
             Some(value) => match check_value(def, value) {
@@ -51,10 +206,10 @@ pub fn check(workflow: &Workflow, given: &Map<String, Value>, complete: bool) ->
                 }
                 Ok(None) => {
                     if complete && def.required {
-                        errors.push(FieldError::new(&def.name, format!("Enter {}", lower_first(&def.label))));
+                        errors.push(FieldError::of(def, FieldProblem::Required));
                     }
                 }
-                Err(message) => errors.push(FieldError::new(&def.name, message)),
+                Err(problem) => errors.push(FieldError::of(def, problem)),
             },
         }
     }
@@ -70,18 +225,19 @@ fn lower_first(s: &str) -> String {
 }
 
 /// `Ok(None)` for an empty value.
-pub fn check_value(def: &FieldDef, value: &Value) -> Result<Option<String>, String> {
+pub fn check_value(def: &FieldDef, value: &Value) -> Result<Option<String>, FieldProblem> {
     let raw = match value {
         Value::String(s) => s.trim().to_string(),
         Value::Number(n) if def.field_type == FieldType::Number => n.to_string(),
-        _ => return Err(format!("{} must be text", def.label)),
+        _ => return Err(FieldProblem::NotText),
     };
     if raw.is_empty() {
         return Ok(None);
     }
     if raw.chars().count() > MAX_TEXT {
-        return Err(format!("{} must be {MAX_TEXT} characters or fewer", def.label));
+        return Err(FieldProblem::TooLong { max: MAX_TEXT });
     }
+    let wrong_type = || FieldProblem::Type { expected: def.field_type, example: def.example.clone() };
     let normalised = match def.field_type {
         FieldType::Text => {
             if def.is_passport {
@@ -91,55 +247,48 @@ pub fn check_value(def: &FieldDef, value: &Value) -> Result<Option<String>, Stri
             }
         }
         FieldType::Date => {
-            let date = NaiveDate::parse_from_str(&raw, "%Y-%m-%d")
-                .map_err(|_| format!("{} must be a real date, like 2026-03-27", def.label))?;
+            let date = NaiveDate::parse_from_str(&raw, "%Y-%m-%d").map_err(|_| wrong_type())?;
             date.format("%Y-%m-%d").to_string()
         }
         FieldType::Number => {
-            let n: f64 = raw
-                .parse()
-                .ok()
-                .filter(|n: &f64| n.is_finite())
-                .ok_or_else(|| format!("{} must be a number", def.label))?;
+            let n: f64 = raw.parse().ok().filter(|n: &f64| n.is_finite()).ok_or_else(wrong_type)?;
             if let Some(min) = def.min {
                 if n < min {
-                    return Err(format!("{} must be {min} or more", def.label));
+                    return Err(FieldProblem::BelowMinimum { min });
                 }
             }
             if let Some(max) = def.max {
                 if n > max {
-                    return Err(format!("{} must be {max} or less", def.label));
+                    return Err(FieldProblem::AboveMaximum { max });
                 }
             }
             raw
         }
         FieldType::Choice => {
             if !def.options.iter().any(|o| o.value == raw) {
-                let allowed: Vec<&str> = def.options.iter().map(|o| o.value.as_str()).collect();
-                return Err(format!("{} must be one of: {}", def.label, allowed.join(", ")));
+                return Err(FieldProblem::NotAChoice {
+                    options: def.options.iter().map(|o| o.value.clone()).collect(),
+                });
             }
             raw
         }
         FieldType::Country => {
             let code = raw.to_uppercase();
             if countries::name(&code).is_none() {
-                return Err(format!("{} must be a country code such as PK or QA", def.label));
+                return Err(wrong_type());
             }
             code
         }
         FieldType::Email => {
             if !looks_like_email(&raw) {
-                return Err(format!("{} must be an e-mail address, like name@example.com", def.label));
+                return Err(wrong_type());
             }
             raw
         }
     };
     if let Some(re) = &def.pattern {
         if !re.is_match(&normalised) {
-            return Err(def
-                .pattern_message
-                .clone()
-                .unwrap_or_else(|| format!("{} is not in the expected format", def.label)));
+            return Err(FieldProblem::Pattern { message: def.pattern_message.clone(), example: def.example.clone() });
         }
     }
     Ok(Some(normalised))

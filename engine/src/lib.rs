@@ -1,5 +1,6 @@
 //! Corridor's engine: workflow model, transitions, storage, time and messages. No HTTP here.
 
+pub mod actions;
 pub mod actor;
 pub mod admin;
 pub mod audit;

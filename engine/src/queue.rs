@@ -3,9 +3,8 @@
 //! is, and who holds it (claim, release, reassign, each an audit event).
 //!
 //! A role *works* a stage when the workflow lets it take a transition out of that state; that
-//! is the only rule, so a new workflow file brings its queues with it. The actions a case page
-//! offers are found by asking [`transition::decide`] itself, so the page never offers what the
-//! engine would refuse, and a four-eyes refusal is known (and explained) before the click.
+//! is the only rule, so a new workflow file brings its queues with it. Holding a case does not
+//! decide who may take its actions; [`crate::actions`] answers that.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,11 +15,8 @@ use serde_json::json;
 use crate::actor::Actor;
 use crate::error::{EngineError, EngineResult};
 use crate::service::{ApplicationView, Engine};
-use crate::store::{
-    ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DocumentRecord, Organisation, Step, User,
-};
-use crate::transition::{self, TransitionInput, TransitionRequest};
-use crate::workflow::{APPLICANT_ROLE, DurationUnit, Need, SYSTEM_ROLE, Workflow};
+use crate::store::{ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, Organisation, User};
+use crate::workflow::{APPLICANT_ROLE, DurationUnit, SYSTEM_ROLE, Workflow};
 
 /// Largest queue page.
 pub const MAX_PAGE: i64 = 100;
@@ -102,29 +98,6 @@ pub struct QueuePage {
     pub items: Vec<QueueItem>,
     /// Where the next page starts, when there is one.
     pub next: Option<Cursor>,
-}
-
-/// Why four-eyes keeps this actor from an action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FourEyesBlock {
-    /// The actor submitted the application.
-    Submitted,
-    /// The actor took the previous four-eyes step.
-    PreviousApproval,
-}
-
-/// An action of the workflow that this actor's role takes in the case's current state.
-#[derive(Debug, Clone, Serialize)]
-pub struct CaseAction {
-    pub action: String,
-    pub label: String,
-    pub comment: Need,
-    pub reason: Need,
-    pub outcome: Option<String>,
-    pub four_eyes: bool,
-    /// Set when four-eyes refuses it to this actor: shown with the reason, without a form.
-    pub blocked: Option<FourEyesBlock>,
 }
 
 /// A decision that ended an application, for the decision letter.
@@ -489,74 +462,12 @@ impl Engine {
         let not_eligible = || {
             EngineError::invalid(vec![crate::fields::FieldError::new(
                 "assignee",
-                "Choose someone who works this stage",
+                crate::fields::FieldProblem::NotEligible,
             )])
         };
         let target = self.assignees(&view).await?.into_iter().find(|u| u.id == to_user).ok_or_else(not_eligible)?;
         let note = note.map(str::trim).filter(|n| !n.is_empty()).map(|n| n.chars().take(4000).collect());
         self.assign(actor, &view, expected_version, Some(&target), "reassign", note).await
-    }
-
-    /// The actions this actor's role takes in the case's current state, each as the engine
-    /// would decide it now: open, or blocked by four-eyes (and why). Actions of other roles
-    /// are not listed.
-    pub fn case_actions(
-        &self,
-        actor: &Actor,
-        view: &ApplicationView,
-        history: &[AuditEvent],
-        documents: &[DocumentRecord],
-    ) -> EngineResult<Vec<CaseAction>> {
-        let calendar = self.calendar(&view.workflow)?;
-        let steps: Vec<Step> = history.iter().map(Step::from).collect();
-        let document_kinds: Vec<String> = documents.iter().map(|d| d.kind.clone()).collect();
-        let mut out = Vec::new();
-        for t in
-            view.workflow.transitions_from(&view.record.state).filter(|t| t.by == actor.role && !actor.is_applicant())
-        {
-            // A trial decision with placeholder texts: only the role, state and four-eyes
-            // checks matter here; the real request is checked again when it is sent.
-            let filled = |need: Need| (need != Need::None).then(|| "-".to_string());
-            let request = TransitionRequest {
-                action: t.action.clone(),
-                expected_version: view.record.version,
-                comment: filled(t.comment),
-                reason: filled(t.reason),
-                fields: None,
-            };
-            let trial = transition::decide(TransitionInput {
-                workflow: &view.workflow,
-                application: &view.record,
-                steps: &steps,
-                document_kinds: &document_kinds,
-                calendar,
-                actor,
-                request: &request,
-                now: self.now(),
-            });
-            let blocked = match trial {
-                Ok(_) | Err(EngineError::Unprocessable { .. }) => None,
-                Err(EngineError::FourEyes(_)) => {
-                    let (submitter, _) = transition::four_eyes_blockers(&view.workflow, &steps);
-                    Some(if actor.user_id.is_some() && submitter == actor.user_id {
-                        FourEyesBlock::Submitted
-                    } else {
-                        FourEyesBlock::PreviousApproval
-                    })
-                }
-                Err(_) => continue,
-            };
-            out.push(CaseAction {
-                action: t.action.clone(),
-                label: t.label.clone(),
-                comment: t.comment,
-                reason: t.reason,
-                outcome: t.outcome.clone(),
-                four_eyes: t.four_eyes,
-                blocked,
-            });
-        }
-        Ok(out)
     }
 
     /// The decision that ended the application (a transition with an outcome into its

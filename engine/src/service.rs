@@ -14,7 +14,7 @@ use crate::audit::{self, ChainBreak, storable_time};
 use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::error::{EngineError, EngineResult};
-use crate::fields::{self, FieldError};
+use crate::fields::{self, FieldError, FieldProblem};
 use crate::registry::WorkflowRegistry;
 use crate::store::{
     ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DocumentRecord, NewApplication, NewAuditEvent,
@@ -114,7 +114,8 @@ impl Engine {
         given: &Map<String, Value>,
     ) -> EngineResult<ApplicationView> {
         let workflow = self.workflows.latest(workflow_id).ok_or_else(|| {
-            EngineError::invalid(vec![FieldError::new("workflow", format!("There is no workflow `{workflow_id}`"))])
+            let options = self.workflows.all_latest().iter().map(|w| w.id.clone()).collect();
+            EngineError::invalid(vec![FieldError::new("workflow", FieldProblem::NotAChoice { options })])
         })?;
         if !actor.is_applicant() || !workflow.roles.iter().any(|r| r == APPLICANT_ROLE) {
             return Err(EngineError::Forbidden("only a firm's applicant users start applications".into()));
@@ -267,14 +268,11 @@ impl Engine {
         let view = self.application(actor, reference).await?;
         self.require_with_applicant(actor, &view)?;
         let def = view.workflow.document(kind).ok_or_else(|| {
-            let known: Vec<&str> = view.workflow.documents.iter().map(|d| d.name.as_str()).collect();
-            EngineError::invalid(vec![FieldError::new(
-                "kind",
-                format!("`{kind}` is not a document of this application; expected one of: {}", known.join(", ")),
-            )])
+            let options = view.workflow.documents.iter().map(|d| d.name.clone()).collect();
+            EngineError::invalid(vec![FieldError::new("kind", FieldProblem::NotAChoice { options })])
         })?;
         if bytes.is_empty() {
-            return Err(EngineError::invalid(vec![FieldError::new("file", "The selected file is empty")]));
+            return Err(EngineError::invalid(vec![FieldError::new("file", FieldProblem::Empty).labelled(&def.label)]));
         }
         if bytes.len() as u64 > def.max_size {
             return Err(EngineError::TooLarge(format!(
@@ -285,14 +283,10 @@ impl Engine {
         }
         let content_type =
             sniff_content_type(bytes).filter(|t| def.accept.iter().any(|a| a == t)).ok_or_else(|| {
-                EngineError::invalid(vec![FieldError::new(
-                    "file",
-                    format!(
-                        "The {} must be a {}",
-                        def.label.to_lowercase(),
-                        def.accept.iter().map(|a| describe_type(a)).collect::<Vec<_>>().join(", ")
-                    ),
-                )])
+                EngineError::invalid(vec![
+                    FieldError::new("file", FieldProblem::FileType { accepted: def.accept.clone() })
+                        .labelled(&def.label),
+                ])
             })?;
         let storage_key = uuid::Uuid::new_v4().simple().to_string();
         tokio::fs::create_dir_all(&self.uploads_dir).await?;
@@ -444,15 +438,6 @@ impl Engine {
             count += events.len();
         }
         Ok(Ok(count))
-    }
-}
-
-fn describe_type(content_type: &str) -> &str {
-    match content_type {
-        "application/pdf" => "PDF",
-        "image/jpeg" => "JPEG image",
-        "image/png" => "PNG image",
-        other => other,
     }
 }
 

@@ -3,14 +3,14 @@
 //! then applies that write in one database transaction, comparing the version it was decided on.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::actor::Actor;
 use crate::audit::storable_time;
 use crate::calendar::Calendar;
 use crate::error::{EngineError, EngineResult};
-use crate::fields::{self, FieldError};
+use crate::fields::{self, FieldError, FieldProblem};
 use crate::store::{ApplicationRecord, NewAuditEvent, NewJob, Step, TransitionWrite};
 use crate::workflow::{APPLICANT_ROLE, Need, Recipient, StateDef, Target, Trigger, Workflow};
 
@@ -53,20 +53,42 @@ fn text(given: &Option<String>) -> Option<String> {
 }
 
 fn need(what: &str, need: Need, value: &Option<String>, details: &mut Vec<FieldError>) {
+    let label = if what == "reason" { "Reason" } else { "Comment" };
+    let problem = |p| FieldError::new(what, p).labelled(label);
     if need == Need::Required && value.is_none() {
-        details.push(FieldError::new(what, format!("Enter a {what} for this decision")));
+        details.push(problem(FieldProblem::Required));
     }
     if need == Need::None && value.is_some() && what == "reason" {
-        details.push(FieldError::new(what, "This action takes no reason; use the comment"));
+        details.push(problem(FieldProblem::NotAllowed));
     }
     if value.as_ref().is_some_and(|v| v.chars().count() > MAX_TEXT) {
-        details.push(FieldError::new(what, format!("The {what} must be {MAX_TEXT} characters or fewer")));
+        details.push(problem(FieldProblem::TooLong { max: MAX_TEXT }));
     }
 }
 
-/// The actors who took four-eyes steps, and the one who submitted (public: the case page
-/// words a four-eyes refusal from it).
-pub fn four_eyes_blockers(workflow: &Workflow, history: &[Step]) -> (Option<i64>, Option<i64>) {
+/// Why four-eyes keeps an actor from a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FourEyesBlock {
+    /// The actor submitted the application.
+    Submitted,
+    /// The actor took the previous four-eyes step.
+    PreviousApproval,
+}
+
+impl std::fmt::Display for FourEyesBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FourEyesBlock::Submitted => "You submitted this application, so someone else must approve it",
+            FourEyesBlock::PreviousApproval => {
+                "You took the previous approval of this application, so a second reviewer must take this one"
+            }
+        })
+    }
+}
+
+/// The one who submitted, and the actor who took the last four-eyes step.
+fn four_eyes_blockers(workflow: &Workflow, history: &[Step]) -> (Option<i64>, Option<i64>) {
     let initial = &workflow.initial_state().name;
     let submitter = history
         .iter()
@@ -80,6 +102,19 @@ pub fn four_eyes_blockers(workflow: &Workflow, history: &[Step]) -> (Option<i64>
         })
         .and_then(|e| e.actor_id);
     (submitter, last_approver)
+}
+
+/// Whether four-eyes keeps `actor` from a four-eyes step of this application.
+pub fn four_eyes_block(workflow: &Workflow, history: &[Step], actor: &Actor) -> Option<FourEyesBlock> {
+    let (submitter, last_approver) = four_eyes_blockers(workflow, history);
+    let me = actor.user_id?;
+    if submitter == Some(me) {
+        Some(FourEyesBlock::Submitted)
+    } else if last_approver == Some(me) {
+        Some(FourEyesBlock::PreviousApproval)
+    } else {
+        None
+    }
 }
 
 /// Decide a transition. Checks, in order: the action is open in this state (409), the actor's
@@ -119,7 +154,7 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
     let mut fields_changed = Vec::new();
     if let Some(given) = &request.fields {
         if actor.role != APPLICANT_ROLE {
-            details.push(FieldError::new("fields", "Only the applicant changes the application's fields"));
+            details.push(FieldError::new("fields", FieldProblem::NotAllowed));
         } else {
             for (k, v) in given {
                 if values.get(k) != Some(v) {
@@ -140,10 +175,9 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
     if transition.requires_documents {
         for doc in workflow.documents.iter().filter(|d| d.required) {
             if !document_kinds.contains(&doc.name) {
-                details.push(FieldError::new(
-                    &format!("documents.{}", doc.name),
-                    format!("Upload the {}", doc.label.to_lowercase()),
-                ));
+                details.push(
+                    FieldError::new(&format!("documents.{}", doc.name), FieldProblem::Required).labelled(&doc.label),
+                );
             }
         }
     }
@@ -153,16 +187,8 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
     }
 
     if transition.four_eyes {
-        let (submitter, last_approver) = four_eyes_blockers(workflow, steps);
-        if actor.user_id.is_some() && actor.user_id == submitter {
-            return Err(EngineError::FourEyes(
-                "You submitted this application, so someone else must approve it".into(),
-            ));
-        }
-        if actor.user_id.is_some() && actor.user_id == last_approver {
-            return Err(EngineError::FourEyes(
-                "You took the previous approval of this application, so a second reviewer must take this one".into(),
-            ));
+        if let Some(block) = four_eyes_block(workflow, steps, actor) {
+            return Err(EngineError::FourEyes(block));
         }
     }
 

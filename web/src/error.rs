@@ -9,6 +9,8 @@ use corridor_engine::error::{EngineError, ErrorKind};
 use corridor_engine::fields::FieldError;
 use serde_json::json;
 
+use crate::ui::i18n::Lang;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(transparent)]
@@ -90,7 +92,7 @@ impl ApiError {
     pub fn details(&self) -> serde_json::Value {
         match self {
             ApiError::Engine(EngineError::Unprocessable { details, .. }) | ApiError::Unprocessable(_, details) => {
-                json!(details)
+                details.iter().map(detail_json).collect()
             }
             ApiError::Engine(EngineError::ActionNotOpen { open, state, .. }) => {
                 json!({"state": state, "open_actions": open})
@@ -99,6 +101,16 @@ impl ApiError {
             _ => json!([]),
         }
     }
+}
+
+/// One field problem: its code and parameters from the engine, the sentence worded here.
+fn detail_json(d: &FieldError) -> serde_json::Value {
+    json!({
+        "field": d.field,
+        "code": d.problem.code(),
+        "params": d.problem.params(),
+        "message": crate::ui::forms::field_error_message(Lang::En, d),
+    })
 }
 
 impl IntoResponse for ApiError {

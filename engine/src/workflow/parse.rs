@@ -896,10 +896,13 @@ fn decode_field(p: &mut Problems, node: &Node) -> Option<(FieldDef, Pos, Pos)> {
             match crate::fields::check_value(&def, &serde_json::Value::String(example.v.clone())) {
                 Ok(Some(_)) => {}
                 Ok(None) => p.error(example.pos, "`example` must not be empty"),
-                Err(msg) => p.error(
-                    example.pos,
-                    format!("example `{}` is not a valid value for field `{}`: {msg}", example.v, def.name),
-                ),
+                Err(problem) => {
+                    let msg = crate::fields::FieldError::of(&def, problem);
+                    p.error(
+                        example.pos,
+                        format!("example `{}` is not a valid value for field `{}`: {msg}", example.v, def.name),
+                    )
+                }
             }
         }
     }

@@ -8,8 +8,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use corridor_engine::actor::Actor;
+use corridor_engine::actions::ActionsNow;
 use corridor_engine::error::EngineError;
+use corridor_engine::fields::{FieldError, FieldProblem};
 use corridor_engine::service::ApplicationView;
 use corridor_engine::store::{ApplicationFilter, AuditEvent, DocumentRecord};
 use corridor_engine::transition::TransitionRequest;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::extract::{ApiJson, ApiUser};
+use crate::ui::i18n::Lang;
 use crate::{ApiError, ApiResult, AppState};
 
 mod openapi;
@@ -43,17 +45,33 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .fallback(|| async { ApiError::NotFound("No such API route".into()) })
 }
 
-/// The actions the actor could take now, in file order.
-pub fn open_actions(view: &ApplicationView, actor: &Actor) -> Vec<Value> {
-    view.workflow
-        .transitions_from(&view.record.state)
-        .filter(|t| t.by == actor.role)
-        .map(|t| json!({"action": t.action, "label": t.label, "comment": t.comment, "reason": t.reason}))
-        .collect()
+/// `actions`: what the actor can take now; `blocked`: what the actor's role takes in this state
+/// but the engine bars this actor from, with the reason as a code, its parameters and a
+/// sentence. Both in the workflow file's order.
+pub fn actions_json(workflow: &Workflow, now: &ActionsNow) -> (Value, Value) {
+    let takeable = now
+        .takeable
+        .iter()
+        .map(|a| json!({"action": a.action, "label": a.label, "comment": a.comment, "reason": a.reason}))
+        .collect();
+    let blocked = now
+        .blocked
+        .iter()
+        .map(|b| {
+            json!({
+                "action": b.info.action,
+                "label": b.info.label,
+                "reason": b.reason,
+                "message": crate::ui::case::block_message(Lang::En, workflow, &b.reason),
+            })
+        })
+        .collect();
+    (Value::Array(takeable), Value::Array(blocked))
 }
 
-pub fn application_json(view: &ApplicationView, actor: &Actor) -> Value {
+pub fn application_json(view: &ApplicationView, now: &ActionsNow) -> Value {
     let r = &view.record;
+    let (actions, blocked) = actions_json(&view.workflow, now);
     let state = view.workflow.state(&r.state);
     json!({
         "reference": r.reference,
@@ -72,7 +90,8 @@ pub fn application_json(view: &ApplicationView, actor: &Actor) -> Value {
         "created_at": r.created_at,
         "updated_at": r.updated_at,
         "submitted_at": r.submitted_at,
-        "actions": open_actions(view, actor),
+        "actions": actions,
+        "blocked": blocked,
     })
 }
 
@@ -101,8 +120,9 @@ async fn create_application(
     ApiJson(body): ApiJson<CreateApplication>,
 ) -> ApiResult<Response> {
     let view = state.engine.create_application(&actor, &body.workflow, &body.fields).await?;
+    let now = state.engine.actions_now(&actor, &view).await?;
     let location = format!("/api/v1/applications/{}", view.record.reference);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(application_json(&view, &actor))).into_response())
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(application_json(&view, &now))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -140,7 +160,10 @@ async fn list_applications(
     let next = (views.len() as i64 == limit)
         .then(|| views.last().map(|v| format_cursor(v.record.deadline_at, v.record.id)))
         .flatten();
-    let items: Vec<Value> = views.iter().map(|v| application_json(v, &actor)).collect();
+    let mut items: Vec<Value> = Vec::with_capacity(views.len());
+    for view in &views {
+        items.push(application_json(view, &state.engine.actions_now(&actor, view).await?));
+    }
     Ok(Json(json!({"applications": items, "next": next})))
 }
 
@@ -164,7 +187,9 @@ async fn get_application(
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let (view, docs) = state.engine.documents(&actor, &reference).await?;
-    let mut body = application_json(&view, &actor);
+    let history = state.engine.history(&actor, &reference).await?;
+    let now = state.engine.available_actions(&actor, &view, &history, &docs)?;
+    let mut body = application_json(&view, &now);
     body["documents"] = docs.iter().map(document_json).collect();
     Ok(Json(body))
 }
@@ -183,7 +208,8 @@ async fn update_fields(
     ApiJson(body): ApiJson<UpdateFields>,
 ) -> ApiResult<Json<Value>> {
     let view = state.engine.update_fields(&actor, &reference, body.expected_version, &body.fields).await?;
-    Ok(Json(application_json(&view, &actor)))
+    let now = state.engine.actions_now(&actor, &view).await?;
+    Ok(Json(application_json(&view, &now)))
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
@@ -239,10 +265,10 @@ async fn upload_document(
     }
     let mut missing = Vec::new();
     if kind.as_deref().is_none_or(str::is_empty) {
-        missing.push(corridor_engine::fields::FieldError::new("kind", "Say which document this is (`kind`)"));
+        missing.push(FieldError::new("kind", FieldProblem::Required).labelled("The kind of document (`kind`)"));
     }
     if file.is_none() {
-        missing.push(corridor_engine::fields::FieldError::new("file", "Select a file to upload (`file`)"));
+        missing.push(FieldError::new("file", FieldProblem::Required).labelled("File (`file`)"));
     }
     if !missing.is_empty() {
         return Err(EngineError::invalid(missing).into());
@@ -296,7 +322,8 @@ async fn take_transition(
     match state.engine.transition(&actor, &reference, &request).await {
         Ok(view) => {
             state.metrics.transitions.fetch_add(1, Ordering::Relaxed);
-            Ok(Json(application_json(&view, &actor)))
+            let now = state.engine.actions_now(&actor, &view).await?;
+            Ok(Json(application_json(&view, &now)))
         }
         Err(e) => {
             if matches!(e, EngineError::StaleVersion { .. }) {

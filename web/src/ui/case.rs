@@ -1,7 +1,8 @@
 //! The case page for staff (`/cases/{reference}`): the application's fields, its documents
 //! (view in the browser or download), its history, who holds it, and exactly the actions the
-//! workflow gives this user now, each with its comment or reason box. An action that four-eyes
-//! keeps from this user is shown with the reason instead of a form. A firm user who opens a
+//! workflow gives this user now (the engine's [`ActionsNow`]), each with its comment or reason
+//! box. An action the engine bars (four-eyes, something missing) is shown with the reason
+//! instead of a form. A firm user who opens a
 //! case address is sent to their own application page, or gets "not found".
 
 use axum::Router;
@@ -10,13 +11,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
+use corridor_engine::actions::{ActionInfo, ActionsNow, BlockReason};
 use corridor_engine::actor::Actor;
 use corridor_engine::error::EngineError;
-use corridor_engine::queue::{CaseAction, FourEyesBlock};
+use corridor_engine::fields::FieldProblem;
 use corridor_engine::service::ApplicationView;
-use corridor_engine::store::Step;
-use corridor_engine::transition::TransitionRequest;
-use corridor_engine::workflow::Need;
+use corridor_engine::transition::{FourEyesBlock, TransitionRequest};
+use corridor_engine::workflow::{Need, Workflow};
 use serde::Serialize;
 use tera::Context;
 
@@ -69,8 +70,9 @@ struct ActionView {
     reason: String,
     /// A refusing decision (red button).
     warning: bool,
-    /// Why four-eyes keeps this user from it (in the page's language).
+    /// Why the engine bars this user from it (in the page's language), and its code.
     blocked: Option<String>,
+    blocked_code: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -128,25 +130,55 @@ pub fn four_eyes_message(lang: Lang, block: FourEyesBlock) -> String {
     )
 }
 
-fn action_views(lang: Lang, actions: &[CaseAction], typed: &Typed) -> Vec<ActionView> {
-    actions
+/// Why an action is barred, in `lang`; missing fields and documents by their labels.
+pub fn block_message(lang: Lang, workflow: &Workflow, reason: &BlockReason) -> String {
+    match reason {
+        BlockReason::FourEyes { rule } => four_eyes_message(lang, *rule),
+        BlockReason::Missing { fields, documents } => {
+            let items: Vec<String> = fields
+                .iter()
+                .map(|f| workflow.field(f).map(|d| d.label.clone()).unwrap_or_else(|| f.clone()))
+                .chain(
+                    documents
+                        .iter()
+                        .map(|k| workflow.document(k).map(|d| d.label.clone()).unwrap_or_else(|| k.clone())),
+                )
+                .collect();
+            i18n::t_args(lang, "actions.missing", &[("items", items.join(", "))])
+        }
+    }
+}
+
+/// The user's actions in the workflow file's order, the barred ones with their reason.
+fn action_views(lang: Lang, workflow: &Workflow, now: &ActionsNow, typed: &Typed) -> Vec<ActionView> {
+    let view = |a: &ActionInfo, reason: Option<&BlockReason>| {
+        let mine = typed.action == a.action;
+        ActionView {
+            action: a.action.clone(),
+            label: a.label.clone(),
+            comment_need: need_str(a.comment),
+            reason_need: need_str(a.reason),
+            comment_name: format!("comment-{}", a.action),
+            reason_name: format!("reason-{}", a.action),
+            comment: if mine { typed.comment.clone() } else { String::new() },
+            reason: if mine { typed.reason.clone() } else { String::new() },
+            warning: a.outcome.as_deref() == Some("refused"),
+            blocked: reason.map(|r| block_message(lang, workflow, r)),
+            blocked_code: reason.map(BlockReason::code),
+        }
+    };
+    let mut out: Vec<(usize, ActionView)> = now
+        .takeable
         .iter()
-        .map(|a| {
-            let mine = typed.action == a.action;
-            ActionView {
-                action: a.action.clone(),
-                label: a.label.clone(),
-                comment_need: need_str(a.comment),
-                reason_need: need_str(a.reason),
-                comment_name: format!("comment-{}", a.action),
-                reason_name: format!("reason-{}", a.action),
-                comment: if mine { typed.comment.clone() } else { String::new() },
-                reason: if mine { typed.reason.clone() } else { String::new() },
-                warning: a.outcome.as_deref() == Some("refused"),
-                blocked: a.blocked.map(|b| four_eyes_message(lang, b)),
-            }
+        .map(|a| (a, None))
+        .chain(now.blocked.iter().map(|b| (&b.info, Some(&b.reason))))
+        .map(|(a, reason)| {
+            let position = workflow.transitions.iter().position(|t| t.action == a.action).unwrap_or(usize::MAX);
+            (position, view(a, reason))
         })
-        .collect()
+        .collect();
+    out.sort_by_key(|(position, _)| *position);
+    out.into_iter().map(|(_, v)| v).collect()
 }
 
 /// Render the case page (also after a refused action, with its errors).
@@ -163,7 +195,7 @@ pub async fn case_page(
     let lang = ctx.lang;
     let (view, docs) = engine.documents(actor, reference).await?;
     let events = engine.history(actor, reference).await?;
-    let actions = engine.case_actions(actor, &view, &events, &docs)?;
+    let actions = engine.available_actions(actor, &view, &events, &docs)?;
     let r = &view.record;
     let wf = &view.workflow;
     let values = r.fields.as_object().cloned().unwrap_or_default();
@@ -241,8 +273,8 @@ pub async fn case_page(
     page.insert("fields", &forms::field_views(lang, wf, &values, &FormErrors::default()));
     page.insert("documents", &documents);
     page.insert("timeline", &timeline::entries(lang, wf, &events, true));
-    page.insert("actions", &action_views(lang, &actions, typed));
-    page.insert("open_actions", &actions.iter().filter(|a| a.blocked.is_none()).count());
+    page.insert("actions", &action_views(lang, wf, &actions, typed));
+    page.insert("open_actions", &actions.takeable.len());
     page.insert("assignees", &assignees);
     errors.insert_into(&mut page);
     render_status(ctx, status, "staff/case.html", page)
@@ -292,32 +324,22 @@ async fn act(
         }
         Err(EngineError::Unprocessable { details, .. }) => {
             for d in details {
-                let (key, message) = match d.field.as_str() {
-                    "comment" | "reason" => {
-                        let kind = if d.message.contains("characters or fewer") { "too_long" } else { "required" };
-                        (format!("{}-{action}", d.field), i18n::t(lang, &format!("case.error.{}_{kind}", d.field)))
+                let (key, message) = match (d.field.as_str(), &d.problem) {
+                    ("comment" | "reason", FieldProblem::Required | FieldProblem::TooLong { .. }) => {
+                        (format!("{}-{action}", d.field), forms::field_error_message(lang, &d))
                     }
-                    // Anything else the workflow demands (a document, a field) in the engine's
-                    // own words: staff cannot fix it here, but they should know why.
-                    _ => ("action".to_string(), d.message),
+                    // Anything else the workflow demands (a document, a field): staff cannot
+                    // fix it here, but they should know why.
+                    _ => ("action".to_string(), forms::field_error_message(lang, &d)),
                 };
                 let href = if key == "action" { "#actions".to_string() } else { format!("#{key}") };
                 errors.add(&key, &href, message);
             }
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        Err(EngineError::FourEyes(_)) => {
+        Err(EngineError::FourEyes(block)) => {
             // Four-eyes refused at the last moment (the page was opened before the other
             // approval): say why, on the page.
-            let (view, _) = state.engine.documents(&actor, &reference).await?;
-            let events = state.engine.history(&actor, &reference).await?;
-            let steps: Vec<Step> = events.iter().map(Step::from).collect();
-            let (submitter, _) = corridor_engine::transition::four_eyes_blockers(&view.workflow, &steps);
-            let block = if submitter.is_some() && submitter == actor.user_id {
-                FourEyesBlock::Submitted
-            } else {
-                FourEyesBlock::PreviousApproval
-            };
             errors.add("four-eyes", "#actions", four_eyes_message(lang, block));
             StatusCode::FORBIDDEN
         }

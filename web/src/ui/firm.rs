@@ -56,7 +56,8 @@ fn app_url(reference: &str, rest: &str) -> String {
     format!("/applications/{reference}{rest}")
 }
 
-// ---- which of the workflow's transitions the firm's buttons take ----
+// ---- which of the workflow's transitions the firm's buttons take (whether the firm may take
+// one now is the engine's answer, `Engine::available_actions`) ----
 
 fn leads_to_terminal(wf: &Workflow, t: &TransitionDef) -> bool {
     match &t.to {
@@ -338,11 +339,17 @@ async fn application(State(state): State<AppState>, ctx: Ctx, Path(reference): P
     page.insert("documents", &doc_views(lang, &view, &docs, &FormErrors::default()));
     page.insert("details_task", details_task);
     page.insert("documents_task", documents_task);
-    page.insert("ready", &(details_task == "completed" && documents_task == "completed"));
+    // What the firm may do now is the engine's answer; the task list only shows progress.
+    let now = state.engine.available_actions(&actor, &view, &events, &docs)?;
+    let wf = &view.workflow;
+    let st = view.record.state.as_str();
+    page.insert("ready", &submit_action(wf).is_some_and(|t| now.takeable(&t.action)));
     page.insert("timeline", &timeline::entries(lang, &view.workflow, &events, false));
     page.insert("request", &if card.with_applicant && !card.is_draft { open_request(&view, &events) } else { None });
-    page.insert("answer", &answer_action(&view.workflow, &view.record.state).map(|t| t.label.clone()));
-    page.insert("can_withdraw", &withdraw_action(&view.workflow, &view.record.state).is_some());
+    // An answer still missing a field or document is put right on the answer page itself.
+    let answer = answer_action(wf, st).filter(|t| now.takeable(&t.action) || now.blocked(&t.action).is_some());
+    page.insert("answer", &answer.map(|t| t.label.clone()));
+    page.insert("can_withdraw", &withdraw_action(wf, st).is_some_and(|t| now.takeable(&t.action)));
     // Once a decision closed it: the printable decision letter (the engine says whether there
     // is one; a withdrawal or a lapse has none).
     let letter_url = if card.terminal {
@@ -415,7 +422,7 @@ async fn save_details(
     let field_href = |name: &str| format!("#{}", forms::field_id(name));
     let doc_href = |kind: &str| app_url(&view.record.reference, &format!("/documents#doc-{kind}"));
     if finishing && let Err(details) = fields::check(&view.workflow, &merged, true) {
-        let errors = forms::engine_errors(lang, &view.workflow, &merged, &details, field_href, doc_href);
+        let errors = forms::engine_errors(lang, &view.workflow, &details, field_href, doc_href);
         return details_page(&ctx, &view, &merged, &errors, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let version = form.i64("version").unwrap_or(-1);
@@ -425,7 +432,7 @@ async fn save_details(
             Ok(Redirect::to(&app_url(&saved.record.reference, next)).into_response())
         }
         Err(EngineError::Unprocessable { details, .. }) => {
-            let errors = forms::engine_errors(lang, &view.workflow, &merged, &details, field_href, doc_href);
+            let errors = forms::engine_errors(lang, &view.workflow, &details, field_href, doc_href);
             details_page(&ctx, &view, &merged, &errors, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(EngineError::StaleVersion { .. }) => {
@@ -525,17 +532,9 @@ async fn upload(
                     ),
                 ),
                 Err(EngineError::Unprocessable { details, .. }) => {
-                    let empty = details.iter().any(|d| d.message.contains("empty"));
-                    let message = if empty {
-                        i18n::t_args(lang, "documents.error.empty", &[("label", forms::lower_label(&def.label))])
-                    } else {
-                        i18n::t_args(
-                            lang,
-                            "documents.error.type",
-                            &[("label", forms::lower_label(&def.label)), ("types", forms::accepted_types(lang, &def))],
-                        )
-                    };
-                    errors.add(&key, &href, message);
+                    for d in &details {
+                        errors.add(&key, &href, forms::field_error_message(lang, d));
+                    }
                 }
                 Err(e @ (EngineError::ActionNotOpen { .. } | EngineError::StaleVersion { .. })) => return Err(e.into()),
                 Err(e) => return Err(e.into()),
@@ -613,11 +612,9 @@ async fn submit(
         Ok(_) => Ok(Redirect::to(&app_url(&reference, "/confirmation")).into_response()),
         Err(EngineError::Unprocessable { details, .. }) => {
             let (view, docs) = state.engine.documents(&actor, &reference).await?;
-            let values = values_of(&view);
             let errors = forms::engine_errors(
                 ctx.lang,
                 &view.workflow,
-                &values,
                 &details,
                 |name| app_url(&reference, &format!("/details#{}", forms::field_id(name))),
                 |kind| app_url(&reference, &format!("/documents#doc-{kind}")),
@@ -712,7 +709,6 @@ async fn respond(
         Err(EngineError::Unprocessable { details, .. }) => forms::engine_errors(
             ctx.lang,
             &view.workflow,
-            &merged,
             &details,
             |name| format!("#{}", forms::field_id(name)),
             |kind| format!("#doc-{kind}"),
@@ -779,8 +775,7 @@ async fn withdraw(
     let errors = match state.engine.transition(&actor, &reference, &request).await {
         Ok(_) => return Ok(Redirect::to(&app_url(&reference, "?notice=withdrawn")).into_response()),
         Err(EngineError::Unprocessable { details, .. }) => {
-            let values = values_of(&view);
-            forms::engine_errors(ctx.lang, &view.workflow, &values, &details, |n| format!("#{n}"), |k| format!("#{k}"))
+            forms::engine_errors(ctx.lang, &view.workflow, &details, |n| format!("#{n}"), |k| format!("#{k}"))
         }
         Err(EngineError::StaleVersion { .. }) => stale_error(ctx.lang),
         Err(e) => return Err(e.into()),

@@ -3,7 +3,7 @@
 //! the top linking to each field, the same message beside the field).
 
 use corridor_engine::countries::COUNTRIES;
-use corridor_engine::fields::{self, FieldError};
+use corridor_engine::fields::{FieldError, FieldProblem};
 use corridor_engine::workflow::{DocumentDef, FieldDef, FieldType, Workflow};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -225,63 +225,62 @@ pub fn field_views(
     workflow.fields.iter().map(|d| field_view(lang, d, values, errors)).collect()
 }
 
-/// A field's problem in the visitor's language. The engine decides whether a value is valid
-/// (`fields::check_value`); this only words the answer. `engine_message` is the fallback.
-pub fn field_message(lang: Lang, def: &FieldDef, raw: &str, engine_message: &str) -> String {
-    let raw = raw.trim();
-    // Labels in the middle of a sentence start in lower case ("Enter date of birth"); at the
-    // start, as written.
-    let args_with = |label: String, extra: Vec<(&'static str, String)>| {
-        let mut a = vec![("label", label), ("example", def.example.clone())];
-        a.extend(extra);
-        a
-    };
-    let mid = |extra| args_with(lower_label(&def.label), extra);
-    let start = |extra| args_with(def.label.clone(), extra);
-    if raw.is_empty() {
-        return i18n::t_args(lang, "field_error.required", &mid(vec![]));
-    }
-    if raw.chars().count() > 1000 {
-        return i18n::t_args(lang, "field_error.too_long", &start(vec![]));
-    }
-    let message = match def.field_type {
-        FieldType::Date if chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").is_err() => {
-            Some(i18n::t_args(lang, "field_error.date", &start(vec![])))
+/// A problem the engine found, in the visitor's language. The engine decides whether a value
+/// is valid and says what kind of problem it is (`fields::FieldProblem`); this only words it.
+/// Labels (the workflow's own) start in lower case in the middle of a sentence. The API words
+/// its error details with this too, in English.
+pub fn field_error_message(lang: Lang, error: &FieldError) -> String {
+    let label = error.label_or_name();
+    let mid = lower_label(&label);
+    let field = error.field.as_str();
+    let text = matches!(field, "comment" | "reason");
+    match &error.problem {
+        FieldProblem::Required if field.starts_with("documents.") => {
+            i18n::t_args(lang, "field_error.document_missing", &[("label", mid)])
         }
-        FieldType::Number => match raw.parse::<f64>().ok().filter(|n| n.is_finite()) {
-            None => Some(i18n::t_args(lang, "field_error.number", &start(vec![]))),
-            Some(n) if def.min.is_some_and(|m| n < m) => {
-                Some(i18n::t_args(lang, "field_error.min", &start(vec![("min", fmt_num(def.min))])))
+        FieldProblem::Required if field == "file" => i18n::t_args(lang, "documents.error.choose", &[("label", mid)]),
+        FieldProblem::Required if text => i18n::t(lang, &format!("case.error.{field}_required")),
+        FieldProblem::Required => i18n::t_args(lang, "field_error.required", &[("label", mid)]),
+        FieldProblem::TooLong { max } if text => {
+            i18n::t_args(lang, &format!("case.error.{field}_too_long"), &[("max", max.to_string())])
+        }
+        FieldProblem::TooLong { max } => {
+            i18n::t_args(lang, "field_error.too_long", &[("label", label), ("max", max.to_string())])
+        }
+        FieldProblem::NotText => i18n::t_args(lang, "field_error.not_text", &[("label", label)]),
+        FieldProblem::Type { expected, example } => match expected {
+            FieldType::Date => {
+                i18n::t_args(lang, "field_error.date", &[("label", label), ("example", example.clone())])
             }
-            Some(n) if def.max.is_some_and(|m| n > m) => {
-                Some(i18n::t_args(lang, "field_error.max", &start(vec![("max", fmt_num(def.max))])))
+            FieldType::Number => {
+                i18n::t_args(lang, "field_error.number", &[("label", label), ("example", example.clone())])
             }
-            _ => None,
+            FieldType::Country => i18n::t_args(lang, "field_error.country", &[("label", mid)]),
+            FieldType::Email => i18n::t_args(lang, "field_error.email", &[("label", mid)]),
+            FieldType::Text | FieldType::Choice => i18n::t_args(lang, "field_error.invalid", &[("label", label)]),
         },
-        FieldType::Choice if !def.options.iter().any(|o| o.value == raw) => {
-            Some(i18n::t_args(lang, "field_error.choice", &mid(vec![])))
+        FieldProblem::BelowMinimum { min } => {
+            i18n::t_args(lang, "field_error.min", &[("label", label), ("min", fmt_num(*min))])
         }
-        FieldType::Country if corridor_engine::countries::name(&raw.to_uppercase()).is_none() => {
-            Some(i18n::t_args(lang, "field_error.country", &mid(vec![])))
+        FieldProblem::AboveMaximum { max } => {
+            i18n::t_args(lang, "field_error.max", &[("label", label), ("max", fmt_num(*max))])
         }
-        FieldType::Email
-            if fields::check_value(def, &Value::String(raw.to_string())).is_err() && def.pattern.is_none() =>
-        {
-            Some(i18n::t_args(lang, "field_error.email", &mid(vec![])))
-        }
-        _ => None,
-    };
-    if let Some(m) = message {
-        return m;
-    }
-    if def.pattern.is_some() {
+        FieldProblem::NotAChoice { .. } => i18n::t_args(lang, "field_error.choice", &[("label", mid)]),
         // The workflow's own words (English), after a translated lead-in.
-        return match &def.pattern_message {
-            Some(m) => i18n::t_args(lang, "field_error.pattern_with", &mid(vec![("rule", m.clone())])),
-            None => i18n::t_args(lang, "field_error.pattern", &mid(vec![])),
-        };
+        FieldProblem::Pattern { message: Some(rule), .. } => {
+            i18n::t_args(lang, "field_error.pattern_with", &[("label", mid), ("rule", rule.clone())])
+        }
+        FieldProblem::Pattern { message: None, example } => {
+            i18n::t_args(lang, "field_error.pattern", &[("label", mid), ("example", example.clone())])
+        }
+        FieldProblem::UnknownField => i18n::t_args(lang, "field_error.unknown_field", &[("name", error.field.clone())]),
+        FieldProblem::NotAllowed => i18n::t_args(lang, "field_error.not_allowed", &[("label", label)]),
+        FieldProblem::Empty => i18n::t_args(lang, "documents.error.empty", &[("label", mid)]),
+        FieldProblem::FileType { accepted } => {
+            i18n::t_args(lang, "documents.error.type", &[("label", mid), ("types", types_words(lang, accepted))])
+        }
+        FieldProblem::NotEligible => i18n::t(lang, "case.error.assignee"),
     }
-    engine_message.to_string()
 }
 
 /// A label in the middle of a sentence: first letter in lower case, unless the label starts
@@ -296,12 +295,8 @@ pub fn lower_label(label: &str) -> String {
     }
 }
 
-fn fmt_num(n: Option<f64>) -> String {
-    match n {
-        Some(v) if v.fract() == 0.0 => format!("{}", v as i64),
-        Some(v) => v.to_string(),
-        None => String::new(),
-    }
+fn fmt_num(n: f64) -> String {
+    if n.fract() == 0.0 { format!("{}", n as i64) } else { n.to_string() }
 }
 
 /// Turn the engine's field errors into form errors, worded for the visitor. Errors naming
@@ -309,28 +304,27 @@ fn fmt_num(n: Option<f64>) -> String {
 pub fn engine_errors(
     lang: Lang,
     workflow: &Workflow,
-    values: &Map<String, Value>,
     details: &[FieldError],
     field_href: impl Fn(&str) -> String,
     document_href: impl Fn(&str) -> String,
 ) -> FormErrors {
     let mut errors = FormErrors::default();
     for d in details {
-        if let Some(def) = workflow.field(&d.field) {
-            let raw = value_text(values, &d.field);
-            errors.add(&d.field, &field_href(&d.field), field_message(lang, def, &raw, &d.message));
+        if workflow.field(&d.field).is_some() {
+            errors.add(&d.field, &field_href(&d.field), field_error_message(lang, d));
         } else if let Some(kind) = d.field.strip_prefix("documents.") {
-            let label = workflow.document(kind).map(|doc| lower_label(&doc.label)).unwrap_or_else(|| kind.to_string());
-            errors.add(
-                &format!("doc-{kind}"),
-                &document_href(kind),
-                i18n::t_args(lang, "field_error.document_missing", &[("label", label)]),
-            );
-        } else if d.field == "comment" || d.field == "reason" {
-            let key = if d.message.contains("characters or fewer") { "too_long" } else { "required" };
-            errors.add(&d.field, &format!("#{}", d.field), i18n::t(lang, &format!("field_error.{}_{key}", d.field)));
+            errors.add(&format!("doc-{kind}"), &document_href(kind), field_error_message(lang, d));
+        } else if matches!(d.field.as_str(), "comment" | "reason") && d.problem != FieldProblem::NotAllowed {
+            // The firm's own wording: its comment is the answer to a request.
+            let message = match d.problem {
+                FieldProblem::TooLong { max } => {
+                    i18n::t_args(lang, &format!("field_error.{}_too_long", d.field), &[("max", max.to_string())])
+                }
+                _ => i18n::t(lang, &format!("field_error.{}_required", d.field)),
+            };
+            errors.add(&d.field, &format!("#{}", d.field), message);
         } else {
-            errors.add(&d.field, "#main-content", d.message.clone());
+            errors.add(&d.field, "#main-content", field_error_message(lang, d));
         }
     }
     errors.sort_by_workflow(workflow);
@@ -348,8 +342,11 @@ pub fn accepted_words(lang: Lang, def: &DocumentDef) -> String {
 
 /// The accepted types in words: "PDF, JPEG or PNG".
 pub fn accepted_types(lang: Lang, def: &DocumentDef) -> String {
-    let names: Vec<String> = def
-        .accept
+    types_words(lang, &def.accept)
+}
+
+fn types_words(lang: Lang, content_types: &[String]) -> String {
+    let names: Vec<String> = content_types
         .iter()
         .map(|a| match a.as_str() {
             "application/pdf" => "PDF".to_string(),

@@ -380,6 +380,46 @@ mod tests {
     }
 
     #[test]
+    fn every_field_problem_is_worded_in_every_language() {
+        use corridor_engine::workflow::FieldType;
+        let problems = [
+            FieldProblem::Required,
+            FieldProblem::UnknownField,
+            FieldProblem::NotAllowed,
+            FieldProblem::NotText,
+            FieldProblem::TooLong { max: 1000 },
+            FieldProblem::Type { expected: FieldType::Date, example: "1990-05-14".into() },
+            FieldProblem::Type { expected: FieldType::Number, example: "30".into() },
+            FieldProblem::Type { expected: FieldType::Country, example: "PK".into() },
+            FieldProblem::Type { expected: FieldType::Email, example: "a@b.example".into() },
+            FieldProblem::Type { expected: FieldType::Text, example: String::new() },
+            FieldProblem::BelowMinimum { min: 1.0 },
+            FieldProblem::AboveMaximum { max: 90.0 },
+            FieldProblem::NotAChoice { options: vec!["a".into()] },
+            FieldProblem::Pattern { message: Some("Two letters".into()), example: "AB".into() },
+            FieldProblem::Pattern { message: None, example: "AB".into() },
+            FieldProblem::Empty,
+            FieldProblem::FileType { accepted: vec!["application/pdf".into()] },
+            FieldProblem::NotEligible,
+        ];
+        for lang in i18n::LANGS {
+            for problem in &problems {
+                for field in ["date_of_birth", "documents.photo", "comment", "reason", "file"] {
+                    let error = FieldError::new(field, problem.clone()).labelled("Date of birth");
+                    let m = field_error_message(*lang, &error);
+                    assert!(
+                        !m.is_empty() && !m.contains('{') && !m.contains("error."),
+                        "{problem:?} on {field} in {}: {m}",
+                        lang.code()
+                    );
+                }
+            }
+        }
+        let too_long = FieldError::new("comment", FieldProblem::TooLong { max: 4000 });
+        assert_eq!(field_error_message(Lang::En, &too_long), "The comment must be 4000 characters or fewer");
+    }
+
+    #[test]
     fn labels_mid_sentence() {
         assert_eq!(lower_label("Date of birth"), "date of birth");
         assert_eq!(lower_label("PSEB registration number"), "PSEB registration number");

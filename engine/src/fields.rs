@@ -252,15 +252,15 @@ pub fn check_value(def: &FieldDef, value: &Value) -> Result<Option<String>, Fiel
         }
         FieldType::Number => {
             let n: f64 = raw.parse().ok().filter(|n: &f64| n.is_finite()).ok_or_else(wrong_type)?;
-            if let Some(min) = def.min {
-                if n < min {
-                    return Err(FieldProblem::BelowMinimum { min });
-                }
+            if let Some(min) = def.min
+                && n < min
+            {
+                return Err(FieldProblem::BelowMinimum { min });
             }
-            if let Some(max) = def.max {
-                if n > max {
-                    return Err(FieldProblem::AboveMaximum { max });
-                }
+            if let Some(max) = def.max
+                && n > max
+            {
+                return Err(FieldProblem::AboveMaximum { max });
             }
             raw
         }
@@ -286,10 +286,10 @@ pub fn check_value(def: &FieldDef, value: &Value) -> Result<Option<String>, Fiel
             raw
         }
     };
-    if let Some(re) = &def.pattern {
-        if !re.is_match(&normalised) {
-            return Err(FieldProblem::Pattern { message: def.pattern_message.clone(), example: def.example.clone() });
-        }
+    if let Some(re) = &def.pattern
+        && !re.is_match(&normalised)
+    {
+        return Err(FieldProblem::Pattern { message: def.pattern_message.clone(), example: def.example.clone() });
     }
     Ok(Some(normalised))
 }

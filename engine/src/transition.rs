@@ -186,10 +186,10 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
         return Err(EngineError::Unprocessable { message, details });
     }
 
-    if transition.four_eyes {
-        if let Some(block) = four_eyes_block(workflow, steps, actor) {
-            return Err(EngineError::FourEyes(block));
-        }
+    if transition.four_eyes
+        && let Some(block) = four_eyes_block(workflow, steps, actor)
+    {
+        return Err(EngineError::FourEyes(block));
     }
 
     let to_name = match &transition.to {

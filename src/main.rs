@@ -11,6 +11,8 @@ use corridor::config::Config;
 use corridor::startup;
 use corridor_engine::auth;
 use corridor_engine::clock::SystemClock;
+use corridor_engine::lang::Lang;
+use corridor_engine::organisation::OrganisationKind;
 use corridor_engine::store::NewUser;
 use corridor_engine::workflow::{self, graph};
 
@@ -112,12 +114,13 @@ enum UserCommand {
         /// Organisation name.
         #[arg(long)]
         org: String,
-        /// Kind of a new organisation: firm, ministry, embassy, authority, operator.
+        /// Kind of a new organisation: firm, ministry, embassy, authority, operator (default:
+        /// what the workflow files declare for the role).
         #[arg(long)]
-        org_kind: Option<String>,
+        org_kind: Option<OrganisationKind>,
         /// Preferred language: en, ar, ur.
         #[arg(long, default_value = "en")]
-        language: String,
+        language: Lang,
     },
 }
 
@@ -335,33 +338,28 @@ async fn user_add(
     name: String,
     role: String,
     org: String,
-    org_kind: Option<String>,
-    language: String,
+    org_kind: Option<OrganisationKind>,
+    language: Lang,
 ) -> anyhow::Result<ExitCode> {
-    const ROLES: &[&str] = &[
-        "applicant",
-        "ministry_reviewer",
-        "ministry_supervisor",
-        "security_officer",
-        "embassy_officer",
-        "licensing_officer",
-        "admin",
-    ];
-    if !ROLES.contains(&role.as_str()) {
-        bail!("--role: `{role}` is not a role; use one of {}", ROLES.join(", "));
+    let engine = startup::build_engine(config, Arc::new(SystemClock)).await?;
+    let roles = engine.assignable_roles();
+    if !roles.contains(&role) {
+        bail!("--role: `{role}` is not a role; use one of {}", roles.join(", "));
     }
     if !email.contains('@') || email.contains(char::is_whitespace) {
         bail!("--email: `{email}` is not an e-mail address");
-    }
-    if !["en", "ar", "ur"].contains(&language.as_str()) {
-        bail!("--language: use en, ar or ur");
     }
     let store = startup::open_store(config).await?;
     let organisation = match store.organisation_by_name(&org).await? {
         Some(o) => o,
         None => {
-            let kind = org_kind.unwrap_or_else(|| default_org_kind(&role).to_string());
-            store.create_organisation(&org, &kind, None).await?
+            let Some(kind) = org_kind.or_else(|| engine.organisation_kind_of_role(&role)) else {
+                bail!(
+                    "--org-kind: the organisation `{org}` is new and no workflow says what kind of organisation holds \
+                     `{role}`; give one of firm, ministry, embassy, authority, operator"
+                );
+            };
+            store.create_organisation(&org, kind.code(), None).await?
         }
     };
     let given = if std::io::stdin().is_terminal() {
@@ -384,7 +382,7 @@ async fn user_add(
             role,
             organisation_id: organisation.id,
             password_hash: Some(auth::hash_password(&password)?),
-            language,
+            language: language.code().to_string(),
         })
         .await?;
     println!("created user {} ({}) in {}", user.email, user.role, organisation.name);
@@ -392,16 +390,6 @@ async fn user_add(
         println!("password: {password}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn default_org_kind(role: &str) -> &'static str {
-    match role {
-        "applicant" => "firm",
-        "ministry_reviewer" | "ministry_supervisor" => "ministry",
-        "embassy_officer" => "embassy",
-        "security_officer" | "licensing_officer" => "authority",
-        _ => "operator",
-    }
 }
 
 async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {

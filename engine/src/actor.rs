@@ -40,6 +40,12 @@ impl Actor {
         self.role == ADMIN_ROLE
     }
 
+    /// A person who works cases (reviewers, officers, supervisors): every role the workflows
+    /// name besides the firm's, and never the scheduler or an administrator.
+    pub fn is_staff(&self) -> bool {
+        !self.is_applicant() && !self.is_admin() && self.role != SYSTEM_ROLE
+    }
+
     /// A firm sees only its own applications; staff whose role the workflow names see that
     /// workflow's applications once submitted; administrators and the scheduler see all.
     pub fn may_see(&self, app: &ApplicationRecord, workflow: &Workflow) -> bool {

@@ -22,16 +22,10 @@ use crate::actor::{ADMIN_ROLE, Actor};
 use crate::audit::{self, ChainBreak};
 use crate::auth;
 use crate::error::{EngineError, EngineResult};
+use crate::organisation::OrganisationKind;
 use crate::service::{ApplicationView, Engine};
 use crate::store::{AuditEvent, Job, NewUser, Organisation, StoreError, User};
 use crate::workflow::{SYSTEM_ROLE, Workflow};
-
-/// Kinds of organisation (`organisations.kind`). Security and licensing offices are
-/// `authority`; the team that runs Corridor is `operator`.
-pub const ORGANISATION_KINDS: &[&str] = &["firm", "ministry", "embassy", "authority", "operator"];
-
-/// Languages a user may prefer (the UI's catalogues).
-pub const LANGUAGES: &[&str] = &["en", "ar", "ur"];
 
 /// Job statuses, dead letters first: the order an administrator reads them in.
 pub const JOB_STATUSES: &[&str] = &["dead", "running", "pending", "done", "cancelled"];
@@ -174,7 +168,7 @@ pub fn check_organisation(input: &OrganisationInput) -> Result<OrganisationInput
     let kind = input.kind.trim().to_string();
     if kind.is_empty() {
         problems.push(Problem::new("kind", ProblemKind::Missing));
-    } else if !ORGANISATION_KINDS.contains(&kind.as_str()) {
+    } else if kind.parse::<crate::organisation::OrganisationKind>().is_err() {
         problems.push(Problem::new("kind", ProblemKind::Unknown));
     }
     let country = input.country.trim().to_uppercase();
@@ -219,7 +213,7 @@ pub fn check_user(
         Some(_) => {}
     }
     let language = input.language.trim().to_string();
-    if !LANGUAGES.contains(&language.as_str()) {
+    if language.parse::<crate::lang::Lang>().is_err() {
         problems.push(Problem::new("language", ProblemKind::Unknown));
     }
     // A password is kept exactly as typed: spaces are allowed and count.
@@ -273,6 +267,17 @@ impl Engine {
         }
         roles.insert(ADMIN_ROLE.to_string());
         roles.into_iter().collect()
+    }
+
+    /// The kind of organisation whose people hold `role`, as the newest workflow that declares
+    /// it says; administrators belong to the operator.
+    pub fn organisation_kind_of_role(&self, role: &str) -> Option<OrganisationKind> {
+        if role == ADMIN_ROLE {
+            return Some(OrganisationKind::Operator);
+        }
+        let mut workflows: Vec<_> = self.workflows.all_versions().collect();
+        workflows.sort_by_key(|w| std::cmp::Reverse(w.version));
+        workflows.iter().find_map(|w| w.role_organisations.iter().find(|(r, _)| r == role).map(|(_, kind)| *kind))
     }
 
     pub async fn admin_organisations(&self, actor: &Actor) -> EngineResult<Vec<Organisation>> {

@@ -426,7 +426,7 @@ pub struct EmailTemplates {
     variants: BTreeMap<(String, String), bool>,
 }
 
-const ENGLISH: &str = "en";
+const ENGLISH: &str = crate::lang::Lang::En.code();
 
 /// Primary language subtag, lower case: `ar-QA` -> `ar`. `None` when it is not a language tag.
 fn clean_language(lang: &str) -> Option<String> {

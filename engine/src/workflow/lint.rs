@@ -486,6 +486,29 @@ notify:
     }
 
     #[test]
+    fn a_role_may_say_which_kind_of_organisation_holds_it() {
+        let src = changed(
+            "roles: [applicant, ministry_reviewer]",
+            "roles:\n  - applicant\n  - {name: ministry_reviewer, organisation: ministry}",
+        );
+        let w = parse_workflow(Path::new("t.yaml"), &src, &setup().ctx).expect("valid");
+        assert_eq!(w.roles, ["applicant", "ministry_reviewer"]);
+        assert_eq!(
+            w.role_organisations,
+            [("ministry_reviewer".to_string(), crate::organisation::OrganisationKind::Ministry)]
+        );
+        let src = changed(
+            "roles: [applicant, ministry_reviewer]",
+            "roles:\n  - applicant\n  - {name: ministry_reviewer, organisation: palace}",
+        );
+        assert_one(&errors(&src), "8:45: `palace` is not a kind of organisation");
+        let src =
+            changed("roles: [applicant, ministry_reviewer]", "roles:\n  - applicant\n  - {organisation: ministry}");
+        let errs = errors(&src);
+        assert!(errs.iter().any(|e| e.starts_with("8:5: a role needs `name`")), "{errs:#?}");
+    }
+
+    #[test]
     fn return_goes_back_to_every_state_that_leads_in() {
         // `verify` is reached only by returning from more_information.
         let src = changed(

@@ -25,6 +25,9 @@ pub struct Workflow {
     /// Prefix of the application references, e.g. `QA-BV` gives `QA-BV-2026-000123-K`.
     pub reference_prefix: String,
     pub roles: Vec<String>,
+    /// The kind of organisation whose people hold a role (`- {name: ROLE, organisation:
+    /// KIND}` in `roles:`), for the roles that declare one.
+    pub role_organisations: Vec<(String, crate::organisation::OrganisationKind)>,
     pub fields: Vec<FieldDef>,
     pub documents: Vec<DocumentDef>,
     /// In file order; exactly one is initial.

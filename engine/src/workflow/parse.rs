@@ -514,6 +514,7 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
         calendar: String::new(),
         reference_prefix: String::new(),
         roles: Vec::new(),
+        role_organisations: Vec::new(),
         fields: Vec::new(),
         documents: Vec::new(),
         states: Vec::new(),
@@ -583,11 +584,29 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
     }
 
     // Roles
-    match texts(p, &top, "roles", false) {
+    match list(p, &top, "roles", false) {
         None if !top.has("roles") => p.error(top.pos, "the workflow needs `roles`, the list of roles that act in it"),
         None => {}
-        Some((_, roles)) => {
-            for role in roles {
+        Some((_, items)) => {
+            for item in items {
+                // `- ROLE`, or `- {name: ROLE, organisation: KIND}`.
+                let (role, organisation) = if matches!(item.value, Value::Map(_)) {
+                    let Some(e) = entries(p, item, "a role", &["name", "organisation"]) else { continue };
+                    let Some(role) = text(p, &e, "name", true) else { continue };
+                    let organisation = text(p, &e, "organisation", false).and_then(|k| {
+                        match k.v.parse::<crate::organisation::OrganisationKind>() {
+                            Ok(kind) => Some(kind),
+                            Err(e) => {
+                                p.error(k.pos, e.to_string());
+                                None
+                            }
+                        }
+                    });
+                    (role, organisation)
+                } else {
+                    let Some(role) = node_text(p, item, "roles") else { continue };
+                    (role, None)
+                };
                 if !check_name(p, &role, "role") {
                     continue;
                 }
@@ -600,6 +619,9 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
                     continue;
                 }
                 map.roles.push(role.pos);
+                if let Some(kind) = organisation {
+                    w.role_organisations.push((role.v.clone(), kind));
+                }
                 w.roles.push(role.v);
             }
         }

@@ -43,7 +43,7 @@ pub struct NextQuery {
 
 async fn login_form(ctx: Ctx, Query(q): Query<NextQuery>) -> UiResult<Response> {
     if let Some(actor) = &ctx.actor {
-        return Ok(Redirect::to(super::home_path(Some(&actor.role))).into_response());
+        return Ok(Redirect::to(super::home_path(Some(&actor))).into_response());
     }
     let mut page = Context::new();
     page.insert("next", &safe_next(q.next.as_deref()).filter(|n| !n.starts_with("/login")));
@@ -115,7 +115,8 @@ async fn login(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormDat
     state.login_address_limiter.forgive(&address_key);
     let session_cookie = session::start_session(&state, &user, ctx.session.as_ref()).await?;
     let user_lang = Lang::from_code(&user.language).unwrap_or_default();
-    let target = next.unwrap_or_else(|| super::home_path(Some(&user.role)).to_string());
+    let target =
+        next.unwrap_or_else(|| super::home_path(Some(&corridor_engine::actor::Actor::from_user(&user))).to_string());
     let mut response = Redirect::to(&target).into_response();
     let headers = response.headers_mut();
     headers.append(header::SET_COOKIE, session_cookie);

@@ -17,11 +17,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use corridor_engine::actor::Actor;
-use corridor_engine::admin::{
-    JOB_STATUSES, JobView, LANGUAGES, ORGANISATION_KINDS, OrganisationInput, Problem, UserInput,
-};
+use corridor_engine::admin::{JOB_STATUSES, JobView, OrganisationInput, Problem, UserInput};
 use corridor_engine::countries::COUNTRIES;
 use corridor_engine::error::EngineError;
+use corridor_engine::organisation::OrganisationKind;
 use corridor_engine::store::{Organisation, User};
 use corridor_engine::workflow::{Need, Target, Workflow, graph};
 use serde::{Deserialize, Serialize};
@@ -206,9 +205,13 @@ fn user_form_page(
             selected: input.organisation_id == Some(o.id),
         })
         .collect();
-    let languages: Vec<Choice> = LANGUAGES
+    let languages: Vec<Choice> = super::i18n::LANGS
         .iter()
-        .map(|l| Choice { value: l.to_string(), label: language_name(l).to_string(), selected: *l == input.language })
+        .map(|l| Choice {
+            value: l.to_string(),
+            label: l.native_name().to_string(),
+            selected: l.code() == input.language,
+        })
         .collect();
     let mut page = Context::new();
     page.insert("roles", &role_choices(state, lang, &input.role));
@@ -357,9 +360,9 @@ fn organisation_form_page(
     status: StatusCode,
 ) -> UiResult<Response> {
     let lang = admin.ctx.lang;
-    let kinds: Vec<Choice> = ORGANISATION_KINDS
+    let kinds: Vec<Choice> = OrganisationKind::ALL
         .iter()
-        .map(|k| Choice { value: k.to_string(), label: kind_label(lang, k), selected: *k == input.kind })
+        .map(|k| Choice { value: k.to_string(), label: kind_label(lang, k.code()), selected: k.code() == input.kind })
         .collect();
     let country = input.country.trim().to_uppercase();
     let countries: Vec<Choice> = COUNTRIES
@@ -777,7 +780,7 @@ mod tests {
         for s in JOB_STATUSES {
             assert!(i18n::has(&format!("admin.jobs.status.{s}")), "{s}");
         }
-        for k in ORGANISATION_KINDS {
+        for k in OrganisationKind::ALL {
             assert!(i18n::has(&format!("admin.kind.{k}")), "{k}");
         }
         for unit in ["working_days", "days", "hours"] {

@@ -16,8 +16,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
-use corridor_engine::actor::ADMIN_ROLE;
-use corridor_engine::workflow::APPLICANT_ROLE;
+use corridor_engine::actor::Actor;
 
 use crate::AppState;
 
@@ -39,29 +38,29 @@ pub mod views;
 
 pub use error::{UiError, UiResult};
 pub use session::Ctx;
-pub use views::NavEntry;
+pub use views::{Audience, NavEntry};
 
-/// The navigation bar, per role (`*`: anyone signed in). Order is display order.
+/// The navigation bar. Order is display order.
 pub const NAV: &[NavEntry] = &[
-    NavEntry { roles: &[APPLICANT_ROLE], href: "/applications", key: "nav.applications" },
-    NavEntry { roles: &[APPLICANT_ROLE], href: "/applications/new", key: "nav.new_application" },
-    NavEntry { roles: &[ADMIN_ROLE], href: "/admin/users", key: "admin.nav.users" },
-    NavEntry { roles: &[ADMIN_ROLE], href: "/admin/organisations", key: "admin.nav.organisations" },
-    NavEntry { roles: &[ADMIN_ROLE], href: "/admin/workflows", key: "admin.nav.workflows" },
-    NavEntry { roles: &[ADMIN_ROLE], href: "/admin/audit", key: "admin.nav.audit" },
-    NavEntry { roles: &[ADMIN_ROLE], href: "/admin/jobs", key: "admin.nav.jobs" },
-    NavEntry { roles: &[ADMIN_ROLE], href: "/admin/holidays", key: "admin.holidays.nav" },
-    NavEntry { roles: queue::STAFF_ROLES, href: "/queue", key: "nav.queue" },
-    NavEntry { roles: queue::SUPERVISOR_ROLES, href: "/queue/late", key: "nav.late" },
-    NavEntry { roles: queue::STAFF_ROLES, href: "/lookup", key: "nav.lookup" },
+    NavEntry { shown_to: Audience::Applicant, href: "/applications", key: "nav.applications" },
+    NavEntry { shown_to: Audience::Applicant, href: "/applications/new", key: "nav.new_application" },
+    NavEntry { shown_to: Audience::Admin, href: "/admin/users", key: "admin.nav.users" },
+    NavEntry { shown_to: Audience::Admin, href: "/admin/organisations", key: "admin.nav.organisations" },
+    NavEntry { shown_to: Audience::Admin, href: "/admin/workflows", key: "admin.nav.workflows" },
+    NavEntry { shown_to: Audience::Admin, href: "/admin/audit", key: "admin.nav.audit" },
+    NavEntry { shown_to: Audience::Admin, href: "/admin/jobs", key: "admin.nav.jobs" },
+    NavEntry { shown_to: Audience::Admin, href: "/admin/holidays", key: "admin.holidays.nav" },
+    NavEntry { shown_to: Audience::Staff, href: "/queue", key: "nav.queue" },
+    NavEntry { shown_to: Audience::Supervisor, href: "/queue/late", key: "nav.late" },
+    NavEntry { shown_to: Audience::Staff, href: "/lookup", key: "nav.lookup" },
 ];
 
 /// Where a signed-in user lands (after sign-in, and from the service name in the header).
-pub fn home_path(role: Option<&str>) -> &'static str {
-    match role {
-        Some(APPLICANT_ROLE) => "/applications",
-        Some(ADMIN_ROLE) => "/admin",
-        Some(role) if queue::STAFF_ROLES.contains(&role) => "/queue",
+pub fn home_path(actor: Option<&Actor>) -> &'static str {
+    match actor {
+        Some(a) if a.is_applicant() => "/applications",
+        Some(a) if a.is_admin() => "/admin",
+        Some(a) if a.is_staff() => "/queue",
         _ => "/",
     }
 }

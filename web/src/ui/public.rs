@@ -21,7 +21,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn home(ctx: Ctx) -> UiResult<Response> {
     if let Some(actor) = &ctx.actor {
-        let home = super::home_path(Some(&actor.role));
+        let home = super::home_path(Some(&actor));
         if home != "/" {
             return Ok(Redirect::to(home).into_response());
         }

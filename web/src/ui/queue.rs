@@ -23,15 +23,6 @@ use super::session::Ctx;
 use super::views::render;
 use crate::AppState;
 
-/// Roles whose people work review stages (they land on the queue). Which stages each one
-/// works comes from the workflow files.
-pub const STAFF_ROLES: &[&str] =
-    &["ministry_reviewer", "ministry_supervisor", "security_officer", "embassy_officer", "licensing_officer"];
-
-/// Roles that receive the workflows' escalations and get the "late cases" view (which
-/// stages it covers comes from the workflow files: `escalate: {to: ROLE}`).
-pub const SUPERVISOR_ROLES: &[&str] = &["ministry_supervisor"];
-
 /// Cases per queue page.
 pub const PAGE_SIZE: i64 = 25;
 

@@ -96,6 +96,8 @@ pub struct CtxInner {
     pub lang: Lang,
     pub user: Option<User>,
     pub actor: Option<Actor>,
+    /// The signed-in user receives escalations of some stage (the late-cases view).
+    pub supervisor: bool,
     pub session: Option<Session>,
     /// The token forms must carry (`{{ csrf_field() }}` in templates).
     pub csrf: String,
@@ -138,6 +140,7 @@ impl Ctx {
             lang,
             user: None,
             actor: None,
+            supervisor: false,
             session: None,
             csrf: String::new(),
             path: path.to_string(),
@@ -333,9 +336,11 @@ pub async fn context(State(state): State<AppState>, req: Request, next: Next) ->
             None => (auth::random_id(), true),
         },
     };
+    let actor = user.as_ref().map(Actor::from_user);
     let ctx = Ctx(Arc::new(CtxInner {
         lang,
-        actor: user.as_ref().map(Actor::from_user),
+        supervisor: actor.as_ref().is_some_and(|a| !state.engine.supervised_stages(a).is_empty()),
+        actor,
         user,
         session,
         csrf,

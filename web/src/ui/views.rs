@@ -160,9 +160,21 @@ pub fn file_size(lang: Lang, bytes: i64) -> String {
     }
 }
 
-/// An entry of the navigation bar, shown to the roles named (`*`: anyone signed in).
+/// Who sees an entry of the navigation bar. Which roles are which is the engine's (the
+/// workflow files name them); the bar only follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Applicant,
+    Admin,
+    /// Everyone who works cases.
+    Staff,
+    /// Staff who receive a workflow's escalations (`escalate: {to: ROLE}`).
+    Supervisor,
+}
+
+/// An entry of the navigation bar.
 pub struct NavEntry {
-    pub roles: &'static [&'static str],
+    pub shown_to: Audience,
     pub href: &'static str,
     pub key: &'static str,
 }
@@ -177,8 +189,13 @@ struct NavItem {
 fn nav(ctx: &Ctx) -> Vec<NavItem> {
     let Some(actor) = &ctx.actor else { return vec![] };
     let path = ctx.path.split('?').next().unwrap_or("");
-    let entries: Vec<&NavEntry> =
-        super::NAV.iter().filter(|e| e.roles.iter().any(|r| *r == "*" || *r == actor.role)).collect();
+    let shown = |audience: Audience| match audience {
+        Audience::Applicant => actor.is_applicant(),
+        Audience::Admin => actor.is_admin(),
+        Audience::Staff => actor.is_staff(),
+        Audience::Supervisor => ctx.supervisor,
+    };
+    let entries: Vec<&NavEntry> = super::NAV.iter().filter(|e| shown(e.shown_to)).collect();
     // The longest matching prefix is the current one.
     let current = entries
         .iter()
@@ -213,7 +230,7 @@ fn base_context(ctx: &Ctx, page: &mut Context) {
     if !page.contains_key("errors") {
         super::forms::FormErrors::default().insert_into(page);
     }
-    page.insert("home", &super::home_path(ctx.actor.as_ref().map(|a| a.role.as_str())));
+    page.insert("home", &super::home_path(ctx.actor.as_ref()));
     let notice = ctx
         .path
         .split_once('?')

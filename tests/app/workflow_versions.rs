@@ -2,22 +2,21 @@
 //! keeps its version is refused at start; a new version applies to new applications only, and
 //! an application keeps the version it started on. On SQLite and on PostgreSQL.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{Backend, root, test_config};
 use corridor::startup;
 use corridor_engine::actor::Actor;
 use corridor_engine::clock::ManualClock;
 use corridor_engine::store::NewUser;
 
+use crate::support::{Backend, TestEnv, root};
+
 const FILE: &str = "it-business-visa.yaml";
 
 async fn changed_file_needs_new_version(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut config, _) = test_config(backend, &dir).await;
-    let workflows = dir.path().join("workflows");
+    let env = TestEnv::new(backend).await;
+    let mut config = env.config.clone();
+    let workflows = env.dir.path().join("workflows");
     std::fs::create_dir_all(&workflows).unwrap();
     let original = std::fs::read_to_string(root().join("workflows").join(FILE)).unwrap();
     std::fs::write(workflows.join(FILE), &original).unwrap();

@@ -76,7 +76,7 @@ async fn due_applications(
     count: usize,
     first: usize,
 ) -> Vec<String> {
-    let workflow = engine.workflows.latest("it-business-visa").unwrap();
+    let workflow = engine.workflow("it-business-visa").unwrap();
     let calendar = engine.calendar(&workflow).unwrap();
     let deadline = workflow.state("ministry_review").unwrap().deadline.unwrap();
     let one_day = WfDuration { amount: 1, unit: DurationUnit::WorkingDays };

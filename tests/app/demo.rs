@@ -8,7 +8,7 @@ use corridor_engine::store::ApplicationFilter;
 
 async fn demo_fills_every_state_once(backend: Backend) {
     let app = spawn(backend).await;
-    corridor::demo::seed(&app.engine).await.expect("demo data is created");
+    corridor::demo::seed(&app.engine, app.store.as_ref()).await.expect("demo data is created");
 
     let users = app.store.users().await.unwrap();
     for role in [
@@ -24,7 +24,7 @@ async fn demo_fills_every_state_once(backend: Backend) {
     }
     let apps = app.store.applications(&ApplicationFilter { limit: 10_000, ..Default::default() }).await.unwrap();
     let reached: HashSet<(String, String)> = apps.iter().map(|a| (a.workflow_id.clone(), a.state.clone())).collect();
-    for wf in app.engine.workflows.all_latest() {
+    for wf in app.engine.workflows() {
         for state in &wf.states {
             assert!(
                 reached.contains(&(wf.id.clone(), state.name.clone())),
@@ -36,7 +36,7 @@ async fn demo_fills_every_state_once(backend: Backend) {
     }
     assert!(app.engine.verify_audit(None).await.unwrap().is_ok(), "the demo's audit chain verifies");
 
-    corridor::demo::seed(&app.engine).await.expect("second start");
+    corridor::demo::seed(&app.engine, app.store.as_ref()).await.expect("second start");
     let again = app.store.applications(&ApplicationFilter { limit: 10_000, ..Default::default() }).await.unwrap();
     assert_eq!(again.len(), apps.len(), "a second start adds nothing");
 }

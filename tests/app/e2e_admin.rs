@@ -132,7 +132,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
     // ---- workflows and their diagrams ----
     b.goto("/admin/workflows").await;
     b.axe("workflows").await;
-    for w in app.engine.workflows.all_latest() {
+    for w in app.engine.workflows() {
         let path = format!("/admin/workflows/{}/{}", w.id, w.version);
         b.goto(&path).await;
         assert!(b.exists("svg.diagram[role=img]").await, "{path}");

@@ -45,7 +45,7 @@ async fn axe_both(b: &mut Browser, label: &str) {
 
 /// Every field with the workflow's example value, with the input its type calls for.
 async fn fill_correctly(app: &support::TestApp, b: &Browser) {
-    let wf = app.engine.workflows.latest(WORKFLOW).expect("workflow");
+    let wf = app.engine.workflow(WORKFLOW).expect("workflow");
     for f in &wf.fields {
         let id = format!("#f-{}", f.name);
         match f.field_type {

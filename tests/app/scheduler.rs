@@ -410,8 +410,7 @@ async fn webhooks_signed_wrong_secret_detected_500_retried(backend: Backend) {
     let (base, receiver) = start_receiver().await;
     let fx = fixture(backend, "").await;
     let now = fx.engine.now();
-    fx.engine
-        .store
+    fx.store
         .enqueue_jobs(vec![
             webhook_job("webhook:1:v9:hook0", format!("{base}/hook"), SECRET, now),
             webhook_job("webhook:2:v9:hook0", format!("{base}/hook"), "an-old-secret", now),
@@ -441,7 +440,6 @@ async fn webhooks_signed_wrong_secret_detected_500_retried(backend: Backend) {
     }
     assert_eq!(receiver.failing_hits.load(Ordering::SeqCst), MESSAGE_ATTEMPTS as usize);
     let job = fx
-        .engine
         .store
         .jobs(Some("dead"), 10)
         .await
@@ -536,5 +534,5 @@ async fn holiday_added_at_run_time_moves_deadline_timers_and_is_audited(backend:
     fx.engine.remove_holiday(&fx.admin, "qatar", eid).await.unwrap();
     let listed = fx.engine.holidays("qatar").await.unwrap();
     assert!(listed.iter().any(|h| h.date == eid && h.source == corridor_engine::holidays::HolidaySource::Removed));
-    assert!(!fx.engine.calendars.get("qatar").unwrap().is_holiday(eid));
+    assert!(!fx.engine.calendar_named("qatar").unwrap().is_holiday(eid));
 }

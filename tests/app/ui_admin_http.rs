@@ -553,7 +553,7 @@ async fn each_workflow_page_draws_every_state_in_an_inline_svg() {
     let http = app.signed_in(ADMIN).await;
     let list = http.get("/admin/workflows").await;
     assert_eq!(list.status, 200);
-    let workflows: Vec<_> = app.engine.workflows.all_versions().cloned().collect();
+    let workflows: Vec<_> = app.engine.workflow_versions();
     assert!(workflows.len() >= 2);
     for w in &workflows {
         let url = format!("/admin/workflows/{}/{}", w.id, w.version);
@@ -620,7 +620,7 @@ async fn a_holiday_moves_open_deadlines_and_is_audited(backend: Backend) {
     let before = submitted.record.deadline_at.expect("the review has a deadline");
     // The next Qatari working day (not Friday or Saturday, not a holiday yet).
     let known = app.engine.holidays("qatar").await.expect("holidays");
-    let qatar = app.engine.calendars.get("qatar").expect("the Qatar calendar").timezone();
+    let qatar = app.engine.calendar_named("qatar").expect("the Qatar calendar").timezone();
     let mut day = app.engine.now().with_timezone(&qatar).date_naive();
     loop {
         day = day.succ_opt().expect("next day");

@@ -326,7 +326,6 @@ async fn another_firms_application_is_not_found() {
     app.user("staff@ministry.example", "ministry_reviewer", "Ministry").await;
     let reference = app.complete_draft(&owner, "it-business-visa").await;
     let doc_id = app
-        .engine
         .store
         .documents(app.engine.application(&app.actor(&owner), &reference).await.expect("read").record.id)
         .await

@@ -1,6 +1,6 @@
-//! Sign-in attempts are limited per account and per client address (`AppState`'s
-//! `login_account_limiter`: 10 per account, `login_address_limiter`: 50 per address, each per
-//! 15 minutes). Guessing many accounts from one address is stopped, as is guessing one
+//! Sign-in attempts are limited per account and per client address by the engine
+//! (`Engine::sign_in`, `corridor_engine::auth::SignInLimits`: 10 per account, 50 per address,
+//! each per 15 minutes). Guessing many accounts from one address is stopped, as is guessing one
 //! account; one locked account does not lock the others; only failed attempts count against an
 //! address, so an office behind one address can sign in all day.
 

@@ -289,7 +289,6 @@ async fn documents_open_inline_or_download_with_their_own_type() {
     let t = team(&app).await;
     let reference = submitted(&app, &t.firm).await;
     let id = app
-        .engine
         .store
         .documents(record(&app, &t.reviewer, &reference).await.id)
         .await
@@ -544,8 +543,7 @@ async fn supervisors_see_the_late_cases_of_every_stage_that_escalates_to_them() 
     // The scheduler's escalation of the review case, as it records it.
     let r = record(&app, &t.reviewer, &at_review).await;
     assert!(
-        app.engine
-            .store
+        app.store
             .mark_escalated(
                 r.id,
                 &r.state,

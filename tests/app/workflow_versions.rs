@@ -22,10 +22,10 @@ async fn changed_file_needs_new_version(backend: Backend) {
     std::fs::write(workflows.join(FILE), &original).unwrap();
     config.paths.workflows = workflows.clone();
 
-    let engine = startup::build_engine(&config, Arc::new(ManualClock::new())).await.expect("first start");
-    let org = engine.store.create_organisation("Indus Software House", "firm", Some("PK")).await.unwrap();
-    let user = engine
-        .store
+    let startup::Built { engine, store } =
+        startup::build(&config, Arc::new(ManualClock::new())).await.expect("first start");
+    let org = store.create_organisation("Indus Software House", "firm", Some("PK")).await.unwrap();
+    let user = store
         .create_user(NewUser {
             email: "hr@indus.example".into(),
             name: "HR".into(),
@@ -39,7 +39,7 @@ async fn changed_file_needs_new_version(backend: Backend) {
     let firm = Actor::from_user(&user);
     let old = engine.create_application(&firm, "it-business-visa", &Default::default()).await.unwrap();
     assert_eq!(old.record.workflow_version, 1);
-    drop(engine);
+    drop((engine, store));
 
     // The same version with other content: refused, with a message that says what to do.
     let edited = original.replace("deadline: 5 working days", "deadline: 4 working days");
@@ -60,7 +60,7 @@ async fn changed_file_needs_new_version(backend: Backend) {
     let old_again = engine.application(&firm, &old.record.reference).await.unwrap();
     assert_eq!(old_again.record.workflow_version, 1);
     assert_eq!(old_again.workflow.version, 1, "the old application is read with the definition it started on");
-    assert_eq!(engine.workflows.latest("it-business-visa").unwrap().version, 2);
+    assert_eq!(engine.workflow("it-business-visa").unwrap().version, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

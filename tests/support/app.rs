@@ -65,8 +65,7 @@ impl TestEnv {
     /// The engine over this configuration, and the store under it for what a test checks or
     /// prepares directly.
     pub async fn start(&self, clock: Arc<ManualClock>) -> (Arc<Engine>, Arc<dyn Store>) {
-        let engine = startup::build_engine(&self.config, clock).await.expect("engine starts");
-        let store = engine.store.clone();
+        let startup::Built { engine, store } = startup::build(&self.config, clock).await.expect("engine starts");
         (engine, store)
     }
 }
@@ -136,7 +135,7 @@ impl TestApp {
 
     /// Every field of a workflow filled with its published example.
     pub fn example_fields(&self, workflow: &str) -> Map<String, Value> {
-        let wf = self.engine.workflows.latest(workflow).expect("workflow");
+        let wf = self.engine.workflow(workflow).expect("workflow");
         wf.fields.iter().map(|f| (f.name.clone(), Value::String(f.example.clone()))).collect()
     }
 
@@ -205,7 +204,7 @@ pub async fn user(store: &dyn Store, email: &str, name: &str, role: &str, org: &
 /// A business-visa application created, completed and submitted by `applicant` at the
 /// engine's current time; returns its reference.
 pub async fn submitted(engine: &Engine, applicant: &Actor, variant: usize) -> String {
-    let workflow = engine.workflows.latest("it-business-visa").expect("workflow loaded");
+    let workflow = engine.workflow("it-business-visa").expect("workflow loaded");
     let fields = corridor::demo::example_fields(&workflow, variant);
     let view = engine.create_application(applicant, "it-business-visa", &fields).await.expect("create");
     let reference = view.record.reference.clone();

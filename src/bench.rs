@@ -19,14 +19,14 @@ use anyhow::{Context, bail};
 use corridor_engine::actor::Actor;
 use corridor_engine::clock::SystemClock;
 use corridor_engine::service::Engine;
-use corridor_engine::store::{NewUser, User};
+use corridor_engine::store::{NewUser, Store, User};
 use corridor_engine::transition::TransitionRequest;
 use corridor_engine::workflow::{Need, TransitionDef, Workflow};
 use sqlx::Row;
 
-use crate::config::Config;
-use crate::demo;
-use crate::startup;
+use corridor::config::Config;
+use corridor::demo;
+use corridor::startup;
 
 /// What to measure.
 pub struct TransitionBench {
@@ -102,28 +102,27 @@ async fn measure(
     engine_url: String,
     raw_url: String,
 ) -> anyhow::Result<Measurement> {
-    let engine = open_engine(config, dir, &engine_url, "engine").await?;
-    let raw_engine = open_engine(config, dir, &raw_url, "raw").await?;
+    let startup::Built { engine, store } = open_engine(config, dir, &engine_url, "engine").await?;
+    let raw_side = open_engine(config, dir, &raw_url, "raw").await?;
     let workflow = engine
-        .workflows
-        .latest(&bench.workflow)
+        .workflow(&bench.workflow)
         .with_context(|| format!("--workflow: no workflow `{}` is loaded", bench.workflow))?;
     if workflow.state(&bench.target).is_none() {
         bail!("--target: workflow `{}` has no state `{}`", workflow.id, bench.target);
     }
     let path = demo::path_to(&workflow, &bench.target)
         .with_context(|| format!("--target: `{}` cannot be reached by people's actions", bench.target))?;
-    let engine_apps = fill(&engine, &workflow, bench.applications).await?;
-    fill(&raw_engine, &workflow, bench.applications).await?;
+    let engine_apps = fill(&engine, store.as_ref(), &workflow, bench.applications).await?;
+    fill(&raw_side.engine, raw_side.store.as_ref(), &workflow, bench.applications).await?;
 
     let mut staff_by_role = HashMap::new();
     for t in &path {
         if !["applicant", "system"].contains(&t.by.as_str()) && !staff_by_role.contains_key(&t.by) {
-            staff_by_role.insert(t.by.clone(), staff(&engine, &t.by).await?);
-            staff(&raw_engine, &t.by).await?;
+            staff_by_role.insert(t.by.clone(), staff(store.as_ref(), &t.by).await?);
+            staff(raw_side.store.as_ref(), &t.by).await?;
         }
     }
-    drop(raw_engine);
+    drop(raw_side);
     let engine_db = raw_pool(&engine_url).await?;
     let raw_db = raw_pool(&raw_url).await?;
     let mut last_job = engine_db.max_job_id().await?;
@@ -171,22 +170,26 @@ async fn measure(
     Ok(Measurement { backend: backend.into(), transitions, engine: engine_time, raw: raw_time })
 }
 
-async fn open_engine(config: &Config, dir: &Path, url: &str, name: &str) -> anyhow::Result<Arc<Engine>> {
+async fn open_engine(config: &Config, dir: &Path, url: &str, name: &str) -> anyhow::Result<startup::Built> {
     let mut config = config.clone();
     config.database.url = url.to_string();
     config.paths.data_dir = dir.join(format!("{name}-data"));
-    startup::build_engine(&config, Arc::new(SystemClock)).await
+    startup::build(&config, Arc::new(SystemClock)).await
 }
 
 /// Users for every role on the path and `count` drafts with every field and document.
-async fn fill(engine: &Engine, workflow: &Workflow, count: usize) -> anyhow::Result<Vec<(String, Actor, i64)>> {
-    let store = &engine.store;
+async fn fill(
+    engine: &Engine,
+    store: &dyn Store,
+    workflow: &Workflow,
+    count: usize,
+) -> anyhow::Result<Vec<(String, Actor, i64)>> {
     let hash = corridor_engine::auth::hash_password("benchmark-password")?;
     let mut apps = Vec::with_capacity(count);
     let mut firms = Vec::new();
     for i in 0..2 {
         let org = store.create_organisation(&format!("Benchmark Firm {i}"), "firm", Some("PK")).await?;
-        firms.push(user(engine, &format!("firm{i}@bench.corridor"), "applicant", org.id, &hash).await?);
+        firms.push(user(store, &format!("firm{i}@bench.corridor"), "applicant", org.id, &hash).await?);
     }
     for i in 0..count {
         let firm = Actor::from_user(&firms[i % 2]);
@@ -202,9 +205,8 @@ async fn fill(engine: &Engine, workflow: &Workflow, count: usize) -> anyhow::Res
     Ok(apps)
 }
 
-async fn user(engine: &Engine, email: &str, role: &str, organisation_id: i64, hash: &str) -> anyhow::Result<User> {
-    Ok(engine
-        .store
+async fn user(store: &dyn Store, email: &str, role: &str, organisation_id: i64, hash: &str) -> anyhow::Result<User> {
+    Ok(store
         .create_user(NewUser {
             email: email.into(),
             name: email.into(),
@@ -217,16 +219,16 @@ async fn user(engine: &Engine, email: &str, role: &str, organisation_id: i64, ha
 }
 
 /// Staff for a role, created on first use: two each, so that four-eyes can be met.
-async fn staff(engine: &Engine, role: &str) -> anyhow::Result<Vec<User>> {
-    let existing = engine.store.users_with_role(role).await?;
+async fn staff(store: &dyn Store, role: &str) -> anyhow::Result<Vec<User>> {
+    let existing = store.users_with_role(role).await?;
     if !existing.is_empty() {
         return Ok(existing);
     }
-    let org = engine.store.create_organisation(&format!("Benchmark {role}"), "ministry", Some("QA")).await?;
+    let org = store.create_organisation(&format!("Benchmark {role}"), "ministry", Some("QA")).await?;
     let hash = corridor_engine::auth::hash_password("benchmark-password")?;
     let mut users = Vec::new();
     for i in 0..2 {
-        users.push(user(engine, &format!("{role}{i}@bench.corridor"), role, org.id, &hash).await?);
+        users.push(user(store, &format!("{role}{i}@bench.corridor"), role, org.id, &hash).await?);
     }
     Ok(users)
 }
@@ -595,9 +597,9 @@ async fn queue_on(
     eprintln!("{backend}: generating {} applications...", bench.applications);
     let generated = crate::generate::run(&config, bench.applications, 200, 1).await?;
 
-    let engine = startup::build_engine(&config, Arc::new(SystemClock)).await?;
-    let ministry = engine.store.create_organisation("Benchmark Ministry", "ministry", Some("QA")).await?;
-    let reviewer = user(&engine, "reviewer@bench.corridor", "ministry_reviewer", ministry.id, "-").await?;
+    let startup::Built { engine, store } = startup::build(&config, Arc::new(SystemClock)).await?;
+    let ministry = store.create_organisation("Benchmark Ministry", "ministry", Some("QA")).await?;
+    let reviewer = user(store.as_ref(), "reviewer@bench.corridor", "ministry_reviewer", ministry.id, "-").await?;
     let actor = Actor::from_user(&reviewer);
     let stages = engine.stages(&actor);
     anyhow::ensure!(!stages.is_empty(), "the reviewer role works no stage");
@@ -641,19 +643,7 @@ async fn queue_on(
     );
 
     // A signed-in session for the reviewer, made as the login page makes it.
-    let token = corridor_engine::auth::random_id();
-    let now = chrono::Utc::now();
-    engine
-        .store
-        .create_session(&corridor_engine::store::Session {
-            id: corridor_engine::auth::token_digest(&token),
-            user_id: Some(reviewer.id),
-            csrf_token: corridor_engine::auth::random_id(),
-            created_at: now,
-            expires_at: now + chrono::Duration::hours(8),
-            data: serde_json::json!({}),
-        })
-        .await?;
+    let token = engine.sessions().create(&reviewer, None).await?.token;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -27,13 +27,12 @@ use clap::Args;
 use corridor_engine::clock::SystemClock;
 use corridor_engine::mail::{EmailTemplates, MailConfig, Mailer};
 use corridor_engine::scheduler::{Scheduler, SchedulerSettings};
-use corridor_engine::service::Engine;
-use corridor_engine::store::{NewJob, postgres, sqlite};
+use corridor_engine::store::{NewJob, Store, postgres, sqlite};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::config::Config;
-use crate::startup;
+use corridor::config::Config;
+use corridor::startup;
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchSchedulerArgs {
@@ -97,22 +96,21 @@ async fn measure(
     config.database.url = url.to_string();
     let dir = tempfile::tempdir()?;
     config.paths.data_dir = dir.path().to_path_buf();
-    let engine = startup::build_engine(&config, Arc::new(SystemClock)).await?;
-    let reviewer = engine
-        .store
+    let startup::Built { engine, store } = startup::build(&config, Arc::new(SystemClock)).await?;
+    let reviewer = store
         .create_user(corridor_engine::store::NewUser {
             email: "reviewer@ministry.test".into(),
             name: "Reviewer".into(),
             role: "ministry_reviewer".into(),
-            organisation_id: engine.store.create_organisation("Ministry", "ministry", Some("QA")).await?.id,
+            organisation_id: store.create_organisation("Ministry", "ministry", Some("QA")).await?.id,
             password_hash: None,
             language: "en".into(),
         })
         .await?;
     let started = Instant::now();
-    fill(&engine, url, args, reviewer.organisation_id, reviewer.id).await?;
+    fill(store.as_ref(), url, args, reviewer.organisation_id, reviewer.id).await?;
     let fill_time = started.elapsed();
-    let plan = claim_plan(&engine, url).await?;
+    let plan = claim_plan(store.as_ref(), url).await?;
     eprintln!("{label}: filled in {:.1} s; finding and enqueueing...", fill_time.as_secs_f64());
 
     // Find and enqueue: claim due reminders with a lease, write one message job each.
@@ -121,7 +119,7 @@ async fn measure(
     let started = Instant::now();
     let mut found = 0;
     loop {
-        let jobs = engine.store.claim_jobs(&worker, now, 300, args.batch).await?;
+        let jobs = store.claim_jobs(&worker, now, 300, args.batch).await?;
         if jobs.is_empty() {
             break;
         }
@@ -143,9 +141,9 @@ async fn measure(
                 max_attempts: 8,
             })
             .collect();
-        engine.store.enqueue_jobs(messages).await?;
+        store.enqueue_jobs(messages).await?;
         for j in &jobs {
-            engine.store.complete_job(j.id, &worker, now).await?;
+            store.complete_job(j.id, &worker, now).await?;
         }
     }
     let find_and_enqueue = started.elapsed();
@@ -169,10 +167,10 @@ async fn measure(
 
 /// Applications in `ministry_review`, one pending reminder each (`due` of them due now),
 /// and as many finished jobs.
-async fn fill(engine: &Engine, url: &str, args: &BenchSchedulerArgs, org: i64, user: i64) -> anyhow::Result<()> {
+async fn fill(store: &dyn Store, url: &str, args: &BenchSchedulerArgs, org: i64, user: i64) -> anyhow::Result<()> {
     let n = args.applications;
     let due = args.due;
-    match engine.store.backend() {
+    match store.backend() {
         "sqlite" => {
             let store = sqlite::SqliteStore::connect(url).await?;
             let pool = store.pool();
@@ -262,9 +260,9 @@ async fn fill(engine: &Engine, url: &str, args: &BenchSchedulerArgs, org: i64, u
 }
 
 /// The plan of the claim statement the store runs (its own SQL text).
-async fn claim_plan(engine: &Engine, url: &str) -> anyhow::Result<Vec<String>> {
+async fn claim_plan(store: &dyn Store, url: &str) -> anyhow::Result<Vec<String>> {
     let now = Utc::now();
-    Ok(match engine.store.backend() {
+    Ok(match store.backend() {
         "sqlite" => {
             let rows: Vec<(i64, i64, i64, String)> =
                 sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", sqlite::CLAIM_JOBS_SQL)))

@@ -8,7 +8,7 @@ use anyhow::Context;
 use corridor_engine::actor::Actor;
 use corridor_engine::auth;
 use corridor_engine::service::Engine;
-use corridor_engine::store::{NewUser, User};
+use corridor_engine::store::{NewUser, Store, User};
 use corridor_engine::transition::TransitionRequest;
 use corridor_engine::workflow::{DocumentDef, Need, Target, TransitionDef, Workflow};
 use serde_json::{Map, Value};
@@ -121,9 +121,9 @@ pub fn demo_document(doc: &DocumentDef) -> (String, &'static [u8]) {
 }
 
 /// Fill an empty database; print the logins either way.
-pub async fn seed(engine: &Engine) -> anyhow::Result<()> {
-    if engine.store.organisations().await?.is_empty() {
-        create(engine).await.context("creating demo data")?;
+pub async fn seed(engine: &Engine, store: &dyn Store) -> anyhow::Result<()> {
+    if store.organisations().await?.is_empty() {
+        create(engine, store).await.context("creating demo data")?;
     } else {
         tracing::info!("database not empty: demo data not added again");
     }
@@ -134,8 +134,7 @@ pub async fn seed(engine: &Engine) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn create(engine: &Engine) -> anyhow::Result<()> {
-    let store = &engine.store;
+async fn create(engine: &Engine, store: &dyn Store) -> anyhow::Result<()> {
     let hash = auth::hash_password(DEMO_PASSWORD)?;
     let mut users: HashMap<&str, Vec<User>> = HashMap::new();
     for a in ACCOUNTS {
@@ -155,7 +154,7 @@ async fn create(engine: &Engine) -> anyhow::Result<()> {
             .await?;
         users.entry(a.role).or_default().push(user);
     }
-    for workflow in engine.workflows.all_latest() {
+    for workflow in engine.workflows() {
         for (i, state) in workflow.states.iter().enumerate() {
             let firm = &users["applicant"][i % 2];
             let Some(path) = path_to(&workflow, &state.name) else {

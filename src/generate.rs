@@ -21,8 +21,8 @@ use serde_json::{Map, Value};
 use sqlx::QueryBuilder;
 
 use crate::bench::{Pool, raw_pool};
-use crate::config::Config;
-use crate::startup;
+use corridor::config::Config;
+use corridor::startup;
 
 const FIRST_NAMES: &[&str] = &[
     "Ayesha", "Usman", "Sana", "Hassan", "Zainab", "Omar", "Hira", "Ali", "Maryam", "Imran", "Nadia", "Bilal",
@@ -75,9 +75,9 @@ struct Row {
 
 pub async fn run(config: &Config, applications: usize, firms: usize, seed: u64) -> anyhow::Result<Generated> {
     let started = Instant::now();
-    let engine = startup::build_engine(config, std::sync::Arc::new(corridor_engine::clock::SystemClock)).await?;
-    let store = &engine.store;
-    let workflows = engine.workflows.all_latest();
+    let startup::Built { engine, store } =
+        startup::build(config, std::sync::Arc::new(corridor_engine::clock::SystemClock)).await?;
+    let workflows = engine.workflows();
     anyhow::ensure!(!workflows.is_empty(), "no workflows are loaded");
     let firms = firms.max(1);
     let password = corridor_engine::auth::hash_password(&corridor_engine::auth::generate_password())?;

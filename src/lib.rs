@@ -1,10 +1,7 @@
 //! The `corridor` application: configuration, start-up and demo data, shared by the CLI and
 //! the black-box tests.
 
-pub mod bench;
-pub mod bench_scheduler;
 pub mod config;
 pub mod demo;
-pub mod generate;
 pub mod scheduler_cli;
 pub mod startup;

@@ -7,6 +7,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+mod bench;
+mod bench_scheduler;
+mod generate;
+
 use corridor::config::Config;
 use corridor::startup;
 use corridor_engine::auth;
@@ -81,7 +85,7 @@ enum Command {
     },
     /// Measure the scheduler: finding and enqueueing due jobs among many applications, and
     /// e-mails per second to a local SMTP server; prints the plan of the due-work query.
-    BenchScheduler(corridor::bench_scheduler::BenchSchedulerArgs),
+    BenchScheduler(bench_scheduler::BenchSchedulerArgs),
     /// Holidays changed at run time: list, add, remove (open deadlines move).
     Holiday {
         #[command(subcommand)]
@@ -226,7 +230,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Generate { applications, firms, seed } => {
-            let made = corridor::generate::run(&config, applications, firms, seed).await?;
+            let made = generate::run(&config, applications, firms, seed).await?;
             println!(
                 "{} applications for {} firms written to {} in {:.1} s",
                 made.applications,
@@ -239,33 +243,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Transitions { applications, workflow, target, synchronous, postgres },
         } => {
-            let bench = corridor::bench::TransitionBench { workflow, target, applications, synchronous, postgres };
-            let results = corridor::bench::run(&config, &bench).await?;
-            print!("{}", corridor::bench::report(&results));
+            let bench = bench::TransitionBench { workflow, target, applications, synchronous, postgres };
+            let results = bench::run(&config, &bench).await?;
+            print!("{}", bench::report(&results));
             Ok(ExitCode::SUCCESS)
         }
         Command::Jobs { command } => corridor::scheduler_cli::jobs(&config, command).await,
         Command::Holiday { command } => corridor::scheduler_cli::holiday(&config, command).await,
         Command::BenchScheduler(args) => {
-            let results = corridor::bench_scheduler::run(&config, &args).await?;
-            print!("{}", corridor::bench_scheduler::report(&results));
+            let results = bench_scheduler::run(&config, &args).await?;
+            print!("{}", bench_scheduler::report(&results));
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { command: BenchCommand::Queue { applications, requests, postgres } } => {
-            let bench = corridor::bench::QueueBench { applications, requests, postgres };
-            let measured = corridor::bench::queue(&config, &bench).await?;
-            print!("{}", corridor::bench::queue_report(&measured));
+            let bench = bench::QueueBench { applications, requests, postgres };
+            let measured = bench::queue(&config, &bench).await?;
+            print!("{}", bench::queue_report(&measured));
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command: AuditCommand::Verify { reference } } => {
-            let engine = startup::build_engine(&config, Arc::new(SystemClock)).await?;
+            let startup::Built { engine, store } = startup::build(&config, Arc::new(SystemClock)).await?;
             match engine.verify_audit(reference.as_deref()).await? {
                 Ok(count) => {
                     println!("audit chain intact: {count} events verified");
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(b) => {
-                    let app = engine.store.application(b.application_id).await.map(|a| a.reference).unwrap_or_default();
+                    let app = store.application(b.application_id).await.map(|a| a.reference).unwrap_or_default();
                     println!(
                         "audit chain BROKEN at application {app} event {} (row id {}): {}",
                         b.seq,
@@ -393,9 +397,9 @@ async fn user_add(
 }
 
 async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
-    let engine = startup::build_engine(&config, Arc::new(SystemClock)).await?;
+    let startup::Built { engine, store } = startup::build(&config, Arc::new(SystemClock)).await?;
     if demo {
-        corridor::demo::seed(&engine).await?;
+        corridor::demo::seed(&engine, store.as_ref()).await?;
     }
     let listener = tokio::net::TcpListener::bind(&config.server.bind)
         .await

@@ -72,14 +72,14 @@ fn refused(e: EngineError) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<ExitCode> {
-    let engine = startup::build_engine(config, Arc::new(SystemClock)).await?;
+    let startup::Built { engine, store } = startup::build(config, Arc::new(SystemClock)).await?;
     match command {
         JobsCommand::List { status, limit } => {
             let jobs = match engine.jobs(status.as_deref(), limit).await {
                 Ok(j) => j,
                 Err(e) => return refused(e),
             };
-            let counts = engine.store.job_counts().await.context("counting jobs")?;
+            let counts = store.job_counts().await.context("counting jobs")?;
             let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
             println!("jobs: {}", if summary.is_empty() { "none".to_string() } else { summary.join(", ") });
             if jobs.is_empty() {

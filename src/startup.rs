@@ -45,18 +45,30 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// The engine and the store it runs on. The engine keeps its store to itself; tools that
+/// read or write storage directly (the CLI's, the benchmarks, the tests) use this handle.
+pub struct Built {
+    pub engine: Arc<Engine>,
+    pub store: Arc<dyn Store>,
+}
+
 /// Everything but the listening socket.
 pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Engine>> {
+    Ok(build(config, clock).await?.engine)
+}
+
+/// Everything but the listening socket, with the store handle.
+pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Built> {
     let store = open_store(config).await?;
     let calendars = calendar::load_calendars(&config.paths.calendars)
         .with_context(|| format!("loading calendars from {}", config.paths.calendars.display()))?;
     let workflows = WorkflowRegistry::load(&[config.paths.workflows.clone()], &lint_context(config), store.as_ref())
         .await
         .context("loading workflows")?;
-    let engine = Engine { store, workflows, calendars: calendars.into(), clock, uploads_dir: config.uploads_dir() };
+    let engine = Engine::new(store.clone(), workflows, calendars.into(), clock, config.uploads_dir());
     // Holidays added or removed at run time (kept in the database) over the calendar files.
     engine.refresh_holidays().await.context("loading the holidays changed at run time")?;
-    Ok(Arc::new(engine))
+    Ok(Built { engine: Arc::new(engine), store })
 }
 
 pub fn web_settings(config: &Config) -> WebSettings {

@@ -7,9 +7,8 @@
 //! due when they start (and no deadline has passed yet). Nothing is written to the jobs table
 //! by hand: the reminders are the ones the submissions enqueued.
 
-mod common;
-#[path = "support/scheduling.rs"]
-mod scheduling;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
@@ -18,13 +17,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::Backend;
-use corridor::startup;
 use corridor_engine::actor::Actor;
 use corridor_engine::clock::ManualClock;
 use corridor_engine::service::Engine;
 use corridor_engine::workflow::{Duration as WfDuration, DurationUnit};
-use scheduling::{Smtp, start_smtp, submitted, user};
+use support::smtp::{self as scheduling, Smtp, start_smtp};
+use support::{Backend, TestEnv, submitted, user};
 
 /// A `corridor serve` child, killed when dropped (also when the test fails).
 struct Instance {
@@ -78,7 +76,7 @@ async fn due_applications(
     count: usize,
     first: usize,
 ) -> Vec<String> {
-    let workflow = engine.workflows.latest("it-business-visa").unwrap();
+    let workflow = engine.workflow("it-business-visa").unwrap();
     let calendar = engine.calendar(&workflow).unwrap();
     let deadline = workflow.state("ministry_review").unwrap().deadline.unwrap();
     let one_day = WfDuration { amount: 1, unit: DurationUnit::WorkingDays };
@@ -131,19 +129,19 @@ fn worker_of(locked_by: Option<&str>, pid: u32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_jobs() {
-    let dir = tempfile::tempdir().unwrap();
-    let (config, config_path) = common::test_config(Backend::Postgres, &dir).await;
+    let env = TestEnv::new(Backend::Postgres).await;
+    let (dir, config_path) = (&env.dir, &env.config_path);
     let clock = Arc::new(ManualClock::new());
-    let engine = startup::build_engine(&config, clock.clone()).await.expect("engine");
+    let (engine, store) = env.start(clock.clone()).await;
     let applicant =
-        Actor::from_user(&user(&engine, "visas@firm.test", "Visa desk", "applicant", "Karachi Code", "en").await);
-    user(&engine, "reviewer@ministry.test", "Reviewer", "ministry_reviewer", "Ministry", "en").await;
+        Actor::from_user(&user(&*store, "visas@firm.test", "Visa desk", "applicant", "Karachi Code", "en").await);
+    user(&*store, "reviewer@ministry.test", "Reviewer", "ministry_reviewer", "Ministry", "en").await;
     let smtp = start_smtp();
 
     // ---- 500 reminders due at once, two instances ----
     let first_batch = due_applications(&engine, &clock, &applicant, 500, 0).await;
-    let mut a = Instance::start(&config_path, &smtp.url(), &dir.path().join("a.log"));
-    let mut b = Instance::start(&config_path, &smtp.url(), &dir.path().join("b.log"));
+    let mut a = Instance::start(config_path, &smtp.url(), &dir.path().join("a.log"));
+    let mut b = Instance::start(config_path, &smtp.url(), &dir.path().join("b.log"));
     let all_arrived = wait_for(
         Duration::from_secs(std::env::var("CORRIDOR_TEST_WAIT").ok().and_then(|s| s.parse().ok()).unwrap_or(240)),
         async || reminders(&smtp).len() >= 500,
@@ -159,7 +157,7 @@ async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_j
     let references: BTreeSet<&String> = first_batch.iter().collect();
     assert!(got.iter().all(|m| references.iter().any(|r| m.subject().contains(r.as_str()))));
     // Both instances did part of the work.
-    let done = engine.store.jobs(Some("done"), 100_000).await.unwrap();
+    let done = store.jobs(Some("done"), 100_000).await.unwrap();
     let by_a = done.iter().filter(|j| worker_of(j.locked_by.as_deref(), a.pid())).count();
     let by_b = done.iter().filter(|j| worker_of(j.locked_by.as_deref(), b.pid())).count();
     assert!(by_a > 0 && by_b > 0, "work shared: a {by_a}, b {by_b}");
@@ -174,11 +172,11 @@ async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_j
     b.kill();
     let black_hole = TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_url = format!("smtp://127.0.0.1:{}", black_hole.local_addr().unwrap().port());
-    let mut stuck = Instance::start(&config_path, &silent_url, &dir.path().join("stuck.log"));
+    let mut stuck = Instance::start(config_path, &silent_url, &dir.path().join("stuck.log"));
     let second_batch = due_applications(&engine, &clock, &applicant, 100, 500).await;
     let mut held = BTreeMap::new();
     let holding = wait_for(Duration::from_secs(60), async || {
-        let running = engine.store.jobs(Some("running"), 10_000).await.unwrap();
+        let running = store.jobs(Some("running"), 10_000).await.unwrap();
         held = running
             .into_iter()
             .filter(|j| worker_of(j.locked_by.as_deref(), stuck.pid()))
@@ -190,7 +188,7 @@ async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_j
     assert!(holding, "the stuck instance never claimed a job{}", logs(dir.path()));
     stuck.kill();
     let killed_at = Utc::now();
-    let b = Instance::start(&config_path, &smtp.url(), &dir.path().join("b2.log"));
+    let b = Instance::start(config_path, &smtp.url(), &dir.path().join("b2.log"));
 
     let expected = 600;
     let all_arrived = wait_for(Duration::from_secs(120), async || reminders(&smtp).len() >= expected).await;
@@ -202,7 +200,7 @@ async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_j
     let second: BTreeSet<&String> = second_batch.iter().collect();
     assert_eq!(got.iter().filter(|m| second.iter().any(|r| m.subject().contains(r.as_str()))).count(), 100);
     for (id, locked_until) in held {
-        let job = engine.store.job(id).await.unwrap();
+        let job = store.job(id).await.unwrap();
         assert_eq!(job.status, "done", "job {id} ({})", job.dedup_key);
         assert!(worker_of(job.locked_by.as_deref(), b.pid()), "taken over by the other instance: {:?}", job.locked_by);
         // Taken over only once the lease of the killed instance had run out.

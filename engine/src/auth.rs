@@ -1,9 +1,18 @@
-//! Passwords (argon2id) and API tokens (random, stored as a SHA-256 digest).
+//! Passwords (argon2id), API tokens (random, stored as a SHA-256 digest), and sign-in: the
+//! password check and the limits on attempts.
+
+use std::sync::LazyLock;
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+
+use crate::error::EngineError;
+use crate::ratelimit::RateLimiter;
+use crate::service::Engine;
+use crate::store::User;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -53,4 +62,80 @@ pub fn generate_password() -> String {
 
 pub fn random_id() -> String {
     random_hex(24)
+}
+
+/// Why a sign-in was refused. The pages word it; neither says which of the e-mail address and
+/// the password was wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInRefusal {
+    /// Too many attempts on this account or from this address; try again after `retry_after`.
+    #[error("too many sign-in attempts")]
+    TooManyAttempts { retry_after: Duration },
+    /// No such account, a wrong password, a disabled account or one without a password.
+    #[error("wrong e-mail address or password")]
+    WrongCredentials,
+    #[error(transparent)]
+    Failed(#[from] EngineError),
+}
+
+/// How long the sign-in counters run before they start again.
+pub const SIGN_IN_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Sign-in attempts per account (e-mail address, in any case) and per client address, each in
+/// a window of [`SIGN_IN_WINDOW`]: guessing one account is stopped after 10 tries, guessing
+/// many accounts from one address after 50. Only failures count against an address, so an
+/// office behind one address can sign in all day; one locked account locks no other.
+pub struct SignInLimits {
+    account: RateLimiter,
+    address: RateLimiter,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        SignInLimits { account: RateLimiter::new(10, SIGN_IN_WINDOW), address: RateLimiter::new(50, SIGN_IN_WINDOW) }
+    }
+}
+
+/// A hash to verify against when the account does not exist, so that a wrong e-mail address
+/// takes as long as a wrong password.
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| hash_password("not a real password, only for timing").unwrap_or_default());
+
+impl Engine {
+    /// Sign in with an e-mail address and a password from `client` (the address the request
+    /// came from): the user, or why not.
+    pub async fn sign_in(&self, email: &str, password: &str, client: &str) -> Result<User, SignInRefusal> {
+        let account = email.to_lowercase();
+        let account_key = format!("account:{account}");
+        let address_key = format!("address:{client}");
+        let limits = &self.sign_in_limits;
+        let address_ok = limits.address.allow(&address_key);
+        let account_ok = limits.account.allow(&account_key);
+        if !address_ok || !account_ok {
+            tracing::warn!(%account, address = %client, "sign-in attempts rate-limited");
+            return Err(SignInRefusal::TooManyAttempts { retry_after: SIGN_IN_WINDOW });
+        }
+        let user = self.store.user_by_email(email).await.map_err(EngineError::from)?;
+        let stored = user
+            .as_ref()
+            .filter(|u| !u.disabled)
+            .and_then(|u| u.password_hash.clone())
+            .unwrap_or_else(|| DUMMY_HASH.clone());
+        let given = password.to_string();
+        // Argon2 takes tens of milliseconds of CPU: off the async workers.
+        let verified = tokio::task::spawn_blocking(move || verify_password(&given, &stored))
+            .await
+            .map_err(|e| EngineError::Internal(format!("password check: {e}")))?;
+        match user {
+            Some(u) if verified && !u.disabled && u.password_hash.is_some() => {
+                limits.account.reset(&account_key);
+                limits.address.forgive(&address_key);
+                Ok(u)
+            }
+            _ => {
+                tracing::info!(%account, "sign-in failed");
+                Err(SignInRefusal::WrongCredentials)
+            }
+        }
+    }
 }

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::actor::Actor;
 use crate::audit::{self, ChainBreak, storable_time};
+use crate::auth::{self, SignInLimits};
 use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::error::{EngineError, EngineResult};
@@ -18,20 +19,27 @@ use crate::fields::{self, FieldError, FieldProblem};
 use crate::registry::WorkflowRegistry;
 use crate::store::{
     ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DocumentRecord, NewApplication, NewAuditEvent,
-    NewDocument, Store,
+    NewDocument, Organisation, Store, StoreError, User,
 };
 use crate::transition::{self, TransitionInput, TransitionRequest};
 use crate::workflow::{APPLICANT_ROLE, Workflow};
 
+/// The engine. Its parts are its own: callers (the web layer, the CLI) go through its methods,
+/// and whoever needs the raw store (start-up, tools, tests) keeps the handle it built this with.
+/// The kind of organisation that applies (`organisations.kind`).
+const FIRM_KIND: &str = "firm";
+
 pub struct Engine {
-    pub store: Arc<dyn Store>,
-    pub workflows: WorkflowRegistry,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) workflows: WorkflowRegistry,
     /// The calendar files with the holidays changed at run time merged in (see
     /// [`crate::holidays`]).
-    pub calendars: crate::holidays::Calendars,
-    pub clock: Arc<dyn Clock>,
+    pub(crate) calendars: crate::holidays::Calendars,
+    pub(crate) clock: Arc<dyn Clock>,
     /// Where uploaded files are kept; never a served folder.
-    pub uploads_dir: PathBuf,
+    pub(crate) uploads_dir: PathBuf,
+    /// Sign-in attempts counted per account and per client address (see [`Engine::sign_in`]).
+    pub(crate) sign_in_limits: SignInLimits,
 }
 
 /// An application with the workflow version it runs on.
@@ -74,6 +82,82 @@ fn clean_filename(name: &str) -> String {
 }
 
 impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        workflows: WorkflowRegistry,
+        calendars: crate::holidays::Calendars,
+        clock: Arc<dyn Clock>,
+        uploads_dir: PathBuf,
+    ) -> Engine {
+        Engine { store, workflows, calendars, clock, uploads_dir, sign_in_limits: SignInLimits::default() }
+    }
+
+    /// Whether the database answers (for a readiness probe).
+    pub async fn ready(&self) -> EngineResult<()> {
+        self.store.organisations().await?;
+        Ok(())
+    }
+
+    /// The newest version of a workflow.
+    pub fn workflow(&self, id: &str) -> Option<Arc<Workflow>> {
+        self.workflows.latest(id)
+    }
+
+    /// The newest version of every loaded workflow.
+    pub fn workflows(&self) -> Vec<Arc<Workflow>> {
+        self.workflows.all_latest()
+    }
+
+    /// Every loaded version of every workflow, by id then version.
+    pub fn workflow_versions(&self) -> Vec<Arc<Workflow>> {
+        self.workflows.all_versions().cloned().collect()
+    }
+
+    /// A loaded calendar by its id (file name), with the holidays changed at run time.
+    pub fn calendar_named(&self, id: &str) -> Option<&Calendar> {
+        self.calendars.get(id)
+    }
+
+    /// The ids of the loaded calendars.
+    pub fn calendar_ids(&self) -> Vec<String> {
+        self.calendars.ids()
+    }
+
+    /// An organisation's name, for showing who a case belongs to.
+    pub async fn organisation_name(&self, id: i64) -> EngineResult<String> {
+        Ok(self.store.organisation(id).await?.name)
+    }
+
+    /// The firms (organisations of kind `firm`), for finding cases by their firm.
+    pub async fn firms(&self) -> EngineResult<Vec<Organisation>> {
+        Ok(self.store.organisations().await?.into_iter().filter(|o| o.kind == FIRM_KIND).collect())
+    }
+
+    /// The firm with this id; none when there is no such organisation or it is not a firm.
+    pub async fn firm(&self, id: i64) -> EngineResult<Option<Organisation>> {
+        match self.store.organisation(id).await {
+            Ok(o) => Ok((o.kind == FIRM_KIND).then_some(o)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A user's name, for showing who holds a case.
+    pub async fn user_name(&self, id: i64) -> EngineResult<String> {
+        Ok(self.store.user(id).await?.name)
+    }
+
+    /// The user an API token belongs to; none for an unknown or revoked token or a disabled
+    /// user.
+    pub async fn user_by_token(&self, token: &str) -> EngineResult<Option<User>> {
+        Ok(self.store.user_by_token(&auth::token_digest(token)).await?)
+    }
+
+    /// The language a user reads pages and e-mails in.
+    pub async fn set_user_language(&self, user_id: i64, language: &str) -> EngineResult<()> {
+        Ok(self.store.set_user_language(user_id, language).await?)
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         storable_time(self.clock.now())
     }

@@ -4,7 +4,6 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use corridor_engine::actor::Actor;
-use corridor_engine::auth::token_digest;
 use serde::de::DeserializeOwned;
 
 use crate::{ApiError, AppState};
@@ -49,7 +48,7 @@ impl FromRequestParts<AppState> for ApiUser {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::Unauthorized("The Authorization header must be `Bearer TOKEN`".into()))?;
-        let user = state.engine.store.user_by_token(&token_digest(token)).await?.ok_or_else(|| {
+        let user = state.engine.user_by_token(token).await?.ok_or_else(|| {
             ApiError::Unauthorized("This API token is not valid (unknown, revoked, or its user is disabled)".into())
         })?;
         Ok(ApiUser(Actor::from_user(&user)))

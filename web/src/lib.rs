@@ -12,9 +12,9 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod metrics;
-pub mod ratelimit;
 pub mod ui;
 
+pub use corridor_engine::ratelimit;
 pub use error::{ApiError, ApiResult};
 
 /// Settings the web layer needs from the configuration.
@@ -36,9 +36,6 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Public status look-ups per client address.
     pub status_limiter: Arc<ratelimit::RateLimiter>,
-    /// Sign-in attempts per account (e-mail address) and per client address.
-    pub login_account_limiter: Arc<ratelimit::RateLimiter>,
-    pub login_address_limiter: Arc<ratelimit::RateLimiter>,
 }
 
 impl AppState {
@@ -48,8 +45,6 @@ impl AppState {
             settings: Arc::new(settings),
             metrics: Arc::new(metrics::Metrics::default()),
             status_limiter: Arc::new(ratelimit::RateLimiter::new(30, Duration::from_secs(60))),
-            login_account_limiter: Arc::new(ratelimit::RateLimiter::new(10, Duration::from_secs(15 * 60))),
-            login_address_limiter: Arc::new(ratelimit::RateLimiter::new(50, Duration::from_secs(15 * 60))),
         }
     }
 }

@@ -375,7 +375,7 @@ pub fn workflow_json(wf: &Workflow) -> Value {
 }
 
 async fn list_workflows(State(state): State<AppState>, ApiUser(_actor): ApiUser) -> Json<Value> {
-    let items: Vec<Value> = state.engine.workflows.all_latest().iter().map(|w| workflow_json(w)).collect();
+    let items: Vec<Value> = state.engine.workflows().iter().map(|w| workflow_json(w)).collect();
     Json(json!({"workflows": items}))
 }
 
@@ -384,8 +384,7 @@ async fn get_workflow(
     ApiUser(_actor): ApiUser,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let wf =
-        state.engine.workflows.latest(&id).ok_or_else(|| ApiError::NotFound(format!("There is no workflow `{id}`")))?;
+    let wf = state.engine.workflow(&id).ok_or_else(|| ApiError::NotFound(format!("There is no workflow `{id}`")))?;
     Ok(Json(workflow_json(&wf)))
 }
 

@@ -1,13 +1,11 @@
 //! Signing in and out, and the language switch.
 
-use std::sync::LazyLock;
-
 use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use corridor_engine::auth;
+use corridor_engine::auth::SignInRefusal;
 use serde::Deserialize;
 use tera::Context;
 
@@ -52,11 +50,6 @@ async fn login_form(ctx: Ctx, Query(q): Query<NextQuery>) -> UiResult<Response> 
     render_status(&ctx, StatusCode::OK, "login.html", page)
 }
 
-/// A hash to verify against when the account does not exist, so that a wrong e-mail
-/// address takes as long as a wrong password.
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| auth::hash_password("not a real password, only for timing").unwrap_or_default());
-
 async fn login(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormData>) -> UiResult<Response> {
     let email = form.text("email").unwrap_or_default();
     let password = form.get("password").unwrap_or("").to_string();
@@ -81,38 +74,20 @@ async fn login(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormDat
         return retry(errors, StatusCode::UNPROCESSABLE_ENTITY);
     }
 
-    let account_key = format!("account:{}", email.to_lowercase());
-    let address_key = format!("address:{}", ctx.client_key());
-    let address_ok = state.login_address_limiter.allow(&address_key);
-    let account_ok = state.login_account_limiter.allow(&account_key);
-    if !address_ok || !account_ok {
-        tracing::warn!(account = %email.to_lowercase(), address = %ctx.client_key(), "sign-in attempts rate-limited");
-        errors.add("email", "#email", i18n::t(lang, "login.error.rate_limited"));
-        let mut r = retry(errors, StatusCode::TOO_MANY_REQUESTS)?;
-        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("900"));
-        return Ok(r);
-    }
-
-    let user = state.engine.store.user_by_email(&email).await?;
-    let stored = user
-        .as_ref()
-        .filter(|u| !u.disabled)
-        .and_then(|u| u.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.clone());
-    let pw = password.clone();
-    let verified = tokio::task::spawn_blocking(move || auth::verify_password(&pw, &stored))
-        .await
-        .map_err(|e| UiError::Internal(format!("password check: {e}")))?;
-    let user = match user {
-        Some(u) if verified && !u.disabled && u.password_hash.is_some() => u,
-        _ => {
-            tracing::info!(account = %email.to_lowercase(), "sign-in failed");
+    let user = match state.engine.sign_in(&email, &password, &ctx.client_key()).await {
+        Ok(user) => user,
+        Err(SignInRefusal::TooManyAttempts { retry_after }) => {
+            errors.add("email", "#email", i18n::t(lang, "login.error.rate_limited"));
+            let mut r = retry(errors, StatusCode::TOO_MANY_REQUESTS)?;
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs()));
+            return Ok(r);
+        }
+        Err(SignInRefusal::WrongCredentials) => {
             errors.add("email", "#email", i18n::t(lang, "login.error.wrong"));
             return retry(errors, StatusCode::UNPROCESSABLE_ENTITY);
         }
+        Err(SignInRefusal::Failed(e)) => return Err(e.into()),
     };
-    state.login_account_limiter.reset(&account_key);
-    state.login_address_limiter.forgive(&address_key);
     let session_cookie = session::start_session(&state, &user, ctx.session.as_ref()).await?;
     let user_lang = Lang::from_code(&user.language).unwrap_or_default();
     let target =
@@ -143,7 +118,7 @@ async fn logout(State(state): State<AppState>, ctx: Ctx) -> UiResult<Response> {
 async fn language(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormData>) -> UiResult<Response> {
     let lang = form.get("lang").and_then(Lang::from_code).ok_or(UiError::NotFound)?;
     if let Some(user) = &ctx.user {
-        state.engine.store.set_user_language(user.id, lang.code()).await?;
+        state.engine.set_user_language(user.id, lang.code()).await?;
     }
     let target = safe_next(form.get("next")).unwrap_or_else(|| "/".into());
     let mut response = Redirect::to(&target).into_response();

@@ -426,7 +426,7 @@ async fn workflows(State(state): State<AppState>, admin: Admin) -> UiResult<Resp
             content_hash: w.content_hash.clone(),
             states: w.states.len(),
             transitions: w.transitions.len(),
-            newest: state.engine.workflows.latest(&w.id).is_some_and(|l| l.version == w.version),
+            newest: state.engine.workflow(&w.id).is_some_and(|l| l.version == w.version),
         })
         .collect();
     let mut page = Context::new();

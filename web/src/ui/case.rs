@@ -206,7 +206,7 @@ pub async fn case_page(
     // Staff work the stage (not the firm, not the system): someone may hold it.
     let staffed = !working.is_empty();
     let holder = match r.assigned_to {
-        Some(id) => engine.store.user(id).await.ok().map(|u| u.name),
+        Some(id) => engine.user_name(id).await.ok(),
         None => None,
     };
     let urgency = if terminal { None } else { urgency_tag(engine.urgency(&view)) };
@@ -217,7 +217,7 @@ pub async fn case_page(
         url: case_url(&r.reference, ""),
         workflow_title: wf.title.clone(),
         name: corridor_engine::fields::applicant_name(wf, &values),
-        firm: engine.store.organisation(r.organisation_id).await.ok().map(|o| o.name),
+        firm: engine.organisation_name(r.organisation_id).await.ok(),
         stage: state_def.map(|s| s.label.clone()).unwrap_or_else(|| r.state.clone()),
         status: state_def.map(|s| s.public.clone()).unwrap_or_else(|| r.state.clone()),
         tag: super::firm::tag_for(wf, &r.state),

@@ -67,7 +67,7 @@ async fn letter(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<S
     let wf = &decision.view.workflow;
     let values = r.fields.as_object().cloned().unwrap_or_default();
     let passport = corridor_engine::fields::passport_number(wf, &values);
-    let firm = state.engine.store.organisation(r.organisation_id).await.ok().map(|o| o.name);
+    let firm = state.engine.organisation_name(r.organisation_id).await.ok();
     let mut page = Context::new();
     page.insert("reference", &r.reference);
     page.insert("workflow_title", &wf.title);

@@ -286,8 +286,7 @@ async fn dashboard(State(state): State<AppState>, ctx: Ctx, Query(q): Query<Page
 fn startable(state: &AppState) -> Vec<std::sync::Arc<Workflow>> {
     state
         .engine
-        .workflows
-        .all_latest()
+        .workflows()
         .into_iter()
         .filter(|w| w.roles.iter().any(|r| r == APPLICANT_ROLE) && submit_action(w).is_some())
         .collect()

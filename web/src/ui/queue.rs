@@ -139,20 +139,14 @@ async fn firm_filter(state: &AppState, text: Option<&str>) -> UiResult<FirmFilte
         return Ok(FirmFilter::Any);
     };
     if let Ok(id) = text.parse::<i64>() {
-        return Ok(match state.engine.store.organisation(id).await {
-            Ok(o) if o.kind == "firm" => FirmFilter::One(o),
+        return Ok(match state.engine.firm(id).await {
+            Ok(Some(o)) => FirmFilter::One(o),
             _ => FirmFilter::NoMatch,
         });
     }
     let needle = text.to_lowercase();
-    let mut firms: Vec<Organisation> = state
-        .engine
-        .store
-        .organisations()
-        .await?
-        .into_iter()
-        .filter(|o| o.kind == "firm" && o.name.to_lowercase().contains(&needle))
-        .collect();
+    let mut firms: Vec<Organisation> =
+        state.engine.firms().await?.into_iter().filter(|o| o.name.to_lowercase().contains(&needle)).collect();
     if let Some(exact) = firms.iter().position(|o| o.name.to_lowercase() == needle) {
         return Ok(FirmFilter::One(firms.swap_remove(exact)));
     }

@@ -1,9 +1,9 @@
 //! Sessions, the page context and the form guard.
 //!
-//! * A session lives in the database (`sessions` table, through the `Store`); the cookie holds
-//!   a random token and the row is keyed by its SHA-256, so a copy of the table opens no
-//!   session. Cookies are HttpOnly, SameSite=Lax, and Secure when `secure_cookies` is set. A new
-//!   session (new id) is made at every sign-in; sign-out deletes the row.
+//! * Sessions are the engine's (`corridor_engine::sessions`: create, find, touch, end, expiry);
+//!   the cookie holds the random token the engine gave, never stored. Cookies are HttpOnly,
+//!   SameSite=Lax, and Secure when `secure_cookies` is set. A new session (new id) is made at
+//!   every sign-in; sign-out ends it.
 //! * Every page request passes through [`context`], which loads the session and the user,
 //!   picks the language, and puts a [`Ctx`] in the request for handlers to extract.
 //! * Every POST to a page is checked here, before any handler runs: a cross-site request
@@ -23,11 +23,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, Utc};
 use corridor_engine::actor::Actor;
 use corridor_engine::auth;
 use corridor_engine::store::{Session, User};
-use serde_json::json;
 
 use super::error::{PageError, UiError, UiResult};
 use super::i18n::Lang;
@@ -39,12 +37,6 @@ pub const LANG_COOKIE: &str = "corridor_lang";
 /// The name of the hidden field every form carries.
 pub const CSRF_FIELD: &str = "csrf";
 
-/// A session ends after this long without a request...
-pub const IDLE: Duration = Duration::hours(2);
-/// ...and in any case this long after sign-in.
-pub const ABSOLUTE: Duration = Duration::hours(12);
-/// The expiry is pushed forward at most this often (one write per few minutes, not per page).
-const TOUCH_EVERY: Duration = Duration::minutes(5);
 /// Largest URL-encoded form accepted.
 const MAX_FORM_BYTES: usize = 1024 * 1024;
 
@@ -178,61 +170,23 @@ pub fn anonymous_lang(headers: &HeaderMap) -> Lang {
         .unwrap_or_default()
 }
 
-/// Load the session a cookie names, with its user. Expired sessions and sessions of disabled
-/// users are deleted.
-async fn load_session(state: &AppState, cookies: &Cookies, now: DateTime<Utc>) -> UiResult<Option<(Session, User)>> {
+/// The live session a cookie names, with its user (the engine ends sessions that ran out and
+/// those of disabled users).
+async fn load_session(state: &AppState, cookies: &Cookies) -> UiResult<Option<(Session, User)>> {
     let Some(token) = cookies.get(SESSION_COOKIE).filter(|t| looks_like_token(t)) else { return Ok(None) };
-    let store = &state.engine.store;
-    let id = auth::token_digest(token);
-    let Some(session) = store.session(&id, now).await? else { return Ok(None) };
-    let Some(user_id) = session.user_id else { return Ok(None) };
-    let user = match store.user(user_id).await {
-        Ok(u) if !u.disabled => u,
-        _ => {
-            store.delete_session(&id).await?;
-            return Ok(None);
-        }
-    };
-    let hard_end = session.created_at + ABSOLUTE;
-    if now >= hard_end {
-        store.delete_session(&id).await?;
-        return Ok(None);
-    }
-    if session.expires_at - now < IDLE - TOUCH_EVERY {
-        let expires = (now + IDLE).min(hard_end);
-        store.touch_session(&id, expires, &session.data).await?;
-    }
-    Ok(Some((session, user)))
+    Ok(state.engine.sessions().find(token).await?)
 }
 
 /// Start a signed-in session for `user`, ending `old` if there was one. Returns the cookie.
 pub async fn start_session(state: &AppState, user: &User, old: Option<&Session>) -> UiResult<HeaderValue> {
-    let store = &state.engine.store;
-    if let Some(old) = old {
-        store.delete_session(&old.id).await?;
-    }
-    let token = auth::random_id();
-    let now = Utc::now();
-    // Sweep sessions that ran out, now and then (at sign-in): the table stays small.
-    if let Err(e) = store.delete_expired_sessions(now).await {
-        tracing::warn!(error = %e, "could not remove expired sessions");
-    }
-    let session = Session {
-        id: auth::token_digest(&token),
-        user_id: Some(user.id),
-        csrf_token: auth::random_id(),
-        created_at: now,
-        expires_at: now + IDLE,
-        data: json!({}),
-    };
-    store.create_session(&session).await?;
-    Ok(cookie(SESSION_COOKIE, &token, state.settings.secure_cookies, None))
+    let started = state.engine.sessions().create(user, old).await?;
+    Ok(cookie(SESSION_COOKIE, &started.token, state.settings.secure_cookies, None))
 }
 
 /// End the request's session. Returns the cookie that clears it.
 pub async fn end_session(state: &AppState, ctx: &Ctx) -> UiResult<HeaderValue> {
     if let Some(s) = &ctx.session {
-        state.engine.store.delete_session(&s.id).await?;
+        state.engine.sessions().end(s).await?;
     }
     Ok(cookie(SESSION_COOKIE, "", state.settings.secure_cookies, Some(0)))
 }
@@ -311,12 +265,11 @@ async fn check_form(state: &AppState, ctx: &Ctx, headers: &HeaderMap, body: Body
 pub async fn context(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let cookies = Cookies::from_headers(&parts.headers);
-    let now = Utc::now();
     let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let client_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let fallback_lang = anonymous_lang(&parts.headers);
 
-    let loaded = match load_session(&state, &cookies, now).await {
+    let loaded = match load_session(&state, &cookies).await {
         Ok(l) => l,
         Err(e) => {
             let ctx = Ctx::anonymous(fallback_lang, &path);

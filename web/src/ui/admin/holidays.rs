@@ -37,7 +37,7 @@ struct CalendarQuery {
 
 /// The calendar asked for, or the first one; an unknown one is a page that does not exist.
 fn chosen_calendar(state: &AppState, asked: Option<&str>) -> UiResult<String> {
-    let ids = state.engine.calendars.ids();
+    let ids = state.engine.calendar_ids();
     match asked.map(str::trim).filter(|c| !c.is_empty()) {
         Some(c) if ids.iter().any(|i| i == c) => Ok(c.to_string()),
         Some(_) => Err(UiError::NotFound),
@@ -74,14 +74,13 @@ async fn holidays_page(
 ) -> UiResult<Response> {
     let lang = admin.ctx.lang;
     let entries = state.engine.admin_holidays(&admin.actor, calendar).await?;
-    let cal = state.engine.calendars.get(calendar).ok_or(UiError::NotFound)?;
+    let cal = state.engine.calendar_named(calendar).ok_or(UiError::NotFound)?;
     let calendars: Vec<serde_json::Value> = state
         .engine
-        .calendars
-        .ids()
+        .calendar_ids()
         .into_iter()
         .map(|id| {
-            let name = state.engine.calendars.get(&id).map(|c| c.name().to_string()).unwrap_or_else(|| id.clone());
+            let name = state.engine.calendar_named(&id).map(|c| c.name().to_string()).unwrap_or_else(|| id.clone());
             serde_json::json!({"id": id, "name": name, "current": id == calendar})
         })
         .collect();

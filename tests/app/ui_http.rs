@@ -2,28 +2,25 @@
 //! guard, escaping, authorisation ("not found"), security headers, languages, the firm's
 //! pages and the public status page.
 
-#[path = "support/ui.rs"]
-mod ui;
-
+use crate::support::{self, Backend, PASSWORD, input_value, pdf, png};
 use corridor_engine::auth;
 use corridor_engine::store::{ApplicationFilter, Session, User};
 use corridor_engine::transition::TransitionRequest;
 use serde_json::{Map, Value};
-use ui::{Backend, PASSWORD, input_value, pdf, png};
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
-fn assert_security_headers(page: &ui::Page, what: &str) {
+fn assert_security_headers(page: &support::Page, what: &str) {
     assert_eq!(page.header("content-security-policy"), Some(CSP), "CSP on {what}");
     assert_eq!(page.header("x-content-type-options"), Some("nosniff"), "nosniff on {what}");
     assert_eq!(page.header("referrer-policy"), Some("same-origin"), "Referrer-Policy on {what}");
 }
 
-fn set_cookies(page: &ui::Page) -> Vec<String> {
+fn set_cookies(page: &support::Page) -> Vec<String> {
     page.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
 }
 
-fn cookie_value(page: &ui::Page, name: &str) -> Option<String> {
+fn cookie_value(page: &support::Page, name: &str) -> Option<String> {
     set_cookies(page)
         .iter()
         .find(|c| c.starts_with(&format!("{name}=")))
@@ -31,20 +28,20 @@ fn cookie_value(page: &ui::Page, name: &str) -> Option<String> {
 }
 
 /// The firm submits its draft through the engine (the pages under test come after).
-async fn submit(app: &ui::UiApp, firm: &User, reference: &str) {
+async fn submit(app: &support::TestApp, firm: &User, reference: &str) {
     let v = app.engine.application(&app.actor(firm), reference).await.expect("read").record.version;
     let request =
         TransitionRequest { action: "submit".into(), expected_version: v, comment: None, reason: None, fields: None };
     app.engine.transition(&app.actor(firm), reference, &request).await.expect("submit");
 }
 
-async fn application_count(app: &ui::UiApp) -> usize {
-    app.engine.store.applications(&ApplicationFilter { limit: 1000, ..Default::default() }).await.expect("list").len()
+async fn application_count(app: &support::TestApp) -> usize {
+    app.store.applications(&ApplicationFilter { limit: 1000, ..Default::default() }).await.expect("list").len()
 }
 
 #[tokio::test]
 async fn security_headers_on_every_page_and_plain_error_pages() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let http = app.http();
     for path in ["/", "/login", "/status", "/static/corridor.css", "/no-such-page", "/applications"] {
         let page = http.get(path).await;
@@ -73,7 +70,7 @@ async fn security_headers_on_every_page_and_plain_error_pages() {
 
 #[tokio::test]
 async fn sign_in_makes_a_new_httponly_session_in_the_database_and_sign_out_ends_it() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     app.user("amna@firm.example", "applicant", "Lahore Soft").await;
     let http = app.http();
     let login = http.get("/login").await;
@@ -90,8 +87,8 @@ async fn sign_in_makes_a_new_httponly_session_in_the_database_and_sign_out_ends_
     let token = cookie_value(&page, "corridor_session").expect("token");
     // The database keeps only the digest of the cookie's token.
     let now = chrono::Utc::now();
-    assert!(app.engine.store.session(&token, now).await.expect("read").is_none());
-    let stored = app.engine.store.session(&auth::token_digest(&token), now).await.expect("read").expect("session row");
+    assert!(app.store.session(&token, now).await.expect("read").is_none());
+    let stored = app.store.session(&auth::token_digest(&token), now).await.expect("read").expect("session row");
     assert!(stored.user_id.is_some());
     assert!(stored.csrf_token != anon, "the session has its own form token");
 
@@ -105,7 +102,7 @@ async fn sign_in_makes_a_new_httponly_session_in_the_database_and_sign_out_ends_
     assert_eq!(again.status, 303);
     let token2 = cookie_value(&again, "corridor_session").expect("new token");
     assert_ne!(token, token2);
-    assert!(app.engine.store.session(&auth::token_digest(&token), now).await.expect("read").is_none());
+    assert!(app.store.session(&auth::token_digest(&token), now).await.expect("read").is_none());
     let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
     let old = plain
         .get(app.url("/applications"))
@@ -119,13 +116,13 @@ async fn sign_in_makes_a_new_httponly_session_in_the_database_and_sign_out_ends_
     let out = http.post_form("/applications", "/logout", &[]).await;
     assert_eq!(out.status, 303);
     assert!(set_cookies(&out).iter().any(|c| c.starts_with("corridor_session=;") && c.contains("Max-Age=0")));
-    assert!(app.engine.store.session(&auth::token_digest(&token2), now).await.expect("read").is_none());
+    assert!(app.store.session(&auth::token_digest(&token2), now).await.expect("read").is_none());
     assert_eq!(http.get("/applications").await.status, 303);
 }
 
 #[tokio::test]
 async fn secure_cookies_when_configured() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     // Rebuild the router with secure_cookies on, on its own port.
     let mut settings = corridor::startup::web_settings(&app.config);
     settings.secure_cookies = true;
@@ -140,7 +137,7 @@ async fn secure_cookies_when_configured() {
         .await;
     });
     app.user("sec@firm.example", "applicant", "Secure Firm").await;
-    let http = ui::Http {
+    let http = support::Http {
         client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client"),
         base: base.clone(),
     };
@@ -161,7 +158,7 @@ async fn secure_cookies_when_configured() {
 
 #[tokio::test]
 async fn wrong_passwords_are_refused_and_sign_in_attempts_are_limited() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     app.user("bilal@firm.example", "applicant", "Karachi Soft").await;
     let http = app.http();
     let wrong = http.post_form("/login", "/login", &[("email", "bilal@firm.example"), ("password", "nope")]).await;
@@ -188,7 +185,7 @@ async fn wrong_passwords_are_refused_and_sign_in_attempts_are_limited() {
 
 #[tokio::test]
 async fn forms_without_their_token_or_from_another_origin_are_refused_and_change_nothing() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let user = app.user("csrf@firm.example", "applicant", "Token Firm").await;
     let http = app.signed_in("csrf@firm.example").await;
     let token = http.get("/applications/new").await.csrf().expect("token");
@@ -270,7 +267,7 @@ async fn forms_without_their_token_or_from_another_origin_are_refused_and_change
 
 #[tokio::test]
 async fn a_script_in_a_field_is_shown_as_text_everywhere() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let user = app.user("xss@firm.example", "applicant", "Escape Firm").await;
     let http = app.signed_in("xss@firm.example").await;
     let reference = app.complete_draft(&user, "it-business-visa").await;
@@ -323,13 +320,12 @@ async fn a_script_in_a_field_is_shown_as_text_everywhere() {
 
 #[tokio::test]
 async fn another_firms_application_is_not_found() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let owner = app.user("owner@firm-a.example", "applicant", "Firm A").await;
     app.user("other@firm-b.example", "applicant", "Firm B").await;
     app.user("staff@ministry.example", "ministry_reviewer", "Ministry").await;
     let reference = app.complete_draft(&owner, "it-business-visa").await;
     let doc_id = app
-        .engine
         .store
         .documents(app.engine.application(&app.actor(&owner), &reference).await.expect("read").record.id)
         .await
@@ -386,7 +382,7 @@ fn field(html: &str, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn the_firm_journey_over_http() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let user = app.user("journey@firm.example", "applicant", "Journey Firm").await;
     let reviewer = app.user("reviewer@ministry.example", "ministry_reviewer", "Ministry").await;
     let http = app.signed_in("journey@firm.example").await;
@@ -592,7 +588,7 @@ async fn the_firm_journey_over_http() {
 
 #[tokio::test]
 async fn a_firm_withdraws_an_application() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let user = app.user("wd@firm.example", "applicant", "Withdraw Firm").await;
     let reference = app.complete_draft(&user, "market-access").await;
     let http = app.signed_in("wd@firm.example").await;
@@ -614,7 +610,7 @@ async fn a_firm_withdraws_an_application() {
 
 #[tokio::test]
 async fn public_status_gives_one_answer_for_unknown_and_wrong_and_is_limited() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let user = app.user("pub@firm.example", "applicant", "Public Firm").await;
     let reference = app.complete_draft(&user, "it-business-visa").await;
     let http = app.http();
@@ -649,7 +645,7 @@ async fn public_status_gives_one_answer_for_unknown_and_wrong_and_is_limited() {
 
 #[tokio::test]
 async fn the_language_switch_is_remembered_per_visitor_and_per_user() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let user = app.user("lang@firm.example", "applicant", "Language Firm").await;
     let http = app.http();
     let home = http.get("/").await;
@@ -678,7 +674,7 @@ async fn the_language_switch_is_remembered_per_visitor_and_per_user() {
     let signed = app.signed_in("lang@firm.example").await;
     let page = signed.post_form("/applications", "/language", &[("lang", "ar"), ("next", "/applications")]).await;
     assert_eq!(page.status, 303);
-    assert_eq!(app.engine.store.user(user.id).await.expect("user").language, "ar");
+    assert_eq!(app.store.user(user.id).await.expect("user").language, "ar");
     let fresh = app.signed_in("lang@firm.example").await;
     let dash = fresh.get("/applications").await;
     assert!(dash.body.contains(r#"lang="ar" dir="rtl""#) && dash.body.contains("طلباتك"));
@@ -688,7 +684,7 @@ async fn the_language_switch_is_remembered_per_visitor_and_per_user() {
 
 #[tokio::test]
 async fn the_pages_ship_little_css_and_no_javascript() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let http = app.http();
     let home = http.get("/").await;
     let mut total = 0;
@@ -705,9 +701,9 @@ async fn the_pages_ship_little_css_and_no_javascript() {
 }
 
 async fn session_store_roundtrip(backend: Backend) {
-    let app = ui::spawn(backend).await;
+    let app = support::spawn(backend).await;
     let user = app.user("store@firm.example", "applicant", "Store Firm").await;
-    let store = &app.engine.store;
+    let store = &app.store;
     let now = chrono::Utc::now();
     let session = Session {
         id: auth::token_digest("a-token"),
@@ -739,7 +735,6 @@ async fn session_store_roundtrip(backend: Backend) {
     assert_eq!(http.get("/applications").await.status, 200);
     assert_eq!(http.post_form("/applications", "/logout", &[]).await.status, 303);
     assert_eq!(http.get("/applications").await.status, 303);
-    app.drop_database().await;
 }
 
 #[tokio::test]
@@ -755,7 +750,7 @@ async fn sessions_on_postgres() {
 #[tokio::test]
 async fn a_failure_on_our_side_is_a_plain_500_page_without_the_detail() {
     use sqlx::Connection;
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let user = app.user("oops@firm.example", "applicant", "Oops Firm").await;
     let reference = app.complete_draft(&user, "it-business-visa").await;
     let http = app.signed_in("oops@firm.example").await;

@@ -1,15 +1,9 @@
-//! Shared by the scheduler tests: a real SMTP server on loopback (mailin-embedded) that
-//! records what it accepts, and applications created and submitted through the engine.
-#![allow(dead_code)]
+//! A real SMTP server on loopback (mailin-embedded) that records what it accepts.
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use corridor_engine::actor::Actor;
-use corridor_engine::service::Engine;
-use corridor_engine::store::{NewUser, User};
-use corridor_engine::transition::TransitionRequest;
 use mailin_embedded::{Handler, Response, Server, response};
 
 /// One message as the SMTP server accepted it.
@@ -140,61 +134,4 @@ pub fn start_smtp() -> Smtp {
 /// A loopback port where nothing listens (yet).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A user (and its organisation, created when new).
-pub async fn user(engine: &Engine, email: &str, name: &str, role: &str, org: &str, language: &str) -> User {
-    let store = &engine.store;
-    let organisation = match store.organisation_by_name(org).await.unwrap() {
-        Some(o) => o,
-        None => {
-            let kind = if role == "applicant" { "firm" } else { "ministry" };
-            store.create_organisation(org, kind, Some("PK")).await.unwrap()
-        }
-    };
-    store
-        .create_user(NewUser {
-            email: email.into(),
-            name: name.into(),
-            role: role.into(),
-            organisation_id: organisation.id,
-            password_hash: None,
-            language: language.into(),
-        })
-        .await
-        .unwrap()
-}
-
-/// A business-visa application created, completed and submitted by `applicant` at the
-/// engine's current time; returns its reference.
-pub async fn submitted(engine: &Engine, applicant: &Actor, variant: usize) -> String {
-    let workflow = engine.workflows.latest("it-business-visa").expect("workflow loaded");
-    let fields = corridor::demo::example_fields(&workflow, variant);
-    let view = engine.create_application(applicant, "it-business-visa", &fields).await.expect("create");
-    let reference = view.record.reference.clone();
-    for doc in workflow.documents.iter().filter(|d| d.required) {
-        let (name, bytes) = corridor::demo::demo_document(doc);
-        engine.upload_document(applicant, &reference, &doc.name, &name, bytes).await.expect("upload");
-    }
-    act(engine, applicant, &reference, "submit", None).await;
-    reference
-}
-
-/// Take a transition at the engine's current time.
-pub async fn act(engine: &Engine, actor: &Actor, reference: &str, action: &str, comment: Option<&str>) {
-    let version = engine.application(actor, reference).await.expect("visible").record.version;
-    engine
-        .transition(
-            actor,
-            reference,
-            &TransitionRequest {
-                action: action.into(),
-                expected_version: version,
-                comment: comment.map(str::to_string),
-                reason: None,
-                fields: None,
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{action} on {reference}: {e}"));
 }

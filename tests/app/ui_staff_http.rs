@@ -4,25 +4,22 @@
 //! embassy's look-up and decision letter; and the refusals: forms without their token change
 //! nothing, scripts in fields are text, a firm gets "not found" for another firm's case.
 
-#[path = "support/ui.rs"]
-mod ui;
-
+use crate::support::{self, Backend, TestApp};
 use chrono::{Duration, TimeZone, Utc};
 use corridor_engine::store::User;
 use corridor_engine::transition::TransitionRequest;
-use ui::{Backend, UiApp};
 
 const WF: &str = "it-business-visa";
 
 /// A complete application made and submitted by `firm` through the engine; its reference.
-async fn submitted(app: &UiApp, firm: &User) -> String {
+async fn submitted(app: &TestApp, firm: &User) -> String {
     let reference = app.complete_draft(firm, WF).await;
     take(app, firm, &reference, "submit", None, None).await;
     reference
 }
 
 /// The same, for an employee of another name.
-async fn submitted_for(app: &UiApp, firm: &User, employee: &str) -> String {
+async fn submitted_for(app: &TestApp, firm: &User, employee: &str) -> String {
     let reference = app.complete_draft(firm, WF).await;
     let actor = app.actor(firm);
     let version = app.engine.application(&actor, &reference).await.expect("read").record.version;
@@ -33,7 +30,7 @@ async fn submitted_for(app: &UiApp, firm: &User, employee: &str) -> String {
     reference
 }
 
-async fn take(app: &UiApp, who: &User, reference: &str, action: &str, comment: Option<&str>, reason: Option<&str>) {
+async fn take(app: &TestApp, who: &User, reference: &str, action: &str, comment: Option<&str>, reason: Option<&str>) {
     let actor = app.actor(who);
     let version = app.engine.application(&actor, reference).await.expect("read").record.version;
     app.engine
@@ -52,7 +49,7 @@ async fn take(app: &UiApp, who: &User, reference: &str, action: &str, comment: O
         .unwrap_or_else(|e| panic!("{action} on {reference}: {e}"));
 }
 
-async fn record(app: &UiApp, who: &User, reference: &str) -> corridor_engine::store::ApplicationRecord {
+async fn record(app: &TestApp, who: &User, reference: &str) -> corridor_engine::store::ApplicationRecord {
     app.engine.application(&app.actor(who), reference).await.expect("read").record
 }
 
@@ -69,7 +66,7 @@ struct Team {
     embassy: User,
 }
 
-async fn team(app: &UiApp) -> Team {
+async fn team(app: &TestApp) -> Team {
     Team {
         firm: app.user("ayesha@indus.example", "applicant", "Indus Software House").await,
         reviewer: app.user("fatima@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await,
@@ -85,7 +82,7 @@ fn position(body: &str, needle: &str) -> usize {
 
 #[tokio::test]
 async fn the_queue_lists_the_roles_stages_nearest_deadline_first_with_urgency_in_words() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let t = team(&app).await;
     // Submitted two weeks apart: by Sunday 8 March the oldest (due late February) is overdue,
     // the middle one (due Monday 9 March) is within its reminder window of one working day,
@@ -142,7 +139,7 @@ async fn the_queue_lists_the_roles_stages_nearest_deadline_first_with_urgency_in
 
 #[tokio::test]
 async fn claim_release_and_reassign_are_recorded_and_a_stale_claim_changes_nothing() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let t = team(&app).await;
     let reference = submitted(&app, &t.firm).await;
     let fatima = app.signed_in("fatima@moci.example").await;
@@ -213,7 +210,7 @@ async fn claim_release_and_reassign_are_recorded_and_a_stale_claim_changes_nothi
 
 #[tokio::test]
 async fn the_case_page_offers_exactly_the_users_actions_and_explains_four_eyes() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let t = team(&app).await;
     let reference = submitted(&app, &t.firm).await;
     let fatima = app.signed_in("fatima@moci.example").await;
@@ -321,11 +318,10 @@ async fn four_eyes_explained_without_a_button_on_postgres() {
 
 #[tokio::test]
 async fn documents_open_inline_or_download_with_their_own_type() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let t = team(&app).await;
     let reference = submitted(&app, &t.firm).await;
     let id = app
-        .engine
         .store
         .documents(record(&app, &t.reviewer, &reference).await.id)
         .await
@@ -356,7 +352,7 @@ async fn documents_open_inline_or_download_with_their_own_type() {
 
 #[tokio::test]
 async fn staff_forms_without_their_token_or_from_another_origin_change_nothing() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let t = team(&app).await;
     let reference = submitted(&app, &t.firm).await;
     let fatima = app.signed_in("fatima@moci.example").await;
@@ -392,7 +388,7 @@ async fn staff_forms_without_their_token_or_from_another_origin_change_nothing()
 
 #[tokio::test]
 async fn a_script_in_a_field_is_text_on_the_queue_and_the_case_page() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let t = team(&app).await;
     let evil = "<script>alert(1)</script>";
     let actor = app.actor(&t.firm);
@@ -403,9 +399,9 @@ async fn a_script_in_a_field_is_text_on_the_queue_and_the_case_page() {
     let reference = view.record.reference.clone();
     for d in &view.workflow.documents {
         let (name, bytes) = if d.accept.iter().any(|a| a == "application/pdf") {
-            ("<script>.pdf", ui::pdf())
+            ("<script>.pdf", support::pdf())
         } else {
-            ("p.png", ui::png())
+            ("p.png", support::png())
         };
         app.engine.upload_document(&actor, &reference, &d.name, name, &bytes).await.expect("upload");
     }
@@ -433,12 +429,12 @@ async fn a_script_in_a_field_is_text_on_the_queue_and_the_case_page() {
 
 #[tokio::test]
 async fn a_firm_typing_a_case_address_gets_its_own_application_or_not_found() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let t = team(&app).await;
     let theirs = submitted(&app, &t.firm).await;
     let other = app.user("bilal@ravi.example", "applicant", "Ravi Systems").await;
     let own = submitted(&app, &other).await;
-    let doc = app.engine.store.documents(record(&app, &t.reviewer, &theirs).await.id).await.expect("docs")[0].id;
+    let doc = app.store.documents(record(&app, &t.reviewer, &theirs).await.id).await.expect("docs")[0].id;
     let bilal = app.signed_in("bilal@ravi.example").await;
     for path in [
         format!("/cases/{theirs}"),
@@ -473,7 +469,7 @@ async fn a_firm_typing_a_case_address_gets_its_own_application_or_not_found() {
 
 #[tokio::test]
 async fn the_embassy_looks_up_decides_and_prints_the_letter() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let t = team(&app).await;
     let granted = submitted(&app, &t.firm).await;
     let refused = submitted(&app, &t.firm).await;
@@ -555,13 +551,13 @@ async fn the_embassy_looks_up_decides_and_prints_the_letter() {
 }
 
 /// The supervisor's own organisation, for the tests below.
-async fn supervisor(app: &UiApp) -> User {
+async fn supervisor(app: &TestApp) -> User {
     app.user("maryam@moci.example", "ministry_supervisor", "Ministry of Commerce and Industry").await
 }
 
 #[tokio::test]
 async fn supervisors_see_the_late_cases_of_every_stage_that_escalates_to_them() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let t = team(&app).await;
     let boss = supervisor(&app).await;
     let admin = app.user("root@corridor.example", "admin", "Corridor Operations").await;
@@ -580,8 +576,7 @@ async fn supervisors_see_the_late_cases_of_every_stage_that_escalates_to_them() 
     // The scheduler's escalation of the review case, as it records it.
     let r = record(&app, &t.reviewer, &at_review).await;
     assert!(
-        app.engine
-            .store
+        app.store
             .mark_escalated(
                 r.id,
                 &r.state,
@@ -674,7 +669,7 @@ async fn supervisors_see_the_late_cases_of_every_stage_that_escalates_to_them() 
 
 #[tokio::test]
 async fn the_firm_filter_is_typed_not_a_list_of_every_firm() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let t = team(&app).await;
     let systems = app.user("a@ravi-systems.example", "applicant", "Ravi Systems").await;
     let soft = app.user("b@ravi-soft.example", "applicant", "Ravi Soft").await;
@@ -710,7 +705,7 @@ async fn the_firm_filter_is_typed_not_a_list_of_every_firm() {
 
 #[tokio::test]
 async fn the_firm_reaches_its_decision_letter_from_its_application() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let t = team(&app).await;
     let refused = submitted(&app, &t.firm).await;
     take(&app, &t.reviewer, &refused, "reject", None, Some("The firm is not registered with PSEB.")).await;

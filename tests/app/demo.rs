@@ -1,18 +1,16 @@
 //! `corridor serve --demo`: an empty database is filled so that every role can log in and
 //! every state of every workflow has an application; a second start adds nothing.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{Backend, spawn_app};
+use crate::support::{Backend, spawn};
 use corridor_engine::store::ApplicationFilter;
 
 async fn demo_fills_every_state_once(backend: Backend) {
-    let app = spawn_app(backend).await;
-    corridor::demo::seed(&app.engine).await.expect("demo data is created");
+    let app = spawn(backend).await;
+    corridor::demo::seed(&app.engine, app.store.as_ref()).await.expect("demo data is created");
 
-    let users = app.engine.store.users().await.unwrap();
+    let users = app.store.users().await.unwrap();
     for role in [
         "applicant",
         "ministry_reviewer",
@@ -24,9 +22,9 @@ async fn demo_fills_every_state_once(backend: Backend) {
     ] {
         assert!(users.iter().any(|u| u.role == role), "a demo user with role {role}");
     }
-    let apps = app.engine.store.applications(&ApplicationFilter { limit: 10_000, ..Default::default() }).await.unwrap();
+    let apps = app.store.applications(&ApplicationFilter { limit: 10_000, ..Default::default() }).await.unwrap();
     let reached: HashSet<(String, String)> = apps.iter().map(|a| (a.workflow_id.clone(), a.state.clone())).collect();
-    for wf in app.engine.workflows.all_latest() {
+    for wf in app.engine.workflows() {
         for state in &wf.states {
             assert!(
                 reached.contains(&(wf.id.clone(), state.name.clone())),
@@ -38,9 +36,8 @@ async fn demo_fills_every_state_once(backend: Backend) {
     }
     assert!(app.engine.verify_audit(None).await.unwrap().is_ok(), "the demo's audit chain verifies");
 
-    corridor::demo::seed(&app.engine).await.expect("second start");
-    let again =
-        app.engine.store.applications(&ApplicationFilter { limit: 10_000, ..Default::default() }).await.unwrap();
+    corridor::demo::seed(&app.engine, app.store.as_ref()).await.expect("second start");
+    let again = app.store.applications(&ApplicationFilter { limit: 10_000, ..Default::default() }).await.unwrap();
     assert_eq!(again.len(), apps.len(), "a second start adds nothing");
 }
 

@@ -7,12 +7,9 @@
 //! Needs Debian's `chromium` and `chromium-driver`, and `npm ci` in `tests/browser` (axe-core):
 //! the test fails, never skips, without them.
 
-#[path = "support/ui.rs"]
-mod ui;
-
+use crate::support::{self, Backend, Browser, PASSWORD};
 use corridor_engine::transition::TransitionRequest;
 use corridor_engine::workflow::FieldType;
-use ui::{Backend, Browser, PASSWORD};
 
 const WORKFLOW: &str = "it-business-visa";
 
@@ -41,8 +38,8 @@ async fn fill_with_mistakes(b: &Browser) {
 }
 
 /// Fill every field with the workflow's example value, with the input its type calls for.
-async fn fill_correctly(app: &ui::UiApp, b: &Browser) {
-    let wf = app.engine.workflows.latest(WORKFLOW).expect("workflow");
+async fn fill_correctly(app: &support::TestApp, b: &Browser) {
+    let wf = app.engine.workflow(WORKFLOW).expect("workflow");
     for f in &wf.fields {
         let id = format!("#f-{}", f.name);
         match f.field_type {
@@ -61,20 +58,20 @@ async fn fill_correctly(app: &ui::UiApp, b: &Browser) {
 
 #[tokio::test]
 async fn a_firm_applies_through_the_pages_in_a_real_browser() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let firm = app.user("ayesha@indus.example", "applicant", "Indus Software House").await;
     let reviewer = app.user("fatima@ministry.example", "ministry_reviewer", "Ministry of Commerce and Industry").await;
-    let mut b = ui::browser(&app.base, "e2e-firm").await;
+    let mut b = support::browser(&app.base, "e2e-firm").await;
     let files = tempfile::tempdir().expect("temp dir");
     let write = |name: &str, bytes: Vec<u8>| {
         let p = files.path().join(name);
         std::fs::write(&p, bytes).expect("write file");
         p
     };
-    let passport_pdf = write("passport.pdf", ui::pdf());
-    let letter_pdf = write("employment-letter.pdf", ui::pdf());
-    let secp_pdf = write("secp-certificate.pdf", ui::pdf());
-    let photo_png = write("photo.png", ui::png());
+    let passport_pdf = write("passport.pdf", support::pdf());
+    let letter_pdf = write("employment-letter.pdf", support::pdf());
+    let secp_pdf = write("secp-certificate.pdf", support::pdf());
+    let photo_png = write("photo.png", support::png());
     let fake_pdf = write("not-really.pdf", b"MZ\x90\x00 this is a program, not a PDF".to_vec());
 
     // ---- axe itself finds violations (a page with an unlabelled field and an image without text) ----
@@ -268,7 +265,7 @@ async fn a_firm_applies_through_the_pages_in_a_real_browser() {
     sign_in(&mut b, "ayesha@indus.example").await;
     // The account's language (English) wins at sign-in; the firm switches to Arabic.
     switch_language(&b, "ar").await;
-    assert_eq!(app.engine.store.user(firm.id).await.expect("user").language, "ar", "remembered on the account");
+    assert_eq!(app.store.user(firm.id).await.expect("user").language, "ar", "remembered on the account");
     b.axe("dashboard-ar").await;
     b.screenshot("dashboard-ar").await;
     b.goto(&app_path).await;
@@ -324,5 +321,5 @@ async fn a_firm_applies_through_the_pages_in_a_real_browser() {
     b.close().await;
     assert!(checked.iter().filter(|c| c.starts_with("ar ")).count() >= 15, "{checked:#?}");
     assert!(checked.iter().filter(|c| c.starts_with("en ")).count() >= 20, "{checked:#?}");
-    std::fs::write(ui::artifacts_dir().join("e2e-firm-axe-pages.txt"), checked.join("\n")).expect("write list");
+    std::fs::write(support::artifacts_dir().join("e2e-firm-axe-pages.txt"), checked.join("\n")).expect("write list");
 }

@@ -8,10 +8,6 @@
 //! "1 working day before" starts Tuesday 2 June, and the escalation "1 working day after" is
 //! at the end of Thursday 4 June.
 
-mod common;
-#[path = "support/scheduling.rs"]
-mod scheduling;
-
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,18 +18,19 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::Backend;
 use corridor::startup;
 use corridor_engine::actor::{ADMIN_ROLE, Actor};
 use corridor_engine::clock::ManualClock;
 use corridor_engine::error::EngineError;
 use corridor_engine::scheduler::{RunReport, Scheduler};
 use corridor_engine::service::Engine;
-use corridor_engine::store::{Job, NewJob, User};
+use corridor_engine::store::{Job, NewJob, Store, User};
 use corridor_engine::transition::MESSAGE_ATTEMPTS;
 use corridor_engine::webhook::{self, DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, VerifyError};
-use scheduling::{act, free_port, start_smtp, start_smtp_on, submitted, user};
 use serde_json::json;
+
+use crate::support::smtp::{self as scheduling, free_port, start_smtp, start_smtp_on};
+use crate::support::{Backend, TestEnv, act, submitted, user};
 
 /// A local time in Doha (UTC+3, no daylight saving) as an instant.
 fn doha(y: i32, m: u32, d: u32, h: u32, min: u32, s: u32) -> DateTime<Utc> {
@@ -43,6 +40,7 @@ fn doha(y: i32, m: u32, d: u32, h: u32, min: u32, s: u32) -> DateTime<Utc> {
 #[allow(dead_code)]
 struct Fx {
     engine: Arc<Engine>,
+    store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
     scheduler: Arc<Scheduler>,
     config: corridor::config::Config,
@@ -51,7 +49,7 @@ struct Fx {
     reviewers: Vec<User>,
     supervisor: User,
     admin: Actor,
-    _dir: tempfile::TempDir,
+    _env: TestEnv,
 }
 
 impl Fx {
@@ -64,7 +62,7 @@ impl Fx {
     }
 
     async fn jobs(&self, kind: &str) -> Vec<Job> {
-        self.engine.store.jobs(None, 10_000).await.unwrap().into_iter().filter(|j| j.kind == kind).collect()
+        self.store.jobs(None, 10_000).await.unwrap().into_iter().filter(|j| j.kind == kind).collect()
     }
 
     fn reviewer(&self, i: usize) -> Actor {
@@ -73,32 +71,33 @@ impl Fx {
 }
 
 async fn fixture(backend: Backend, smtp_url: &str) -> Fx {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut config, _) = common::test_config(backend, &dir).await;
-    config.mail.smtp_url = smtp_url.to_string();
+    let mut env = TestEnv::new(backend).await;
+    env.config.mail.smtp_url = smtp_url.to_string();
+    let config = env.config.clone();
     let clock = Arc::new(ManualClock::new());
     clock.set(doha(2026, 5, 25, 10, 0, 0));
-    let engine = startup::build_engine(&config, clock.clone()).await.expect("engine");
+    let (engine, store) = env.start(clock.clone()).await;
     let scheduler = startup::build_scheduler(engine.clone(), &config).expect("scheduler");
     // The firm's user reads Arabic: its messages come in Arabic where a template exists.
-    let applicant_user = user(&engine, "visas@firm.test", "Visa desk", "applicant", "Lahore Soft", "ar").await;
+    let applicant_user = user(&*store, "visas@firm.test", "Visa desk", "applicant", "Lahore Soft", "ar").await;
     let reviewers = vec![
-        user(&engine, "r1@ministry.test", "Reviewer One", "ministry_reviewer", "Ministry", "en").await,
-        user(&engine, "r2@ministry.test", "Reviewer Two", "ministry_reviewer", "Ministry", "en").await,
+        user(&*store, "r1@ministry.test", "Reviewer One", "ministry_reviewer", "Ministry", "en").await,
+        user(&*store, "r2@ministry.test", "Reviewer Two", "ministry_reviewer", "Ministry", "en").await,
     ];
-    let supervisor = user(&engine, "chief@ministry.test", "Chief", "ministry_supervisor", "Ministry", "en").await;
+    let supervisor = user(&*store, "chief@ministry.test", "Chief", "ministry_supervisor", "Ministry", "en").await;
     let admin = Actor { user_id: None, name: "test admin".into(), role: ADMIN_ROLE.into(), organisation_id: None };
     Fx {
         applicant: Actor::from_user(&applicant_user),
         applicant_user,
         engine,
+        store,
         clock,
         scheduler,
         config,
         reviewers,
         supervisor,
         admin,
-        _dir: dir,
+        _env: env,
     }
 }
 
@@ -196,7 +195,7 @@ async fn reminder_and_escalation_across_the_weekend_and_eid(backend: Backend) {
     assert_eq!(escalations.len(), 1);
     let app = fx.app(&reference).await;
     assert_eq!(app.escalated_at, Some(doha(2026, 6, 4, 23, 59, 59)), "marked for the queue");
-    let history = fx.engine.store.history(app.id).await.unwrap();
+    let history = fx.store.history(app.id).await.unwrap();
     let last = history.last().unwrap();
     assert_eq!((last.action.as_str(), last.role.as_str()), ("escalate", "system"));
     assert_eq!(fx.engine.verify_audit(Some(&reference)).await.unwrap().map_err(|b| b.problem), Ok(history.len()));
@@ -269,7 +268,7 @@ async fn unanswered_request_lapses_on_its_deadline(backend: Backend) {
     assert_eq!(report.dead, 0);
     let app = fx.app(&reference).await;
     assert_eq!(app.state, "lapsed");
-    let history = fx.engine.store.history(app.id).await.unwrap();
+    let history = fx.store.history(app.id).await.unwrap();
     let last = history.last().unwrap();
     assert_eq!((last.action.as_str(), last.role.as_str(), last.actor_id), ("lapse", "system", None));
     assert_eq!(smtp.with_subject("Application").iter().filter(|m| m.subject().contains("lapsed")).count(), 1);
@@ -279,14 +278,14 @@ async fn unanswered_request_lapses_on_its_deadline(backend: Backend) {
     fx.clock.set(doha(2026, 7, 30, 0, 0, 0));
     fx.run().await;
     assert_eq!(case_mail(&smtp).len(), sent);
-    assert_eq!(fx.engine.store.history(app.id).await.unwrap().len(), history.len());
+    assert_eq!(fx.store.history(app.id).await.unwrap().len(), history.len());
 }
 
 async fn smtp_down_then_back_every_message_once_and_a_dead_letter_retried(backend: Backend) {
     let port = free_port();
     let fx = fixture(backend, &format!("smtp://127.0.0.1:{port}")).await;
     // A second user at the firm whose mailbox refuses mail for now (451, temporary).
-    user(&fx.engine, "busy@firm.test", "Busy desk", "applicant", "Lahore Soft", "en").await;
+    user(&*fx.store, "busy@firm.test", "Busy desk", "applicant", "Lahore Soft", "en").await;
     let mut references = Vec::new();
     for i in 0..3 {
         references.push(submitted(&fx.engine, &fx.applicant, 10 + i).await);
@@ -411,8 +410,7 @@ async fn webhooks_signed_wrong_secret_detected_500_retried(backend: Backend) {
     let (base, receiver) = start_receiver().await;
     let fx = fixture(backend, "").await;
     let now = fx.engine.now();
-    fx.engine
-        .store
+    fx.store
         .enqueue_jobs(vec![
             webhook_job("webhook:1:v9:hook0", format!("{base}/hook"), SECRET, now),
             webhook_job("webhook:2:v9:hook0", format!("{base}/hook"), "an-old-secret", now),
@@ -442,7 +440,6 @@ async fn webhooks_signed_wrong_secret_detected_500_retried(backend: Backend) {
     }
     assert_eq!(receiver.failing_hits.load(Ordering::SeqCst), MESSAGE_ATTEMPTS as usize);
     let job = fx
-        .engine
         .store
         .jobs(Some("dead"), 10)
         .await
@@ -467,7 +464,7 @@ async fn weekly_digest_runs_once_across_two_schedulers(backend: Backend) {
     let (a, b) = tokio::join!(fx.scheduler.run_due_once(now), other.run_due_once(now));
     assert_eq!(a.unwrap().schedules_fired + b.unwrap().schedules_fired, 0);
     // Both shipped workflows have a weekly digest; this test follows the business visa's.
-    let rows = fx.engine.store.schedules().await.unwrap();
+    let rows = fx.store.schedules().await.unwrap();
     let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(keys, vec!["it-business-visa/weekly digest", "market-access/weekly digest"]);
     assert!(rows.iter().all(|r| r.next_fire_at == doha(2026, 6, 7, 8, 0, 0)));
@@ -506,11 +503,11 @@ async fn holiday_added_at_run_time_moves_deadline_timers_and_is_audited(backend:
     assert_eq!(change.moved[0].new_deadline, doha(2026, 6, 4, 23, 59, 59));
     let app = fx.app(&reference).await;
     assert_eq!(app.deadline_at, Some(doha(2026, 6, 4, 23, 59, 59)));
-    let timers = fx.engine.store.pending_timers(app.id).await.unwrap();
+    let timers = fx.store.pending_timers(app.id).await.unwrap();
     let at = |kind: &str| timers.iter().find(|j| j.kind == kind).map(|j| j.run_at);
     assert_eq!(at("reminder"), Some(doha(2026, 6, 3, 0, 0, 0)));
     assert_eq!(at("escalation"), Some(doha(2026, 6, 7, 23, 59, 59)), "Thu 4 + 1 working day = Sun 7");
-    let history = fx.engine.store.history(app.id).await.unwrap();
+    let history = fx.store.history(app.id).await.unwrap();
     let last = history.last().unwrap();
     assert_eq!(last.action, "deadline_recomputed");
     assert_eq!(last.data["holiday"], "Extra day");
@@ -537,5 +534,5 @@ async fn holiday_added_at_run_time_moves_deadline_timers_and_is_audited(backend:
     fx.engine.remove_holiday(&fx.admin, "qatar", eid).await.unwrap();
     let listed = fx.engine.holidays("qatar").await.unwrap();
     assert!(listed.iter().any(|h| h.date == eid && h.source == corridor_engine::holidays::HolidaySource::Removed));
-    assert!(!fx.engine.calendars.get("qatar").unwrap().is_holiday(eid));
+    assert!(!fx.engine.calendar_named("qatar").unwrap().is_holiday(eid));
 }

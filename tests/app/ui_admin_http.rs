@@ -3,19 +3,16 @@
 //! 404 for everyone else, the CSRF guard, the audit log before and after a row is tampered
 //! with, dead-letter retry, and the workflow diagrams.
 
-#[path = "support/ui.rs"]
-mod ui;
-
+use crate::support::{self, Backend, PASSWORD, TestApp};
 use chrono::Utc;
 use corridor_engine::store::NewJob;
 use corridor_engine::transition::TransitionRequest;
 use sqlx::Connection;
-use ui::{Backend, PASSWORD, UiApp};
 
 const ADMIN: &str = "root@ops.example";
 
-async fn app_with_admin(backend: Backend) -> UiApp {
-    let app = ui::spawn(backend).await;
+async fn app_with_admin(backend: Backend) -> TestApp {
+    let app = support::spawn(backend).await;
     app.user(ADMIN, "admin", "Corridor Operations").await;
     app
 }
@@ -29,12 +26,12 @@ fn shown_password(html: &str) -> String {
     rest[start..start + end].to_string()
 }
 
-async fn sign_in_status(app: &UiApp, email: &str, password: &str) -> u16 {
+async fn sign_in_status(app: &TestApp, email: &str, password: &str) -> u16 {
     app.http().post_form("/login", "/login", &[("email", email), ("password", password)]).await.status
 }
 
 /// Run SQL against the app's own database, behind the engine's back.
-async fn raw_sql(app: &UiApp, sql: &str) {
+async fn raw_sql(app: &TestApp, sql: &str) {
     let url = &app.config.database.url;
     if url.starts_with("sqlite") {
         let mut conn = sqlx::SqliteConnection::connect(url).await.expect("open SQLite");
@@ -82,7 +79,7 @@ async fn admin_creates_an_organisation_and_users_who_can_sign_in(backend: Backen
         )
         .await;
     assert_eq!(made.status, 303, "{}", made.body);
-    let org = app.engine.store.organisation_by_name("Multan Data Systems").await.expect("read").expect("created");
+    let org = app.store.organisation_by_name("Multan Data Systems").await.expect("read").expect("created");
     assert_eq!((org.kind.as_str(), org.country.as_deref()), ("firm", Some("PK")));
     let list = http.get(made.location().expect("redirect")).await;
     assert!(list.body.contains("The organisation has been added.") && list.body.contains("Multan Data Systems"));
@@ -111,7 +108,7 @@ async fn admin_creates_an_organisation_and_users_who_can_sign_in(backend: Backen
     assert!(created.body.contains("Account created"));
     let password = shown_password(&created.body);
     assert_eq!(password.chars().count(), 20, "{password}");
-    let stored = app.engine.store.user_by_email("sana@multan.example").await.expect("read").expect("created");
+    let stored = app.store.user_by_email("sana@multan.example").await.expect("read").expect("created");
     assert_eq!((stored.role.as_str(), stored.language.as_str(), stored.organisation_id), ("applicant", "ar", org.id));
     let hash = stored.password_hash.clone().expect("hash");
     assert!(hash.starts_with("$argon2id$") && !hash.contains(&password), "only an argon2id hash is stored");
@@ -158,7 +155,7 @@ async fn admin_creates_an_organisation_and_users_who_can_sign_in(backend: Backen
 
     let chosen = "a long chosen passphrase";
     let ministry =
-        app.engine.store.organisation_by_name("Corridor Operations").await.expect("read").expect("org").id.to_string();
+        app.store.organisation_by_name("Corridor Operations").await.expect("read").expect("org").id.to_string();
     let with_password = http
         .post_form(
             "/admin/users/new",
@@ -184,7 +181,6 @@ async fn admin_creates_an_organisation_and_users_who_can_sign_in(backend: Backen
             && users.body.contains("Omar Farooq")
             && users.body.contains("Ministry reviewer")
     );
-    app.drop_database().await;
 }
 
 #[tokio::test]
@@ -208,8 +204,8 @@ async fn disabling_and_resetting_end_sessions(backend: Backend) {
     let page = format!("/admin/users/{}", user.id);
     let disabled = admin.post_form(&page, &format!("{page}/disable"), &[]).await;
     assert_eq!(disabled.status, 303, "{}", disabled.body);
-    assert!(app.engine.store.user(user.id).await.expect("read").disabled);
-    assert_eq!(app.engine.store.delete_user_sessions(user.id).await.expect("count"), 0, "no session is left");
+    assert!(app.store.user(user.id).await.expect("read").disabled);
+    assert_eq!(app.store.delete_user_sessions(user.id).await.expect("count"), 0, "no session is left");
     let gone = hina.get("/applications").await;
     assert_eq!(gone.status, 303, "the old session no longer opens pages");
     assert!(gone.location().unwrap_or("").starts_with("/login"));
@@ -240,12 +236,11 @@ async fn disabling_and_resetting_end_sessions(backend: Backend) {
     // Change of role.
     let role = admin.post_form(&page, &format!("{page}/role"), &[("role", "ministry_reviewer")]).await;
     assert_eq!(role.status, 303, "{}", role.body);
-    assert_eq!(app.engine.store.user(user.id).await.expect("read").role, "ministry_reviewer");
+    assert_eq!(app.store.user(user.id).await.expect("read").role, "ministry_reviewer");
     let unknown = admin.post_form(&page, &format!("{page}/role"), &[("role", "system")]).await;
     assert_eq!(unknown.status, 422);
     assert!(unknown.body.contains("Select one of the roles offered"));
-    assert_eq!(app.engine.store.user(user.id).await.expect("read").role, "ministry_reviewer");
-    app.drop_database().await;
+    assert_eq!(app.store.user(user.id).await.expect("read").role, "ministry_reviewer");
 }
 
 #[tokio::test]
@@ -261,14 +256,14 @@ async fn disable_and_reset_on_postgres() {
 #[tokio::test]
 async fn an_administrator_cannot_lock_themselves_out() {
     let app = app_with_admin(Backend::Sqlite).await;
-    let me = app.engine.store.user_by_email(ADMIN).await.expect("read").expect("admin");
+    let me = app.store.user_by_email(ADMIN).await.expect("read").expect("admin");
     let http = app.signed_in(ADMIN).await;
     let page = format!("/admin/users/{}", me.id);
     let own = http.get(&page).await;
     assert!(own.body.contains("This is your own account") && !own.body.contains(r#"id="disable-user""#));
     assert_eq!(http.post_form(&page, &format!("{page}/disable"), &[]).await.status, 403);
     assert_eq!(http.post_form(&page, &format!("{page}/role"), &[("role", "applicant")]).await.status, 403);
-    let after = app.engine.store.user(me.id).await.expect("read");
+    let after = app.store.user(me.id).await.expect("read");
     assert!(!after.disabled && after.role == "admin");
 }
 
@@ -313,7 +308,7 @@ async fn everyone_but_an_administrator_gets_not_found() {
         assert_eq!(home.status, 200, "{email}");
         assert!(!home.body.contains(r#"href="/admin"#), "{email} sees no admin link");
     }
-    let after = app.engine.store.user(firm.id).await.expect("read");
+    let after = app.store.user(firm.id).await.expect("read");
     assert!(!after.disabled);
     assert_eq!(sign_in_status(&app, "zara@firm.example", PASSWORD).await, 303, "the password was not reset");
 
@@ -362,12 +357,12 @@ async fn admin_forms_without_their_token_or_from_elsewhere_are_refused_and_chang
         let elsewhere = http.post_raw(path, &with_token, &[("origin", "http://evil.example")]).await;
         assert_eq!(elsewhere.status, 403, "{path} from another origin");
     }
-    let after = app.engine.store.user(id).await.expect("read");
+    let after = app.store.user(id).await.expect("read");
     assert!(!after.disabled && after.role == "applicant");
     assert_eq!(after.password_hash, user.password_hash, "the password was not reset");
-    assert!(app.engine.store.user_by_email("new@x.example").await.expect("read").is_none());
-    assert!(app.engine.store.organisation_by_name("Sneaky Org").await.expect("read").is_none());
-    let job = app.engine.store.jobs(Some("dead"), 10).await.expect("jobs");
+    assert!(app.store.user_by_email("new@x.example").await.expect("read").is_none());
+    assert!(app.store.organisation_by_name("Sneaky Org").await.expect("read").is_none());
+    let job = app.store.jobs(Some("dead"), 10).await.expect("jobs");
     assert!(job.iter().any(|j| j.id == job_id), "the dead letter was not retried");
     // The same request with its token, from our own pages, works.
     let ok = http.post_raw(&format!("/admin/users/{id}/disable"), &[("csrf", &token)], &[("origin", &origin)]).await;
@@ -399,7 +394,7 @@ async fn audit_chain_is_shown_and_a_tampered_row_is_found(backend: Backend) {
         .await
         .expect("submit");
     let other = app.complete_draft(&firm, "it-business-visa").await;
-    let events = app.engine.store.history(view.record.id).await.expect("history");
+    let events = app.store.history(view.record.id).await.expect("history");
     assert!(events.len() >= 3, "create, uploads, submit");
 
     let http = app.signed_in(ADMIN).await;
@@ -446,7 +441,6 @@ async fn audit_chain_is_shown_and_a_tampered_row_is_found(backend: Backend) {
     assert!(all.body.contains(&format!("/admin/audit/{reference}")), "names the application");
     // The other application's chain is untouched.
     assert!(http.get(&format!("/admin/audit/{other}")).await.body.contains("The chain is intact"));
-    app.drop_database().await;
 }
 
 #[tokio::test]
@@ -464,8 +458,8 @@ async fn audit_log_on_postgres() {
 // ---------------------------------------------------------------------------------------
 
 /// A job that failed its only attempt: a dead letter. Returns its id.
-async fn dead_letter(app: &UiApp, key: &str) -> i64 {
-    let store = &app.engine.store;
+async fn dead_letter(app: &TestApp, key: &str) -> i64 {
+    let store = &app.store;
     let now = Utc::now();
     store
         .enqueue_jobs(vec![NewJob {
@@ -527,7 +521,7 @@ async fn dead_letters_are_listed_first_and_can_be_retried(backend: Backend) {
 
     let retried = http.post_form("/admin/jobs", &format!("/admin/jobs/{job_id}/retry"), &[]).await;
     assert_eq!(retried.status, 303, "{}", retried.body);
-    let pending = app.engine.store.jobs(Some("pending"), 100).await.expect("jobs");
+    let pending = app.store.jobs(Some("pending"), 100).await.expect("jobs");
     let job = pending.iter().find(|j| j.id == job_id).expect("the job is pending again");
     assert_eq!(job.attempts, 0, "with a fresh set of attempts");
     let after = http.get(retried.location().expect("redirect")).await;
@@ -537,7 +531,6 @@ async fn dead_letters_are_listed_first_and_can_be_retried(backend: Backend) {
     let twice = http.post_form("/admin/jobs", &format!("/admin/jobs/{job_id}/retry"), &[]).await;
     assert_eq!(twice.status, 303);
     assert!(http.get(twice.location().expect("redirect")).await.body.contains("no longer a dead letter"));
-    app.drop_database().await;
 }
 
 #[tokio::test]
@@ -560,7 +553,7 @@ async fn each_workflow_page_draws_every_state_in_an_inline_svg() {
     let http = app.signed_in(ADMIN).await;
     let list = http.get("/admin/workflows").await;
     assert_eq!(list.status, 200);
-    let workflows: Vec<_> = app.engine.workflows.all_versions().cloned().collect();
+    let workflows: Vec<_> = app.engine.workflow_versions();
     assert!(workflows.len() >= 2);
     for w in &workflows {
         let url = format!("/admin/workflows/{}/{}", w.id, w.version);
@@ -627,7 +620,7 @@ async fn a_holiday_moves_open_deadlines_and_is_audited(backend: Backend) {
     let before = submitted.record.deadline_at.expect("the review has a deadline");
     // The next Qatari working day (not Friday or Saturday, not a holiday yet).
     let known = app.engine.holidays("qatar").await.expect("holidays");
-    let qatar = app.engine.calendars.get("qatar").expect("the Qatar calendar").timezone();
+    let qatar = app.engine.calendar_named("qatar").expect("the Qatar calendar").timezone();
     let mut day = app.engine.now().with_timezone(&qatar).date_naive();
     loop {
         day = day.succ_opt().expect("next day");
@@ -715,7 +708,6 @@ async fn a_holiday_moves_open_deadlines_and_is_audited(backend: Backend) {
         .await;
     assert_eq!(no_token.status, 403);
     assert!(!app.engine.holidays("qatar").await.expect("holidays").iter().any(|h| h.name == "Sneaky"));
-    app.drop_database().await;
 }
 
 #[tokio::test]
@@ -769,7 +761,7 @@ async fn the_engine_refuses_administration_to_other_roles() {
         forbidden(engine.admin_retry_job(&actor, job).await.map(drop), "retry a job");
         forbidden(engine.admin_holidays(&actor, "qatar").await.map(drop), "list holidays");
     }
-    let store = &engine.store;
+    let store = &app.store;
     assert!(store.organisation_by_name("Rogue").await.expect("read").is_none());
     assert!(store.user_by_email("rogue@x.example").await.expect("read").is_none());
     assert!(!store.user(reviewer.id).await.expect("read").disabled);

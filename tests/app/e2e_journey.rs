@@ -10,11 +10,8 @@
 //! Needs Debian's `chromium` and `chromium-driver`, and `npm ci` in `tests/browser` (axe-core):
 //! the test fails, never skips, without them.
 
-#[path = "support/ui.rs"]
-mod ui;
-
+use crate::support::{self, Backend, Browser, PASSWORD};
 use corridor_engine::workflow::FieldType;
-use ui::{Backend, Browser, PASSWORD};
 
 const WORKFLOW: &str = "it-business-visa";
 
@@ -47,8 +44,8 @@ async fn axe_both(b: &mut Browser, label: &str) {
 }
 
 /// Every field with the workflow's example value, with the input its type calls for.
-async fn fill_correctly(app: &ui::UiApp, b: &Browser) {
-    let wf = app.engine.workflows.latest(WORKFLOW).expect("workflow");
+async fn fill_correctly(app: &support::TestApp, b: &Browser) {
+    let wf = app.engine.workflow(WORKFLOW).expect("workflow");
     for f in &wf.fields {
         let id = format!("#f-{}", f.name);
         match f.field_type {
@@ -73,20 +70,20 @@ async fn open_from_queue(b: &Browser, reference: &str) {
     assert_eq!(b.text("#reference").await, reference);
 }
 
-async fn state_of(app: &ui::UiApp, reference: &str) -> String {
+async fn state_of(app: &support::TestApp, reference: &str) -> String {
     let admin = corridor_engine::actor::Actor::system();
     app.engine.application(&admin, reference).await.expect("read").record.state
 }
 
 #[tokio::test]
 async fn the_whole_journey_through_the_pages_of_every_role() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     app.user("ayesha@indus.example", "applicant", "Indus Software House").await;
     app.user("fatima@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await;
     app.user("omar@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await;
     app.user("khalid@security.example", "security_officer", "State Security Service").await;
     app.user("noor@embassy.example", "embassy_officer", "Embassy of the State of Qatar, Islamabad").await;
-    let mut b = ui::browser(&app.base, "e2e-journey").await;
+    let mut b = support::browser(&app.base, "e2e-journey").await;
     let files = tempfile::tempdir().expect("temp dir");
     let write = |name: &str, bytes: Vec<u8>| {
         let p = files.path().join(name);
@@ -94,10 +91,10 @@ async fn the_whole_journey_through_the_pages_of_every_role() {
         p
     };
     let uploads = [
-        ("passport_bio_page", write("passport.pdf", ui::pdf())),
-        ("employment_letter", write("employment-letter.pdf", ui::pdf())),
-        ("firm_registration_certificate", write("secp-certificate.pdf", ui::pdf())),
-        ("photo", write("photo.png", ui::png())),
+        ("passport_bio_page", write("passport.pdf", support::pdf())),
+        ("employment_letter", write("employment-letter.pdf", support::pdf())),
+        ("firm_registration_certificate", write("secp-certificate.pdf", support::pdf())),
+        ("photo", write("photo.png", support::png())),
     ];
 
     // ---- the firm applies ----
@@ -272,12 +269,12 @@ async fn the_whole_journey_through_the_pages_of_every_role() {
     let checked = b.checked.clone();
     b.close().await;
     assert!(checked.iter().filter(|c| c.starts_with("ar ")).count() >= 8, "{checked:#?}");
-    std::fs::write(ui::artifacts_dir().join("e2e-journey-axe-pages.txt"), checked.join("\n")).expect("write list");
+    std::fs::write(support::artifacts_dir().join("e2e-journey-axe-pages.txt"), checked.join("\n")).expect("write list");
 }
 
 /// Move an application on through the engine, as `email` (the browser is not the point here).
-async fn engine_take(app: &ui::UiApp, email: &str, reference: &str, action: &str, reason: Option<&str>) {
-    let user = app.engine.store.user_by_email(email).await.expect("read user").expect("user");
+async fn engine_take(app: &support::TestApp, email: &str, reference: &str, action: &str, reason: Option<&str>) {
+    let user = app.store.user_by_email(email).await.expect("read user").expect("user");
     let actor = app.actor(&user);
     let version = app.engine.application(&actor, reference).await.expect("read").record.version;
     app.engine
@@ -300,7 +297,7 @@ async fn engine_take(app: &ui::UiApp, email: &str, reference: &str, action: &str
 /// cases, with axe in English, Arabic and Urdu; the firm's way to its decision letter.
 #[tokio::test]
 async fn staff_pages_in_urdu_and_the_supervisors_late_cases() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     let firm = app.user("ayesha@indus.example", "applicant", "Indus Software House").await;
     for (email, role) in [("fatima@moci.example", "ministry_reviewer"), ("maryam@moci.example", "ministry_supervisor")]
     {
@@ -315,7 +312,7 @@ async fn staff_pages_in_urdu_and_the_supervisors_late_cases() {
     engine_take(&app, "fatima@moci.example", &refused, "reject", Some("The firm is not registered with PSEB.")).await;
     app.clock.set(chrono::Utc::now());
 
-    let mut b = ui::browser(&app.base, "e2e-staff-ur").await;
+    let mut b = support::browser(&app.base, "e2e-staff-ur").await;
     // A reviewer's queue and case page in Urdu, and the firm filter's error there.
     sign_in(&mut b, "fatima@moci.example").await;
     switch_language(&b, "ur").await;

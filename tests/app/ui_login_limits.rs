@@ -1,17 +1,14 @@
-//! Sign-in attempts are limited per account and per client address (`AppState`'s
-//! `login_account_limiter`: 10 per account, `login_address_limiter`: 50 per address, each per
-//! 15 minutes). Guessing many accounts from one address is stopped, as is guessing one
+//! Sign-in attempts are limited per account and per client address by the engine
+//! (`Engine::sign_in`, `corridor_engine::auth::SignInLimits`: 10 per account, 50 per address,
+//! each per 15 minutes). Guessing many accounts from one address is stopped, as is guessing one
 //! account; one locked account does not lock the others; only failed attempts count against an
 //! address, so an office behind one address can sign in all day.
 
-#[path = "support/ui.rs"]
-mod ui;
-
-use ui::{Backend, PASSWORD};
+use crate::support::{self, Backend, PASSWORD};
 
 #[tokio::test]
 async fn guessing_across_many_accounts_from_one_address_is_stopped() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     app.user("real@firm.example", "applicant", "Real Firm").await;
     let http = app.http();
     // Fifty tries, each on a different account, so no account reaches its own limit.
@@ -40,7 +37,7 @@ async fn guessing_across_many_accounts_from_one_address_is_stopped() {
 
 #[tokio::test]
 async fn one_locked_account_does_not_lock_the_others_and_success_clears_the_count() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     app.user("target@firm.example", "applicant", "Target Firm").await;
     app.user("colleague@firm.example", "applicant", "Target Firm").await;
     app.user("forgetful@firm.example", "applicant", "Target Firm").await;
@@ -97,7 +94,7 @@ async fn one_locked_account_does_not_lock_the_others_and_success_clears_the_coun
 
 #[tokio::test]
 async fn many_successful_sign_ins_from_one_address_are_not_limited() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     app.user("desk@firm.example", "applicant", "Busy Firm").await;
     // Sixty sign-ins, past the address limit of fifty, every one with the right password.
     for i in 0..60 {

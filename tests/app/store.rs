@@ -3,11 +3,10 @@
 //! CORRIDOR_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres).
 //! The PostgreSQL tests fail, never skip, when the server cannot be reached.
 //!
-//! Run one backend: `cargo test --test store sqlite::` or `cargo test --test store postgres::`.
+//! Run one backend: `cargo test --test app store::sqlite::` or `cargo test --test app store::postgres::`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use corridor_engine::audit;
@@ -19,7 +18,9 @@ use corridor_engine::store::{
     NewUser, Organisation, Store, StoreError, TransitionWrite, User,
 };
 use serde_json::{Value, json};
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::AssertSqlSafe;
+
+use crate::support::{Backend, TestDatabase};
 
 /// Records have no PartialEq: compare what they serialise to.
 macro_rules! same {
@@ -40,83 +41,29 @@ struct TestDb {
     raw: Raw,
     url: String,
     _dir: Option<tempfile::TempDir>,
-    _pg: Option<DropDatabase>,
-}
-
-/// Drops the test database when the test ends, even when it panicked.
-struct DropDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for DropDatabase {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
-                        .execute(&mut conn)
-                        .await;
-                }
-            })
-        })
-        .join();
-    }
-}
-
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-fn admin_url() -> String {
-    std::env::var("CORRIDOR_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// The same server URL with another database name.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map(|(b, q)| (b, format!("?{q}"))).unwrap_or((url, String::new()));
-    let authority_start = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let base = match base[authority_start..].find('/') {
-        Some(i) => &base[..authority_start + i],
-        None => base,
-    };
-    format!("{base}/{name}{query}")
+    /// Dropped after the pools above (fields drop in order); a PostgreSQL database goes with it.
+    _database: TestDatabase,
 }
 
 impl TestDb {
     async fn sqlite() -> TestDb {
         let dir = tempfile::tempdir().unwrap();
         // A folder that does not exist yet: the store creates it.
-        let url = format!("sqlite://{}/data/corridor.db", dir.path().display());
+        let database = TestDatabase::new(Backend::Sqlite, &dir.path().join("data/corridor.db")).await;
+        let url = database.url.clone();
         let store = SqliteStore::connect(&url).await.expect("open SQLite");
         let raw = Raw::Sqlite(store.pool().clone());
         store.migrate().await.expect("migrate SQLite");
-        TestDb { store: Arc::new(store), raw, url, _dir: Some(dir), _pg: None }
+        TestDb { store: Arc::new(store), raw, url, _dir: Some(dir), _database: database }
     }
 
     async fn postgres() -> TestDb {
-        let admin = admin_url();
-        let name = format!(
-            "corridor_test_{}_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst),
-            Utc::now().timestamp_subsec_micros()
-        );
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is unreachable at {admin} (set CORRIDOR_TEST_POSTGRES_URL): {e}"));
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut conn)
-            .await
-            .expect("create the test database");
-        conn.close().await.ok();
-        let guard = DropDatabase { admin_url: admin.clone(), name: name.clone() };
-        let url = with_database(&admin, &name);
+        let database = TestDatabase::postgres().await;
+        let url = database.url.clone();
         let store = PostgresStore::connect(&url).await.expect("open PostgreSQL");
         let raw = Raw::Postgres(store.pool().clone());
         store.migrate().await.expect("migrate PostgreSQL");
-        TestDb { store: Arc::new(store), raw, url, _dir: None, _pg: Some(guard) }
+        TestDb { store: Arc::new(store), raw, url, _dir: None, _database: database }
     }
 
     fn store(&self) -> &dyn Store {

@@ -2,22 +2,21 @@
 //! keeps its version is refused at start; a new version applies to new applications only, and
 //! an application keeps the version it started on. On SQLite and on PostgreSQL.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{Backend, root, test_config};
 use corridor::startup;
 use corridor_engine::actor::Actor;
 use corridor_engine::clock::ManualClock;
 use corridor_engine::store::NewUser;
 
+use crate::support::{Backend, TestEnv, root};
+
 const FILE: &str = "it-business-visa.yaml";
 
 async fn changed_file_needs_new_version(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut config, _) = test_config(backend, &dir).await;
-    let workflows = dir.path().join("workflows");
+    let env = TestEnv::new(backend).await;
+    let mut config = env.config.clone();
+    let workflows = env.dir.path().join("workflows");
     std::fs::create_dir_all(&workflows).unwrap();
     // The shipped file at version 1, whatever version it is at now.
     let shipped = std::fs::read_to_string(root().join("workflows").join(FILE)).unwrap();
@@ -29,10 +28,10 @@ async fn changed_file_needs_new_version(backend: Backend) {
     std::fs::write(workflows.join(FILE), &original).unwrap();
     config.paths.workflows = workflows.clone();
 
-    let engine = startup::build_engine(&config, Arc::new(ManualClock::new())).await.expect("first start");
-    let org = engine.store.create_organisation("Indus Software House", "firm", Some("PK")).await.unwrap();
-    let user = engine
-        .store
+    let startup::Built { engine, store } =
+        startup::build(&config, Arc::new(ManualClock::new())).await.expect("first start");
+    let org = store.create_organisation("Indus Software House", "firm", Some("PK")).await.unwrap();
+    let user = store
         .create_user(NewUser {
             email: "hr@indus.example".into(),
             name: "HR".into(),
@@ -46,7 +45,7 @@ async fn changed_file_needs_new_version(backend: Backend) {
     let firm = Actor::from_user(&user);
     let old = engine.create_application(&firm, "it-business-visa", &Default::default()).await.unwrap();
     assert_eq!(old.record.workflow_version, 1);
-    drop(engine);
+    drop((engine, store));
 
     // The same version with other content: refused, with a message that says what to do.
     let edited = original.replace("deadline: 5 working days", "deadline: 4 working days");
@@ -67,7 +66,7 @@ async fn changed_file_needs_new_version(backend: Backend) {
     let old_again = engine.application(&firm, &old.record.reference).await.unwrap();
     assert_eq!(old_again.record.workflow_version, 1);
     assert_eq!(old_again.workflow.version, 1, "the old application is read with the definition it started on");
-    assert_eq!(engine.workflows.latest("it-business-visa").unwrap().version, 2);
+    assert_eq!(engine.workflow("it-business-visa").unwrap().version, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

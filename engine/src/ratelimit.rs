@@ -1,5 +1,5 @@
 //! A fixed-window counter per key (client address, account). In memory: each instance limits
-//! on its own, which bounds guessing well enough for a public status page.
+//! on its own, which bounds guessing well enough for sign-in and a public status page.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -3,9 +3,7 @@
 //! repeat, filters and search, claim/release/reassign as audit events with version checks,
 //! the actions a case offers (four-eyes known beforehand), and the decision of a closed case.
 
-#[path = "support/ui.rs"]
-mod ui;
-
+use crate::support::{self, Backend, TestApp};
 use chrono::{Duration, TimeZone, Utc};
 use corridor_engine::actions::BlockReason;
 use corridor_engine::error::EngineError;
@@ -13,11 +11,10 @@ use corridor_engine::queue::{Assigned, QueueQuery, Urgency};
 use corridor_engine::store::User;
 use corridor_engine::transition::FourEyesBlock;
 use corridor_engine::transition::TransitionRequest;
-use ui::{Backend, UiApp};
 
 const WF: &str = "it-business-visa";
 
-async fn take(app: &UiApp, who: &User, reference: &str, action: &str) {
+async fn take(app: &TestApp, who: &User, reference: &str, action: &str) {
     let actor = app.actor(who);
     let version = app.engine.application(&actor, reference).await.expect("read").record.version;
     let needs_reason = matches!(action, "reject" | "refuse_visa" | "deny_clearance");
@@ -31,7 +28,7 @@ async fn take(app: &UiApp, who: &User, reference: &str, action: &str) {
     app.engine.transition(&actor, reference, &request).await.unwrap_or_else(|e| panic!("{action}: {e}"));
 }
 
-async fn submitted(app: &UiApp, firm: &User) -> String {
+async fn submitted(app: &TestApp, firm: &User) -> String {
     let reference = app.complete_draft(firm, WF).await;
     take(app, firm, &reference, "submit").await;
     reference
@@ -42,7 +39,7 @@ fn refs(page: &corridor_engine::queue::QueuePage) -> Vec<String> {
 }
 
 async fn queue_scenarios(backend: Backend) {
-    let app = ui::spawn(backend).await;
+    let app = support::spawn(backend).await;
     let firm = app.user("a@indus.example", "applicant", "Indus").await;
     let firm2 = app.user("b@ravi.example", "applicant", "Ravi").await;
     let fatima = app.user("fatima@moci.example", "ministry_reviewer", "MOCI").await;
@@ -198,8 +195,7 @@ async fn queue_scenarios(backend: Backend) {
 
     // The actions a case offers: the role's own, four-eyes known before the click.
     let view = engine.application(&f, r).await.expect("read");
-    let (hist, docs) =
-        (engine.history(&f, r).await.expect("h"), engine.store.documents(view.record.id).await.expect("d"));
+    let (hist, docs) = (engine.history(&f, r).await.expect("h"), app.store.documents(view.record.id).await.expect("d"));
     let for_fatima = engine.available_actions(&f, &view, &hist, &docs).expect("actions");
     assert!(!for_fatima.takeable("approve"), "four-eyes: not offered as takeable");
     assert_eq!(for_fatima.blocked("approve"), Some(&BlockReason::FourEyes { rule: FourEyesBlock::PreviousApproval }));
@@ -215,7 +211,6 @@ async fn queue_scenarios(backend: Backend) {
     let decision = engine.decision(&f, &made[0]).await.expect("decision");
     assert_eq!((decision.outcome.as_str(), decision.event.reason.as_deref()), ("refused", Some("Not eligible")));
     assert_eq!(decision.authority.map(|a| a.name), Some("MOCI".to_string()));
-    app.drop_database().await;
 }
 
 #[tokio::test]

@@ -1,8 +1,7 @@
 //! The JSON API, black box: the acceptance points of issue 2, on SQLite and on PostgreSQL.
 
-mod common;
-
-use common::{Backend, TestApp, pdf, spawn_app};
+use crate::support::api::{ApiApp as TestApp, spawn as spawn_app};
+use crate::support::{Backend, pdf};
 use serde_json::{Value, json};
 
 /// Run one scenario on both stores.

@@ -7,13 +7,10 @@
 //! Needs Debian's `chromium` and `chromium-driver`, and `npm ci` in `tests/browser` (axe-core):
 //! the test fails, never skips, without them.
 
-#[path = "support/ui.rs"]
-mod ui;
-
+use crate::support::{self, Backend, Browser, PASSWORD};
 use chrono::Utc;
 use corridor_engine::store::NewJob;
 use corridor_engine::transition::TransitionRequest;
-use ui::{Backend, Browser, PASSWORD};
 
 async fn switch_language(b: &Browser, code: &str) {
     b.submit(&format!("button[name=lang][value={code}]")).await;
@@ -24,7 +21,7 @@ async fn switch_language(b: &Browser, code: &str) {
 
 #[tokio::test]
 async fn an_administrator_looks_after_the_service_in_a_real_browser() {
-    let app = ui::spawn(Backend::Sqlite).await;
+    let app = support::spawn(Backend::Sqlite).await;
     app.user("root@ops.example", "admin", "Corridor Operations").await;
     let firm = app.user("ayesha@indus.example", "applicant", "Indus Software House").await;
     let reference = app.complete_draft(&firm, "it-business-visa").await;
@@ -45,7 +42,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
         .await
         .expect("submit");
     // A message that failed its only attempt.
-    let store = &app.engine.store;
+    let store = &app.store;
     let now = Utc::now();
     store
         .enqueue_jobs(vec![NewJob {
@@ -67,7 +64,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
         .expect("job");
     store.fail_job(job.id, "e2e", "connection refused (os error 111)", None, now).await.expect("fail");
 
-    let mut b = ui::browser(&app.base, "e2e-admin").await;
+    let mut b = support::browser(&app.base, "e2e-admin").await;
 
     // ---- sign in: the administrator lands on the overview ----
     b.goto("/login").await;
@@ -135,7 +132,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
     // ---- workflows and their diagrams ----
     b.goto("/admin/workflows").await;
     b.axe("workflows").await;
-    for w in app.engine.workflows.all_latest() {
+    for w in app.engine.workflows() {
         let path = format!("/admin/workflows/{}/{}", w.id, w.version);
         b.goto(&path).await;
         assert!(b.exists("svg.diagram[role=img]").await, "{path}");
@@ -261,5 +258,5 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
     b.close().await;
     assert!(checked.iter().filter(|c| c.starts_with("ar ")).count() >= 16, "{checked:#?}");
     assert!(checked.iter().filter(|c| c.starts_with("en ")).count() >= 25, "{checked:#?}");
-    std::fs::write(ui::artifacts_dir().join("e2e-admin-axe-pages.txt"), checked.join("\n")).expect("write list");
+    std::fs::write(support::artifacts_dir().join("e2e-admin-axe-pages.txt"), checked.join("\n")).expect("write list");
 }

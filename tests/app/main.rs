@@ -1,0 +1,26 @@
+//! One test binary for the black-box tests: linked once, and its tests share the test
+//! threads instead of running binary after binary. Each module is one former test file; run
+//! one with `cargo test --test app ui_http::` (or `store::postgres::` and so on).
+//!
+//! `tests/multi_instance.rs` stays a binary of its own: it times leases against the wall
+//! clock with two `corridor serve` processes and must not share the machine with other tests.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod api;
+mod demo;
+mod e2e_admin;
+mod e2e_firm;
+mod e2e_journey;
+mod mail_smtp;
+mod scheduler;
+mod store;
+mod store_queue;
+mod ui_admin_http;
+mod ui_http;
+mod ui_login_limits;
+mod ui_staff_http;
+mod webhook;
+mod workflow_check;
+mod workflow_versions;

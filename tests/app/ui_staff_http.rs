@@ -286,7 +286,7 @@ async fn the_case_page_offers_exactly_the_users_actions_and_explains_four_eyes()
 /// The case page and the API give one answer: the approval four-eyes bars is explained, has
 /// no button, and the other reviewer gets the button.
 async fn four_eyes_explained_without_a_button(backend: Backend) {
-    let app = ui::spawn(backend).await;
+    let app = support::spawn(backend).await;
     let t = team(&app).await;
     let reference = submitted(&app, &t.firm).await;
     take(&app, &t.reviewer, &reference, "verify_firm", None, None).await;
@@ -303,7 +303,6 @@ async fn four_eyes_explained_without_a_button(backend: Backend) {
     let omar = app.signed_in("omar@moci.example").await;
     let page = omar.get(&url).await;
     assert!(page.body.contains(r#"id="do-approve""#) && !page.body.contains("four-eyes-approve"), "{}", page.body);
-    app.drop_database().await;
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ pub mod error;
 pub mod fields;
 pub mod holidays;
 pub mod mail;
+pub mod model;
 pub mod queue;
 pub mod reference;
 pub mod registry;

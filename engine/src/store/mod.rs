@@ -4,12 +4,13 @@
 //!
 //! Every query is written once, in `queries.rs`, and expanded for each database. What stays
 //! per database (`sqlite.rs`, `postgres.rs`) is only what truly differs: connecting, how a
-//! time is stored, the migrations, and the statements that must differ (the job claim and
-//! the one-statement read of a transition's context).
+//! time is stored, which migrations run, and the statements that must differ (the job claim,
+//! the one-statement read of a transition's context, the cast of the audit data).
 //!
 //! The engine decides; a store only reads and writes, and applies each transition in one
-//! database transaction. Callers bring the capabilities into scope with
-//! `use corridor_engine::store::prelude::*;`.
+//! database transaction. Through `dyn Store` every capability's methods can be called as
+//! they are; code that holds a concrete store (or is generic over one) imports
+//! `corridor_engine::store::prelude::*`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -25,8 +26,8 @@ pub mod postgres;
 mod queries;
 pub mod sqlite;
 
-/// The capability traits, for `use corridor_engine::store::prelude::*;`: a method of
-/// `dyn Store` can only be called with its trait in scope.
+/// The capability traits, for `use corridor_engine::store::prelude::*;` where a concrete
+/// store's (or a generic one's) methods are called.
 pub mod prelude {
     pub use super::{
         ApplicationStore, AuditStore, CalendarStore, DeadlineStore, JobStore, OrganisationStore, ScheduleStore,

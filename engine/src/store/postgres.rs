@@ -9,23 +9,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::StoreResult;
 use crate::model::storable_time;
 
 type Db = Postgres;
-type DbRow = PgRow;
-
-super::queries::shared_queries! {
-    store: PostgresStore,
-    backend: "postgres",
-    // sqlx holds an advisory lock while migrating, so instances starting together are safe.
-    migrator: crate::store::MIGRATIONS_POSTGRES,
-    // `data` is `json`, not `jsonb`, so that it keeps the text that was hashed.
-    audit_data_param: "$12::json",
-}
+// sqlx holds an advisory lock while migrating, so instances starting together are safe. The
+// audit `data` column is `json`, not `jsonb`, so that it keeps the text that was hashed.
+super::queries::shared_queries!(PostgresStore, "postgres", crate::store::MIGRATIONS_POSTGRES, "$12::json");
 
 /// Claims due work (see `claim_jobs`); public so that `corridor bench-scheduler` prints
 /// the plan of exactly this statement. SKIP LOCKED: rows another instance is claiming right
@@ -57,10 +50,6 @@ const TRANSITION_CONTEXT_SQL: &str = "SELECT a.*, \
 /// Times are written at the microsecond precision the column keeps.
 fn ts(t: DateTime<Utc>) -> DateTime<Utc> {
     storable_time(t)
-}
-
-fn ts_opt(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-    t.map(ts)
 }
 
 const MAX_CONNECTIONS: u32 = 10;

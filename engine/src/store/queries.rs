@@ -6,34 +6,40 @@
 //! single binds. JSON is bound and read as `serde_json::Value` on both (text on SQLite, jsonb
 //! on PostgreSQL), except the audit `data`, whose exact text is what was hashed.
 //!
-//! [`shared_queries!`] expands into a module `queries` inside each backend's module. That
+//! [`shared_queries!`] expands into a module `sql` inside each backend's module. That
 //! module provides, and the expansion imports from it by name:
-//! - `Db` (the sqlx database) and `DbRow` (its row type);
-//! - `ts(DateTime<Utc>)` and `ts_opt(Option<DateTime<Utc>>)`: a time as that database keeps
-//!   it (fixed-width text on SQLite, microsecond timestamptz on PostgreSQL);
+//! - `Db`, the sqlx database;
+//! - `ts(DateTime<Utc>)`: a time as that database keeps it (fixed-width text on SQLite,
+//!   microsecond timestamptz on PostgreSQL);
 //! - `CLAIM_JOBS_SQL` (binds `$1` now, `$2` limit, `$3` worker, `$4` lease end; returns the
 //!   claimed rows) and `TRANSITION_CONTEXT_SQL` (bind `$1` reference; the application's
 //!   columns plus `context_steps` and `context_document_kinds`, JSON arrays as text);
 //! - the store type, with a field `pool` (reads and single-statement writes) and a method
 //!   `write_tx()` (a write transaction);
 //!
-//! and passes the store type, the backend's name, its migrator and the SQL of the audit
-//! `data` parameter (`$12` there) as arguments.
+//! and passes, in this order, the store type, the backend's name, its migrator and the SQL of
+//! the audit `data` parameter (`$12` there).
+
+/// A record read from a row: each field before `;` from the column of its name, each after
+/// it from the local variable of its name.
+macro_rules! from_row {
+    ($row:ident, $record:ident { $($field:ident),* $(; $($local:ident),*)? }) => {
+        $record { $($field: $row.try_get(stringify!($field))?,)* $($($local,)*)? }
+    };
+}
+
+pub(super) use from_row;
 
 macro_rules! shared_queries {
-    (
-        store: $store:ident,
-        backend: $backend:literal,
-        migrator: $migrator:expr,
-        audit_data_param: $audit_data:literal $(,)?
-    ) => {
-        mod queries {
+    ($store:ident, $backend:literal, $migrator:expr, $audit_data:literal) => {
+        mod sql {
             use async_trait::async_trait;
             use chrono::{DateTime, NaiveDate, Utc};
             use serde_json::Value;
             use sqlx::{QueryBuilder, Row, Transaction};
 
-            use super::{CLAIM_JOBS_SQL, Db, DbRow, TRANSITION_CONTEXT_SQL, $store, ts, ts_opt};
+            use super::{CLAIM_JOBS_SQL, Db, TRANSITION_CONTEXT_SQL, $store, ts};
+            use $crate::store::queries::from_row;
             use $crate::store::{
                 ApplicationEdit, ApplicationFilter, ApplicationRecord, ApplicationStore, AuditEvent, AuditStore,
                 CalendarStore, DeadlineChange, DeadlineStore, DocumentRecord, Job, JobStore, NewApplication,
@@ -43,161 +49,72 @@ macro_rules! shared_queries {
                 chain_next, search_patterns, transition_context, write_error,
             };
 
+            type DbRow = <Db as sqlx::Database>::Row;
             type Tx = Transaction<'static, Db>;
 
             fn not_found_unless_one(done: u64, what: &'static str) -> StoreResult<()> {
                 if done == 0 { Err(StoreError::NotFound(what)) } else { Ok(()) }
             }
 
-            // ---- row mapping ----
+            // ---- row mapping: each field from the column of its name ----
 
             fn organisation(row: &DbRow) -> StoreResult<Organisation> {
-                Ok(Organisation {
-                    id: row.try_get("id")?,
-                    name: row.try_get("name")?,
-                    kind: row.try_get("kind")?,
-                    country: row.try_get("country")?,
-                    created_at: row.try_get("created_at")?,
-                })
+                Ok(from_row!(row, Organisation { id, name, kind, country, created_at }))
             }
 
             fn user(row: &DbRow) -> StoreResult<User> {
-                Ok(User {
-                    id: row.try_get("id")?,
-                    email: row.try_get("email")?,
-                    name: row.try_get("name")?,
-                    role: row.try_get("role")?,
-                    organisation_id: row.try_get("organisation_id")?,
-                    password_hash: row.try_get("password_hash")?,
-                    language: row.try_get("language")?,
-                    disabled: row.try_get("disabled")?,
-                    created_at: row.try_get("created_at")?,
-                })
+                Ok(from_row!(row, User {
+                    id, email, name, role, organisation_id, password_hash, language, disabled, created_at
+                }))
             }
 
             fn application(row: &DbRow) -> StoreResult<ApplicationRecord> {
-                Ok(ApplicationRecord {
-                    id: row.try_get("id")?,
-                    reference: row.try_get("reference")?,
-                    workflow_id: row.try_get("workflow_id")?,
-                    workflow_version: row.try_get("workflow_version")?,
-                    state: row.try_get("state")?,
-                    previous_state: row.try_get("previous_state")?,
-                    version: row.try_get("version")?,
-                    organisation_id: row.try_get("organisation_id")?,
-                    created_by: row.try_get("created_by")?,
-                    fields: row.try_get("fields")?,
-                    applicant_name: row.try_get("applicant_name")?,
-                    passport_number: row.try_get("passport_number")?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                    state_entered_at: row.try_get("state_entered_at")?,
-                    submitted_at: row.try_get("submitted_at")?,
-                    deadline_at: row.try_get("deadline_at")?,
-                    paused_remaining: row.try_get("paused_remaining")?,
-                    escalated_at: row.try_get("escalated_at")?,
-                    assigned_to: row.try_get("assigned_to")?,
-                })
+                Ok(from_row!(row, ApplicationRecord {
+                    id, reference, workflow_id, workflow_version, state, previous_state, version, organisation_id,
+                    created_by, fields, applicant_name, passport_number, created_at, updated_at, state_entered_at,
+                    submitted_at, deadline_at, paused_remaining, escalated_at, assigned_to
+                }))
             }
 
             fn document(row: &DbRow) -> StoreResult<DocumentRecord> {
-                Ok(DocumentRecord {
-                    id: row.try_get("id")?,
-                    application_id: row.try_get("application_id")?,
-                    kind: row.try_get("kind")?,
-                    filename: row.try_get("filename")?,
-                    content_type: row.try_get("content_type")?,
-                    size: row.try_get("size")?,
-                    sha256: row.try_get("sha256")?,
-                    storage_key: row.try_get("storage_key")?,
-                    uploaded_by: row.try_get("uploaded_by")?,
-                    uploaded_at: row.try_get("uploaded_at")?,
-                })
+                Ok(from_row!(row, DocumentRecord {
+                    id, application_id, kind, filename, content_type, size, sha256, storage_key, uploaded_by,
+                    uploaded_at
+                }))
             }
 
             /// Reads `data_text`, the audit data as stored: its text is exactly what was hashed.
             fn event(row: &DbRow) -> StoreResult<AuditEvent> {
                 let data: String = row.try_get("data_text")?;
-                Ok(AuditEvent {
-                    id: row.try_get("id")?,
-                    application_id: row.try_get("application_id")?,
-                    seq: row.try_get("seq")?,
-                    actor_id: row.try_get("actor_id")?,
-                    actor_name: row.try_get("actor_name")?,
-                    role: row.try_get("role")?,
-                    organisation_id: row.try_get("organisation_id")?,
-                    action: row.try_get("action")?,
-                    from_state: row.try_get("from_state")?,
-                    to_state: row.try_get("to_state")?,
-                    comment: row.try_get("comment")?,
-                    reason: row.try_get("reason")?,
-                    data: serde_json::from_str(&data)
-                        .map_err(|e| StoreError::Corrupt(format!("audit data is not JSON: {e}")))?,
-                    at: row.try_get("at")?,
-                    prev_hash: row.try_get("prev_hash")?,
-                    hash: row.try_get("hash")?,
-                })
+                let data: Value = serde_json::from_str(&data)
+                    .map_err(|e| StoreError::Corrupt(format!("audit data is not JSON: {e}")))?;
+                Ok(from_row!(row, AuditEvent {
+                    id, application_id, seq, actor_id, actor_name, role, organisation_id, action, from_state, to_state,
+                    comment, reason, at, prev_hash, hash; data
+                }))
             }
 
             fn job(row: &DbRow) -> StoreResult<Job> {
-                Ok(Job {
-                    id: row.try_get("id")?,
-                    kind: row.try_get("kind")?,
-                    dedup_key: row.try_get("dedup_key")?,
-                    application_id: row.try_get("application_id")?,
-                    payload: row.try_get("payload")?,
-                    status: row.try_get("status")?,
-                    attempts: row.try_get("attempts")?,
-                    max_attempts: row.try_get("max_attempts")?,
-                    run_at: row.try_get("run_at")?,
-                    locked_by: row.try_get("locked_by")?,
-                    locked_until: row.try_get("locked_until")?,
-                    last_error: row.try_get("last_error")?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                })
+                Ok(from_row!(row, Job {
+                    id, kind, dedup_key, application_id, payload, status, attempts, max_attempts, run_at, locked_by,
+                    locked_until, last_error, created_at, updated_at
+                }))
             }
 
             fn session(row: &DbRow) -> StoreResult<Session> {
-                Ok(Session {
-                    id: row.try_get("id")?,
-                    user_id: row.try_get("user_id")?,
-                    csrf_token: row.try_get("csrf_token")?,
-                    created_at: row.try_get("created_at")?,
-                    expires_at: row.try_get("expires_at")?,
-                    data: row.try_get("data")?,
-                })
+                Ok(from_row!(row, Session { id, user_id, csrf_token, created_at, expires_at, data }))
             }
 
             fn holiday(row: &DbRow) -> StoreResult<StoredHoliday> {
-                Ok(StoredHoliday {
-                    calendar: row.try_get("calendar")?,
-                    date: row.try_get("date")?,
-                    name: row.try_get("name")?,
-                    removed: row.try_get("removed")?,
-                    changed_by: row.try_get("changed_by")?,
-                    changed_at: row.try_get("changed_at")?,
-                })
+                Ok(from_row!(row, StoredHoliday { calendar, date, name, removed, changed_by, changed_at }))
             }
 
             fn schedule(row: &DbRow) -> StoreResult<ScheduleRow> {
-                Ok(ScheduleRow {
-                    key: row.try_get("key")?,
-                    cron: row.try_get("cron")?,
-                    timezone: row.try_get("timezone")?,
-                    next_fire_at: row.try_get("next_fire_at")?,
-                    last_fired_at: row.try_get("last_fired_at")?,
-                })
+                Ok(from_row!(row, ScheduleRow { key, cron, timezone, next_fire_at, last_fired_at }))
             }
 
             fn stored_workflow(row: &DbRow) -> StoreResult<StoredWorkflow> {
-                Ok(StoredWorkflow {
-                    workflow_id: row.try_get("workflow_id")?,
-                    version: row.try_get("version")?,
-                    content_hash: row.try_get("content_hash")?,
-                    source: row.try_get("source")?,
-                    loaded_at: row.try_get("loaded_at")?,
-                })
+                Ok(from_row!(row, StoredWorkflow { workflow_id, version, content_hash, source, loaded_at }))
             }
 
             // ---- writes shared by several methods, inside the caller's transaction ----
@@ -234,8 +151,8 @@ macro_rules! shared_queries {
                 .bind(&write.fields)
                 .bind(&write.applicant_name)
                 .bind(&write.passport_number)
-                .bind(ts_opt(write.submitted_at))
-                .bind(ts_opt(write.deadline_at))
+                .bind(write.submitted_at.map(ts))
+                .bind(write.deadline_at.map(ts))
                 .bind(&write.paused_remaining)
                 .bind(&now)
                 .bind(write.application_id)
@@ -319,7 +236,9 @@ macro_rules! shared_queries {
                 .bind(hash)
                 .execute(&mut **tx)
                 .await
-                .map_err(|e| write_error(e, || format!("audit event {seq} of application {application_id}"), "application"))?;
+                .map_err(|e| {
+                    write_error(e, || format!("audit event {seq} of application {application_id}"), "application")
+                })?;
                 Ok(())
             }
 
@@ -888,7 +807,7 @@ macro_rules! shared_queries {
                     .bind(ts(change.now))
                     .bind(change.application_id)
                     .bind(&change.state)
-                    .bind(ts_opt(change.old_deadline))
+                    .bind(change.old_deadline.map(ts))
                     .execute(&mut *tx)
                     .await?;
                     if moved.rows_affected() == 0 {
@@ -1062,7 +981,9 @@ macro_rules! shared_queries {
                 async fn jobs(&self, status: Option<&str>, limit: i64) -> StoreResult<Vec<Job>> {
                     // Two statements, so that a status is looked up through its index.
                     let query = match status {
-                        Some(s) => sqlx::query("SELECT * FROM jobs WHERE status = $1 ORDER BY id DESC LIMIT $2").bind(s),
+                        Some(s) => {
+                            sqlx::query("SELECT * FROM jobs WHERE status = $1 ORDER BY id DESC LIMIT $2").bind(s)
+                        }
                         None => sqlx::query("SELECT * FROM jobs ORDER BY id DESC LIMIT $1"),
                     };
                     let rows = query.bind(limit).fetch_all(&self.pool).await?;
@@ -1104,7 +1025,7 @@ macro_rules! shared_queries {
                     .bind(&row.cron)
                     .bind(&row.timezone)
                     .bind(ts(row.next_fire_at))
-                    .bind(ts_opt(row.last_fired_at))
+                    .bind(row.last_fired_at.map(ts))
                     .bind(ts(now))
                     .execute(&self.pool)
                     .await?;
@@ -1122,7 +1043,7 @@ macro_rules! shared_queries {
                          updated_at = $5 WHERE key = $6 AND next_fire_at = $7",
                     )
                     .bind(ts(row.next_fire_at))
-                    .bind(ts_opt(row.last_fired_at))
+                    .bind(row.last_fired_at.map(ts))
                     .bind(&row.cron)
                     .bind(&row.timezone)
                     .bind(ts(now))
@@ -1154,7 +1075,7 @@ macro_rules! shared_queries {
                     .bind(&h.name)
                     .bind(h.removed)
                     .bind(&h.changed_by)
-                    .bind(ts_opt(h.changed_at))
+                    .bind(h.changed_at.map(ts))
                     .execute(&self.pool)
                     .await?;
                     Ok(())

@@ -13,23 +13,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, Transaction};
 
 use super::{StoreError, StoreResult};
 use crate::model::canonical_time;
 
 type Db = Sqlite;
-type DbRow = SqliteRow;
-
-super::queries::shared_queries! {
-    store: SqliteStore,
-    backend: "sqlite",
-    migrator: crate::store::MIGRATIONS_SQLITE,
-    audit_data_param: "$12",
-}
+super::queries::shared_queries!(SqliteStore, "sqlite", crate::store::MIGRATIONS_SQLITE, "$12");
 
 /// Claims due work (see `claim_jobs`); public so that `corridor bench-scheduler` prints
 /// the plan of exactly this statement. One statement: SQLite takes the write lock before it
@@ -56,10 +47,6 @@ const TRANSITION_CONTEXT_SQL: &str = "SELECT a.*, \
 /// Stored form of a time: fixed width, so that text order is time order.
 fn ts(t: DateTime<Utc>) -> String {
     canonical_time(t)
-}
-
-fn ts_opt(t: Option<DateTime<Utc>>) -> Option<String> {
-    t.map(ts)
 }
 
 fn config_error(message: String) -> StoreError {

@@ -468,7 +468,9 @@ impl Pool {
                 q.execute(&mut *tx).await?;
                 sqlx::query(concat!(
                     "UPDATE jobs SET status = 'cancelled', updated_at = CAST($1 AS ", $ts, ") ",
-                    "WHERE application_id = $2 AND status = 'pending' AND kind IN ('deadline', 'reminder', 'escalation')"
+                    "WHERE application_id = $2 AND status = 'pending' AND kind IN (",
+                    corridor_engine::sql_timer_kinds!(),
+                    ")"
                 ))
                 .bind(&a.at)
                 .bind(w.application_id)

@@ -266,14 +266,10 @@ async fn claim_plan(store: &dyn Store, url: &str) -> anyhow::Result<Vec<String>>
         "sqlite" => {
             let rows: Vec<(i64, i64, i64, String)> =
                 sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {}", sqlite::CLAIM_JOBS_SQL)))
+                    .bind(corridor_engine::audit::canonical_time(now))
+                    .bind(32i64)
                     .bind("w")
                     .bind(corridor_engine::audit::canonical_time(now))
-                    .bind(corridor_engine::audit::canonical_time(now))
-                    .bind(corridor_engine::audit::canonical_time(now))
-                    .bind(32)
-                    .bind(corridor_engine::audit::canonical_time(now))
-                    .bind(32)
-                    .bind(32)
                     .fetch_all(sqlite::SqliteStore::connect(url).await?.pool())
                     .await?;
             rows.into_iter().map(|(_, _, _, d)| d).collect()

@@ -2,25 +2,15 @@
 //! every field of its own, in a fixed canonical form, so that editing or deleting a row breaks
 //! the chain from that point on.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::store::{AuditEvent, NewAuditEvent};
+use crate::model::{AuditEvent, NewAuditEvent};
+pub use crate::model::{canonical_time, storable_time};
 
 /// The `prev_hash` of an application's first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// Timestamps are hashed at microsecond precision, the precision both databases keep.
-pub fn canonical_time(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-/// Truncate to what the databases store, so that the hash computed before the write is the
-/// one recomputed after reading it back.
-pub fn storable_time(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(&canonical_time(at)).map(|t| t.with_timezone(&Utc)).unwrap_or(at)
-}
 
 #[allow(clippy::too_many_arguments)]
 fn digest(

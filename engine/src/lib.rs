@@ -13,6 +13,7 @@ pub mod fields;
 pub mod holidays;
 pub mod lang;
 pub mod mail;
+pub mod model;
 pub mod organisation;
 pub mod queue;
 pub mod ratelimit;

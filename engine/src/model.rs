@@ -1,0 +1,375 @@
+//! The records Corridor keeps: what the store reads and writes, and what the engine decides
+//! on. Plain data, no database code: the store (`crate::store`) maps these to rows.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Times are kept (and hashed) at microsecond precision, the precision both databases keep.
+/// Fixed width, so that text order is time order.
+pub fn canonical_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Truncate to what the databases store, so that the hash computed before the write is the
+/// one recomputed after reading it back.
+pub fn storable_time(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&canonical_time(at)).map(|t| t.with_timezone(&Utc)).unwrap_or(at)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Organisation {
+    pub id: i64,
+    pub name: String,
+    /// `firm`, `ministry`, `embassy`, `authority`, `operator`.
+    pub kind: String,
+    pub country: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub organisation_id: i64,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    /// Preferred language (`en`, `ar`, `ur`).
+    pub language: String,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub organisation_id: i64,
+    pub password_hash: Option<String>,
+    pub language: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredWorkflow {
+    pub workflow_id: String,
+    pub version: i64,
+    pub content_hash: String,
+    pub source: String,
+    pub loaded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplicationRecord {
+    pub id: i64,
+    pub reference: String,
+    pub workflow_id: String,
+    pub workflow_version: i64,
+    pub state: String,
+    /// The state it was in before the current one (target of `to: $return`).
+    pub previous_state: Option<String>,
+    /// Increases with every change; compared on every write.
+    pub version: i64,
+    pub organisation_id: i64,
+    pub created_by: i64,
+    pub fields: Value,
+    /// Denormalised from fields for search and the public status check (lower-cased name,
+    /// normalised passport number).
+    pub applicant_name: String,
+    pub passport_number: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub state_entered_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// Deadline of the current state, if it has one and its clock runs.
+    pub deadline_at: Option<DateTime<Utc>>,
+    /// While the clock is paused: what remained of the paused state's deadline, in seconds of
+    /// working time, as recorded by the calendar code.
+    pub paused_remaining: Option<Value>,
+    pub escalated_at: Option<DateTime<Utc>>,
+    /// Reviewer who claimed the case in its current state.
+    pub assigned_to: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApplication {
+    pub reference_prefix: String,
+    pub year: i32,
+    pub workflow_id: String,
+    pub workflow_version: i64,
+    pub state: String,
+    pub organisation_id: i64,
+    pub created_by: i64,
+    pub fields: Value,
+    pub applicant_name: String,
+    pub passport_number: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DocumentRecord {
+    pub id: i64,
+    pub application_id: i64,
+    pub kind: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    /// File name under the upload folder; chosen by us, never by the user.
+    #[serde(skip)]
+    pub storage_key: String,
+    pub uploaded_by: i64,
+    pub uploaded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub application_id: i64,
+    pub kind: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub storage_key: String,
+    pub uploaded_by: i64,
+    pub now: DateTime<Utc>,
+}
+
+/// One link of an application's hash chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub application_id: i64,
+    /// 1, 2, 3... per application.
+    pub seq: i64,
+    pub actor_id: Option<i64>,
+    pub actor_name: String,
+    pub role: String,
+    pub organisation_id: Option<i64>,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub comment: Option<String>,
+    pub reason: Option<String>,
+    /// Extra facts (changed fields, document kind, new deadline...).
+    pub data: Value,
+    pub at: DateTime<Utc>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// An audit event before the store links it into the chain.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    pub actor_id: Option<i64>,
+    pub actor_name: String,
+    pub role: String,
+    pub organisation_id: Option<i64>,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub comment: Option<String>,
+    pub reason: Option<String>,
+    pub data: Value,
+    pub at: DateTime<Utc>,
+}
+
+/// Work to do later: an e-mail, a webhook call, a deadline timer.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// `email`, `webhook`, `deadline`, `reminder`, `escalation`, `schedule`.
+    pub kind: String,
+    /// Unique: the same key enqueued twice is one job (never sent twice on purpose).
+    pub dedup_key: String,
+    pub application_id: Option<i64>,
+    pub payload: Value,
+    pub run_at: DateTime<Utc>,
+    pub max_attempts: i32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub dedup_key: String,
+    pub application_id: Option<i64>,
+    pub payload: Value,
+    /// `pending`, `running`, `done`, `dead`, `cancelled`.
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub run_at: DateTime<Utc>,
+    pub locked_by: Option<String>,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Everything one transition writes, applied all or nothing.
+#[derive(Debug, Clone)]
+pub struct TransitionWrite {
+    pub application_id: i64,
+    pub expected_version: i64,
+    pub new_state: String,
+    pub previous_state: Option<String>,
+    /// New field values, when the transition carries them (e.g. answering a request for
+    /// information).
+    pub fields: Option<Value>,
+    pub applicant_name: Option<String>,
+    pub passport_number: Option<String>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub deadline_at: Option<DateTime<Utc>>,
+    pub paused_remaining: Option<Value>,
+    /// Timers of the state being left that must not fire any more.
+    pub cancel_timers: bool,
+    pub audit: NewAuditEvent,
+    /// The (seq, hash) of the application's last event as read when deciding; `None` makes
+    /// the store read it inside the write transaction.
+    pub chain_after: Option<(i64, String)>,
+    pub jobs: Vec<NewJob>,
+    pub now: DateTime<Utc>,
+}
+
+impl TransitionWrite {
+    /// The application as this write leaves it, given the record it was decided on. The
+    /// stores' update sets exactly these columns, so the record need not be read back.
+    pub(crate) fn applied_to(&self, before: &ApplicationRecord) -> ApplicationRecord {
+        ApplicationRecord {
+            version: self.expected_version + 1,
+            state: self.new_state.clone(),
+            previous_state: self.previous_state.clone(),
+            fields: self.fields.clone().unwrap_or_else(|| before.fields.clone()),
+            applicant_name: self.applicant_name.clone().unwrap_or_else(|| before.applicant_name.clone()),
+            passport_number: self.passport_number.clone().or_else(|| before.passport_number.clone()),
+            submitted_at: self.submitted_at.map(storable_time).or(before.submitted_at),
+            deadline_at: self.deadline_at.map(storable_time),
+            paused_remaining: self.paused_remaining.clone(),
+            escalated_at: None,
+            assigned_to: None,
+            state_entered_at: storable_time(self.now),
+            updated_at: storable_time(self.now),
+            ..before.clone()
+        }
+    }
+}
+
+/// Editing an application without moving it (a draft's fields, a document, a claim).
+#[derive(Debug, Clone)]
+pub struct ApplicationEdit {
+    pub application_id: i64,
+    pub expected_version: i64,
+    pub fields: Option<Value>,
+    pub applicant_name: Option<String>,
+    pub passport_number: Option<String>,
+    /// `Some(None)` releases the claim.
+    pub assigned_to: Option<Option<i64>>,
+    pub audit: NewAuditEvent,
+    pub now: DateTime<Utc>,
+}
+
+/// A signed-in web session (the UI's cookie names it). `id` is the SHA-256 hex digest of the
+/// cookie's random token, so a copy of the table opens no session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub user_id: Option<i64>,
+    /// The token every form of this session must carry.
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Small per-session facts for the UI (JSON object).
+    pub data: Value,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplicationFilter {
+    /// Only this firm's applications.
+    pub organisation_id: Option<i64>,
+    pub workflow_id: Option<String>,
+    pub states: Option<Vec<String>>,
+    /// Leave out applications in these states (e.g. drafts for staff).
+    pub exclude_states: Vec<String>,
+    /// Reference prefix or part of the applicant's name.
+    pub search: Option<String>,
+    pub assigned_to: Option<i64>,
+    /// Only applications nobody holds.
+    pub unassigned: bool,
+    /// Keyset paging in deadline order: the (deadline, id) of the last row seen.
+    pub after: Option<(Option<DateTime<Utc>>, i64)>,
+    pub limit: i64,
+}
+
+/// One past step of an application: as much of its audit event as a decision looks at.
+/// Read as a JSON array `[seq, actor_id, action, from_state, to_state, hash]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Step {
+    pub seq: i64,
+    pub actor_id: Option<i64>,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    /// The event's hash: the last step's is where the next event is chained.
+    pub hash: String,
+}
+
+impl From<&AuditEvent> for Step {
+    fn from(e: &AuditEvent) -> Self {
+        Step {
+            seq: e.seq,
+            actor_id: e.actor_id,
+            action: e.action.clone(),
+            from_state: e.from_state.clone(),
+            to_state: e.to_state.clone(),
+            hash: e.hash.clone(),
+        }
+    }
+}
+
+/// An application with what its next transition is decided on.
+#[derive(Debug, Clone)]
+pub struct TransitionContext {
+    pub application: ApplicationRecord,
+    /// Its history, oldest first.
+    pub steps: Vec<Step>,
+    /// The kinds of the documents uploaded so far.
+    pub document_kinds: Vec<String>,
+}
+
+/// A holiday added (or a calendar-file holiday taken away) at run time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredHoliday {
+    pub calendar: String,
+    pub date: chrono::NaiveDate,
+    pub name: String,
+    /// True: the calendar file's holiday on this date is a working day after all.
+    pub removed: bool,
+    pub changed_by: Option<String>,
+    pub changed_at: Option<DateTime<Utc>>,
+}
+
+/// A cron schedule's progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScheduleRow {
+    /// `<workflow id>/<schedule name>`.
+    pub key: String,
+    pub cron: String,
+    pub timezone: String,
+    pub next_fire_at: DateTime<Utc>,
+    pub last_fired_at: Option<DateTime<Utc>>,
+}
+
+/// A deadline moved by a calendar change, with the new times of its pending timers.
+#[derive(Debug, Clone)]
+pub struct DeadlineChange {
+    pub application_id: i64,
+    pub state: String,
+    pub old_deadline: Option<DateTime<Utc>>,
+    pub new_deadline: DateTime<Utc>,
+    /// (job id, new run time, new payload) of pending timers.
+    pub timers: Vec<(i64, DateTime<Utc>, Value)>,
+    pub audit: NewAuditEvent,
+    pub now: DateTime<Utc>,
+}

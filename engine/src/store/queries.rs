@@ -1,0 +1,1155 @@
+//! Every query of the store, written once for both databases.
+//!
+//! The SQL text is the same on SQLite and PostgreSQL: `$n` placeholders (SQLite reads `$1`
+//! as parameter 1, and a `$n` used twice is one parameter), `TRUE`/`FALSE`, `NOT col`,
+//! `IS NOT DISTINCT FROM` (SQLite 3.39+; sqlx bundles a newer one), lists as `IN (...)` of
+//! single binds. JSON is bound and read as `serde_json::Value` on both (text on SQLite, jsonb
+//! on PostgreSQL), except the audit `data`, whose exact text is what was hashed.
+//!
+//! [`shared_queries!`] expands into a module `sql` inside each backend's module. That
+//! module provides, and the expansion imports from it by name:
+//! - `Db`, the sqlx database;
+//! - `ts(DateTime<Utc>)`: a time as that database keeps it (fixed-width text on SQLite,
+//!   microsecond timestamptz on PostgreSQL);
+//! - `CLAIM_JOBS_SQL` (binds `$1` now, `$2` limit, `$3` worker, `$4` lease end; returns the
+//!   claimed rows) and `TRANSITION_CONTEXT_SQL` (bind `$1` reference; the application's
+//!   columns plus `context_steps` and `context_document_kinds`, JSON arrays as text);
+//! - the store type, with a field `pool` (reads and single-statement writes) and a method
+//!   `write_tx()` (a write transaction);
+//!
+//! and passes, in this order, the store type, the backend's name, its migrator and the SQL of
+//! the audit `data` parameter (`$12` there).
+
+/// A record read from a row: each field before `;` from the column of its name, each after
+/// it from the local variable of its name.
+macro_rules! from_row {
+    ($row:ident, $record:ident { $($field:ident),* $(; $($local:ident),*)? }) => {
+        $record { $($field: $row.try_get(stringify!($field))?,)* $($($local,)*)? }
+    };
+}
+
+pub(super) use from_row;
+
+macro_rules! shared_queries {
+    ($store:ident, $backend:literal, $migrator:expr, $audit_data:literal) => {
+        mod sql {
+            use async_trait::async_trait;
+            use chrono::{DateTime, NaiveDate, Utc};
+            use serde_json::Value;
+            use sqlx::{QueryBuilder, Row, Transaction};
+
+            use super::{CLAIM_JOBS_SQL, Db, TRANSITION_CONTEXT_SQL, $store, ts};
+            use $crate::store::queries::from_row;
+            use $crate::store::{
+                ApplicationEdit, ApplicationFilter, ApplicationRecord, ApplicationStore, AuditEvent, AuditStore,
+                CalendarStore, DeadlineChange, DeadlineStore, DocumentRecord, Job, JobStore, NewApplication,
+                NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, OrganisationStore, ScheduleRow,
+                ScheduleStore, Session, SessionStore, Store, StoreError, StoreResult, StoredHoliday,
+                StoredWorkflow, TokenStore, TransitionContext, TransitionWrite, User, UserStore, WorkflowStore,
+                chain_next, search_patterns, transition_context, write_error,
+            };
+
+            type DbRow = <Db as sqlx::Database>::Row;
+            type Tx = Transaction<'static, Db>;
+
+            fn not_found_unless_one(done: u64, what: &'static str) -> StoreResult<()> {
+                if done == 0 { Err(StoreError::NotFound(what)) } else { Ok(()) }
+            }
+
+            // ---- row mapping: each field from the column of its name ----
+
+            fn organisation(row: &DbRow) -> StoreResult<Organisation> {
+                Ok(from_row!(row, Organisation { id, name, kind, country, created_at }))
+            }
+
+            fn user(row: &DbRow) -> StoreResult<User> {
+                Ok(from_row!(row, User {
+                    id, email, name, role, organisation_id, password_hash, language, disabled, created_at
+                }))
+            }
+
+            fn application(row: &DbRow) -> StoreResult<ApplicationRecord> {
+                Ok(from_row!(row, ApplicationRecord {
+                    id, reference, workflow_id, workflow_version, state, previous_state, version, organisation_id,
+                    created_by, fields, applicant_name, passport_number, created_at, updated_at, state_entered_at,
+                    submitted_at, deadline_at, paused_remaining, escalated_at, assigned_to
+                }))
+            }
+
+            fn document(row: &DbRow) -> StoreResult<DocumentRecord> {
+                Ok(from_row!(row, DocumentRecord {
+                    id, application_id, kind, filename, content_type, size, sha256, storage_key, uploaded_by,
+                    uploaded_at
+                }))
+            }
+
+            /// Reads `data_text`, the audit data as stored: its text is exactly what was hashed.
+            fn event(row: &DbRow) -> StoreResult<AuditEvent> {
+                let data: String = row.try_get("data_text")?;
+                let data: Value = serde_json::from_str(&data)
+                    .map_err(|e| StoreError::Corrupt(format!("audit data is not JSON: {e}")))?;
+                Ok(from_row!(row, AuditEvent {
+                    id, application_id, seq, actor_id, actor_name, role, organisation_id, action, from_state, to_state,
+                    comment, reason, at, prev_hash, hash; data
+                }))
+            }
+
+            fn job(row: &DbRow) -> StoreResult<Job> {
+                Ok(from_row!(row, Job {
+                    id, kind, dedup_key, application_id, payload, status, attempts, max_attempts, run_at, locked_by,
+                    locked_until, last_error, created_at, updated_at
+                }))
+            }
+
+            fn session(row: &DbRow) -> StoreResult<Session> {
+                Ok(from_row!(row, Session { id, user_id, csrf_token, created_at, expires_at, data }))
+            }
+
+            fn holiday(row: &DbRow) -> StoreResult<StoredHoliday> {
+                Ok(from_row!(row, StoredHoliday { calendar, date, name, removed, changed_by, changed_at }))
+            }
+
+            fn schedule(row: &DbRow) -> StoreResult<ScheduleRow> {
+                Ok(from_row!(row, ScheduleRow { key, cron, timezone, next_fire_at, last_fired_at }))
+            }
+
+            fn stored_workflow(row: &DbRow) -> StoreResult<StoredWorkflow> {
+                Ok(from_row!(row, StoredWorkflow { workflow_id, version, content_hash, source, loaded_at }))
+            }
+
+            // ---- writes shared by several methods, inside the caller's transaction ----
+
+            /// `Conflict` when the application exists, `NotFound` otherwise.
+            async fn version_error(tx: &mut Tx, id: i64, expected: i64) -> StoreError {
+                match sqlx::query("SELECT 1 FROM applications WHERE id = $1").bind(id).fetch_optional(&mut **tx).await
+                {
+                    Ok(Some(_)) => StoreError::Conflict { expected },
+                    Ok(None) => StoreError::NotFound("application"),
+                    Err(e) => e.into(),
+                }
+            }
+
+            /// All of a transition's writes. The caller's transaction holds the application
+            /// (SQLite: the write lock; PostgreSQL: the row lock of the update), so the chain
+            /// cannot fork.
+            async fn write_transition(
+                tx: &mut Tx,
+                before: &ApplicationRecord,
+                write: TransitionWrite,
+            ) -> StoreResult<ApplicationRecord> {
+                let now = ts(write.now);
+                let updated = sqlx::query(
+                    "UPDATE applications SET version = version + 1, state = $1, previous_state = $2, \
+                     fields = COALESCE($3, fields), applicant_name = COALESCE($4, applicant_name), \
+                     passport_number = COALESCE($5, passport_number), submitted_at = COALESCE($6, submitted_at), \
+                     deadline_at = $7, paused_remaining = $8, escalated_at = NULL, assigned_to = NULL, \
+                     state_entered_at = $9, updated_at = $9 \
+                     WHERE id = $10 AND version = $11",
+                )
+                .bind(&write.new_state)
+                .bind(&write.previous_state)
+                .bind(&write.fields)
+                .bind(&write.applicant_name)
+                .bind(&write.passport_number)
+                .bind(write.submitted_at.map(ts))
+                .bind(write.deadline_at.map(ts))
+                .bind(&write.paused_remaining)
+                .bind(&now)
+                .bind(write.application_id)
+                .bind(write.expected_version)
+                .execute(&mut **tx)
+                .await?;
+                if updated.rows_affected() == 0 {
+                    return Err(version_error(tx, write.application_id, write.expected_version).await);
+                }
+                let record = write.applied_to(before);
+                let expected = write.expected_version;
+                append_event_after(tx, record.id, &write.audit, write.chain_after.clone()).await.map_err(|e| {
+                    match e {
+                        // Another event landed since the caller read the history.
+                        StoreError::Duplicate(_) if write.chain_after.is_some() => StoreError::Conflict { expected },
+                        other => other,
+                    }
+                })?;
+                if write.cancel_timers {
+                    sqlx::query(concat!(
+                        "UPDATE jobs SET status = 'cancelled', updated_at = $1 \
+                         WHERE application_id = $2 AND status = 'pending' AND kind IN (",
+                        $crate::sql_timer_kinds!(),
+                        ")"
+                    ))
+                    .bind(&now)
+                    .bind(record.id)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                insert_jobs(tx, &write.jobs, write.now).await?;
+                Ok(record)
+            }
+
+            async fn append_event(tx: &mut Tx, application_id: i64, audit: &NewAuditEvent) -> StoreResult<()> {
+                append_event_after(tx, application_id, audit, None).await
+            }
+
+            /// Append an event after `known_last` (the (seq, hash) of the last event as the
+            /// caller read it), or after the last event read here. A stale `known_last` cannot
+            /// fork the chain: its seq is taken, and the unique (application_id, seq) refuses
+            /// the insert.
+            async fn append_event_after(
+                tx: &mut Tx,
+                application_id: i64,
+                audit: &NewAuditEvent,
+                known_last: Option<(i64, String)>,
+            ) -> StoreResult<()> {
+                let last: Option<(i64, String)> = if known_last.is_some() {
+                    known_last
+                } else {
+                    sqlx::query_as(
+                        "SELECT seq, hash FROM audit_events WHERE application_id = $1 ORDER BY seq DESC LIMIT 1",
+                    )
+                    .bind(application_id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                };
+                let (seq, prev_hash, hash, data) = chain_next(application_id, last, audit);
+                sqlx::query(concat!(
+                    "INSERT INTO audit_events (application_id, seq, actor_id, actor_name, role, organisation_id, \
+                     action, from_state, to_state, comment, reason, data, at, prev_hash, hash) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ",
+                    $audit_data,
+                    ", $13, $14, $15)"
+                ))
+                .bind(application_id)
+                .bind(seq)
+                .bind(audit.actor_id)
+                .bind(&audit.actor_name)
+                .bind(&audit.role)
+                .bind(audit.organisation_id)
+                .bind(&audit.action)
+                .bind(&audit.from_state)
+                .bind(&audit.to_state)
+                .bind(&audit.comment)
+                .bind(&audit.reason)
+                .bind(data)
+                .bind(ts(audit.at))
+                .bind(prev_hash)
+                .bind(hash)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| {
+                    write_error(e, || format!("audit event {seq} of application {application_id}"), "application")
+                })?;
+                Ok(())
+            }
+
+            async fn insert_jobs(tx: &mut Tx, jobs: &[NewJob], now: DateTime<Utc>) -> StoreResult<()> {
+                for job in jobs {
+                    sqlx::query(
+                        "INSERT INTO jobs (kind, dedup_key, application_id, payload, status, attempts, max_attempts, \
+                         run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $7) \
+                         ON CONFLICT (dedup_key) DO NOTHING",
+                    )
+                    .bind(&job.kind)
+                    .bind(&job.dedup_key)
+                    .bind(job.application_id)
+                    .bind(&job.payload)
+                    .bind(job.max_attempts)
+                    .bind(ts(job.run_at))
+                    .bind(ts(now))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| write_error(e, || format!("job {}", job.dedup_key), "application of a job"))?;
+                }
+                Ok(())
+            }
+
+            /// `IN (...)` of one bind per value.
+            fn push_list<'a>(q: &mut QueryBuilder<Db>, values: impl IntoIterator<Item = &'a String>) {
+                q.push("(");
+                let mut list = q.separated(", ");
+                for v in values {
+                    list.push_bind(v.clone());
+                }
+                q.push(")");
+            }
+
+            impl $store {
+                /// One page part of `applications`: rows with a deadline, or rows without.
+                async fn application_page(
+                    &self,
+                    filter: &ApplicationFilter,
+                    with_deadline: bool,
+                    limit: i64,
+                ) -> StoreResult<Vec<ApplicationRecord>> {
+                    let mut q = QueryBuilder::<Db>::new("SELECT * FROM applications WHERE ");
+                    if with_deadline {
+                        q.push("deadline_at IS NOT NULL");
+                        if let Some((Some(deadline), id)) = &filter.after {
+                            q.push(" AND (deadline_at, id) > (")
+                                .push_bind(ts(*deadline))
+                                .push(", ")
+                                .push_bind(*id)
+                                .push(")");
+                        }
+                    } else {
+                        q.push("deadline_at IS NULL");
+                        if let Some((None, id)) = &filter.after {
+                            q.push(" AND id > ").push_bind(*id);
+                        }
+                    }
+                    if let Some(org) = filter.organisation_id {
+                        q.push(" AND organisation_id = ").push_bind(org);
+                    }
+                    if let Some(wf) = &filter.workflow_id {
+                        q.push(" AND workflow_id = ").push_bind(wf.clone());
+                    }
+                    if let Some(states) = &filter.states {
+                        if let [one] = states.as_slice() {
+                            q.push(" AND state = ").push_bind(one.clone());
+                        } else {
+                            q.push(" AND state IN ");
+                            push_list(&mut q, states);
+                        }
+                    }
+                    if !filter.exclude_states.is_empty() {
+                        q.push(" AND state NOT IN ");
+                        push_list(&mut q, &filter.exclude_states);
+                    }
+                    if let Some((reference, name)) = filter.search.as_deref().and_then(search_patterns) {
+                        q.push(" AND (reference LIKE ")
+                            .push_bind(reference)
+                            .push(" ESCAPE '\\' OR applicant_name LIKE ")
+                            .push_bind(name)
+                            .push(" ESCAPE '\\')");
+                    }
+                    if let Some(user) = filter.assigned_to {
+                        q.push(" AND assigned_to = ").push_bind(user);
+                    }
+                    if filter.unassigned {
+                        q.push(" AND assigned_to IS NULL");
+                    }
+                    q.push(if with_deadline { " ORDER BY deadline_at, id" } else { " ORDER BY id" });
+                    q.push(" LIMIT ").push_bind(limit);
+                    let rows = q.build().fetch_all(&self.pool).await?;
+                    rows.iter().map(application).collect()
+                }
+            }
+
+            /// A transition's write transaction, opened by `begin_transition`.
+            struct OpenTransition {
+                tx: Tx,
+                context: TransitionContext,
+            }
+
+            #[async_trait]
+            impl $crate::store::OpenTransition for OpenTransition {
+                fn context(&self) -> &TransitionContext {
+                    &self.context
+                }
+
+                async fn commit(mut self: Box<Self>, write: TransitionWrite) -> StoreResult<ApplicationRecord> {
+                    if write.application_id != self.context.application.id {
+                        return Err(StoreError::NotFound("application"));
+                    }
+                    let record = write_transition(&mut self.tx, &self.context.application, write).await?;
+                    self.tx.commit().await?;
+                    Ok(record)
+                }
+            }
+
+            // ---- the capabilities ----
+
+            #[async_trait]
+            impl Store for $store {
+                async fn migrate(&self) -> StoreResult<()> {
+                    $migrator.run(&self.pool).await?;
+                    Ok(())
+                }
+
+                fn backend(&self) -> &'static str {
+                    $backend
+                }
+            }
+
+            #[async_trait]
+            impl OrganisationStore for $store {
+                async fn create_organisation(
+                    &self,
+                    name: &str,
+                    kind: &str,
+                    country: Option<&str>,
+                ) -> StoreResult<Organisation> {
+                    let row = sqlx::query(
+                        "INSERT INTO organisations (name, kind, country, created_at) VALUES ($1, $2, $3, $4) \
+                         RETURNING *",
+                    )
+                    .bind(name)
+                    .bind(kind)
+                    .bind(country)
+                    .bind(ts(Utc::now()))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| write_error(e, || format!("an organisation named {name}"), "organisation"))?;
+                    organisation(&row)
+                }
+
+                async fn organisation(&self, id: i64) -> StoreResult<Organisation> {
+                    let row = sqlx::query("SELECT * FROM organisations WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    organisation(&row.ok_or(StoreError::NotFound("organisation"))?)
+                }
+
+                async fn organisation_by_name(&self, name: &str) -> StoreResult<Option<Organisation>> {
+                    let row = sqlx::query("SELECT * FROM organisations WHERE name = $1")
+                        .bind(name)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(organisation).transpose()
+                }
+
+                async fn organisations(&self) -> StoreResult<Vec<Organisation>> {
+                    let rows =
+                        sqlx::query("SELECT * FROM organisations ORDER BY name, id").fetch_all(&self.pool).await?;
+                    rows.iter().map(organisation).collect()
+                }
+            }
+
+            #[async_trait]
+            impl UserStore for $store {
+                async fn create_user(&self, new: NewUser) -> StoreResult<User> {
+                    let row = sqlx::query(
+                        "INSERT INTO users (email, name, role, organisation_id, password_hash, language, disabled, \
+                         created_at) VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7) RETURNING *",
+                    )
+                    .bind(&new.email)
+                    .bind(&new.name)
+                    .bind(&new.role)
+                    .bind(new.organisation_id)
+                    .bind(&new.password_hash)
+                    .bind(&new.language)
+                    .bind(ts(Utc::now()))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| write_error(e, || format!("a user with e-mail {}", new.email), "organisation"))?;
+                    user(&row)
+                }
+
+                async fn user(&self, id: i64) -> StoreResult<User> {
+                    let row =
+                        sqlx::query("SELECT * FROM users WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+                    user(&row.ok_or(StoreError::NotFound("user"))?)
+                }
+
+                async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+                    let row = sqlx::query("SELECT * FROM users WHERE lower(email) = lower($1)")
+                        .bind(email.trim())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(user).transpose()
+                }
+
+                async fn users(&self) -> StoreResult<Vec<User>> {
+                    let rows = sqlx::query("SELECT * FROM users ORDER BY id").fetch_all(&self.pool).await?;
+                    rows.iter().map(user).collect()
+                }
+
+                async fn users_with_role(&self, role: &str) -> StoreResult<Vec<User>> {
+                    let rows = sqlx::query("SELECT * FROM users WHERE role = $1 ORDER BY id")
+                        .bind(role)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter().map(user).collect()
+                }
+
+                async fn set_user_password(&self, id: i64, password_hash: &str) -> StoreResult<()> {
+                    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                        .bind(password_hash)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                    not_found_unless_one(done.rows_affected(), "user")
+                }
+
+                async fn set_user_role(&self, id: i64, role: &str) -> StoreResult<()> {
+                    let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
+                        .bind(role)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                    not_found_unless_one(done.rows_affected(), "user")
+                }
+
+                async fn set_user_disabled(&self, id: i64, disabled: bool) -> StoreResult<()> {
+                    let done = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+                        .bind(disabled)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                    not_found_unless_one(done.rows_affected(), "user")
+                }
+
+                async fn set_user_language(&self, id: i64, language: &str) -> StoreResult<()> {
+                    let done = sqlx::query("UPDATE users SET language = $1 WHERE id = $2")
+                        .bind(language)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                    not_found_unless_one(done.rows_affected(), "user")
+                }
+            }
+
+            #[async_trait]
+            impl TokenStore for $store {
+                async fn create_token(&self, user_id: i64, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
+                    sqlx::query("INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)")
+                        .bind(user_id)
+                        .bind(token_hash)
+                        .bind(ts(now))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| write_error(e, || "this token".to_string(), "user"))?;
+                    Ok(())
+                }
+
+                async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<User>> {
+                    let row = sqlx::query(
+                        "SELECT u.* FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT u.disabled",
+                    )
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    row.as_ref().map(user).transpose()
+                }
+            }
+
+            #[async_trait]
+            impl WorkflowStore for $store {
+                async fn register_workflow(
+                    &self,
+                    id: &str,
+                    version: i64,
+                    content_hash: &str,
+                    source: &str,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<()> {
+                    let mut tx = self.write_tx().await?;
+                    sqlx::query(
+                        "INSERT INTO workflow_definitions (workflow_id, version, content_hash, source, loaded_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workflow_id, version) DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(version)
+                    .bind(content_hash)
+                    .bind(source)
+                    .bind(ts(now))
+                    .execute(&mut *tx)
+                    .await?;
+                    let stored: String = sqlx::query_scalar(
+                        "SELECT content_hash FROM workflow_definitions WHERE workflow_id = $1 AND version = $2",
+                    )
+                    .bind(id)
+                    .bind(version)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if stored != content_hash {
+                        return Err(StoreError::WorkflowChanged { id: id.to_string(), version });
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn stored_workflows(&self) -> StoreResult<Vec<StoredWorkflow>> {
+                    let rows = sqlx::query("SELECT * FROM workflow_definitions ORDER BY workflow_id, version")
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter().map(stored_workflow).collect()
+                }
+            }
+
+            #[async_trait]
+            impl ApplicationStore for $store {
+                async fn create_application(
+                    &self,
+                    app: NewApplication,
+                    audit: NewAuditEvent,
+                ) -> StoreResult<ApplicationRecord> {
+                    let mut tx = self.write_tx().await?;
+                    let number: i64 = sqlx::query_scalar(
+                        "INSERT INTO reference_counters (prefix, year, last) VALUES ($1, $2, 1) \
+                         ON CONFLICT (prefix, year) DO UPDATE SET last = reference_counters.last + 1 RETURNING last",
+                    )
+                    .bind(&app.reference_prefix)
+                    .bind(app.year)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let reference = $crate::reference::format(&app.reference_prefix, app.year, number);
+                    let row = sqlx::query(
+                        "INSERT INTO applications (reference, workflow_id, workflow_version, state, previous_state, \
+                         version, organisation_id, created_by, fields, applicant_name, passport_number, created_at, \
+                         updated_at, state_entered_at) \
+                         VALUES ($1, $2, $3, $4, NULL, 1, $5, $6, $7, $8, $9, $10, $10, $10) RETURNING *",
+                    )
+                    .bind(&reference)
+                    .bind(&app.workflow_id)
+                    .bind(app.workflow_version)
+                    .bind(&app.state)
+                    .bind(app.organisation_id)
+                    .bind(app.created_by)
+                    .bind(&app.fields)
+                    .bind(&app.applicant_name)
+                    .bind(&app.passport_number)
+                    .bind(ts(app.now))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| {
+                        write_error(
+                            e,
+                            || format!("an application with reference {reference}"),
+                            "workflow version, organisation or user",
+                        )
+                    })?;
+                    let record = application(&row)?;
+                    append_event(&mut tx, record.id, &audit).await?;
+                    tx.commit().await?;
+                    Ok(record)
+                }
+
+                async fn application(&self, id: i64) -> StoreResult<ApplicationRecord> {
+                    let row = sqlx::query("SELECT * FROM applications WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    application(&row.ok_or(StoreError::NotFound("application"))?)
+                }
+
+                async fn application_by_reference(&self, reference: &str) -> StoreResult<Option<ApplicationRecord>> {
+                    let row = sqlx::query("SELECT * FROM applications WHERE reference = $1")
+                        .bind(reference)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(application).transpose()
+                }
+
+                async fn applications(&self, filter: &ApplicationFilter) -> StoreResult<Vec<ApplicationRecord>> {
+                    if filter.limit <= 0 || filter.states.as_ref().is_some_and(|s| s.is_empty()) {
+                        return Ok(Vec::new());
+                    }
+                    let mut out = Vec::new();
+                    if !matches!(filter.after, Some((None, _))) {
+                        out = self.application_page(filter, true, filter.limit).await?;
+                    }
+                    let left = filter.limit - out.len() as i64;
+                    if left > 0 {
+                        out.extend(self.application_page(filter, false, left).await?);
+                    }
+                    Ok(out)
+                }
+
+                async fn edit_application(&self, edit: ApplicationEdit) -> StoreResult<ApplicationRecord> {
+                    let mut tx = self.write_tx().await?;
+                    let row = sqlx::query(
+                        "UPDATE applications SET version = version + 1, \
+                         fields = COALESCE($1, fields), applicant_name = COALESCE($2, applicant_name), \
+                         passport_number = COALESCE($3, passport_number), \
+                         assigned_to = CASE WHEN $4 THEN $5 ELSE assigned_to END, updated_at = $6 \
+                         WHERE id = $7 AND version = $8 RETURNING *",
+                    )
+                    .bind(&edit.fields)
+                    .bind(&edit.applicant_name)
+                    .bind(&edit.passport_number)
+                    .bind(edit.assigned_to.is_some())
+                    .bind(edit.assigned_to.flatten())
+                    .bind(ts(edit.now))
+                    .bind(edit.application_id)
+                    .bind(edit.expected_version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| write_error(e, || "an application like this".into(), "assigned user"))?;
+                    let Some(row) = row else {
+                        return Err(version_error(&mut tx, edit.application_id, edit.expected_version).await);
+                    };
+                    let record = application(&row)?;
+                    append_event(&mut tx, record.id, &edit.audit).await?;
+                    tx.commit().await?;
+                    Ok(record)
+                }
+
+                async fn begin_transition(
+                    &self,
+                    reference: &str,
+                ) -> StoreResult<Option<Box<dyn $crate::store::OpenTransition>>> {
+                    let mut tx = self.write_tx().await?;
+                    let row = sqlx::query(TRANSITION_CONTEXT_SQL).bind(reference).fetch_optional(&mut *tx).await?;
+                    let Some(row) = row else { return Ok(None) };
+                    let steps: String = row.try_get("context_steps")?;
+                    let document_kinds: String = row.try_get("context_document_kinds")?;
+                    let context = transition_context(application(&row)?, &steps, &document_kinds)?;
+                    Ok(Some(Box::new(OpenTransition { tx, context })))
+                }
+
+                async fn add_document(
+                    &self,
+                    doc: NewDocument,
+                    audit: NewAuditEvent,
+                    expected_version: i64,
+                ) -> StoreResult<DocumentRecord> {
+                    let mut tx = self.write_tx().await?;
+                    let bumped = sqlx::query(
+                        "UPDATE applications SET version = version + 1, updated_at = $1 \
+                         WHERE id = $2 AND version = $3",
+                    )
+                    .bind(ts(doc.now))
+                    .bind(doc.application_id)
+                    .bind(expected_version)
+                    .execute(&mut *tx)
+                    .await?;
+                    if bumped.rows_affected() == 0 {
+                        return Err(version_error(&mut tx, doc.application_id, expected_version).await);
+                    }
+                    let row = sqlx::query(
+                        "INSERT INTO documents (application_id, kind, filename, content_type, size, sha256, \
+                         storage_key, uploaded_by, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                         RETURNING *",
+                    )
+                    .bind(doc.application_id)
+                    .bind(&doc.kind)
+                    .bind(&doc.filename)
+                    .bind(&doc.content_type)
+                    .bind(doc.size)
+                    .bind(&doc.sha256)
+                    .bind(&doc.storage_key)
+                    .bind(doc.uploaded_by)
+                    .bind(ts(doc.now))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| {
+                        write_error(e, || format!("a document stored as {}", doc.storage_key), "uploading user")
+                    })?;
+                    let record = document(&row)?;
+                    append_event(&mut tx, doc.application_id, &audit).await?;
+                    tx.commit().await?;
+                    Ok(record)
+                }
+
+                async fn documents(&self, application_id: i64) -> StoreResult<Vec<DocumentRecord>> {
+                    let rows = sqlx::query("SELECT * FROM documents WHERE application_id = $1 ORDER BY id")
+                        .bind(application_id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter().map(document).collect()
+                }
+
+                async fn document(&self, id: i64) -> StoreResult<DocumentRecord> {
+                    let row = sqlx::query("SELECT * FROM documents WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    document(&row.ok_or(StoreError::NotFound("document"))?)
+                }
+            }
+
+            #[async_trait]
+            impl AuditStore for $store {
+                async fn history(&self, application_id: i64) -> StoreResult<Vec<AuditEvent>> {
+                    let rows = sqlx::query(
+                        "SELECT *, CAST(data AS TEXT) AS data_text FROM audit_events \
+                         WHERE application_id = $1 ORDER BY seq",
+                    )
+                    .bind(application_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter().map(event).collect()
+                }
+
+                async fn audited_applications(&self) -> StoreResult<Vec<i64>> {
+                    Ok(sqlx::query_scalar("SELECT DISTINCT application_id FROM audit_events ORDER BY application_id")
+                        .fetch_all(&self.pool)
+                        .await?)
+                }
+            }
+
+            #[async_trait]
+            impl DeadlineStore for $store {
+                async fn applications_with_deadline_from(
+                    &self,
+                    from: DateTime<Utc>,
+                    entered_by: DateTime<Utc>,
+                    after: Option<(DateTime<Utc>, i64)>,
+                    limit: i64,
+                ) -> StoreResult<Vec<ApplicationRecord>> {
+                    let (after_deadline, after_id) = after.unwrap_or((from, 0));
+                    let rows = sqlx::query(
+                        "SELECT * FROM applications \
+                         WHERE deadline_at IS NOT NULL AND deadline_at >= $1 AND state_entered_at <= $2 \
+                           AND (deadline_at > $3 OR (deadline_at = $3 AND id > $4)) \
+                         ORDER BY deadline_at, id LIMIT $5",
+                    )
+                    .bind(ts(from))
+                    .bind(ts(entered_by))
+                    .bind(ts(after_deadline))
+                    .bind(after_id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter().map(application).collect()
+                }
+
+                async fn move_deadline(&self, change: DeadlineChange) -> StoreResult<bool> {
+                    let mut tx = self.write_tx().await?;
+                    let moved = sqlx::query(
+                        "UPDATE applications SET deadline_at = $1, updated_at = $2 \
+                         WHERE id = $3 AND state = $4 AND deadline_at IS NOT DISTINCT FROM $5",
+                    )
+                    .bind(ts(change.new_deadline))
+                    .bind(ts(change.now))
+                    .bind(change.application_id)
+                    .bind(&change.state)
+                    .bind(change.old_deadline.map(ts))
+                    .execute(&mut *tx)
+                    .await?;
+                    if moved.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    for (id, run_at, payload) in &change.timers {
+                        sqlx::query(
+                            "UPDATE jobs SET run_at = $1, payload = $2, updated_at = $3 \
+                             WHERE id = $4 AND application_id = $5 AND status = 'pending'",
+                        )
+                        .bind(ts(*run_at))
+                        .bind(payload)
+                        .bind(ts(change.now))
+                        .bind(id)
+                        .bind(change.application_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    append_event(&mut tx, change.application_id, &change.audit).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn mark_escalated(
+                    &self,
+                    application_id: i64,
+                    state: &str,
+                    audit: NewAuditEvent,
+                ) -> StoreResult<bool> {
+                    let mut tx = self.write_tx().await?;
+                    let marked = sqlx::query(
+                        "UPDATE applications SET escalated_at = $1 \
+                         WHERE id = $2 AND state = $3 AND escalated_at IS NULL",
+                    )
+                    .bind(ts(audit.at))
+                    .bind(application_id)
+                    .bind(state)
+                    .execute(&mut *tx)
+                    .await?;
+                    if marked.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    append_event(&mut tx, application_id, &audit).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+            }
+
+            #[async_trait]
+            impl JobStore for $store {
+                async fn enqueue_jobs(&self, jobs: Vec<NewJob>) -> StoreResult<()> {
+                    if jobs.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.write_tx().await?;
+                    insert_jobs(&mut tx, &jobs, Utc::now()).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn claim_jobs(
+                    &self,
+                    worker: &str,
+                    now: DateTime<Utc>,
+                    lease_seconds: i64,
+                    limit: i64,
+                ) -> StoreResult<Vec<Job>> {
+                    if limit <= 0 {
+                        return Ok(Vec::new());
+                    }
+                    let until = now + chrono::Duration::seconds(lease_seconds);
+                    let rows = sqlx::query(CLAIM_JOBS_SQL)
+                        .bind(ts(now))
+                        .bind(limit)
+                        .bind(worker)
+                        .bind(ts(until))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let mut jobs = rows.iter().map(job).collect::<StoreResult<Vec<_>>>()?;
+                    jobs.sort_by_key(|j| (j.run_at, j.id));
+                    Ok(jobs)
+                }
+
+                async fn extend_leases(&self, ids: &[i64], worker: &str, until: DateTime<Utc>) -> StoreResult<u64> {
+                    if ids.is_empty() {
+                        return Ok(0);
+                    }
+                    let mut q = QueryBuilder::<Db>::new("UPDATE jobs SET locked_until = ");
+                    q.push_bind(ts(until)).push(" WHERE locked_by = ").push_bind(worker);
+                    q.push(" AND status = 'running' AND id IN (");
+                    let mut list = q.separated(", ");
+                    for id in ids {
+                        list.push_bind(*id);
+                    }
+                    q.push(")");
+                    Ok(q.build().execute(&self.pool).await?.rows_affected())
+                }
+
+                async fn complete_job(&self, id: i64, worker: &str, now: DateTime<Utc>) -> StoreResult<()> {
+                    let done = sqlx::query(
+                        "UPDATE jobs SET status = 'done', locked_until = NULL, updated_at = $1 \
+                         WHERE id = $2 AND locked_by = $3 AND status = 'running'",
+                    )
+                    .bind(ts(now))
+                    .bind(id)
+                    .bind(worker)
+                    .execute(&self.pool)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        tracing::warn!(job = id, worker, "job not completed: this worker no longer holds its lease");
+                    }
+                    Ok(())
+                }
+
+                async fn fail_job(
+                    &self,
+                    id: i64,
+                    worker: &str,
+                    error: &str,
+                    retry_at: Option<DateTime<Utc>>,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<()> {
+                    let done = match retry_at {
+                        Some(at) => {
+                            sqlx::query(
+                                "UPDATE jobs SET status = 'pending', run_at = $1, locked_by = NULL, \
+                                 locked_until = NULL, last_error = $2, updated_at = $3 \
+                                 WHERE id = $4 AND locked_by = $5 AND status = 'running'",
+                            )
+                            .bind(ts(at))
+                        }
+                        None => sqlx::query(
+                            "UPDATE jobs SET status = 'dead', locked_until = NULL, last_error = $1, updated_at = $2 \
+                             WHERE id = $3 AND locked_by = $4 AND status = 'running'",
+                        ),
+                    }
+                    .bind(error)
+                    .bind(ts(now))
+                    .bind(id)
+                    .bind(worker)
+                    .execute(&self.pool)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        tracing::warn!(
+                            job = id,
+                            worker,
+                            "job failure not recorded: this worker no longer holds its lease"
+                        );
+                    }
+                    Ok(())
+                }
+
+                async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> StoreResult<()> {
+                    let done = sqlx::query(
+                        "UPDATE jobs SET status = 'pending', attempts = 0, run_at = $1, locked_by = NULL, \
+                         locked_until = NULL, updated_at = $1 WHERE id = $2 AND status = 'dead'",
+                    )
+                    .bind(ts(now))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                    not_found_unless_one(done.rows_affected(), "dead job")
+                }
+
+                async fn job(&self, id: i64) -> StoreResult<Job> {
+                    let row =
+                        sqlx::query("SELECT * FROM jobs WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+                    row.as_ref().map(job).transpose()?.ok_or(StoreError::NotFound("job"))
+                }
+
+                async fn jobs(&self, status: Option<&str>, limit: i64) -> StoreResult<Vec<Job>> {
+                    // Two statements, so that a status is looked up through its index.
+                    let query = match status {
+                        Some(s) => {
+                            sqlx::query("SELECT * FROM jobs WHERE status = $1 ORDER BY id DESC LIMIT $2").bind(s)
+                        }
+                        None => sqlx::query("SELECT * FROM jobs ORDER BY id DESC LIMIT $1"),
+                    };
+                    let rows = query.bind(limit).fetch_all(&self.pool).await?;
+                    rows.iter().map(job).collect()
+                }
+
+                async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+                    Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
+                        .fetch_all(&self.pool)
+                        .await?)
+                }
+
+                async fn pending_timers(&self, application_id: i64) -> StoreResult<Vec<Job>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT * FROM jobs WHERE application_id = $1 AND status = 'pending' AND kind IN (",
+                        $crate::sql_timer_kinds!(),
+                        ") ORDER BY id"
+                    ))
+                    .bind(application_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter().map(job).collect()
+                }
+            }
+
+            #[async_trait]
+            impl ScheduleStore for $store {
+                async fn schedules(&self) -> StoreResult<Vec<ScheduleRow>> {
+                    let rows = sqlx::query("SELECT * FROM schedules ORDER BY key").fetch_all(&self.pool).await?;
+                    rows.iter().map(schedule).collect()
+                }
+
+                async fn ensure_schedule(&self, row: &ScheduleRow, now: DateTime<Utc>) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO schedules (key, cron, timezone, next_fire_at, last_fired_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
+                    )
+                    .bind(&row.key)
+                    .bind(&row.cron)
+                    .bind(&row.timezone)
+                    .bind(ts(row.next_fire_at))
+                    .bind(row.last_fired_at.map(ts))
+                    .bind(ts(now))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn advance_schedule(
+                    &self,
+                    row: &ScheduleRow,
+                    expected_next: DateTime<Utc>,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "UPDATE schedules SET next_fire_at = $1, last_fired_at = $2, cron = $3, timezone = $4, \
+                         updated_at = $5 WHERE key = $6 AND next_fire_at = $7",
+                    )
+                    .bind(ts(row.next_fire_at))
+                    .bind(row.last_fired_at.map(ts))
+                    .bind(&row.cron)
+                    .bind(&row.timezone)
+                    .bind(ts(now))
+                    .bind(&row.key)
+                    .bind(ts(expected_next))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+            }
+
+            #[async_trait]
+            impl CalendarStore for $store {
+                async fn stored_holidays(&self) -> StoreResult<Vec<StoredHoliday>> {
+                    let rows =
+                        sqlx::query("SELECT * FROM holidays ORDER BY calendar, date").fetch_all(&self.pool).await?;
+                    rows.iter().map(holiday).collect()
+                }
+
+                async fn put_holiday(&self, h: &StoredHoliday) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO holidays (calendar, date, name, removed, changed_by, changed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (calendar, date) DO UPDATE SET name = excluded.name, removed = excluded.removed, \
+                         changed_by = excluded.changed_by, changed_at = excluded.changed_at",
+                    )
+                    .bind(&h.calendar)
+                    .bind(h.date)
+                    .bind(&h.name)
+                    .bind(h.removed)
+                    .bind(&h.changed_by)
+                    .bind(h.changed_at.map(ts))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn delete_holiday(&self, calendar: &str, date: NaiveDate) -> StoreResult<bool> {
+                    let done = sqlx::query("DELETE FROM holidays WHERE calendar = $1 AND date = $2")
+                        .bind(calendar)
+                        .bind(date)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+            }
+
+            #[async_trait]
+            impl SessionStore for $store {
+                async fn create_session(&self, session: &Session) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO sessions (id, user_id, csrf_token, created_at, expires_at, data) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&session.id)
+                    .bind(session.user_id)
+                    .bind(&session.csrf_token)
+                    .bind(ts(session.created_at))
+                    .bind(ts(session.expires_at))
+                    .bind(&session.data)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| write_error(e, || "this session".to_string(), "user"))?;
+                    Ok(())
+                }
+
+                async fn session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>> {
+                    let row = sqlx::query("SELECT * FROM sessions WHERE id = $1 AND expires_at > $2")
+                        .bind(id)
+                        .bind(ts(now))
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(session).transpose()
+                }
+
+                async fn touch_session(&self, id: &str, expires_at: DateTime<Utc>, data: &Value) -> StoreResult<()> {
+                    sqlx::query("UPDATE sessions SET expires_at = $1, data = $2 WHERE id = $3")
+                        .bind(ts(expires_at))
+                        .bind(data)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn delete_session(&self, id: &str) -> StoreResult<()> {
+                    sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(&self.pool).await?;
+                    Ok(())
+                }
+
+                async fn delete_user_sessions(&self, user_id: i64) -> StoreResult<u64> {
+                    let done =
+                        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&self.pool).await?;
+                    Ok(done.rows_affected())
+                }
+
+                async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+                    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                        .bind(ts(now))
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected())
+                }
+            }
+        }
+    };
+}
+
+pub(super) use shared_queries;

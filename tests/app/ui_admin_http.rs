@@ -285,7 +285,7 @@ async fn everyone_but_an_administrator_gets_not_found() {
         "/admin/organisations".into(),
         "/admin/organisations/new".into(),
         "/admin/workflows".into(),
-        "/admin/workflows/it-business-visa/1".into(),
+        "/admin/workflows/it-business-visa/2".into(),
         "/admin/audit".into(),
         format!("/admin/audit/{reference}"),
         "/admin/audit?verify=all".into(),

@@ -26,6 +26,7 @@ use chrono::Utc;
 use clap::Args;
 use corridor_engine::clock::SystemClock;
 use corridor_engine::mail::{EmailTemplates, MailConfig, Mailer};
+use corridor_engine::model::jobs::{JobPayload, MessageJob};
 use corridor_engine::scheduler::{Scheduler, SchedulerSettings};
 use corridor_engine::store::{NewJob, Store, postgres, sqlite};
 use serde_json::json;
@@ -127,14 +128,13 @@ async fn measure(
         let messages: Vec<NewJob> = jobs
             .iter()
             .map(|j| NewJob {
-                kind: "message".into(),
                 dedup_key: format!("{}:u{}", j.dedup_key, reviewer.id),
                 application_id: j.application_id,
-                payload: json!({"template": "deadline_near", "user_id": reviewer.id, "context": {
-                    "reference": j.payload["reference"], "workflow_title": "Business visa for IT professionals",
-                    "state_label": "Ministry review", "deadline": "Sunday 8 March 2026, 23:59 (Asia/Qatar)",
-                    "link": format!("http://127.0.0.1:8080/cases/{}", j.payload["reference"].as_str().unwrap_or_default()),
-                }}),
+                payload: JobPayload::Message(MessageJob {
+                    template: "deadline_near".into(),
+                    user_id: reviewer.id,
+                    context: message_context(j.payload["reference"].as_str().unwrap_or_default()),
+                }),
                 // Due just after the instant this phase claims at, so that it finds only the
                 // reminders; the sending phase below runs later and finds the messages.
                 run_at: now + chrono::Duration::milliseconds(1),
@@ -163,6 +163,19 @@ async fn measure(
         eprintln!("{label}: warning: {} retried, {} dead", report.retried, report.dead);
     }
     Ok(SchedulerMeasurement { backend: label.into(), fill: fill_time, plan, found, find_and_enqueue, emails, sending })
+}
+
+/// What the scheduler's fan-out would put in a reminder's message.
+fn message_context(reference: &str) -> serde_json::Map<String, serde_json::Value> {
+    let context = json!({
+        "reference": reference, "workflow_title": "Business visa for IT professionals",
+        "state_label": "Ministry review", "deadline": "Sunday 8 March 2026, 23:59 (Asia/Qatar)",
+        "link": format!("http://127.0.0.1:8080/cases/{reference}"),
+    });
+    match context {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
 }
 
 /// Applications in `ministry_review`, one pending reminder each (`due` of them due now),

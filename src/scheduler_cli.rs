@@ -10,6 +10,7 @@ use clap::Subcommand;
 use corridor_engine::actor::{ADMIN_ROLE, Actor};
 use corridor_engine::clock::SystemClock;
 use corridor_engine::error::EngineError;
+use corridor_engine::model::{JobId, JobStatus};
 
 use crate::config::Config;
 use crate::startup;
@@ -20,12 +21,12 @@ pub enum JobsCommand {
     List {
         /// pending, running, done, dead (dead letters) or cancelled.
         #[arg(long)]
-        status: Option<String>,
+        status: Option<JobStatus>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
     /// Put a dead letter back in the queue, due now, its tries counted afresh.
-    Retry { id: i64 },
+    Retry { id: JobId },
 }
 
 #[derive(Subcommand)]
@@ -75,7 +76,7 @@ pub async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<ExitC
     let startup::Built { engine, store } = startup::build(config, Arc::new(SystemClock)).await?;
     match command {
         JobsCommand::List { status, limit } => {
-            let jobs = match engine.jobs(status.as_deref(), limit).await {
+            let jobs = match engine.jobs(status, limit).await {
                 Ok(j) => j,
                 Err(e) => return refused(e),
             };
@@ -100,7 +101,7 @@ pub async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<ExitC
                     j.run_at.format("%Y-%m-%d %H:%M:%S"),
                     j.dedup_key
                 );
-                if let Some(e) = j.last_error.as_deref().filter(|_| j.status != "done") {
+                if let Some(e) = j.last_error.as_deref().filter(|_| j.status != JobStatus::Done) {
                     println!("{:>58}{}", "", e.chars().take(200).collect::<String>());
                 }
             }

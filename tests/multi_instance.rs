@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use corridor_engine::actor::Actor;
 use corridor_engine::clock::ManualClock;
+use corridor_engine::model::JobStatus;
 use corridor_engine::service::Engine;
 use corridor_engine::workflow::{Duration as WfDuration, DurationUnit};
 use support::smtp::{self as scheduling, Smtp, start_smtp};
@@ -157,7 +158,7 @@ async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_j
     let references: BTreeSet<&String> = first_batch.iter().collect();
     assert!(got.iter().all(|m| references.iter().any(|r| m.subject().contains(r.as_str()))));
     // Both instances did part of the work.
-    let done = store.jobs(Some("done"), 100_000).await.unwrap();
+    let done = store.jobs(Some(JobStatus::Done), 100_000).await.unwrap();
     let by_a = done.iter().filter(|j| worker_of(j.locked_by.as_deref(), a.pid())).count();
     let by_b = done.iter().filter(|j| worker_of(j.locked_by.as_deref(), b.pid())).count();
     assert!(by_a > 0 && by_b > 0, "work shared: a {by_a}, b {by_b}");
@@ -176,7 +177,7 @@ async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_j
     let second_batch = due_applications(&engine, &clock, &applicant, 100, 500).await;
     let mut held = BTreeMap::new();
     let holding = wait_for(Duration::from_secs(60), async || {
-        let running = store.jobs(Some("running"), 10_000).await.unwrap();
+        let running = store.jobs(Some(JobStatus::Running), 10_000).await.unwrap();
         held = running
             .into_iter()
             .filter(|j| worker_of(j.locked_by.as_deref(), stuck.pid()))
@@ -201,7 +202,7 @@ async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_j
     assert_eq!(got.iter().filter(|m| second.iter().any(|r| m.subject().contains(r.as_str()))).count(), 100);
     for (id, locked_until) in held {
         let job = store.job(id).await.unwrap();
-        assert_eq!(job.status, "done", "job {id} ({})", job.dedup_key);
+        assert_eq!(job.status, JobStatus::Done, "job {id} ({})", job.dedup_key);
         assert!(worker_of(job.locked_by.as_deref(), b.pid()), "taken over by the other instance: {:?}", job.locked_by);
         // Taken over only once the lease of the killed instance had run out.
         let until = locked_until.expect("a held job has a lease");

@@ -24,11 +24,8 @@ use crate::auth;
 use crate::error::{EngineError, EngineResult};
 use crate::organisation::OrganisationKind;
 use crate::service::{ApplicationView, Engine};
-use crate::store::{AuditEvent, Job, NewUser, Organisation, StoreError, User};
+use crate::store::{AuditEvent, Job, JobId, JobStatus, NewUser, Organisation, StoreError, User};
 use crate::workflow::{SYSTEM_ROLE, Workflow};
-
-/// Job statuses, dead letters first: the order an administrator reads them in.
-pub const JOB_STATUSES: &[&str] = &["dead", "running", "pending", "done", "cancelled"];
 
 /// Shortest password an administrator may set by hand (generated ones are 20 characters).
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -471,13 +468,8 @@ impl Engine {
 
     /// Jobs in one status (newest first), or of every status when `status` is None, each with
     /// the reference of its application (looked up once per application).
-    pub async fn admin_jobs(&self, actor: &Actor, status: Option<&str>, limit: i64) -> EngineResult<Vec<JobView>> {
+    pub async fn admin_jobs(&self, actor: &Actor, status: Option<JobStatus>, limit: i64) -> EngineResult<Vec<JobView>> {
         self.require_admin(actor)?;
-        if let Some(s) = status
-            && !JOB_STATUSES.contains(&s)
-        {
-            return Err(EngineError::NotFound(format!("job status {s}")));
-        }
         let jobs = self.store.jobs(status, limit.clamp(1, 500)).await?;
         let mut references: std::collections::HashMap<i64, Option<String>> = std::collections::HashMap::new();
         let mut out = Vec::with_capacity(jobs.len());
@@ -504,10 +496,10 @@ impl Engine {
 
     /// Put a dead letter back in the queue, to run now with a fresh set of attempts.
     /// `NotFound` when there is no such dead job (e.g. someone retried it already).
-    pub async fn admin_retry_job(&self, actor: &Actor, job_id: i64) -> EngineResult<()> {
+    pub async fn admin_retry_job(&self, actor: &Actor, job_id: JobId) -> EngineResult<()> {
         self.require_admin(actor)?;
         self.store.retry_job(job_id, self.now()).await?;
-        tracing::info!(target: "corridor::admin", admin_id = actor.user_id, job = job_id, "dead letter retried");
+        tracing::info!(target: "corridor::admin", admin_id = actor.user_id, job = job_id.get(), "dead letter retried");
         Ok(())
     }
 }

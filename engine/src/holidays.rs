@@ -24,7 +24,7 @@ use crate::actor::Actor;
 use crate::calendar::{Calendar, Holiday};
 use crate::error::{EngineError, EngineResult};
 use crate::service::Engine;
-use crate::store::{ApplicationRecord, DeadlineChange, NewAuditEvent, StoredHoliday};
+use crate::store::{ApplicationRecord, DeadlineChange, JobKind, NewAuditEvent, StoredHoliday};
 use crate::workflow::{DurationUnit, SYSTEM_ROLE};
 
 /// How far after a deadline a timer may still fire (an escalation "N working days after"):
@@ -362,16 +362,18 @@ impl Engine {
         };
         let mut timers = Vec::new();
         for job in self.store.pending_timers(app.id).await? {
-            let run_at = match job.kind.as_str() {
-                "deadline" => Some(new_deadline),
-                "reminder" => job
+            let run_at = match job.kind {
+                JobKind::Deadline => Some(new_deadline),
+                JobKind::Reminder => job
                     .dedup_key
                     .rsplit(':')
                     .next()
                     .and_then(|i| i.parse::<usize>().ok())
                     .and_then(|i| state.remind.get(i))
                     .map(|r| after.subtract_duration(new_deadline, &r.before_deadline).max(now)),
-                "escalation" => state.escalate.as_ref().map(|e| after.add_duration(new_deadline, &e.after_deadline)),
+                JobKind::Escalation => {
+                    state.escalate.as_ref().map(|e| after.add_duration(new_deadline, &e.after_deadline))
+                }
                 _ => None,
             };
             let Some(run_at) = run_at.map(crate::audit::storable_time) else {
@@ -380,12 +382,14 @@ impl Engine {
             if run_at == job.run_at && new_deadline == old_deadline {
                 continue;
             }
-            let mut payload = job.payload.clone();
-            if let Some(o) = payload.as_object_mut() {
-                if o.contains_key("deadline") || job.kind != "deadline" {
-                    o.insert("deadline".into(), json!(new_deadline));
+            // A payload that does not fit its kind is left as it is: its job fails when it runs.
+            let payload = match job.parse_payload() {
+                Ok(mut p) => {
+                    p.set_deadline(new_deadline);
+                    p.to_stored()
                 }
-            }
+                Err(_) => job.payload.clone(),
+            };
             timers.push((job.id, run_at, payload));
         }
         if new_deadline == old_deadline && timers.is_empty() {

@@ -5,6 +5,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod jobs;
+
+pub use jobs::{Job, JobId, JobKind, JobPayload, JobStatus, NewJob};
+
 /// Times are kept (and hashed) at microsecond precision, the precision both databases keep.
 /// Fixed width, so that text order is time order.
 pub fn canonical_time(at: DateTime<Utc>) -> String {
@@ -176,38 +180,6 @@ pub struct NewAuditEvent {
     pub at: DateTime<Utc>,
 }
 
-/// Work to do later: an e-mail, a webhook call, a deadline timer.
-#[derive(Debug, Clone)]
-pub struct NewJob {
-    /// `email`, `webhook`, `deadline`, `reminder`, `escalation`, `schedule`.
-    pub kind: String,
-    /// Unique: the same key enqueued twice is one job (never sent twice on purpose).
-    pub dedup_key: String,
-    pub application_id: Option<i64>,
-    pub payload: Value,
-    pub run_at: DateTime<Utc>,
-    pub max_attempts: i32,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Job {
-    pub id: i64,
-    pub kind: String,
-    pub dedup_key: String,
-    pub application_id: Option<i64>,
-    pub payload: Value,
-    /// `pending`, `running`, `done`, `dead`, `cancelled`.
-    pub status: String,
-    pub attempts: i32,
-    pub max_attempts: i32,
-    pub run_at: DateTime<Utc>,
-    pub locked_by: Option<String>,
-    pub locked_until: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
 /// Everything one transition writes, applied all or nothing.
 #[derive(Debug, Clone)]
 pub struct TransitionWrite {
@@ -368,8 +340,8 @@ pub struct DeadlineChange {
     pub state: String,
     pub old_deadline: Option<DateTime<Utc>>,
     pub new_deadline: DateTime<Utc>,
-    /// (job id, new run time, new payload) of pending timers.
-    pub timers: Vec<(i64, DateTime<Utc>, Value)>,
+    /// (job id, new run time, new payload as stored) of pending timers.
+    pub timers: Vec<(JobId, DateTime<Utc>, Value)>,
     pub audit: NewAuditEvent,
     pub now: DateTime<Utc>,
 }

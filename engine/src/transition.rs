@@ -11,8 +11,9 @@ use crate::audit::storable_time;
 use crate::calendar::Calendar;
 use crate::error::{EngineError, EngineResult};
 use crate::fields::{self, FieldError, FieldProblem};
+use crate::model::jobs::{AboutApplication, DeadlineJob, EmailJob, EscalationJob, JobPayload, ReminderJob, WebhookJob};
 use crate::store::{ApplicationRecord, NewAuditEvent, NewJob, Step, TransitionWrite};
-use crate::workflow::{APPLICANT_ROLE, Need, Recipient, StateDef, Target, Trigger, Workflow};
+use crate::workflow::{APPLICANT_ROLE, Need, StateDef, Target, Trigger, Workflow};
 
 /// Attempts before a message becomes a dead letter.
 pub const MESSAGE_ATTEMPTS: i32 = 8;
@@ -295,10 +296,6 @@ fn deadline_on_entry(
     (own, None)
 }
 
-fn recipient_json(r: &Recipient) -> Value {
-    serde_json::to_value(r).unwrap_or(Value::Null)
-}
-
 /// Notifications, webhooks and the timers of the state being entered.
 #[allow(clippy::too_many_arguments)]
 fn follow_up_jobs(
@@ -320,28 +317,27 @@ fn follow_up_jobs(
         Trigger::Action(a) => a == action,
     };
     let key = |kind: &str, suffix: String| format!("{kind}:{}:v{new_version}:{suffix}", app.id);
-    let base = json!({
-        "application_id": app.id,
-        "reference": app.reference,
-        "workflow": workflow.id,
-        "state": to.name,
-        "version": new_version,
-    });
-    let with = |extra: Value| {
-        let mut v = base.clone();
-        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
-            o.extend(e.clone());
-        }
-        v
+    let about = AboutApplication {
+        application_id: app.id,
+        reference: app.reference.clone(),
+        workflow: workflow.id.clone(),
+        state: to.name.clone(),
+        version: new_version,
     };
     let mut jobs = Vec::new();
     for (i, rule) in workflow.notify.iter().enumerate() {
         if fires(&rule.on) {
             jobs.push(NewJob {
-                kind: "email".into(),
                 dedup_key: key("email", format!("notify{i}")),
                 application_id: Some(app.id),
-                payload: with(json!({"template": rule.template, "to": recipient_json(&rule.email), "comment": comment, "reason": reason, "action": action})),
+                payload: JobPayload::Email(EmailJob {
+                    about: about.clone(),
+                    template: rule.template.clone(),
+                    to: rule.email.clone(),
+                    comment: comment.clone(),
+                    reason: reason.clone(),
+                    action: action.to_string(),
+                }),
                 run_at: now,
                 max_attempts: MESSAGE_ATTEMPTS,
             });
@@ -350,19 +346,23 @@ fn follow_up_jobs(
     for (i, hook) in workflow.webhooks.iter().enumerate() {
         if fires(&hook.on) {
             jobs.push(NewJob {
-                kind: "webhook".into(),
                 dedup_key: key("webhook", format!("hook{i}")),
                 application_id: Some(app.id),
-                payload: with(json!({"url": hook.url, "secret": hook.secret, "event": {
-                    "type": "application.transition",
-                    "reference": app.reference,
-                    "workflow": workflow.id,
-                    "action": action,
-                    "from": from.name,
-                    "to": to.name,
-                    "public_status": to.public,
-                    "at": now,
-                }})),
+                payload: JobPayload::Webhook(WebhookJob {
+                    about: Some(about.clone()),
+                    url: hook.url.clone(),
+                    secret: hook.secret.clone(),
+                    event: json!({
+                        "type": "application.transition",
+                        "reference": app.reference,
+                        "workflow": workflow.id,
+                        "action": action,
+                        "from": from.name,
+                        "to": to.name,
+                        "public_status": to.public,
+                        "at": now,
+                    }),
+                }),
                 run_at: now,
                 max_attempts: MESSAGE_ATTEMPTS,
             });
@@ -371,10 +371,13 @@ fn follow_up_jobs(
     if let Some(deadline) = deadline_at {
         if let Some(action) = &to.on_deadline {
             jobs.push(NewJob {
-                kind: "deadline".into(),
                 dedup_key: key("deadline", action.clone()),
                 application_id: Some(app.id),
-                payload: with(json!({"action": action})),
+                payload: JobPayload::Deadline(DeadlineJob {
+                    about: about.clone(),
+                    action: action.clone(),
+                    deadline: None,
+                }),
                 run_at: deadline,
                 max_attempts: MESSAGE_ATTEMPTS,
             });
@@ -382,10 +385,14 @@ fn follow_up_jobs(
         for (i, r) in to.remind.iter().enumerate() {
             let at = storable_time(calendar.subtract_duration(deadline, &r.before_deadline));
             jobs.push(NewJob {
-                kind: "reminder".into(),
                 dedup_key: key("reminder", i.to_string()),
                 application_id: Some(app.id),
-                payload: with(json!({"template": r.template, "to": recipient_json(&r.to), "deadline": deadline})),
+                payload: JobPayload::Reminder(ReminderJob {
+                    about: about.clone(),
+                    template: r.template.clone(),
+                    to: r.to.clone(),
+                    deadline,
+                }),
                 run_at: at.max(now),
                 max_attempts: MESSAGE_ATTEMPTS,
             });
@@ -393,10 +400,14 @@ fn follow_up_jobs(
         if let Some(e) = &to.escalate {
             let at = storable_time(calendar.add_duration(deadline, &e.after_deadline));
             jobs.push(NewJob {
-                kind: "escalation".into(),
                 dedup_key: key("escalation", "0".into()),
                 application_id: Some(app.id),
-                payload: with(json!({"template": e.template, "to": recipient_json(&e.to), "deadline": deadline})),
+                payload: JobPayload::Escalation(EscalationJob {
+                    about: about.clone(),
+                    template: e.template.clone(),
+                    to: Some(e.to.clone()),
+                    deadline,
+                }),
                 run_at: at,
                 max_attempts: MESSAGE_ATTEMPTS,
             });

@@ -9,6 +9,7 @@
 
 use crate::support::{self, Backend, Browser, PASSWORD};
 use chrono::Utc;
+use corridor_engine::model::jobs::{JobPayload, MessageJob};
 use corridor_engine::store::NewJob;
 use corridor_engine::transition::TransitionRequest;
 
@@ -46,10 +47,13 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
     let now = Utc::now();
     store
         .enqueue_jobs(vec![NewJob {
-            kind: "email".into(),
             dedup_key: "e2e:dead".into(),
             application_id: None,
-            payload: serde_json::json!({}),
+            payload: JobPayload::Message(MessageJob {
+                template: "deadline_near".into(),
+                user_id: 1,
+                context: serde_json::Map::new(),
+            }),
             run_at: now,
             max_attempts: 1,
         }])

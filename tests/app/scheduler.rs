@@ -22,6 +22,7 @@ use corridor::startup;
 use corridor_engine::actor::{ADMIN_ROLE, Actor};
 use corridor_engine::clock::ManualClock;
 use corridor_engine::error::EngineError;
+use corridor_engine::model::jobs::{JobPayload, JobStatus, WebhookJob};
 use corridor_engine::scheduler::{RunReport, Scheduler};
 use corridor_engine::service::Engine;
 use corridor_engine::store::{Job, NewJob, Store, User};
@@ -62,7 +63,7 @@ impl Fx {
     }
 
     async fn jobs(&self, kind: &str) -> Vec<Job> {
-        self.store.jobs(None, 10_000).await.unwrap().into_iter().filter(|j| j.kind == kind).collect()
+        self.store.jobs(None, 10_000).await.unwrap().into_iter().filter(|j| j.kind.as_str() == kind).collect()
     }
 
     fn reviewer(&self, i: usize) -> Actor {
@@ -225,7 +226,10 @@ async fn clock_pauses_for_more_information_and_resumes_with_the_time_left(backen
     fx.run().await;
     assert!(smtp.with_subject("Due soon").is_empty());
     assert!(smtp.with_subject("Overdue").is_empty());
-    assert!(fx.jobs("reminder").await.iter().any(|j| j.status == "cancelled"), "the state's timers were cancelled");
+    assert!(
+        fx.jobs("reminder").await.iter().any(|j| j.status == JobStatus::Cancelled),
+        "the state's timers were cancelled"
+    );
 
     // The answer on Wednesday 10 June: three working days again (Thu 11, Sun 14, Mon 15).
     act(&fx.engine, &fx.applicant, &reference, "respond", Some("Certificate attached")).await;
@@ -296,7 +300,7 @@ async fn smtp_down_then_back_every_message_once_and_a_dead_letter_retried(backen
     assert_eq!((report.done, report.retried, report.dead), (3, 6, 0), "{report:?}");
     let waiting = fx.jobs("message").await;
     assert_eq!(waiting.len(), 6);
-    assert!(waiting.iter().all(|j| j.status == "pending" && j.attempts == 1 && j.run_at > fx.engine.now()));
+    assert!(waiting.iter().all(|j| j.status == JobStatus::Pending && j.attempts == 1 && j.run_at > fx.engine.now()));
     assert!(waiting[0].last_error.as_deref().unwrap_or_default().contains("SMTP"), "{:?}", waiting[0].last_error);
     fx.clock.advance(Duration::hours(1));
     let report = fx.run().await;
@@ -396,11 +400,14 @@ async fn start_receiver() -> (String, Receiver) {
 fn webhook_job(key: &str, url: String, secret: &str, now: DateTime<Utc>) -> NewJob {
     // The payload a transition writes for a workflow's `webhooks` entry (transition.rs).
     NewJob {
-        kind: "webhook".into(),
         dedup_key: key.into(),
         application_id: None,
-        payload: json!({"url": url, "secret": secret, "event": {
-            "type": "application.transition", "reference": "QA-BV-2026-000123-K", "to": "visa_issued"}}),
+        payload: JobPayload::Webhook(WebhookJob {
+            about: None,
+            url,
+            secret: Some(secret.into()),
+            event: json!({"type": "application.transition", "reference": "QA-BV-2026-000123-K", "to": "visa_issued"}),
+        }),
         run_at: now,
         max_attempts: MESSAGE_ATTEMPTS,
     }
@@ -441,7 +448,7 @@ async fn webhooks_signed_wrong_secret_detected_500_retried(backend: Backend) {
     assert_eq!(receiver.failing_hits.load(Ordering::SeqCst), MESSAGE_ATTEMPTS as usize);
     let job = fx
         .store
-        .jobs(Some("dead"), 10)
+        .jobs(Some(JobStatus::Dead), 10)
         .await
         .unwrap()
         .into_iter()
@@ -504,7 +511,7 @@ async fn holiday_added_at_run_time_moves_deadline_timers_and_is_audited(backend:
     let app = fx.app(&reference).await;
     assert_eq!(app.deadline_at, Some(doha(2026, 6, 4, 23, 59, 59)));
     let timers = fx.store.pending_timers(app.id).await.unwrap();
-    let at = |kind: &str| timers.iter().find(|j| j.kind == kind).map(|j| j.run_at);
+    let at = |kind: &str| timers.iter().find(|j| j.kind.as_str() == kind).map(|j| j.run_at);
     assert_eq!(at("reminder"), Some(doha(2026, 6, 3, 0, 0, 0)));
     assert_eq!(at("escalation"), Some(doha(2026, 6, 7, 23, 59, 59)), "Thu 4 + 1 working day = Sun 7");
     let history = fx.store.history(app.id).await.unwrap();

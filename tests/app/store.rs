@@ -10,6 +10,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use corridor_engine::audit;
+use corridor_engine::model::jobs::{
+    AboutApplication, DeadlineJob, DigestJob, EmailJob, EscalationJob, JobKind, JobPayload, JobStatus, MessageJob,
+    ReminderJob, WebhookJob,
+};
 use corridor_engine::reference;
 use corridor_engine::store::postgres::PostgresStore;
 use corridor_engine::store::sqlite::SqliteStore;
@@ -17,6 +21,7 @@ use corridor_engine::store::{
     self, ApplicationEdit, ApplicationFilter, ApplicationRecord, NewApplication, NewAuditEvent, NewDocument, NewJob,
     NewUser, Organisation, Store, StoreError, TransitionWrite, User,
 };
+use corridor_engine::workflow::Recipient;
 use serde_json::{Value, json};
 use sqlx::AssertSqlSafe;
 
@@ -236,13 +241,40 @@ fn move_to(app: &ApplicationRecord, to: &str, deadline: Option<DateTime<Utc>>, w
 }
 
 fn job(kind: &str, key: &str, app: Option<i64>, run_at: DateTime<Utc>) -> NewJob {
-    NewJob {
-        kind: kind.into(),
-        dedup_key: key.into(),
-        application_id: app,
-        payload: json!({"key": key}),
-        run_at,
-        max_attempts: 3,
+    NewJob { dedup_key: key.into(), application_id: app, payload: payload(kind, key), run_at, max_attempts: 3 }
+}
+
+/// A payload of `kind` that names `key` (as its template, reference or event).
+fn payload(kind: &str, key: &str) -> JobPayload {
+    let about = AboutApplication {
+        application_id: 1,
+        reference: key.into(),
+        workflow: "it-business-visa".into(),
+        state: "ministry_review".into(),
+        version: 2,
+    };
+    let (template, to, deadline) = (key.to_string(), Recipient::Owner, t0());
+    match kind.parse::<JobKind>().expect("a job kind") {
+        JobKind::Email => {
+            JobPayload::Email(EmailJob { about, template, to, comment: None, reason: None, action: "submit".into() })
+        }
+        JobKind::Webhook => JobPayload::Webhook(WebhookJob {
+            about: Some(about),
+            url: "http://127.0.0.1:9/hook".into(),
+            secret: None,
+            event: json!({"key": key}),
+        }),
+        JobKind::Deadline => JobPayload::Deadline(DeadlineJob { about, action: "lapse".into(), deadline: None }),
+        JobKind::Reminder => JobPayload::Reminder(ReminderJob { about, template, to, deadline }),
+        JobKind::Escalation => JobPayload::Escalation(EscalationJob { about, template, to: Some(to), deadline }),
+        JobKind::Digest => JobPayload::Digest(DigestJob {
+            workflow: "it-business-visa".into(),
+            schedule: key.into(),
+            template,
+            to: Recipient::Role("ministry_reviewer".into()),
+            fired_at: deadline,
+        }),
+        JobKind::Message => JobPayload::Message(MessageJob { template, user_id: 1, context: Default::default() }),
     }
 }
 
@@ -467,15 +499,15 @@ async fn commit_transition_writes_state_event_and_jobs(db: &TestDb) {
     assert_eq!(history[2].prev_hash, history[1].hash);
     audit::verify_chain(app.id, &history).unwrap();
 
-    assert_eq!(job_by_key(s, "old-deadline").await.unwrap().status, "cancelled");
-    assert_eq!(job_by_key(s, "old-email").await.unwrap().status, "pending", "only timers are cancelled");
+    assert_eq!(job_by_key(s, "old-deadline").await.unwrap().status, JobStatus::Cancelled);
+    assert_eq!(job_by_key(s, "old-email").await.unwrap().status, JobStatus::Pending, "only timers are cancelled");
     let new_deadline = job_by_key(s, "deadline:v3").await.unwrap();
-    assert_eq!(new_deadline.status, "pending");
+    assert_eq!(new_deadline.status, JobStatus::Pending);
     assert_eq!(new_deadline.run_at, deadline);
     assert_eq!(new_deadline.application_id, Some(app.id));
     assert_eq!(new_deadline.attempts, 0);
     assert_eq!(new_deadline.max_attempts, 3);
-    assert_eq!(job_by_key(s, "email:v3").await.unwrap().status, "pending");
+    assert_eq!(job_by_key(s, "email:v3").await.unwrap().status, JobStatus::Pending);
 
     // Pausing: the deadline is cleared, what remains is kept, submitted_at stays.
     let t2 = t1 + Duration::hours(1);
@@ -488,13 +520,17 @@ async fn commit_transition_writes_state_event_and_jobs(db: &TestDb) {
     assert_eq!(paused.submitted_at, Some(t1));
     assert_eq!(paused.paused_remaining, Some(json!({"working_seconds": 129600, "state": "ministry_review"})));
     assert!(same!(&s.application(app.id).await.unwrap(), &paused), "the returned record is the stored one");
-    assert_eq!(job_by_key(s, "deadline:v3").await.unwrap().status, "pending", "cancel_timers=false keeps timers");
+    assert_eq!(
+        job_by_key(s, "deadline:v3").await.unwrap().status,
+        JobStatus::Pending,
+        "cancel_timers=false keeps timers"
+    );
     // Back: paused_remaining is always written (None clears it).
     let back = s.commit_transition(move_to(&paused, "ministry_review", Some(deadline), t2)).await.unwrap();
     assert_eq!(back.paused_remaining, None);
     assert_eq!(back.previous_state.as_deref(), Some("more_information"));
     assert!(same!(&s.application(app.id).await.unwrap(), &back));
-    assert_eq!(job_by_key(s, "deadline:v3").await.unwrap().status, "cancelled");
+    assert_eq!(job_by_key(s, "deadline:v3").await.unwrap().status, JobStatus::Cancelled);
 }
 
 async fn open_transition_reads_its_context_and_dropping_it_writes_nothing(db: &TestDb) {
@@ -563,7 +599,7 @@ async fn stale_version_writes_nothing(db: &TestDb) {
     assert_eq!((now.version, now.state.as_str()), (2, "ministry_review"));
     assert_eq!(s.history(app.id).await.unwrap().len(), 2, "no event for a lost race");
     assert!(job_by_key(s, "stale:email").await.is_none(), "no job for a lost race");
-    assert_eq!(job_by_key(s, "reminder:v1").await.unwrap().status, "pending", "timers not cancelled");
+    assert_eq!(job_by_key(s, "reminder:v1").await.unwrap().status, JobStatus::Pending, "timers not cancelled");
 
     let mut ghost = move_to(&app, "x", None, t0());
     ghost.application_id = 99_999;
@@ -655,7 +691,7 @@ async fn failed_write_rolls_back_everything(db: &TestDb) {
     assert_eq!((now.version, now.state.as_str()), (1, "draft"));
     assert_eq!(s.history(app.id).await.unwrap().len(), 1);
     assert!(job_by_key(s, "fine").await.is_none());
-    assert_eq!(job_by_key(s, "deadline:v1").await.unwrap().status, "pending", "the cancel was rolled back");
+    assert_eq!(job_by_key(s, "deadline:v1").await.unwrap().status, JobStatus::Pending, "the cancel was rolled back");
     // The application can still move with the version it had.
     s.commit_transition(move_to(&app, "ministry_review", None, t0())).await.unwrap();
     audit::verify_chain(app.id, &s.history(app.id).await.unwrap()).unwrap();
@@ -770,15 +806,18 @@ async fn jobs_are_deduplicated(db: &TestDb) {
     let s = db.store();
     let fx = fixture(s).await;
     let app = create(s, &fx, "Ali Raza").await;
-    let mut first = job("email", "email:1:v2:notify0", Some(app.id), t0());
-    first.payload = json!({"n": 1});
+    let first = job("email", "email:1:v2:notify0", Some(app.id), t0());
     let mut again = first.clone();
-    again.payload = json!({"n": 2});
+    again.payload = payload("email", "the second");
     s.enqueue_jobs(vec![first.clone()]).await.unwrap();
     s.enqueue_jobs(vec![again.clone(), again.clone(), job("email", "other", None, t0())]).await.unwrap();
     let all = s.jobs(None, 100).await.unwrap();
     assert_eq!(all.len(), 2);
-    assert_eq!(job_by_key(s, "email:1:v2:notify0").await.unwrap().payload, json!({"n": 1}), "the first one stays");
+    assert_eq!(
+        job_by_key(s, "email:1:v2:notify0").await.unwrap().parse_payload().unwrap(),
+        first.payload,
+        "the first one stays"
+    );
     // The same key from a transition is not an error either.
     let mut write = move_to(&app, "ministry_review", None, t0());
     write.jobs = vec![again];
@@ -800,7 +839,7 @@ async fn job_claim_lease_and_retry(db: &TestDb) {
     let claimed = s.claim_jobs("w1", t, 60, 10).await.unwrap();
     assert_eq!(claimed.iter().map(|j| j.dedup_key.as_str()).collect::<Vec<_>>(), vec!["early", "late"]);
     for j in &claimed {
-        assert_eq!(j.status, "running");
+        assert_eq!(j.status, JobStatus::Running);
         assert_eq!(j.locked_by.as_deref(), Some("w1"));
         assert_eq!(j.locked_until, Some(t + Duration::seconds(60)));
         assert_eq!(j.attempts, 1);
@@ -810,16 +849,16 @@ async fn job_claim_lease_and_retry(db: &TestDb) {
 
     // Only the lease holder completes.
     s.complete_job(early, "w2", t).await.unwrap();
-    assert_eq!(job_by_key(s, "early").await.unwrap().status, "running");
+    assert_eq!(job_by_key(s, "early").await.unwrap().status, JobStatus::Running);
     s.complete_job(early, "w1", t).await.unwrap();
     let done = job_by_key(s, "early").await.unwrap();
-    assert_eq!(done.status, "done");
+    assert_eq!(done.status, JobStatus::Done);
     assert_eq!(done.locked_until, None);
 
     // A failure with a retry time goes back to pending.
     s.fail_job(late, "w1", "SMTP 451 try later", Some(t + Duration::seconds(30)), t).await.unwrap();
     let retry = job_by_key(s, "late").await.unwrap();
-    assert_eq!(retry.status, "pending");
+    assert_eq!(retry.status, JobStatus::Pending);
     assert_eq!(retry.run_at, t + Duration::seconds(30));
     assert_eq!(retry.last_error.as_deref(), Some("SMTP 451 try later"));
     assert_eq!(retry.locked_by, None);
@@ -841,7 +880,7 @@ async fn job_claim_lease_and_retry(db: &TestDb) {
 
     // No retry time: dead, visible, and not claimed any more.
     s.fail_job(late, "w2", "550 mailbox unavailable", None, t_expired).await.unwrap();
-    let dead = s.jobs(Some("dead"), 10).await.unwrap();
+    let dead = s.jobs(Some(JobStatus::Dead), 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].id, late);
     assert_eq!(dead[0].last_error.as_deref(), Some("550 mailbox unavailable"));
@@ -860,7 +899,7 @@ async fn job_claim_lease_and_retry(db: &TestDb) {
     assert_eq!(claimed[0].attempts, 1);
     let claimed = s.claim_jobs("w3", t + Duration::hours(2), 60, 5).await.unwrap();
     assert_eq!(claimed.iter().map(|j| j.dedup_key.as_str()).collect::<Vec<_>>(), vec!["future"]);
-    assert_eq!(s.jobs(Some("running"), 10).await.unwrap().len(), 2);
+    assert_eq!(s.jobs(Some(JobStatus::Running), 10).await.unwrap().len(), 2);
     assert_eq!(s.jobs(None, 2).await.unwrap().len(), 2, "limit");
 }
 
@@ -899,7 +938,7 @@ async fn concurrent_claimers_never_share_a_job(db: &TestDb) {
         }
     }
     assert_eq!(count, total as usize);
-    assert_eq!(s.jobs(Some("done"), 1000).await.unwrap().len(), total as usize);
+    assert_eq!(s.jobs(Some(JobStatus::Done), 1000).await.unwrap().len(), total as usize);
     for j in s.jobs(None, 1000).await.unwrap() {
         assert_eq!(j.attempts, 1, "{} ran more than once", j.dedup_key);
     }

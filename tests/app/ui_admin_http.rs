@@ -5,6 +5,7 @@
 
 use crate::support::{self, Backend, PASSWORD, TestApp};
 use chrono::Utc;
+use corridor_engine::model::jobs::{JobId, JobPayload, JobStatus, MessageJob};
 use corridor_engine::store::NewJob;
 use corridor_engine::transition::TransitionRequest;
 use sqlx::Connection;
@@ -362,7 +363,7 @@ async fn admin_forms_without_their_token_or_from_elsewhere_are_refused_and_chang
     assert_eq!(after.password_hash, user.password_hash, "the password was not reset");
     assert!(app.store.user_by_email("new@x.example").await.expect("read").is_none());
     assert!(app.store.organisation_by_name("Sneaky Org").await.expect("read").is_none());
-    let job = app.store.jobs(Some("dead"), 10).await.expect("jobs");
+    let job = app.store.jobs(Some(JobStatus::Dead), 10).await.expect("jobs");
     assert!(job.iter().any(|j| j.id == job_id), "the dead letter was not retried");
     // The same request with its token, from our own pages, works.
     let ok = http.post_raw(&format!("/admin/users/{id}/disable"), &[("csrf", &token)], &[("origin", &origin)]).await;
@@ -458,15 +459,18 @@ async fn audit_log_on_postgres() {
 // ---------------------------------------------------------------------------------------
 
 /// A job that failed its only attempt: a dead letter. Returns its id.
-async fn dead_letter(app: &TestApp, key: &str) -> i64 {
+async fn dead_letter(app: &TestApp, key: &str) -> JobId {
     let store = &app.store;
     let now = Utc::now();
     store
         .enqueue_jobs(vec![NewJob {
-            kind: "email".into(),
             dedup_key: format!("test:{key}"),
             application_id: None,
-            payload: serde_json::json!({"template": "deadline_near"}),
+            payload: JobPayload::Message(MessageJob {
+                template: "deadline_near".into(),
+                user_id: 1,
+                context: serde_json::Map::new(),
+            }),
             run_at: now,
             max_attempts: 1,
         }])
@@ -521,7 +525,7 @@ async fn dead_letters_are_listed_first_and_can_be_retried(backend: Backend) {
 
     let retried = http.post_form("/admin/jobs", &format!("/admin/jobs/{job_id}/retry"), &[]).await;
     assert_eq!(retried.status, 303, "{}", retried.body);
-    let pending = app.store.jobs(Some("pending"), 100).await.expect("jobs");
+    let pending = app.store.jobs(Some(JobStatus::Pending), 100).await.expect("jobs");
     let job = pending.iter().find(|j| j.id == job_id).expect("the job is pending again");
     assert_eq!(job.attempts, 0, "with a fresh set of attempts");
     let after = http.get(retried.location().expect("redirect")).await;
@@ -766,5 +770,5 @@ async fn the_engine_refuses_administration_to_other_roles() {
     assert!(store.user_by_email("rogue@x.example").await.expect("read").is_none());
     assert!(!store.user(reviewer.id).await.expect("read").disabled);
     assert_eq!(store.user(firm.id).await.expect("read").role, "applicant");
-    assert!(store.jobs(Some("dead"), 10).await.expect("jobs").iter().any(|j| j.id == job));
+    assert!(store.jobs(Some(JobStatus::Dead), 10).await.expect("jobs").iter().any(|j| j.id == job));
 }

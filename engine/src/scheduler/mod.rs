@@ -43,12 +43,17 @@ use crate::actor::Actor;
 use crate::calendar::Calendar;
 use crate::error::EngineError;
 use crate::mail::{EmailAddress, EmailTemplates, MailError, Mailer, OutgoingEmail, TemplateContext};
+use crate::model::jobs::{
+    AboutApplication, DeadlineJob, DigestJob, EmailJob, EscalationJob, JobPayload, MessageJob, ReminderJob, WebhookJob,
+};
 use crate::retry::{FailureKind, RetryDecision, RetryPolicy};
 use crate::service::{ApplicationView, Engine};
-use crate::store::{ApplicationFilter, ApplicationRecord, Job, NewAuditEvent, NewJob, StoreError, User};
+use crate::store::{
+    ApplicationFilter, ApplicationRecord, Job, JobId, JobStatus, NewAuditEvent, NewJob, StoreError, User,
+};
 use crate::transition::TransitionRequest;
 use crate::webhook;
-use crate::workflow::{APPLICANT_ROLE, Workflow};
+use crate::workflow::{APPLICANT_ROLE, Recipient, Workflow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -166,26 +171,23 @@ pub(crate) enum Outcome {
     Failed(Failure),
 }
 
-/// Who receives a message, as a job's payload names it (`{"kind": "role", "role": "..."}`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum To {
-    Owner,
-    Applicant,
-    Role(String),
+/// A message about an application to fan out: what an `email`, `reminder` or `escalation`
+/// job carries.
+struct Notice<'a> {
+    about: &'a AboutApplication,
+    template: &'a str,
+    to: &'a Recipient,
+    /// A timer's deadline (else the application's).
+    deadline: Option<DateTime<Utc>>,
+    comment: Option<&'a str>,
+    reason: Option<&'a str>,
+    action: Option<&'a str>,
 }
 
-fn recipient_of(payload: &Value) -> Option<To> {
-    let to = payload.get("to")?;
-    match to.get("kind")?.as_str()? {
-        "owner" => Some(To::Owner),
-        "applicant" => Some(To::Applicant),
-        "role" => Some(To::Role(to.get("role")?.as_str()?.to_string())),
-        _ => None,
+impl<'a> Notice<'a> {
+    fn timer(about: &'a AboutApplication, template: &'a str, to: &'a Recipient, deadline: DateTime<Utc>) -> Self {
+        Notice { about, template, to, deadline: Some(deadline), comment: None, reason: None, action: None }
     }
-}
-
-fn text<'a>(payload: &'a Value, key: &str) -> Option<&'a str> {
-    payload.get(key).and_then(Value::as_str)
 }
 
 pub struct Scheduler {
@@ -287,7 +289,7 @@ impl Scheduler {
     /// While a batch runs, move its lease forward every third of the lease, so that a slow
     /// message (an SMTP server taking its time) is not taken over and sent twice by another
     /// instance. An instance that dies stops its heartbeat: its jobs are free a lease later.
-    fn keep_leases(self: &Arc<Self>, ids: Vec<i64>) -> tokio::task::JoinHandle<()> {
+    fn keep_leases(self: &Arc<Self>, ids: Vec<JobId>) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
         tokio::spawn(async move {
             let lease = me.settings.lease_seconds.max(1);
@@ -312,7 +314,7 @@ impl Scheduler {
                 Ok(false)
             }
             Outcome::Obsolete(why) => {
-                tracing::info!(job = job.id, key = %job.dedup_key, why = %why, "timer no longer applies");
+                tracing::info!(job = job.id.get(), key = %job.dedup_key, why = %why, "timer no longer applies");
                 store.complete_job(job.id, worker, now).await?;
                 Ok(false)
             }
@@ -320,12 +322,12 @@ impl Scheduler {
                 let policy = RetryPolicy { max_attempts: job.max_attempts.max(1) as u32, ..self.settings.retry };
                 match policy.decide(job.attempts.max(1) as u32, now, f.kind, f.retry_after) {
                     RetryDecision::RetryAt(at) => {
-                        tracing::warn!(job = job.id, key = %job.dedup_key, attempt = job.attempts, retry_at = %at, error = %f.message, "job failed; will retry");
+                        tracing::warn!(job = job.id.get(), key = %job.dedup_key, attempt = job.attempts, retry_at = %at, error = %f.message, "job failed; will retry");
                         store.fail_job(job.id, worker, &f.message, Some(at), now).await?;
                         Ok(false)
                     }
                     RetryDecision::DeadLetter => {
-                        tracing::error!(job = job.id, key = %job.dedup_key, attempt = job.attempts, error = %f.message, "job failed for good: dead letter");
+                        tracing::error!(job = job.id.get(), key = %job.dedup_key, attempt = job.attempts, error = %f.message, "job failed for good: dead letter");
                         store.fail_job(job.id, worker, &f.message, None, now).await?;
                         Ok(true)
                     }
@@ -335,26 +337,23 @@ impl Scheduler {
     }
 
     async fn execute(&self, job: &Job, now: DateTime<Utc>) -> Outcome {
-        let result = match job.kind.as_str() {
-            "email" => self.notify(job, now).await,
-            "reminder" => self.remind(job, now).await,
-            "escalation" => self.escalate(job, now).await,
-            "deadline" => self.deadline(job, now).await,
-            "webhook" => self.webhook(job).await,
-            "message" => self.send_message(job).await,
-            "digest" => self.digest(job, now).await,
-            other => Err(Failure::permanent(format!("unknown job kind `{other}`"))),
+        let result = match job.parse_payload() {
+            Ok(JobPayload::Email(p)) => self.notify(job, &p, now).await,
+            Ok(JobPayload::Reminder(p)) => self.remind(job, &p, now).await,
+            Ok(JobPayload::Escalation(p)) => self.escalate(job, &p, now).await,
+            Ok(JobPayload::Deadline(p)) => self.deadline(job, &p, now).await,
+            Ok(JobPayload::Webhook(p)) => self.webhook(job, &p).await,
+            Ok(JobPayload::Message(p)) => self.send_message(job, &p).await,
+            Ok(JobPayload::Digest(p)) => self.digest(job, &p, now).await,
+            Err(e) => Err(Failure::permanent(e.to_string())),
         };
         result.unwrap_or_else(Outcome::Failed)
     }
 
     // ---- applications and recipients ----
 
-    async fn application(&self, job: &Job) -> Result<ApplicationView, Failure> {
-        let id = job
-            .application_id
-            .or_else(|| job.payload.get("application_id").and_then(Value::as_i64))
-            .ok_or_else(|| Failure::permanent("the job names no application"))?;
+    async fn application(&self, job: &Job, about: &AboutApplication) -> Result<ApplicationView, Failure> {
+        let id = job.application_id.unwrap_or(about.application_id);
         let record = match self.engine.store.application(id).await {
             Ok(r) => r,
             Err(StoreError::NotFound(_)) => {
@@ -373,9 +372,9 @@ impl Scheduler {
     }
 
     /// Whether a timer still belongs to the application's current stay in its state.
-    fn timer_applies(job: &Job, app: &ApplicationRecord) -> Result<(), String> {
-        let state = text(&job.payload, "state").unwrap_or_default();
-        if app.state != state {
+    fn timer_applies(job: &Job, about: &AboutApplication, app: &ApplicationRecord) -> Result<(), String> {
+        let state = &about.state;
+        if app.state != *state {
             return Err(format!("{} is now in `{}`, the timer was for `{state}`", app.reference, app.state));
         }
         if app.state_entered_at > job.created_at {
@@ -384,10 +383,10 @@ impl Scheduler {
         Ok(())
     }
 
-    async fn recipients(&self, to: &To, view: &ApplicationView, state: &str) -> Result<Vec<User>, Failure> {
+    async fn recipients(&self, to: &Recipient, view: &ApplicationView, state: &str) -> Result<Vec<User>, Failure> {
         let store = &self.engine.store;
         let users = match to {
-            To::Owner => {
+            Recipient::Owner => {
                 if let Some(assignee) = view.record.assigned_to.filter(|_| view.record.state == state) {
                     // The reviewer who claimed the case, not the whole team.
                     vec![store.user(assignee).await?]
@@ -399,8 +398,8 @@ impl Scheduler {
                     }
                 }
             }
-            To::Applicant => self.applicant_users(&view.record).await?,
-            To::Role(role) => store.users_with_role(role).await?,
+            Recipient::Applicant => self.applicant_users(&view.record).await?,
+            Recipient::Role(role) => store.users_with_role(role).await?,
         };
         Ok(users.into_iter().filter(|u| !u.disabled).collect())
     }
@@ -418,8 +417,9 @@ impl Scheduler {
         }
     }
 
-    /// The facts every message about an application may use.
-    fn application_context(&self, view: &ApplicationView, state: &str, payload: &Value) -> Map<String, Value> {
+    /// The facts every message about an application may use; a timer's deadline, and the
+    /// comment, reason and action of the transition a notification is about.
+    fn application_context(&self, view: &ApplicationView, state: &str, about: &Notice<'_>) -> Map<String, Value> {
         let mut c = Map::new();
         c.insert("reference".into(), json!(view.record.reference));
         c.insert("workflow_title".into(), json!(view.workflow.title));
@@ -427,15 +427,12 @@ impl Scheduler {
         c.insert("state".into(), json!(state));
         c.insert("state_label".into(), json!(def.map(|s| s.label.clone()).unwrap_or_else(|| state.to_string())));
         c.insert("public_status".into(), json!(def.map(|s| s.public.clone())));
-        let deadline = payload
-            .get("deadline")
-            .and_then(|d| serde_json::from_value::<DateTime<Utc>>(d.clone()).ok())
-            .or(view.record.deadline_at);
+        let deadline = about.deadline.or(view.record.deadline_at);
         let calendar = self.engine.calendar(&view.workflow).ok();
         c.insert("deadline".into(), json!(deadline.map(|d| describe_time(d, calendar))));
-        for key in ["comment", "reason", "action"] {
-            if let Some(v) = payload.get(key).filter(|v| !v.is_null()) {
-                c.insert(key.into(), v.clone());
+        for (key, v) in [("comment", about.comment), ("reason", about.reason), ("action", about.action)] {
+            if let Some(v) = v {
+                c.insert(key.into(), json!(v));
             }
         }
         c
@@ -464,10 +461,13 @@ impl Scheduler {
                     ctx.entry("link").or_insert_with(|| json!(format!("{}/", self.settings.public_url)));
                 }
                 NewJob {
-                    kind: "message".into(),
                     dedup_key: format!("{}:u{}", job.dedup_key, u.id),
                     application_id: job.application_id,
-                    payload: json!({"template": template, "user_id": u.id, "context": ctx}),
+                    payload: JobPayload::Message(MessageJob {
+                        template: template.to_string(),
+                        user_id: u.id,
+                        context: ctx,
+                    }),
                     run_at: now,
                     max_attempts: job.max_attempts,
                 }
@@ -485,34 +485,52 @@ impl Scheduler {
 
     /// A workflow `notify` rule: about an event that happened, so it is sent whatever state
     /// the application is in now.
-    async fn notify(&self, job: &Job, now: DateTime<Utc>) -> Result<Outcome, Failure> {
-        let view = self.application(job).await?;
-        let to = recipient_of(&job.payload).ok_or_else(|| Failure::permanent("the job names no recipient"))?;
-        let template = text(&job.payload, "template").ok_or_else(|| Failure::permanent("the job names no template"))?;
-        let state = text(&job.payload, "state").unwrap_or(&view.record.state).to_string();
-        let users = self.recipients(&to, &view, &state).await?;
-        let context = self.application_context(&view, &state, &job.payload);
-        self.fan_out(job, template, &users, &context, Some(&view.record.reference), now).await?;
+    async fn notify(&self, job: &Job, p: &EmailJob, now: DateTime<Utc>) -> Result<Outcome, Failure> {
+        let view = self.application(job, &p.about).await?;
+        let notice = Notice {
+            about: &p.about,
+            template: &p.template,
+            to: &p.to,
+            deadline: None,
+            comment: p.comment.as_deref(),
+            reason: p.reason.as_deref(),
+            action: Some(&p.action),
+        };
+        self.send_notice(job, &view, &notice, now).await
+    }
+
+    /// Fan a message about an application out to its recipients.
+    async fn send_notice(
+        &self,
+        job: &Job,
+        view: &ApplicationView,
+        notice: &Notice<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, Failure> {
+        let state = &notice.about.state;
+        let users = self.recipients(notice.to, view, state).await?;
+        let context = self.application_context(view, state, notice);
+        self.fan_out(job, notice.template, &users, &context, Some(&view.record.reference), now).await?;
         Ok(Outcome::Done)
     }
 
-    async fn remind(&self, job: &Job, now: DateTime<Utc>) -> Result<Outcome, Failure> {
-        let view = self.application(job).await?;
-        if let Err(why) = Self::timer_applies(job, &view.record) {
+    async fn remind(&self, job: &Job, p: &ReminderJob, now: DateTime<Utc>) -> Result<Outcome, Failure> {
+        let view = self.application(job, &p.about).await?;
+        if let Err(why) = Self::timer_applies(job, &p.about, &view.record) {
             return Ok(Outcome::Obsolete(why));
         }
-        self.notify(job, now).await
+        let notice = Notice::timer(&p.about, &p.template, &p.to, p.deadline);
+        self.send_notice(job, &view, &notice, now).await
     }
 
     /// After the deadline: mark the application escalated (the queue shows it; recorded in
     /// its audit chain) and write to the supervisors.
-    async fn escalate(&self, job: &Job, now: DateTime<Utc>) -> Result<Outcome, Failure> {
-        let view = self.application(job).await?;
-        if let Err(why) = Self::timer_applies(job, &view.record) {
+    async fn escalate(&self, job: &Job, p: &EscalationJob, now: DateTime<Utc>) -> Result<Outcome, Failure> {
+        let view = self.application(job, &p.about).await?;
+        if let Err(why) = Self::timer_applies(job, &p.about, &view.record) {
             return Ok(Outcome::Obsolete(why));
         }
         let system = Actor::system();
-        let to = recipient_of(&job.payload);
         self.engine
             .store
             .mark_escalated(
@@ -528,27 +546,28 @@ impl Scheduler {
                     to_state: Some(view.record.state.clone()),
                     comment: None,
                     reason: None,
-                    data: json!({"deadline": view.record.deadline_at, "to": job.payload.get("to")}),
+                    data: json!({"deadline": view.record.deadline_at, "to": p.to}),
                     at: crate::audit::storable_time(now),
                 },
             )
             .await?;
-        if to.is_none() {
+        let Some(to) = &p.to else {
             return Ok(Outcome::Done);
-        }
-        self.notify(job, now).await
+        };
+        let notice = Notice::timer(&p.about, &p.template, to, p.deadline);
+        self.send_notice(job, &view, &notice, now).await
     }
 
     /// The state's automatic action when its deadline passes, taken as the `system` actor.
-    async fn deadline(&self, job: &Job, now: DateTime<Utc>) -> Result<Outcome, Failure> {
-        let view = self.application(job).await?;
-        if let Err(why) = Self::timer_applies(job, &view.record) {
+    async fn deadline(&self, job: &Job, p: &DeadlineJob, now: DateTime<Utc>) -> Result<Outcome, Failure> {
+        let view = self.application(job, &p.about).await?;
+        if let Err(why) = Self::timer_applies(job, &p.about, &view.record) {
             return Ok(Outcome::Obsolete(why));
         }
         if view.record.deadline_at.is_some_and(|d| d > now) {
             return Ok(Outcome::Obsolete(format!("the deadline of {} moved later", view.record.reference)));
         }
-        let action = text(&job.payload, "action").ok_or_else(|| Failure::permanent("the job names no action"))?;
+        let action = p.action.as_str();
         let request = TransitionRequest {
             action: action.to_string(),
             expected_version: view.record.version,
@@ -571,17 +590,17 @@ impl Scheduler {
         }
     }
 
-    async fn webhook(&self, job: &Job) -> Result<Outcome, Failure> {
-        let url = text(&job.payload, "url").ok_or_else(|| Failure::permanent("the webhook job has no URL"))?;
-        let secret = text(&job.payload, "secret")
+    async fn webhook(&self, job: &Job, p: &WebhookJob) -> Result<Outcome, Failure> {
+        let secret = p
+            .secret
+            .as_deref()
             .ok_or_else(|| Failure::permanent("the webhook has no secret; add `secret: env:NAME` to the workflow"))?;
-        let event = job.payload.get("event").cloned().unwrap_or(Value::Null);
         // The signature carries wall-clock time: the receiver compares it with its own clock.
         match webhook::deliver_with(
             &self.http,
-            url,
+            &p.url,
             secret,
-            &event,
+            &p.event,
             self.settings.webhook_timeout,
             Some(&job.dedup_key),
             Utc::now(),
@@ -598,14 +617,8 @@ impl Scheduler {
     }
 
     /// One message to one person, in their language.
-    async fn send_message(&self, job: &Job) -> Result<Outcome, Failure> {
-        let user_id = job
-            .payload
-            .get("user_id")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| Failure::permanent("the message names no recipient"))?;
-        let template =
-            text(&job.payload, "template").ok_or_else(|| Failure::permanent("the message names no template"))?;
+    async fn send_message(&self, job: &Job, p: &MessageJob) -> Result<Outcome, Failure> {
+        let user_id = p.user_id;
         let user = match self.engine.store.user(user_id).await {
             Ok(u) => u,
             Err(StoreError::NotFound(_)) => {
@@ -617,13 +630,11 @@ impl Scheduler {
             return Ok(Outcome::Obsolete(format!("the account of {} is disabled", user.email)));
         }
         let mut context = TemplateContext::new();
-        if let Some(Value::Object(map)) = job.payload.get("context") {
-            for (k, v) in map {
-                context.insert(k, v);
-            }
+        for (k, v) in &p.context {
+            context.insert(k, v);
         }
         context.insert("recipient_name", &user.name);
-        let rendered = self.templates.render(template, &user.language, &context)?;
+        let rendered = self.templates.render(&p.template, &user.language, &context)?;
         let email = OutgoingEmail::new(
             vec![EmailAddress::new(user.name.clone(), user.email.clone())],
             rendered,
@@ -634,18 +645,15 @@ impl Scheduler {
     }
 
     /// A cron run: to each recipient, the overdue cases in the states their role owns.
-    async fn digest(&self, job: &Job, now: DateTime<Utc>) -> Result<Outcome, Failure> {
-        let workflow_id =
-            text(&job.payload, "workflow").ok_or_else(|| Failure::permanent("the digest names no workflow"))?;
-        let template =
-            text(&job.payload, "template").ok_or_else(|| Failure::permanent("the digest names no template"))?;
+    async fn digest(&self, job: &Job, p: &DigestJob, now: DateTime<Utc>) -> Result<Outcome, Failure> {
+        let workflow_id = p.workflow.as_str();
         let workflow = self
             .engine
             .workflows
             .latest(workflow_id)
             .ok_or_else(|| Failure::permanent(format!("workflow {workflow_id} is not loaded")))?;
-        let role = match recipient_of(&job.payload) {
-            Some(To::Role(r)) => r,
+        let role = match &p.to {
+            Recipient::Role(r) => r.clone(),
             _ => return Err(Failure::permanent("a schedule writes to a role")),
         };
         let users: Vec<User> =
@@ -653,11 +661,11 @@ impl Scheduler {
         let overdue = self.overdue(&workflow, &role, now).await?;
         let mut context = Map::new();
         context.insert("workflow_title".into(), json!(workflow.title));
-        context.insert("schedule".into(), job.payload.get("schedule").cloned().unwrap_or(Value::Null));
+        context.insert("schedule".into(), json!(p.schedule));
         context.insert("overdue_count".into(), json!(overdue.len()));
         context.insert("overdue".into(), Value::Array(overdue));
         context.insert("link".into(), json!(format!("{}/queue", self.settings.public_url)));
-        self.fan_out(job, template, &users, &context, None, now).await?;
+        self.fan_out(job, &p.template, &users, &context, None, now).await?;
         Ok(Outcome::Done)
     }
 
@@ -711,23 +719,16 @@ pub fn describe_time(at: DateTime<Utc>, calendar: Option<&Calendar>) -> String {
 impl Engine {
     /// Dead letters, newest first (the administrator's page, `corridor jobs list --status dead`).
     pub async fn dead_letters(&self, limit: i64) -> Result<Vec<Job>, EngineError> {
-        Ok(self.store.jobs(Some("dead"), limit.clamp(1, 1000)).await?)
+        Ok(self.store.jobs(Some(JobStatus::Dead), limit.clamp(1, 1000)).await?)
     }
 
     /// Jobs in one status (or all), newest first.
-    pub async fn jobs(&self, status: Option<&str>, limit: i64) -> Result<Vec<Job>, EngineError> {
-        if let Some(s) = status {
-            if !["pending", "running", "done", "dead", "cancelled"].contains(&s) {
-                return Err(EngineError::BadRequest(format!(
-                    "`{s}` is not a job status; use pending, running, done, dead or cancelled"
-                )));
-            }
-        }
+    pub async fn jobs(&self, status: Option<JobStatus>, limit: i64) -> Result<Vec<Job>, EngineError> {
         Ok(self.store.jobs(status, limit.clamp(1, 10_000)).await?)
     }
 
     /// Put a dead letter back in the queue, due now, with its tries counted afresh.
-    pub async fn retry_job(&self, actor: &Actor, id: i64) -> Result<Job, EngineError> {
+    pub async fn retry_job(&self, actor: &Actor, id: JobId) -> Result<Job, EngineError> {
         if !(actor.is_admin() || actor.role == crate::workflow::SYSTEM_ROLE) {
             return Err(EngineError::Forbidden("only administrators retry dead letters".into()));
         }
@@ -735,7 +736,7 @@ impl Engine {
             StoreError::NotFound(_) => EngineError::NotFound(format!("dead letter {id}")),
             other => other.into(),
         })?;
-        tracing::info!(job = id, by = %actor.name, "dead letter put back in the queue");
+        tracing::info!(job = id.get(), by = %actor.name, "dead letter put back in the queue");
         Ok(self.store.job(id).await?)
     }
 }

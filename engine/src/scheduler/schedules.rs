@@ -12,9 +12,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde_json::json;
 
 use super::{Scheduler, SchedulerError};
+use crate::model::jobs::{DigestJob, JobPayload};
 use crate::store::{NewJob, ScheduleRow};
 use crate::transition::MESSAGE_ATTEMPTS;
 
@@ -90,15 +90,14 @@ impl Scheduler {
             let fire_at = row.next_fire_at;
             store
                 .enqueue_jobs(vec![NewJob {
-                    kind: "digest".into(),
                     dedup_key: format!("digest:{key}:{}", crate::audit::canonical_time(fire_at)),
                     application_id: None,
-                    payload: json!({
-                        "workflow": workflow_id,
-                        "schedule": def.name,
-                        "template": def.template,
-                        "to": def.to,
-                        "fired_at": fire_at,
+                    payload: JobPayload::Digest(DigestJob {
+                        workflow: workflow_id.clone(),
+                        schedule: def.name.clone(),
+                        template: def.template.clone(),
+                        to: def.to.clone(),
+                        fired_at: fire_at,
                     }),
                     run_at: now,
                     max_attempts: MESSAGE_ATTEMPTS,

@@ -17,9 +17,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
 pub use crate::model::{
-    ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DeadlineChange, DocumentRecord, Job,
-    NewApplication, NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, ScheduleRow, Session, Step,
-    StoredHoliday, StoredWorkflow, TransitionContext, TransitionWrite, User,
+    ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DeadlineChange, DocumentRecord, Job, JobId,
+    JobKind, JobStatus, NewApplication, NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, ScheduleRow,
+    Session, Step, StoredHoliday, StoredWorkflow, TransitionContext, TransitionWrite, User,
 };
 
 pub mod postgres;
@@ -35,8 +35,9 @@ pub mod prelude {
     };
 }
 
-/// The job kinds that are timers of an application's current state, as an SQL list. The one
-/// place this list is written; use it inside `concat!`.
+/// The job kinds that are timers of an application's current state, as an SQL list: the
+/// one place SQL names them; use it inside `concat!`. A test holds it equal to
+/// `JobKind::TIMERS`.
 #[macro_export]
 macro_rules! sql_timer_kinds {
     () => {
@@ -211,6 +212,8 @@ pub trait DeadlineStore: Send + Sync {
 pub trait JobStore: Send + Sync {
     async fn enqueue_jobs(&self, jobs: Vec<NewJob>) -> StoreResult<()>;
     /// Claim up to `limit` due jobs with a lease; a job whose lease ran out is claimable again.
+    /// A claimed row that cannot be read (a kind this version does not know) becomes a dead
+    /// letter with the reason, so that it cannot hold up the jobs after it.
     async fn claim_jobs(
         &self,
         worker: &str,
@@ -219,24 +222,24 @@ pub trait JobStore: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<Job>>;
     /// Move the lease of jobs `worker` still holds to `until` (a heartbeat while they run).
-    async fn extend_leases(&self, ids: &[i64], worker: &str, until: DateTime<Utc>) -> StoreResult<u64>;
-    async fn complete_job(&self, id: i64, worker: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn extend_leases(&self, ids: &[JobId], worker: &str, until: DateTime<Utc>) -> StoreResult<u64>;
+    async fn complete_job(&self, id: JobId, worker: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Record a failed attempt: retry at `retry_at`, or dead when `retry_at` is None.
     async fn fail_job(
         &self,
-        id: i64,
+        id: JobId,
         worker: &str,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
     /// Put a dead job back in the queue.
-    async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> StoreResult<()>;
     /// One job by id (for `corridor jobs` and the dead-letter page).
-    async fn job(&self, id: i64) -> StoreResult<Job>;
-    async fn jobs(&self, status: Option<&str>, limit: i64) -> StoreResult<Vec<Job>>;
+    async fn job(&self, id: JobId) -> StoreResult<Job>;
+    async fn jobs(&self, status: Option<JobStatus>, limit: i64) -> StoreResult<Vec<Job>>;
     /// How many jobs are in each status.
-    async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>>;
+    async fn job_counts(&self) -> StoreResult<Vec<(JobStatus, i64)>>;
     /// The pending deadline, reminder and escalation jobs of one application.
     async fn pending_timers(&self, application_id: i64) -> StoreResult<Vec<Job>>;
 }

@@ -42,7 +42,7 @@ macro_rules! shared_queries {
             use $crate::store::queries::from_row;
             use $crate::store::{
                 ApplicationEdit, ApplicationFilter, ApplicationRecord, ApplicationStore, AuditEvent, AuditStore,
-                CalendarStore, DeadlineChange, DeadlineStore, DocumentRecord, Job, JobStore, NewApplication,
+                CalendarStore, DeadlineChange, DeadlineStore, DocumentRecord, Job, JobId, JobKind, JobStatus, JobStore, NewApplication,
                 NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, OrganisationStore, ScheduleRow,
                 ScheduleStore, Session, SessionStore, Store, StoreError, StoreResult, StoredHoliday,
                 StoredWorkflow, TokenStore, TransitionContext, TransitionWrite, User, UserStore, WorkflowStore,
@@ -94,11 +94,21 @@ macro_rules! shared_queries {
                 }))
             }
 
+            /// A kind or status this version does not know is `Corrupt`.
             fn job(row: &DbRow) -> StoreResult<Job> {
+                let id = JobId(row.try_get("id")?);
+                let kind: String = row.try_get("kind")?;
+                let kind: JobKind =
+                    kind.parse().map_err(|e| StoreError::Corrupt(format!("job {id}: {e}")))?;
+                let status = job_status(&row.try_get::<String, _>("status")?)?;
                 Ok(from_row!(row, Job {
-                    id, kind, dedup_key, application_id, payload, status, attempts, max_attempts, run_at, locked_by,
-                    locked_until, last_error, created_at, updated_at
+                    dedup_key, application_id, payload, attempts, max_attempts, run_at, locked_by, locked_until,
+                    last_error, created_at, updated_at; id, kind, status
                 }))
+            }
+
+            fn job_status(text: &str) -> StoreResult<JobStatus> {
+                text.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))
             }
 
             fn session(row: &DbRow) -> StoreResult<Session> {
@@ -249,10 +259,10 @@ macro_rules! shared_queries {
                          run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $7) \
                          ON CONFLICT (dedup_key) DO NOTHING",
                     )
-                    .bind(&job.kind)
+                    .bind(job.kind().as_str())
                     .bind(&job.dedup_key)
                     .bind(job.application_id)
-                    .bind(&job.payload)
+                    .bind(job.payload.to_stored())
                     .bind(job.max_attempts)
                     .bind(ts(job.run_at))
                     .bind(ts(now))
@@ -821,7 +831,7 @@ macro_rules! shared_queries {
                         .bind(ts(*run_at))
                         .bind(payload)
                         .bind(ts(change.now))
-                        .bind(id)
+                        .bind(id.get())
                         .bind(change.application_id)
                         .execute(&mut *tx)
                         .await?;
@@ -886,12 +896,23 @@ macro_rules! shared_queries {
                         .bind(ts(until))
                         .fetch_all(&self.pool)
                         .await?;
-                    let mut jobs = rows.iter().map(job).collect::<StoreResult<Vec<_>>>()?;
+                    let mut jobs = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        match job(row) {
+                            Ok(j) => jobs.push(j),
+                            Err(StoreError::Corrupt(why)) => {
+                                let id: i64 = row.try_get("id")?;
+                                tracing::error!(job = id, error = %why, "job cannot be read: dead letter");
+                                self.fail_job(JobId(id), worker, &why, None, now).await?;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
                     jobs.sort_by_key(|j| (j.run_at, j.id));
                     Ok(jobs)
                 }
 
-                async fn extend_leases(&self, ids: &[i64], worker: &str, until: DateTime<Utc>) -> StoreResult<u64> {
+                async fn extend_leases(&self, ids: &[JobId], worker: &str, until: DateTime<Utc>) -> StoreResult<u64> {
                     if ids.is_empty() {
                         return Ok(0);
                     }
@@ -900,31 +921,31 @@ macro_rules! shared_queries {
                     q.push(" AND status = 'running' AND id IN (");
                     let mut list = q.separated(", ");
                     for id in ids {
-                        list.push_bind(*id);
+                        list.push_bind(id.get());
                     }
                     q.push(")");
                     Ok(q.build().execute(&self.pool).await?.rows_affected())
                 }
 
-                async fn complete_job(&self, id: i64, worker: &str, now: DateTime<Utc>) -> StoreResult<()> {
+                async fn complete_job(&self, id: JobId, worker: &str, now: DateTime<Utc>) -> StoreResult<()> {
                     let done = sqlx::query(
                         "UPDATE jobs SET status = 'done', locked_until = NULL, updated_at = $1 \
                          WHERE id = $2 AND locked_by = $3 AND status = 'running'",
                     )
                     .bind(ts(now))
-                    .bind(id)
+                    .bind(id.get())
                     .bind(worker)
                     .execute(&self.pool)
                     .await?;
                     if done.rows_affected() == 0 {
-                        tracing::warn!(job = id, worker, "job not completed: this worker no longer holds its lease");
+                        tracing::warn!(job = id.get(), worker, "job not completed: this worker no longer holds its lease");
                     }
                     Ok(())
                 }
 
                 async fn fail_job(
                     &self,
-                    id: i64,
+                    id: JobId,
                     worker: &str,
                     error: &str,
                     retry_at: Option<DateTime<Utc>>,
@@ -946,13 +967,13 @@ macro_rules! shared_queries {
                     }
                     .bind(error)
                     .bind(ts(now))
-                    .bind(id)
+                    .bind(id.get())
                     .bind(worker)
                     .execute(&self.pool)
                     .await?;
                     if done.rows_affected() == 0 {
                         tracing::warn!(
-                            job = id,
+                            job = id.get(),
                             worker,
                             "job failure not recorded: this worker no longer holds its lease"
                         );
@@ -960,29 +981,31 @@ macro_rules! shared_queries {
                     Ok(())
                 }
 
-                async fn retry_job(&self, id: i64, now: DateTime<Utc>) -> StoreResult<()> {
+                async fn retry_job(&self, id: JobId, now: DateTime<Utc>) -> StoreResult<()> {
                     let done = sqlx::query(
                         "UPDATE jobs SET status = 'pending', attempts = 0, run_at = $1, locked_by = NULL, \
                          locked_until = NULL, updated_at = $1 WHERE id = $2 AND status = 'dead'",
                     )
                     .bind(ts(now))
-                    .bind(id)
+                    .bind(id.get())
                     .execute(&self.pool)
                     .await?;
                     not_found_unless_one(done.rows_affected(), "dead job")
                 }
 
-                async fn job(&self, id: i64) -> StoreResult<Job> {
-                    let row =
-                        sqlx::query("SELECT * FROM jobs WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+                async fn job(&self, id: JobId) -> StoreResult<Job> {
+                    let row = sqlx::query("SELECT * FROM jobs WHERE id = $1")
+                        .bind(id.get())
+                        .fetch_optional(&self.pool)
+                        .await?;
                     row.as_ref().map(job).transpose()?.ok_or(StoreError::NotFound("job"))
                 }
 
-                async fn jobs(&self, status: Option<&str>, limit: i64) -> StoreResult<Vec<Job>> {
+                async fn jobs(&self, status: Option<JobStatus>, limit: i64) -> StoreResult<Vec<Job>> {
                     // Two statements, so that a status is looked up through its index.
                     let query = match status {
                         Some(s) => {
-                            sqlx::query("SELECT * FROM jobs WHERE status = $1 ORDER BY id DESC LIMIT $2").bind(s)
+                            sqlx::query("SELECT * FROM jobs WHERE status = $1 ORDER BY id DESC LIMIT $2").bind(s.as_str())
                         }
                         None => sqlx::query("SELECT * FROM jobs ORDER BY id DESC LIMIT $1"),
                     };
@@ -990,10 +1013,12 @@ macro_rules! shared_queries {
                     rows.iter().map(job).collect()
                 }
 
-                async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>> {
-                    Ok(sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
-                        .fetch_all(&self.pool)
-                        .await?)
+                async fn job_counts(&self) -> StoreResult<Vec<(JobStatus, i64)>> {
+                    let counts: Vec<(String, i64)> =
+                        sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")
+                            .fetch_all(&self.pool)
+                            .await?;
+                    counts.into_iter().map(|(s, n)| Ok((job_status(&s)?, n))).collect()
                 }
 
                 async fn pending_timers(&self, application_id: i64) -> StoreResult<Vec<Job>> {

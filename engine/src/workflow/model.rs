@@ -123,7 +123,7 @@ pub struct Duration {
 
 /// Who receives a message: the role that owns the current state, the applicant's firm, or a
 /// named role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "role")]
 pub enum Recipient {
     Owner,

@@ -17,9 +17,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use corridor_engine::actor::Actor;
-use corridor_engine::admin::{JOB_STATUSES, JobView, OrganisationInput, Problem, UserInput};
+use corridor_engine::admin::{JobView, OrganisationInput, Problem, UserInput};
 use corridor_engine::countries::COUNTRIES;
 use corridor_engine::error::EngineError;
+use corridor_engine::model::{JobId, JobKind, JobStatus};
 use corridor_engine::organisation::OrganisationKind;
 use corridor_engine::store::{Organisation, User};
 use corridor_engine::workflow::{Need, Target, Workflow, graph};
@@ -115,7 +116,7 @@ fn problem_errors(lang: Lang, form: &str, problems: &[Problem]) -> FormErrors {
 async fn index(State(state): State<AppState>, admin: Admin) -> UiResult<Response> {
     let users = state.engine.admin_users(&admin.actor).await?;
     let organisations = state.engine.admin_organisations(&admin.actor).await?;
-    let dead = state.engine.admin_jobs(&admin.actor, Some("dead"), 500).await?;
+    let dead = state.engine.admin_jobs(&admin.actor, Some(JobStatus::Dead), 500).await?;
     let workflows = state.engine.admin_workflows(&admin.actor)?;
     let lang = admin.ctx.lang;
     let count = |key: &str, n: usize| i18n::t_count(lang, key, n as i64, &[]);
@@ -644,9 +645,9 @@ struct JobsQuery {
 
 #[derive(Serialize)]
 struct JobRow {
-    id: i64,
-    kind: String,
-    status: String,
+    id: JobId,
+    kind: JobKind,
+    status: JobStatus,
     tag: &'static str,
     attempts: i32,
     max_attempts: i32,
@@ -657,13 +658,13 @@ struct JobRow {
     dedup_key: String,
 }
 
-fn status_tag(status: &str) -> &'static str {
+fn status_tag(status: JobStatus) -> &'static str {
     match status {
-        "dead" => "red",
-        "running" => "blue",
-        "pending" => "light",
-        "done" => "green",
-        _ => "grey",
+        JobStatus::Dead => "red",
+        JobStatus::Running => "blue",
+        JobStatus::Pending => "light",
+        JobStatus::Done => "green",
+        JobStatus::Cancelled => "grey",
     }
 }
 
@@ -676,7 +677,7 @@ fn job_rows(jobs: Vec<JobView>) -> Vec<JobRow> {
             });
             JobRow {
                 id: j.id,
-                tag: status_tag(&j.status),
+                tag: status_tag(j.status),
                 kind: j.kind,
                 status: j.status,
                 attempts: j.attempts,
@@ -695,35 +696,37 @@ fn job_rows(jobs: Vec<JobView>) -> Vec<JobRow> {
 const JOBS_SHOWN: i64 = 100;
 
 async fn jobs(State(state): State<AppState>, admin: Admin, Query(q): Query<JobsQuery>) -> UiResult<Response> {
-    let status = q.status.filter(|s| !s.is_empty());
-    if let Some(s) = &status
-        && !JOB_STATUSES.contains(&s.as_str())
-    {
-        return Err(UiError::NotFound);
-    }
+    let status: Option<JobStatus> = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(s.parse().map_err(|_| UiError::NotFound)?),
+        None => None,
+    };
     let mut page = Context::new();
-    match &status {
+    match status {
         Some(s) => {
             let list = state.engine.admin_jobs(&admin.actor, Some(s), JOBS_SHOWN).await?;
             page.insert("jobs", &job_rows(list));
         }
         None => {
             // Dead letters first: they are what needs a person.
-            let dead = state.engine.admin_jobs(&admin.actor, Some("dead"), JOBS_SHOWN).await?;
+            let dead = state.engine.admin_jobs(&admin.actor, Some(JobStatus::Dead), JOBS_SHOWN).await?;
             let recent: Vec<JobView> = state
                 .engine
                 .admin_jobs(&admin.actor, None, JOBS_SHOWN)
                 .await?
                 .into_iter()
-                .filter(|j| j.job.status != "dead")
+                .filter(|j| j.job.status != JobStatus::Dead)
                 .collect();
             page.insert("dead", &job_rows(dead));
             page.insert("jobs", &job_rows(recent));
         }
     }
-    let filters: Vec<serde_json::Value> = std::iter::once(serde_json::json!({"value": "", "key": "admin.jobs.filter.all", "current": status.is_none()}))
-        .chain(JOB_STATUSES.iter().map(|s| serde_json::json!({"value": s, "key": format!("admin.jobs.status.{s}"), "current": status.as_deref() == Some(*s)})))
-        .collect();
+    let filters: Vec<serde_json::Value> = std::iter::once(
+        serde_json::json!({"value": "", "key": "admin.jobs.filter.all", "current": status.is_none()}),
+    )
+    .chain(JobStatus::DISPLAY_ORDER.iter().map(
+        |s| serde_json::json!({"value": s, "key": format!("admin.jobs.status.{s}"), "current": status == Some(*s)}),
+    ))
+    .collect();
     page.insert("status", &status);
     page.insert("filters", &filters);
     page.insert("shown", &i18n::t_count(admin.ctx.lang, "admin.jobs.shown", JOBS_SHOWN, &[]));
@@ -731,7 +734,8 @@ async fn jobs(State(state): State<AppState>, admin: Admin, Query(q): Query<JobsQ
 }
 
 async fn retry_job(State(state): State<AppState>, admin: Admin, Path(id): Path<String>) -> UiResult<Response> {
-    match state.engine.admin_retry_job(&admin.actor, id_of(&id)?).await {
+    let id: JobId = id.parse().map_err(|_| UiError::NotFound)?;
+    match state.engine.admin_retry_job(&admin.actor, id).await {
         Ok(()) => Ok(Redirect::to("/admin/jobs?notice=admin.job_retried").into_response()),
         // Someone retried it first, or it is not a dead letter: say so, change nothing.
         Err(EngineError::NotFound(_)) => Ok(Redirect::to("/admin/jobs?notice=admin.job_not_dead").into_response()),
@@ -777,7 +781,7 @@ mod tests {
 
     #[test]
     fn every_job_status_and_kind_has_its_words() {
-        for s in JOB_STATUSES {
+        for s in JobStatus::ALL {
             assert!(i18n::has(&format!("admin.jobs.status.{s}")), "{s}");
         }
         for k in OrganisationKind::ALL {

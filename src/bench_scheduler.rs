@@ -26,7 +26,7 @@ use chrono::Utc;
 use clap::Args;
 use corridor_engine::clock::SystemClock;
 use corridor_engine::mail::{EmailTemplates, MailConfig, Mailer};
-use corridor_engine::model::jobs::{JobPayload, MessageJob};
+use corridor_engine::model::jobs::{JobKind, JobPayload, JobStatus, MessageJob};
 use corridor_engine::scheduler::{Scheduler, SchedulerSettings};
 use corridor_engine::store::{NewJob, Store, postgres, sqlite};
 use serde_json::json;
@@ -220,13 +220,13 @@ async fn fill(store: &dyn Store, url: &str, args: &BenchSchedulerArgs, org: i64,
                        {t}, {t} FROM applications"
                 )
             };
-            sqlx::query(sqlx::AssertSqlSafe(jobs("pending", "reminder")))
+            sqlx::query(sqlx::AssertSqlSafe(jobs(JobStatus::Pending.as_str(), JobKind::Reminder.as_str())))
                 .bind(due)
                 .bind("-5 days")
                 .bind("-5 days")
                 .execute(pool)
                 .await?;
-            sqlx::query(sqlx::AssertSqlSafe(jobs("done", "email")))
+            sqlx::query(sqlx::AssertSqlSafe(jobs(JobStatus::Done.as_str(), JobKind::Email.as_str())))
                 .bind(0)
                 .bind("-9 days")
                 .bind("-9 days")
@@ -250,7 +250,9 @@ async fn fill(store: &dyn Store, url: &str, args: &BenchSchedulerArgs, org: i64,
             .bind(user)
             .execute(pool)
             .await?;
-            for (kind, status, due, age) in [("reminder", "pending", due, "5 days"), ("email", "done", 0, "9 days")] {
+            for (kind, status, due, age) in
+                [(JobKind::Reminder, JobStatus::Pending, due, "5 days"), (JobKind::Email, JobStatus::Done, 0, "9 days")]
+            {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "INSERT INTO jobs (kind, dedup_key, application_id, payload, status, attempts, max_attempts, run_at, \
                        created_at, updated_at) \

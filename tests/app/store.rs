@@ -128,6 +128,7 @@ scenarios!(
     edits_and_documents,
     jobs_are_deduplicated,
     job_claim_lease_and_retry,
+    unreadable_jobs_are_corrupt_and_never_block_the_queue,
     concurrent_claimers_never_share_a_job,
     keyset_paging_in_deadline_order,
     audit_chain_verifies_and_detects_tampering,
@@ -901,6 +902,25 @@ async fn job_claim_lease_and_retry(db: &TestDb) {
     assert_eq!(claimed.iter().map(|j| j.dedup_key.as_str()).collect::<Vec<_>>(), vec!["future"]);
     assert_eq!(s.jobs(Some(JobStatus::Running), 10).await.unwrap().len(), 2);
     assert_eq!(s.jobs(None, 2).await.unwrap().len(), 2, "limit");
+}
+
+/// A kind this version does not know (a newer version's, or a hand edit) is `Corrupt` when
+/// read; a claimed one becomes a dead letter and the jobs after it still run. (Statuses are
+/// held to the known ones by the tables' CHECK.)
+async fn unreadable_jobs_are_corrupt_and_never_block_the_queue(db: &TestDb) {
+    let s = db.store();
+    let t = t0();
+    s.enqueue_jobs(vec![job("email", "first", None, t - Duration::seconds(20)), job("email", "second", None, t)])
+        .await
+        .unwrap();
+    assert_eq!(db.exec("UPDATE jobs SET kind = 'carrier_pigeon' WHERE dedup_key = 'first'").await, 1);
+    let claimed = s.claim_jobs("w1", t, 60, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|j| j.dedup_key.as_str()).collect::<Vec<_>>(), vec!["second"]);
+    let dead = "SELECT COUNT(*) FROM jobs WHERE dedup_key = 'first' AND status = 'dead' \
+                AND last_error LIKE '%`carrier_pigeon` is not a job kind%'";
+    assert_eq!(db.count(dead).await, 1, "a dead letter, saying why");
+    assert!(matches!(s.jobs(Some(JobStatus::Dead), 10).await, Err(StoreError::Corrupt(_))));
+    assert_eq!(s.job(claimed[0].id).await.unwrap().status, JobStatus::Running);
 }
 
 async fn concurrent_claimers_never_share_a_job(db: &TestDb) {

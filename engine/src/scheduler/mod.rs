@@ -32,6 +32,7 @@
 
 pub mod schedules;
 
+use crate::role::Role;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -48,7 +49,7 @@ use crate::service::{ApplicationView, Engine};
 use crate::store::{ApplicationFilter, ApplicationRecord, Job, NewAuditEvent, NewJob, StoreError, User};
 use crate::transition::TransitionRequest;
 use crate::webhook;
-use crate::workflow::{APPLICANT_ROLE, Workflow};
+use crate::workflow::Workflow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -393,25 +394,25 @@ impl Scheduler {
                     vec![store.user(assignee).await?]
                 } else {
                     match view.workflow.state(state).and_then(|s| s.owner.clone()) {
-                        Some(role) if role == APPLICANT_ROLE => self.applicant_users(&view.record).await?,
+                        Some(role) if role == Role::APPLICANT => self.applicant_users(&view.record).await?,
                         Some(role) => store.users_with_role(&role).await?,
                         None => Vec::new(),
                     }
                 }
             }
             To::Applicant => self.applicant_users(&view.record).await?,
-            To::Role(role) => store.users_with_role(role).await?,
+            To::Role(role) => store.users_with_role(&Role::new(role.as_str())).await?,
         };
         Ok(users.into_iter().filter(|u| !u.disabled).collect())
     }
 
     async fn applicant_users(&self, app: &ApplicationRecord) -> Result<Vec<User>, Failure> {
-        let users = self.engine.store.users_with_role(APPLICANT_ROLE).await?;
+        let users = self.engine.store.users_with_role(&Role::APPLICANT).await?;
         Ok(users.into_iter().filter(|u| u.organisation_id == app.organisation_id).collect())
     }
 
     fn link(&self, user_role: &str, reference: &str) -> String {
-        if user_role == APPLICANT_ROLE {
+        if user_role == Role::APPLICANT {
             format!("{}/applications/{reference}", self.settings.public_url)
         } else {
             format!("{}/cases/{reference}", self.settings.public_url)
@@ -648,8 +649,14 @@ impl Scheduler {
             Some(To::Role(r)) => r,
             _ => return Err(Failure::permanent("a schedule writes to a role")),
         };
-        let users: Vec<User> =
-            self.engine.store.users_with_role(&role).await?.into_iter().filter(|u| !u.disabled).collect();
+        let users: Vec<User> = self
+            .engine
+            .store
+            .users_with_role(&Role::new(role.as_str()))
+            .await?
+            .into_iter()
+            .filter(|u| !u.disabled)
+            .collect();
         let overdue = self.overdue(&workflow, &role, now).await?;
         let mut context = Map::new();
         context.insert("workflow_title".into(), json!(workflow.title));
@@ -728,7 +735,7 @@ impl Engine {
 
     /// Put a dead letter back in the queue, due now, with its tries counted afresh.
     pub async fn retry_job(&self, actor: &Actor, id: i64) -> Result<Job, EngineError> {
-        if !(actor.is_admin() || actor.role == crate::workflow::SYSTEM_ROLE) {
+        if !(actor.is_admin() || actor.role == Role::SYSTEM) {
             return Err(EngineError::Forbidden("only administrators retry dead letters".into()));
         }
         self.store.retry_job(id, self.now()).await.map_err(|e| match e {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use corridor_engine::actor::Actor;
 use corridor_engine::clock::SystemClock;
+use corridor_engine::role::Role;
 use corridor_engine::service::Engine;
 use corridor_engine::store::{NewUser, Store, User};
 use corridor_engine::transition::TransitionRequest;
@@ -117,7 +118,7 @@ async fn measure(
 
     let mut staff_by_role = HashMap::new();
     for t in &path {
-        if !["applicant", "system"].contains(&t.by.as_str()) && !staff_by_role.contains_key(&t.by) {
+        if ![Role::APPLICANT, Role::SYSTEM].contains(&t.by) && !staff_by_role.contains_key(&t.by) {
             staff_by_role.insert(t.by.clone(), staff(store.as_ref(), &t.by).await?);
             staff(raw_side.store.as_ref(), &t.by).await?;
         }
@@ -189,7 +190,7 @@ async fn fill(
     let mut firms = Vec::new();
     for i in 0..2 {
         let org = store.create_organisation(&format!("Benchmark Firm {i}"), "firm", Some("PK")).await?;
-        firms.push(user(store, &format!("firm{i}@bench.corridor"), "applicant", org.id, &hash).await?);
+        firms.push(user(store, &format!("firm{i}@bench.corridor"), &Role::APPLICANT, org.id, &hash).await?);
     }
     for i in 0..count {
         let firm = Actor::from_user(&firms[i % 2]);
@@ -205,12 +206,12 @@ async fn fill(
     Ok(apps)
 }
 
-async fn user(store: &dyn Store, email: &str, role: &str, organisation_id: i64, hash: &str) -> anyhow::Result<User> {
+async fn user(store: &dyn Store, email: &str, role: &Role, organisation_id: i64, hash: &str) -> anyhow::Result<User> {
     Ok(store
         .create_user(NewUser {
             email: email.into(),
             name: email.into(),
-            role: role.into(),
+            role: role.clone(),
             organisation_id,
             password_hash: Some(hash.into()),
             language: "en".into(),
@@ -219,7 +220,7 @@ async fn user(store: &dyn Store, email: &str, role: &str, organisation_id: i64, 
 }
 
 /// Staff for a role, created on first use: two each, so that four-eyes can be met.
-async fn staff(store: &dyn Store, role: &str) -> anyhow::Result<Vec<User>> {
+async fn staff(store: &dyn Store, role: &Role) -> anyhow::Result<Vec<User>> {
     let existing = store.users_with_role(role).await?;
     if !existing.is_empty() {
         return Ok(existing);
@@ -233,17 +234,30 @@ async fn staff(store: &dyn Store, role: &str) -> anyhow::Result<Vec<User>> {
     Ok(users)
 }
 
+/// The role whose queue the benchmarks read: the owner of the first review stage of the
+/// first loaded workflow.
+pub fn reviewer_role(engine: &Engine) -> anyhow::Result<Role> {
+    let mut workflows = engine.workflows();
+    workflows.sort_by(|a, b| a.id.cmp(&b.id));
+    workflows
+        .iter()
+        .flat_map(|w| &w.states)
+        .filter_map(|s| s.owner.clone())
+        .find(|owner| *owner != Role::APPLICANT)
+        .context("no loaded workflow has a review stage")
+}
+
 /// Who takes a transition: the firm, the system, or a staff member of the role who did not
 /// take the previous four-eyes approval.
 fn actor_for(
     t: &TransitionDef,
     firm: &Actor,
-    staff: &HashMap<String, Vec<User>>,
+    staff: &HashMap<Role, Vec<User>>,
     last_four_eyes: Option<i64>,
 ) -> anyhow::Result<Actor> {
-    Ok(match t.by.as_str() {
-        "applicant" => firm.clone(),
-        "system" => Actor::system(),
+    Ok(match &t.by {
+        role if *role == Role::APPLICANT => firm.clone(),
+        role if *role == Role::SYSTEM => Actor::system(),
         role => {
             let users = staff.get(role).with_context(|| format!("no benchmark user with role {role}"))?;
             let user = users.iter().find(|u| Some(u.id) != last_four_eyes).unwrap_or(&users[0]);
@@ -601,7 +615,7 @@ async fn queue_on(
 
     let startup::Built { engine, store } = startup::build(&config, Arc::new(SystemClock)).await?;
     let ministry = store.create_organisation("Benchmark Ministry", "ministry", Some("QA")).await?;
-    let reviewer = user(store.as_ref(), "reviewer@bench.corridor", "ministry_reviewer", ministry.id, "-").await?;
+    let reviewer = user(store.as_ref(), "reviewer@bench.corridor", &reviewer_role(&engine)?, ministry.id, "-").await?;
     let actor = Actor::from_user(&reviewer);
     let stages = engine.stages(&actor);
     anyhow::ensure!(!stages.is_empty(), "the reviewer role works no stage");

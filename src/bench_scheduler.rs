@@ -102,7 +102,7 @@ async fn measure(
         .create_user(corridor_engine::store::NewUser {
             email: "reviewer@ministry.test".into(),
             name: "Reviewer".into(),
-            role: "ministry_reviewer".into(),
+            role: crate::bench::reviewer_role(&engine)?,
             organisation_id: store.create_organisation("Ministry", "ministry", Some("QA")).await?.id,
             password_hash: None,
             language: "en".into(),

@@ -97,7 +97,7 @@ pub async fn run(config: &Config, applications: usize, firms: usize, seed: u64) 
                     .create_user(NewUser {
                         email,
                         name: format!("Applicant desk {i}"),
-                        role: "applicant".into(),
+                        role: corridor_engine::role::Role::APPLICANT,
                         organisation_id: org.id,
                         password_hash: Some(password.clone()),
                         language: "en".into(),

@@ -17,6 +17,7 @@ use corridor_engine::auth;
 use corridor_engine::clock::SystemClock;
 use corridor_engine::lang::Lang;
 use corridor_engine::organisation::OrganisationKind;
+use corridor_engine::role::Role;
 use corridor_engine::store::NewUser;
 use corridor_engine::workflow::{self, graph};
 
@@ -346,9 +347,13 @@ async fn user_add(
     language: Lang,
 ) -> anyhow::Result<ExitCode> {
     let engine = startup::build_engine(config, Arc::new(SystemClock)).await?;
+    let role = Role::from(role);
     let roles = engine.assignable_roles();
     if !roles.contains(&role) {
-        bail!("--role: `{role}` is not a role; use one of {}", roles.join(", "));
+        bail!(
+            "--role: `{role}` is not a role; use one of {}",
+            roles.iter().map(Role::as_str).collect::<Vec<_>>().join(", ")
+        );
     }
     if !email.contains('@') || email.contains(char::is_whitespace) {
         bail!("--email: `{email}` is not an e-mail address");

@@ -1,13 +1,14 @@
 //! `corridor jobs` and `corridor holiday`: the scheduler's queue and the run-time holidays
 //! from the command line.
 
+use corridor_engine::role::Role;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Subcommand;
-use corridor_engine::actor::{ADMIN_ROLE, Actor};
+use corridor_engine::actor::Actor;
 use corridor_engine::clock::SystemClock;
 use corridor_engine::error::EngineError;
 use corridor_engine::model::{JobId, JobStatus};
@@ -58,7 +59,7 @@ pub enum HolidayCommand {
 /// Whoever runs the command line acts as an administrator; the audit records who.
 fn operator() -> Actor {
     let who = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    Actor { user_id: None, name: format!("corridor CLI ({who})"), role: ADMIN_ROLE.into(), organisation_id: None }
+    Actor { user_id: None, name: format!("corridor CLI ({who})"), role: Role::ADMIN.into(), organisation_id: None }
 }
 
 /// Refusals the user can act on are printed plainly with exit 1, not as a crash.

@@ -3,17 +3,15 @@
 
 use serde::Serialize;
 
+use crate::role::Role;
 use crate::store::{ApplicationRecord, User};
-use crate::workflow::{APPLICANT_ROLE, SYSTEM_ROLE, Workflow};
-
-/// Roles that administer the system but take no part in any workflow.
-pub const ADMIN_ROLE: &str = "admin";
+use crate::workflow::Workflow;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Actor {
     pub user_id: Option<i64>,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub organisation_id: Option<i64>,
 }
 
@@ -29,27 +27,27 @@ impl Actor {
 
     /// The scheduler, taking automatic transitions such as a lapse on deadline.
     pub fn system() -> Self {
-        Actor { user_id: None, name: "Corridor scheduler".into(), role: SYSTEM_ROLE.into(), organisation_id: None }
+        Actor { user_id: None, name: "Corridor scheduler".into(), role: Role::SYSTEM, organisation_id: None }
     }
 
     pub fn is_applicant(&self) -> bool {
-        self.role == APPLICANT_ROLE
+        self.role == Role::APPLICANT
     }
 
     pub fn is_admin(&self) -> bool {
-        self.role == ADMIN_ROLE
+        self.role == Role::ADMIN
     }
 
     /// A person who works cases (reviewers, officers, supervisors): every role the workflows
     /// name besides the firm's, and never the scheduler or an administrator.
     pub fn is_staff(&self) -> bool {
-        !self.is_applicant() && !self.is_admin() && self.role != SYSTEM_ROLE
+        !self.is_applicant() && !self.is_admin() && self.role != Role::SYSTEM
     }
 
     /// A firm sees only its own applications; staff whose role the workflow names see that
     /// workflow's applications once submitted; administrators and the scheduler see all.
     pub fn may_see(&self, app: &ApplicationRecord, workflow: &Workflow) -> bool {
-        if self.is_admin() || self.role == SYSTEM_ROLE {
+        if self.is_admin() || self.role == Role::SYSTEM {
             return true;
         }
         if self.is_applicant() {

@@ -12,20 +12,21 @@
 //! applications), so they are written to the log under the `corridor::admin` target, with
 //! the administrator, the action and the account it touched.
 
+use crate::role::Role;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::actor::{ADMIN_ROLE, Actor};
+use crate::actor::Actor;
 use crate::audit::{self, ChainBreak};
 use crate::auth;
 use crate::error::{EngineError, EngineResult};
 use crate::organisation::OrganisationKind;
 use crate::service::{ApplicationView, Engine};
 use crate::store::{AuditEvent, Job, JobId, JobStatus, NewUser, Organisation, StoreError, User};
-use crate::workflow::{SYSTEM_ROLE, Workflow};
+use crate::workflow::Workflow;
 
 /// Shortest password an administrator may set by hand (generated ones are 20 characters).
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -178,7 +179,7 @@ pub fn check_organisation(input: &OrganisationInput) -> Result<OrganisationInput
 /// Check a new account against the roles and organisations that exist.
 pub fn check_user(
     input: &UserInput,
-    roles: &[String],
+    roles: &[Role],
     organisations: &[Organisation],
 ) -> Result<UserInput, Vec<Problem>> {
     let mut problems = Vec::new();
@@ -199,7 +200,7 @@ pub fn check_user(
     let role = input.role.trim().to_string();
     if role.is_empty() {
         problems.push(Problem::new("role", ProblemKind::Missing));
-    } else if !roles.contains(&role) {
+    } else if !roles.iter().any(|r| *r == role) {
         problems.push(Problem::new("role", ProblemKind::Unknown));
     }
     match input.organisation_id {
@@ -257,19 +258,19 @@ impl Engine {
 
     /// Every role a user can hold: the roles the loaded workflows name, and `admin`. The
     /// scheduler's `system` role is never a person's.
-    pub fn assignable_roles(&self) -> Vec<String> {
-        let mut roles: BTreeSet<String> = BTreeSet::new();
+    pub fn assignable_roles(&self) -> Vec<Role> {
+        let mut roles: BTreeSet<Role> = BTreeSet::new();
         for wf in self.workflows.all_versions() {
-            roles.extend(wf.roles.iter().filter(|r| *r != SYSTEM_ROLE).cloned());
+            roles.extend(wf.roles.iter().filter(|r| *r != Role::SYSTEM).cloned());
         }
-        roles.insert(ADMIN_ROLE.to_string());
+        roles.insert(Role::ADMIN);
         roles.into_iter().collect()
     }
 
     /// The kind of organisation whose people hold `role`, as the newest workflow that declares
     /// it says; administrators belong to the operator.
     pub fn organisation_kind_of_role(&self, role: &str) -> Option<OrganisationKind> {
-        if role == ADMIN_ROLE {
+        if role == Role::ADMIN {
             return Some(OrganisationKind::Operator);
         }
         let mut workflows: Vec<_> = self.workflows.all_versions().collect();
@@ -340,7 +341,7 @@ impl Engine {
         let new_user = NewUser {
             email: checked.email,
             name: checked.name,
-            role: checked.role,
+            role: checked.role.into(),
             organisation_id: checked.organisation_id.unwrap_or_default(),
             password_hash: Some(password_hash),
             language: checked.language,
@@ -407,7 +408,7 @@ impl Engine {
             return Ok(Err(vec![Problem::new("role", ProblemKind::Unknown)]));
         }
         Self::refuse_self(actor, &user, "change the role of")?;
-        self.store.set_user_role(user_id, role).await?;
+        self.store.set_user_role(user_id, &Role::from(role)).await?;
         log_admin_action(actor, &format!("set_role:{}->{role}", user.role), &user);
         Ok(Ok(self.store.user(user_id).await?))
     }
@@ -519,8 +520,8 @@ mod tests {
         }
     }
 
-    fn roles() -> Vec<String> {
-        vec!["admin".into(), "applicant".into(), "ministry_reviewer".into()]
+    fn roles() -> Vec<Role> {
+        vec![Role::ADMIN, Role::APPLICANT, "ministry_reviewer".into()]
     }
 
     fn good_user() -> UserInput {
@@ -545,7 +546,7 @@ mod tests {
         let input = UserInput {
             email: "not an address".into(),
             name: " ".into(),
-            role: "system".into(),
+            role: Role::SYSTEM.to_string(),
             organisation_id: Some(99),
             language: "fr".into(),
             password: "short".into(),

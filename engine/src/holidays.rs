@@ -13,6 +13,7 @@
 //! that application's audit chain (action `deadline_recomputed`), all in one transaction per
 //! application. Calendar-day and hour deadlines do not depend on holidays and stay.
 
+use crate::role::Role;
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -25,7 +26,7 @@ use crate::calendar::{Calendar, Holiday};
 use crate::error::{EngineError, EngineResult};
 use crate::service::Engine;
 use crate::store::{ApplicationRecord, DeadlineChange, JobKind, NewAuditEvent, StoredHoliday};
-use crate::workflow::{DurationUnit, SYSTEM_ROLE};
+use crate::workflow::DurationUnit;
 
 /// How far after a deadline a timer may still fire (an escalation "N working days after"):
 /// applications whose deadline is this long before a changed day are not looked at.
@@ -140,7 +141,7 @@ pub struct HolidayChange {
 }
 
 fn may_change_holidays(actor: &Actor) -> EngineResult<()> {
-    if actor.is_admin() || actor.role == SYSTEM_ROLE {
+    if actor.is_admin() || actor.role == Role::SYSTEM {
         Ok(())
     } else {
         Err(EngineError::Forbidden("only administrators change the holiday calendars".into()))

@@ -20,6 +20,7 @@ pub mod ratelimit;
 pub mod reference;
 pub mod registry;
 pub mod retry;
+pub mod role;
 pub mod scheduler;
 pub mod service;
 pub mod sessions;

@@ -1,6 +1,7 @@
 //! The records Corridor keeps: what the store reads and writes, and what the engine decides
 //! on. Plain data, no database code: the store (`crate::store`) maps these to rows.
 
+use crate::role::Role;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -36,7 +37,7 @@ pub struct User {
     pub id: i64,
     pub email: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub organisation_id: i64,
     #[serde(skip)]
     pub password_hash: Option<String>,
@@ -50,7 +51,7 @@ pub struct User {
 pub struct NewUser {
     pub email: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub organisation_id: i64,
     pub password_hash: Option<String>,
     pub language: String,
@@ -150,7 +151,7 @@ pub struct AuditEvent {
     pub seq: i64,
     pub actor_id: Option<i64>,
     pub actor_name: String,
-    pub role: String,
+    pub role: Role,
     pub organisation_id: Option<i64>,
     pub action: String,
     pub from_state: Option<String>,
@@ -169,7 +170,7 @@ pub struct AuditEvent {
 pub struct NewAuditEvent {
     pub actor_id: Option<i64>,
     pub actor_name: String,
-    pub role: String,
+    pub role: Role,
     pub organisation_id: Option<i64>,
     pub action: String,
     pub from_state: Option<String>,

@@ -6,6 +6,7 @@
 //! is the only rule, so a new workflow file brings its queues with it. Holding a case does not
 //! decide who may take its actions; [`crate::actions`] answers that.
 
+use crate::role::Role;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -16,7 +17,7 @@ use crate::actor::Actor;
 use crate::error::{EngineError, EngineResult};
 use crate::service::{ApplicationView, Engine};
 use crate::store::{ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, Organisation, User};
-use crate::workflow::{APPLICANT_ROLE, DurationUnit, SYSTEM_ROLE, Workflow};
+use crate::workflow::{DurationUnit, Workflow};
 
 /// Largest queue page.
 pub const MAX_PAGE: i64 = 100;
@@ -118,11 +119,11 @@ fn sort_key(r: &ApplicationRecord) -> (bool, Option<DateTime<Utc>>, i64) {
 }
 
 /// Roles that take a transition out of `state`.
-pub fn roles_working(workflow: &Workflow, state: &str) -> Vec<String> {
-    let mut roles: Vec<String> = workflow
+pub fn roles_working(workflow: &Workflow, state: &str) -> Vec<Role> {
+    let mut roles: Vec<Role> = workflow
         .transitions_from(state)
         .map(|t| t.by.clone())
-        .filter(|r| r != APPLICANT_ROLE && r != SYSTEM_ROLE)
+        .filter(|r| r != Role::APPLICANT && r != Role::SYSTEM)
         .collect();
     roles.sort();
     roles.dedup();

@@ -1,6 +1,7 @@
 //! The engine as its callers use it: every operation names an actor, reads through the
 //! visibility rules, and writes through the store in one transaction.
 
+use crate::role::Role;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use crate::store::{
     NewDocument, Organisation, Store, StoreError, User,
 };
 use crate::transition::{self, TransitionInput, TransitionRequest};
-use crate::workflow::{APPLICANT_ROLE, Workflow};
+use crate::workflow::Workflow;
 
 /// The engine. Its parts are its own: callers (the web layer, the CLI) go through its methods,
 /// and whoever needs the raw store (start-up, tools, tests) keeps the handle it built this with.
@@ -201,7 +202,7 @@ impl Engine {
             let options = self.workflows.all_latest().iter().map(|w| w.id.clone()).collect();
             EngineError::invalid(vec![FieldError::new("workflow", FieldProblem::NotAChoice { options })])
         })?;
-        if !actor.is_applicant() || !workflow.roles.iter().any(|r| r == APPLICANT_ROLE) {
+        if !actor.is_applicant() || !workflow.roles.contains(&Role::APPLICANT) {
             return Err(EngineError::Forbidden("only a firm's applicant users start applications".into()));
         }
         let organisation_id = actor
@@ -328,8 +329,8 @@ impl Engine {
         if !actor.is_applicant() {
             return Err(EngineError::Forbidden("only the firm that applies changes its application".into()));
         }
-        let owner = view.workflow.state(&view.record.state).and_then(|s| s.owner.as_deref());
-        if owner != Some(APPLICANT_ROLE) {
+        let owner = view.workflow.state(&view.record.state).and_then(|s| s.owner.as_ref());
+        if owner != Some(&Role::APPLICANT) {
             return Err(EngineError::ActionNotOpen {
                 action: "change".into(),
                 state: view.record.state.clone(),

@@ -2,6 +2,7 @@
 //! its history and documents, the actor and the request, what one transition writes; the store
 //! then applies that write in one database transaction, comparing the version it was decided on.
 
+use crate::role::Role;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -13,7 +14,7 @@ use crate::error::{EngineError, EngineResult};
 use crate::fields::{self, FieldError, FieldProblem};
 use crate::model::jobs::{AboutApplication, DeadlineJob, EmailJob, EscalationJob, JobPayload, ReminderJob, WebhookJob};
 use crate::store::{ApplicationRecord, NewAuditEvent, NewJob, Step, TransitionWrite};
-use crate::workflow::{APPLICANT_ROLE, Need, StateDef, Target, Trigger, Workflow};
+use crate::workflow::{Need, StateDef, Target, Trigger, Workflow};
 
 /// Attempts before a message becomes a dead letter.
 pub const MESSAGE_ATTEMPTS: i32 = 8;
@@ -138,7 +139,7 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
             transition.action
         )));
     }
-    if transition.by == APPLICANT_ROLE && actor.organisation_id != Some(app.organisation_id) {
+    if transition.by == Role::APPLICANT && actor.organisation_id != Some(app.organisation_id) {
         return Err(EngineError::NotFound("application".into()));
     }
     if request.expected_version != app.version {
@@ -154,7 +155,7 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
     let mut values = app.fields.as_object().cloned().unwrap_or_default();
     let mut fields_changed = Vec::new();
     if let Some(given) = &request.fields {
-        if actor.role != APPLICANT_ROLE {
+        if actor.role != Role::APPLICANT {
             details.push(FieldError::new("fields", FieldProblem::NotAllowed));
         } else {
             for (k, v) in given {

@@ -8,6 +8,7 @@
 //! "1 working day before" starts Tuesday 2 June, and the escalation "1 working day after" is
 //! at the end of Thursday 4 June.
 
+use corridor_engine::role::Role;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use corridor::startup;
-use corridor_engine::actor::{ADMIN_ROLE, Actor};
+use corridor_engine::actor::Actor;
 use corridor_engine::clock::ManualClock;
 use corridor_engine::error::EngineError;
 use corridor_engine::model::jobs::{JobPayload, JobStatus, WebhookJob};
@@ -86,7 +87,7 @@ async fn fixture(backend: Backend, smtp_url: &str) -> Fx {
         user(&*store, "r2@ministry.test", "Reviewer Two", "ministry_reviewer", "Ministry", "en").await,
     ];
     let supervisor = user(&*store, "chief@ministry.test", "Chief", "ministry_supervisor", "Ministry", "en").await;
-    let admin = Actor { user_id: None, name: "test admin".into(), role: ADMIN_ROLE.into(), organisation_id: None };
+    let admin = Actor { user_id: None, name: "test admin".into(), role: Role::ADMIN.into(), organisation_id: None };
     Fx {
         applicant: Actor::from_user(&applicant_user),
         applicant_user,

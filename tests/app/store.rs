@@ -352,16 +352,16 @@ async fn organisations_users_and_tokens(db: &TestDb) {
 
     let omar = s.create_user(new("omar@doha-soft.example", "ministry_reviewer")).await.unwrap();
     assert_eq!(s.users().await.unwrap().iter().map(|u| u.id).collect::<Vec<_>>(), vec![amal.id, omar.id]);
-    assert_eq!(s.users_with_role("ministry_reviewer").await.unwrap().len(), 1);
+    assert_eq!(s.users_with_role(&"ministry_reviewer".into()).await.unwrap().len(), 1);
 
     s.set_user_password(amal.id, "$argon2id$new").await.unwrap();
-    s.set_user_role(amal.id, "embassy_officer").await.unwrap();
+    s.set_user_role(amal.id, &"embassy_officer".into()).await.unwrap();
     s.set_user_language(amal.id, "ur").await.unwrap();
     let amal = s.user(amal.id).await.unwrap();
     assert_eq!(amal.password_hash.as_deref(), Some("$argon2id$new"));
     assert_eq!(amal.role, "embassy_officer");
     assert_eq!(amal.language, "ur");
-    assert!(matches!(s.set_user_role(99_999, "x").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(s.set_user_role(99_999, &"x".into()).await, Err(StoreError::NotFound(_))));
     assert!(matches!(s.user(99_999).await, Err(StoreError::NotFound(_))));
 
     s.create_token(amal.id, "a1b2c3", t0()).await.unwrap();

@@ -32,6 +32,7 @@
 
 pub mod schedules;
 
+use crate::role::Role;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -53,7 +54,7 @@ use crate::store::{
 };
 use crate::transition::TransitionRequest;
 use crate::webhook;
-use crate::workflow::{APPLICANT_ROLE, Recipient, Workflow};
+use crate::workflow::{Recipient, Workflow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -392,7 +393,7 @@ impl Scheduler {
                     vec![store.user(assignee).await?]
                 } else {
                     match view.workflow.state(state).and_then(|s| s.owner.clone()) {
-                        Some(role) if role == APPLICANT_ROLE => self.applicant_users(&view.record).await?,
+                        Some(role) if role == Role::APPLICANT => self.applicant_users(&view.record).await?,
                         Some(role) => store.users_with_role(&role).await?,
                         None => Vec::new(),
                     }
@@ -405,12 +406,12 @@ impl Scheduler {
     }
 
     async fn applicant_users(&self, app: &ApplicationRecord) -> Result<Vec<User>, Failure> {
-        let users = self.engine.store.users_with_role(APPLICANT_ROLE).await?;
+        let users = self.engine.store.users_with_role(&Role::APPLICANT).await?;
         Ok(users.into_iter().filter(|u| u.organisation_id == app.organisation_id).collect())
     }
 
     fn link(&self, user_role: &str, reference: &str) -> String {
-        if user_role == APPLICANT_ROLE {
+        if user_role == Role::APPLICANT {
             format!("{}/applications/{reference}", self.settings.public_url)
         } else {
             format!("{}/cases/{reference}", self.settings.public_url)
@@ -729,7 +730,7 @@ impl Engine {
 
     /// Put a dead letter back in the queue, due now, with its tries counted afresh.
     pub async fn retry_job(&self, actor: &Actor, id: JobId) -> Result<Job, EngineError> {
-        if !(actor.is_admin() || actor.role == crate::workflow::SYSTEM_ROLE) {
+        if !(actor.is_admin() || actor.role == Role::SYSTEM) {
             return Err(EngineError::Forbidden("only administrators retry dead letters".into()));
         }
         self.store.retry_job(id, self.now()).await.map_err(|e| match e {

@@ -12,6 +12,7 @@
 //! they are; code that holds a concrete store (or is generic over one) imports
 //! `corridor_engine::store::prelude::*`.
 
+use crate::role::Role;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
@@ -103,9 +104,9 @@ pub trait UserStore: Send + Sync {
     async fn user(&self, id: i64) -> StoreResult<User>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn users(&self) -> StoreResult<Vec<User>>;
-    async fn users_with_role(&self, role: &str) -> StoreResult<Vec<User>>;
+    async fn users_with_role(&self, role: &Role) -> StoreResult<Vec<User>>;
     async fn set_user_password(&self, id: i64, password_hash: &str) -> StoreResult<()>;
-    async fn set_user_role(&self, id: i64, role: &str) -> StoreResult<()>;
+    async fn set_user_role(&self, id: i64, role: &Role) -> StoreResult<()>;
     async fn set_user_disabled(&self, id: i64, disabled: bool) -> StoreResult<()>;
     async fn set_user_language(&self, id: i64, language: &str) -> StoreResult<()>;
 }
@@ -417,3 +418,45 @@ static MIGRATIONS_SQLITE: std::sync::LazyLock<sqlx::migrate::Migrator> =
     std::sync::LazyLock::new(|| migrator(SQLITE_MIGRATIONS));
 static MIGRATIONS_POSTGRES: std::sync::LazyLock<sqlx::migrate::Migrator> =
     std::sync::LazyLock::new(|| migrator(POSTGRES_MIGRATIONS));
+
+/// sqlx carries a model type that is stored as text (the model itself knows nothing of sqlx):
+/// encoded and decoded as the `String` it is written as, on every database.
+macro_rules! stored_as_text {
+    ($t:ty) => {
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $t
+        where
+            String: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <String as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <String as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $t
+        where
+            String: sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut DB::ArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <String as sqlx::Encode<'q, DB>>::encode(self.to_string(), buf)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $t
+        where
+            String: sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<String as sqlx::Decode<'r, DB>>::decode(value)?.into())
+            }
+        }
+    };
+}
+
+stored_as_text!(crate::role::Role);

@@ -40,6 +40,7 @@ macro_rules! shared_queries {
 
             use super::{CLAIM_JOBS_SQL, Db, TRANSITION_CONTEXT_SQL, $store, ts};
             use $crate::store::queries::from_row;
+            use $crate::role::Role;
             use $crate::store::{
                 ApplicationEdit, ApplicationFilter, ApplicationRecord, ApplicationStore, AuditEvent, AuditStore,
                 CalendarStore, DeadlineChange, DeadlineStore, DocumentRecord, Job, JobId, JobKind, JobStatus, JobStore, NewApplication,
@@ -465,7 +466,7 @@ macro_rules! shared_queries {
                     rows.iter().map(user).collect()
                 }
 
-                async fn users_with_role(&self, role: &str) -> StoreResult<Vec<User>> {
+                async fn users_with_role(&self, role: &Role) -> StoreResult<Vec<User>> {
                     let rows = sqlx::query("SELECT * FROM users WHERE role = $1 ORDER BY id")
                         .bind(role)
                         .fetch_all(&self.pool)
@@ -482,7 +483,7 @@ macro_rules! shared_queries {
                     not_found_unless_one(done.rows_affected(), "user")
                 }
 
-                async fn set_user_role(&self, id: i64, role: &str) -> StoreResult<()> {
+                async fn set_user_role(&self, id: i64, role: &Role) -> StoreResult<()> {
                     let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
                         .bind(role)
                         .bind(id)

@@ -3,6 +3,7 @@
 //! templates and calendar it names exist. Works on the decoded model plus the positions kept
 //! by the parser, and reports every problem at the node at fault.
 
+use crate::role::Role;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::graph::{duration_text, edges};
@@ -56,11 +57,11 @@ fn near(a: &str, b: &str) -> bool {
 }
 
 fn check_role(w: &Workflow, role: &str, pos: Pos, context: &str, allow_system: bool, p: &mut Problems) {
-    if w.roles.iter().any(|r| r == role) || (allow_system && role == SYSTEM_ROLE) {
+    if w.roles.iter().any(|r| r == role) || (allow_system && role == Role::SYSTEM) {
         return;
     }
-    let known: Vec<&str> = w.roles.iter().map(String::as_str).collect();
-    let extra = if role == SYSTEM_ROLE {
+    let known: Vec<&str> = w.roles.iter().map(Role::as_str).collect();
+    let extra = if role == Role::SYSTEM {
         " (`system` may only take transitions)".to_string()
     } else {
         hint(role, &known, "role")
@@ -129,7 +130,7 @@ fn check_states(w: &Workflow, m: &SourceMap, p: &mut Problems) {
             );
         }
         let has_deadline = s.deadline.is_some() || sm.deadline_given;
-        let is_review = s.owner.as_deref().is_some_and(|o| o != APPLICANT_ROLE);
+        let is_review = s.owner.as_deref().is_some_and(|o| o != Role::APPLICANT);
         if is_review && !has_deadline {
             p.error(
                 sm.name,
@@ -153,7 +154,7 @@ fn check_states(w: &Workflow, m: &SourceMap, p: &mut Problems) {
                         format!("`on_deadline: {action}` is not an action open in state `{}` (open there: {open})", s.name),
                     );
                 }
-                Some(t) if t.by != SYSTEM_ROLE => p.error(
+                Some(t) if t.by != Role::SYSTEM => p.error(
                     sm.on_deadline,
                     format!(
                         "`on_deadline: {action}` is taken automatically, so the transition `{action}` from `{}` must be `by: system`, not `by: {}`",
@@ -240,7 +241,7 @@ fn check_transitions(w: &Workflow, m: &SourceMap, p: &mut Problems) -> bool {
             }
         }
         check_role(w, &t.by, tm.by, &format!("in `by` of transition `{}`", t.action), true, p);
-        if t.by == SYSTEM_ROLE {
+        if t.by == Role::SYSTEM {
             if t.comment == Need::Required {
                 p.error(
                     tm.comment,
@@ -495,7 +496,7 @@ notify:
         assert_eq!(w.roles, ["applicant", "ministry_reviewer"]);
         assert_eq!(
             w.role_organisations,
-            [("ministry_reviewer".to_string(), crate::organisation::OrganisationKind::Ministry)]
+            [(crate::role::Role::from("ministry_reviewer"), crate::organisation::OrganisationKind::Ministry)]
         );
         let src = changed(
             "roles: [applicant, ministry_reviewer]",

@@ -1,6 +1,7 @@
 //! The checked workflow model. A workflow file becomes this once, at load, or is rejected;
 //! everything downstream (transitions, UI, scheduler) trusts it without re-checking.
 
+use crate::role::Role;
 use regex::Regex;
 use serde::Serialize;
 
@@ -24,10 +25,10 @@ pub struct Workflow {
     pub calendar: String,
     /// Prefix of the application references, e.g. `QA-BV` gives `QA-BV-2026-000123-K`.
     pub reference_prefix: String,
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
     /// The kind of organisation whose people hold a role (`- {name: ROLE, organisation:
     /// KIND}` in `roles:`), for the roles that declare one.
-    pub role_organisations: Vec<(String, crate::organisation::OrganisationKind)>,
+    pub role_organisations: Vec<(Role, crate::organisation::OrganisationKind)>,
     pub fields: Vec<FieldDef>,
     pub documents: Vec<DocumentDef>,
     /// In file order; exactly one is initial.
@@ -128,7 +129,7 @@ pub struct Duration {
 pub enum Recipient {
     Owner,
     Applicant,
-    Role(String),
+    Role(Role),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -151,7 +152,7 @@ pub struct StateDef {
     /// Label for staff pages.
     pub label: String,
     /// The role that holds applications in this state (its queue).
-    pub owner: Option<String>,
+    pub owner: Option<Role>,
     pub initial: bool,
     pub terminal: bool,
     /// Label shown to the public and the applicant.
@@ -194,7 +195,7 @@ pub struct TransitionDef {
     pub from: Vec<String>,
     pub to: Target,
     /// The role allowed to take it. `system` marks actions only the scheduler takes.
-    pub by: String,
+    pub by: Role,
     pub requires_fields: bool,
     pub requires_documents: bool,
     /// The actor may not be the submitter nor the one who took the previous four-eyes step.
@@ -242,11 +243,6 @@ pub struct WebhookDef {
     pub secret: Option<String>,
     pub pos: Pos,
 }
-
-/// The role name the scheduler acts as.
-pub const SYSTEM_ROLE: &str = "system";
-/// The role of the firm users who submit applications.
-pub const APPLICANT_ROLE: &str = "applicant";
 
 impl Workflow {
     pub fn state(&self, name: &str) -> Option<&StateDef> {

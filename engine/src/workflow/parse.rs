@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use super::model::*;
 use super::yaml::{Node, Value};
 use super::{Problems, humanise};
+use crate::role::Role;
 
 /// Positions of the nodes that the linter may need to point at. The vectors run parallel to
 /// the model's (`states[i]` describes `workflow.states[i]`, and so on).
@@ -398,8 +399,8 @@ fn who(p: &mut Problems, e: &Entries, key: &str) -> Option<Sp<String>> {
 fn recipient(s: &str) -> Recipient {
     match s {
         "owner" => Recipient::Owner,
-        "applicant" => Recipient::Applicant,
-        role => Recipient::Role(role.to_string()),
+        applicant if applicant == Role::APPLICANT.as_str() => Recipient::Applicant,
+        role => Recipient::Role(role.into()),
     }
 }
 
@@ -610,7 +611,7 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
                 if !check_name(p, &role, "role") {
                     continue;
                 }
-                if w.roles.contains(&role.v) {
+                if w.roles.iter().any(|r| *r == role.v) {
                     p.error(role.pos, format!("role `{}` is listed twice", role.v));
                     continue;
                 }
@@ -620,9 +621,9 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
                 }
                 map.roles.push(role.pos);
                 if let Some(kind) = organisation {
-                    w.role_organisations.push((role.v.clone(), kind));
+                    w.role_organisations.push((role.v.as_str().into(), kind));
                 }
-                w.roles.push(role.v);
+                w.roles.push(role.v.into());
             }
         }
     }
@@ -1068,7 +1069,7 @@ fn decode_state(p: &mut Problems, state_name: &Sp<String>, node: &Node) -> Optio
         StateDef {
             name: state_name.v.clone(),
             label,
-            owner,
+            owner: owner.map(Role::from),
             initial,
             terminal,
             public,
@@ -1184,7 +1185,7 @@ fn decode_transition(p: &mut Problems, node: &Node) -> Option<(TransitionDef, Tr
             label,
             from,
             to,
-            by,
+            by: by.into(),
             requires_fields,
             requires_documents,
             four_eyes,

@@ -152,7 +152,7 @@ fn user_row(lang: Lang, u: &User, orgs: &HashMap<i64, &Organisation>) -> UserRow
         url: format!("/admin/users/{}", u.id),
         name: u.name.clone(),
         email: u.email.clone(),
-        role: u.role.clone(),
+        role: u.role.to_string(),
         role_label: role_label(lang, &u.role),
         organisation: orgs.get(&u.organisation_id).map(|o| o.name.clone()).unwrap_or_default(),
         language: language_name(&u.language),
@@ -185,7 +185,7 @@ fn role_choices(state: &AppState, lang: Lang, current: &str) -> Vec<Choice> {
         .engine
         .assignable_roles()
         .into_iter()
-        .map(|r| Choice { label: role_label(lang, &r), selected: r == current, value: r })
+        .map(|r| Choice { label: role_label(lang, &r), selected: r == current, value: r.to_string() })
         .collect()
 }
 

@@ -320,7 +320,7 @@ fn subline(w: &Workflow, i: usize) -> String {
     let s = &w.states[i];
     let mut parts: Vec<String> = Vec::new();
     if let Some(owner) = &s.owner {
-        parts.push(owner.clone());
+        parts.push(owner.to_string());
     }
     if let Some(d) = &s.deadline {
         let unit = match (d.unit, d.amount) {

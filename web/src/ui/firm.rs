@@ -12,10 +12,11 @@ use chrono::{DateTime, Utc};
 use corridor_engine::actor::Actor;
 use corridor_engine::error::EngineError;
 use corridor_engine::fields;
+use corridor_engine::role::Role;
 use corridor_engine::service::ApplicationView;
 use corridor_engine::store::{ApplicationFilter, DocumentRecord};
 use corridor_engine::transition::TransitionRequest;
-use corridor_engine::workflow::{APPLICANT_ROLE, Need, Target, TransitionDef, Workflow};
+use corridor_engine::workflow::{Need, Target, TransitionDef, Workflow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tera::Context;
@@ -49,7 +50,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 }
 
 fn applicant(ctx: &Ctx) -> UiResult<Actor> {
-    ctx.require_role(&[APPLICANT_ROLE]).cloned()
+    ctx.require_role(&[Role::APPLICANT]).cloned()
 }
 
 fn app_url(reference: &str, rest: &str) -> String {
@@ -69,7 +70,7 @@ fn leads_to_terminal(wf: &Workflow, t: &TransitionDef) -> bool {
 /// The transition that submits a draft: from the initial state, by the applicant, onwards.
 pub fn submit_action(wf: &Workflow) -> Option<&TransitionDef> {
     let initial = &wf.initial_state().name;
-    wf.transitions_from(initial).find(|t| t.by == APPLICANT_ROLE && !leads_to_terminal(wf, t))
+    wf.transitions_from(initial).find(|t| t.by == Role::APPLICANT && !leads_to_terminal(wf, t))
 }
 
 /// The transition that answers a request (e.g. `respond`), open in `state` after submission.
@@ -77,12 +78,12 @@ pub fn answer_action<'a>(wf: &'a Workflow, state: &'a str) -> Option<&'a Transit
     if state == wf.initial_state().name {
         return None;
     }
-    wf.transitions_from(state).find(|t| t.by == APPLICANT_ROLE && !leads_to_terminal(wf, t))
+    wf.transitions_from(state).find(|t| t.by == Role::APPLICANT && !leads_to_terminal(wf, t))
 }
 
 /// The applicant's way out (withdrawal), if open in `state`.
 pub fn withdraw_action<'a>(wf: &'a Workflow, state: &'a str) -> Option<&'a TransitionDef> {
-    wf.transitions_from(state).find(|t| t.by == APPLICANT_ROLE && leads_to_terminal(wf, t) && t.outcome.is_none())
+    wf.transitions_from(state).find(|t| t.by == Role::APPLICANT && leads_to_terminal(wf, t) && t.outcome.is_none())
 }
 
 fn need_str(n: Need) -> &'static str {
@@ -133,7 +134,7 @@ pub fn tag_for(wf: &Workflow, state: &str) -> &'static str {
             _ => "grey",
         };
     }
-    if def.owner.as_deref() == Some(APPLICANT_ROLE) { "orange" } else { "blue" }
+    if def.owner.as_ref() == Some(&Role::APPLICANT) { "orange" } else { "blue" }
 }
 
 pub fn card(view: &ApplicationView) -> AppCard {
@@ -152,7 +153,7 @@ pub fn card(view: &ApplicationView) -> AppCard {
         next_steps: state.and_then(|s| s.next_steps.clone()),
         deadline: r.deadline_at,
         is_draft: state.is_some_and(|s| s.initial),
-        with_applicant: state.is_some_and(|s| s.owner.as_deref() == Some(APPLICANT_ROLE)),
+        with_applicant: state.is_some_and(|s| s.owner.as_ref() == Some(&Role::APPLICANT)),
         terminal: state.is_some_and(|s| s.terminal),
         version: r.version,
         created_at: r.created_at,
@@ -288,7 +289,7 @@ fn startable(state: &AppState) -> Vec<std::sync::Arc<Workflow>> {
         .engine
         .workflows()
         .into_iter()
-        .filter(|w| w.roles.iter().any(|r| r == APPLICANT_ROLE) && submit_action(w).is_some())
+        .filter(|w| w.roles.iter().any(|r| r == Role::APPLICANT) && submit_action(w).is_some())
         .collect()
 }
 

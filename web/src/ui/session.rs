@@ -25,6 +25,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use corridor_engine::actor::Actor;
 use corridor_engine::auth;
+use corridor_engine::role::Role;
 use corridor_engine::store::{Session, User};
 
 use super::error::{PageError, UiError, UiResult};
@@ -117,9 +118,9 @@ impl Ctx {
     }
 
     /// The actor, who must hold one of `roles`; a page for another role answers 403.
-    pub fn require_role(&self, roles: &[&str]) -> UiResult<&Actor> {
+    pub fn require_role(&self, roles: &[Role]) -> UiResult<&Actor> {
         let (_, actor) = self.signed_in()?;
-        if roles.iter().any(|r| *r == actor.role) {
+        if roles.contains(&actor.role) {
             Ok(actor)
         } else {
             Err(UiError::Forbidden(format!("{} may not open {}", actor.role, self.path)))

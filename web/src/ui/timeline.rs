@@ -1,8 +1,9 @@
 //! What happened to an application, in plain language, from its audit events.
 
 use chrono::{DateTime, Utc};
+use corridor_engine::role::Role;
 use corridor_engine::store::AuditEvent;
-use corridor_engine::workflow::{APPLICANT_ROLE, Workflow};
+use corridor_engine::workflow::Workflow;
 use serde::Serialize;
 
 use super::i18n::{self, Lang};
@@ -32,8 +33,8 @@ pub fn role_label(lang: Lang, role: &str) -> String {
 pub fn entries(lang: Lang, workflow: &Workflow, events: &[AuditEvent], staff_view: bool) -> Vec<Entry> {
     let mut out = Vec::with_capacity(events.len());
     for e in events.iter().rev() {
-        let who = if e.role == APPLICANT_ROLE || staff_view {
-            if e.role == APPLICANT_ROLE {
+        let who = if e.role == Role::APPLICANT || staff_view {
+            if e.role == Role::APPLICANT {
                 e.actor_name.clone()
             } else {
                 format!("{} ({})", e.actor_name, role_label(lang, &e.role))

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::store::{ApplicationRecord, User};
+use crate::model::{ApplicationRecord, OrganisationId, User, UserId};
 use crate::workflow::{APPLICANT_ROLE, SYSTEM_ROLE, Workflow};
 
 /// Roles that administer the system but take no part in any workflow.
@@ -11,10 +11,10 @@ pub const ADMIN_ROLE: &str = "admin";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Actor {
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub name: String,
     pub role: String,
-    pub organisation_id: Option<i64>,
+    pub organisation_id: Option<OrganisationId>,
 }
 
 impl Actor {

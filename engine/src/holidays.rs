@@ -23,8 +23,8 @@ use serde_json::json;
 use crate::actor::Actor;
 use crate::calendar::{Calendar, Holiday};
 use crate::error::{EngineError, EngineResult};
+use crate::model::{ApplicationRecord, DeadlineChange, NewAuditEvent, Reference, StoredHoliday};
 use crate::service::Engine;
-use crate::store::{ApplicationRecord, DeadlineChange, NewAuditEvent, StoredHoliday};
 use crate::workflow::{DurationUnit, SYSTEM_ROLE};
 
 /// How far after a deadline a timer may still fire (an escalation "N working days after"):
@@ -120,7 +120,7 @@ pub struct HolidayEntry {
 /// A deadline that a holiday change moved.
 #[derive(Debug, Clone, Serialize)]
 pub struct MovedDeadline {
-    pub reference: String,
+    pub reference: Reference,
     pub state: String,
     pub old_deadline: DateTime<Utc>,
     pub new_deadline: DateTime<Utc>,

@@ -11,7 +11,7 @@ use crate::audit::storable_time;
 use crate::calendar::Calendar;
 use crate::error::{EngineError, EngineResult};
 use crate::fields::{self, FieldError, FieldProblem};
-use crate::store::{ApplicationRecord, NewAuditEvent, NewJob, Step, TransitionWrite};
+use crate::model::{ApplicationRecord, NewAuditEvent, NewJob, Step, TransitionWrite, UserId};
 use crate::workflow::{APPLICANT_ROLE, Need, Recipient, StateDef, Target, Trigger, Workflow};
 
 /// Attempts before a message becomes a dead letter.
@@ -88,7 +88,7 @@ impl std::fmt::Display for FourEyesBlock {
 }
 
 /// The one who submitted, and the actor who took the last four-eyes step.
-fn four_eyes_blockers(workflow: &Workflow, history: &[Step]) -> (Option<i64>, Option<i64>) {
+fn four_eyes_blockers(workflow: &Workflow, history: &[Step]) -> (Option<UserId>, Option<UserId>) {
     let initial = &workflow.initial_state().name;
     let submitter = history
         .iter()

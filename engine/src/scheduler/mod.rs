@@ -353,7 +353,7 @@ impl Scheduler {
     async fn application(&self, job: &Job) -> Result<ApplicationView, Failure> {
         let id = job
             .application_id
-            .or_else(|| job.payload.get("application_id").and_then(Value::as_i64))
+            .or_else(|| job.payload.get("application_id").and_then(Value::as_i64).map(crate::model::ApplicationId::new))
             .ok_or_else(|| Failure::permanent("the job names no application"))?;
         let record = match self.engine.store.application(id).await {
             Ok(r) => r,
@@ -492,7 +492,7 @@ impl Scheduler {
         let state = text(&job.payload, "state").unwrap_or(&view.record.state).to_string();
         let users = self.recipients(&to, &view, &state).await?;
         let context = self.application_context(&view, &state, &job.payload);
-        self.fan_out(job, template, &users, &context, Some(&view.record.reference), now).await?;
+        self.fan_out(job, template, &users, &context, Some(view.record.reference.as_str()), now).await?;
         Ok(Outcome::Done)
     }
 
@@ -606,7 +606,7 @@ impl Scheduler {
             .ok_or_else(|| Failure::permanent("the message names no recipient"))?;
         let template =
             text(&job.payload, "template").ok_or_else(|| Failure::permanent("the message names no template"))?;
-        let user = match self.engine.store.user(user_id).await {
+        let user = match self.engine.store.user(crate::model::UserId::new(user_id)).await {
             Ok(u) => u,
             Err(StoreError::NotFound(_)) => {
                 return Ok(Outcome::Obsolete(format!("user {user_id} no longer exists")));

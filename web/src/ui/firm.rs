@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use corridor_engine::actor::Actor;
 use corridor_engine::error::EngineError;
 use corridor_engine::fields;
+use corridor_engine::model::{ApplicationFilter, DocumentRecord, Reference};
 use corridor_engine::service::ApplicationView;
-use corridor_engine::store::{ApplicationFilter, DocumentRecord};
 use corridor_engine::transition::TransitionRequest;
 use corridor_engine::workflow::{APPLICANT_ROLE, Need, Target, TransitionDef, Workflow};
 use serde::{Deserialize, Serialize};
@@ -27,6 +27,7 @@ use super::session::Ctx;
 use super::timeline;
 use super::views::{render, render_status};
 use crate::AppState;
+use crate::extract::reference as parse_reference;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -52,7 +53,7 @@ fn applicant(ctx: &Ctx) -> UiResult<Actor> {
     ctx.require_role(&[APPLICANT_ROLE]).cloned()
 }
 
-fn app_url(reference: &str, rest: &str) -> String {
+fn app_url(reference: impl std::fmt::Display, rest: &str) -> String {
     format!("/applications/{reference}{rest}")
 }
 
@@ -98,7 +99,7 @@ fn need_str(n: Need) -> &'static str {
 /// An application as the firm's pages show it.
 #[derive(Debug, Serialize)]
 pub struct AppCard {
-    pub reference: String,
+    pub reference: Reference,
     pub url: String,
     pub workflow_title: String,
     pub name: String,
@@ -328,8 +329,9 @@ async fn start(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormDat
 
 async fn application(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let (view, docs) = state.engine.documents(&actor, &reference).await?;
-    let events = state.engine.history(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let (view, docs) = state.engine.documents(&actor, &case).await?;
+    let events = state.engine.history(&actor, &case).await?;
     let lang = ctx.lang;
     let (details_task, documents_task) = task_status(&view, &docs);
     let card = card(&view);
@@ -352,12 +354,7 @@ async fn application(State(state): State<AppState>, ctx: Ctx, Path(reference): P
     // Once a decision closed it: the printable decision letter (the engine says whether there
     // is one; a withdrawal or a lapse has none).
     let letter_url = if card.terminal {
-        state
-            .engine
-            .decision(&actor, &reference)
-            .await
-            .ok()
-            .map(|d| format!("/cases/{}/letter", d.view.record.reference))
+        state.engine.decision(&actor, &case).await.ok().map(|d| format!("/cases/{}/letter", d.view.record.reference))
     } else {
         None
     };
@@ -388,7 +385,8 @@ fn editable_draft(view: &ApplicationView) -> bool {
 
 async fn details_form(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     if !editable_draft(&view) {
         return Ok(Redirect::to(&app_url(&view.record.reference, "")).into_response());
     }
@@ -409,7 +407,8 @@ async fn save_details(
     Form(form): Form<FormData>,
 ) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     if !editable_draft(&view) {
         return Err(UiError::Conflict("the application is no longer a draft".into()));
     }
@@ -425,7 +424,7 @@ async fn save_details(
         return details_page(&ctx, &view, &merged, &errors, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let version = form.i64("version").unwrap_or(-1);
-    match state.engine.update_fields(&actor, &reference, version, &given).await {
+    match state.engine.update_fields(&actor, &case, version, &given).await {
         Ok(saved) => {
             let next = if finishing { "/documents?notice=details_saved" } else { "?notice=saved" };
             Ok(Redirect::to(&app_url(&saved.record.reference, next)).into_response())
@@ -435,7 +434,7 @@ async fn save_details(
             details_page(&ctx, &view, &merged, &errors, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(EngineError::StaleVersion { .. }) => {
-            let fresh = state.engine.application(&actor, &reference).await?;
+            let fresh = state.engine.application(&actor, &case).await?;
             details_page(&ctx, &fresh, &merged, &stale_error(lang), StatusCode::CONFLICT)
         }
         Err(e) => Err(e.into()),
@@ -472,7 +471,8 @@ fn documents_view(
 
 async fn documents_page(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let (view, docs) = state.engine.documents(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let (view, docs) = state.engine.documents(&actor, &case).await?;
     documents_view(&ctx, &view, &docs, &FormErrors::default(), StatusCode::OK)
 }
 
@@ -503,14 +503,15 @@ async fn upload(
             _ => {}
         }
     }
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     let Some(def) = view.workflow.document(&kind).cloned() else { return Err(UiError::NotFound) };
     let key = format!("doc-{kind}");
     let href = format!("#{key}");
     let mut errors = FormErrors::default();
     match file {
         Some((name, bytes)) if !(name.is_empty() && bytes.is_empty()) => {
-            match state.engine.upload_document(&actor, &reference, &kind, &name, &bytes).await {
+            match state.engine.upload_document(&actor, &case, &kind, &name, &bytes).await {
                 Ok(_) => {
                     return Ok(Redirect::to(&app_url(
                         &view.record.reference,
@@ -545,7 +546,7 @@ async fn upload(
             i18n::t_args(lang, "documents.error.choose", &[("label", forms::lower_label(&def.label))]),
         ),
     }
-    let (view, docs) = state.engine.documents(&actor, &reference).await?;
+    let (view, docs) = state.engine.documents(&actor, &case).await?;
     documents_view(&ctx, &view, &docs, &errors, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
@@ -555,7 +556,8 @@ async fn download(
     Path((reference, id)): Path<(String, i64)>,
 ) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let (doc, bytes) = state.engine.document_content(&actor, &reference, id).await?;
+    let case = parse_reference(&reference)?;
+    let (doc, bytes) = state.engine.document_content(&actor, &case, id).await?;
     Ok(crate::api::document_response(&doc, bytes, true))
 }
 
@@ -579,7 +581,8 @@ fn check_view(
 
 async fn check_page(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let (view, docs) = state.engine.documents(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let (view, docs) = state.engine.documents(&actor, &case).await?;
     if not_draft(&view) {
         return Ok(Redirect::to(&app_url(&view.record.reference, "")).into_response());
     }
@@ -593,7 +596,8 @@ async fn submit(
     Form(form): Form<FormData>,
 ) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     let reference = view.record.reference.clone();
     if not_draft(&view) {
         // A second click after the first went through.
@@ -607,10 +611,10 @@ async fn submit(
         reason: None,
         fields: None,
     };
-    match state.engine.transition(&actor, &reference, &request).await {
+    match state.engine.transition(&actor, &case, &request).await {
         Ok(_) => Ok(Redirect::to(&app_url(&reference, "/confirmation")).into_response()),
         Err(EngineError::Unprocessable { details, .. }) => {
-            let (view, docs) = state.engine.documents(&actor, &reference).await?;
+            let (view, docs) = state.engine.documents(&actor, &case).await?;
             let errors = forms::engine_errors(
                 ctx.lang,
                 &view.workflow,
@@ -621,7 +625,7 @@ async fn submit(
             check_view(&ctx, &view, &docs, &errors, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(EngineError::StaleVersion { .. }) | Err(EngineError::ActionNotOpen { .. }) => {
-            let (view, docs) = state.engine.documents(&actor, &reference).await?;
+            let (view, docs) = state.engine.documents(&actor, &case).await?;
             if not_draft(&view) {
                 return Ok(Redirect::to(&app_url(&reference, "/confirmation")).into_response());
             }
@@ -633,7 +637,8 @@ async fn submit(
 
 async fn confirmation(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     if !not_draft(&view) {
         return Ok(Redirect::to(&app_url(&view.record.reference, "")).into_response());
     }
@@ -670,11 +675,12 @@ fn respond_view(
 
 async fn respond_form(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let (view, docs) = state.engine.documents(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let (view, docs) = state.engine.documents(&actor, &case).await?;
     if answer_action(&view.workflow, &view.record.state).is_none() {
         return Ok(Redirect::to(&app_url(&view.record.reference, "")).into_response());
     }
-    let events = state.engine.history(&actor, &reference).await?;
+    let events = state.engine.history(&actor, &case).await?;
     let values = values_of(&view);
     respond_view(&ctx, &view, &docs, &events, &values, "", &FormErrors::default(), StatusCode::OK)
 }
@@ -686,7 +692,8 @@ async fn respond(
     Form(form): Form<FormData>,
 ) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     let reference = view.record.reference.clone();
     let Some(action) = answer_action(&view.workflow, &view.record.state).map(|t| t.action.clone()) else {
         return Err(UiError::Conflict("no request to answer".into()));
@@ -700,7 +707,7 @@ async fn respond(
         reason: None,
         fields: Some(given.clone()),
     };
-    let result = state.engine.transition(&actor, &reference, &request).await;
+    let result = state.engine.transition(&actor, &case, &request).await;
     let mut merged = values_of(&view);
     merged.extend(given);
     let errors = match result {
@@ -715,11 +722,11 @@ async fn respond(
         Err(EngineError::StaleVersion { .. }) => stale_error(ctx.lang),
         Err(e) => return Err(e.into()),
     };
-    let (view, docs) = state.engine.documents(&actor, &reference).await?;
+    let (view, docs) = state.engine.documents(&actor, &case).await?;
     if answer_action(&view.workflow, &view.record.state).is_none() {
         return Ok(Redirect::to(&app_url(&reference, "")).into_response());
     }
-    let events = state.engine.history(&actor, &reference).await?;
+    let events = state.engine.history(&actor, &case).await?;
     respond_view(&ctx, &view, &docs, &events, &merged, &comment, &errors, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
@@ -744,7 +751,8 @@ fn withdraw_view(
 
 async fn withdraw_form(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     if withdraw_action(&view.workflow, &view.record.state).is_none() {
         return Ok(Redirect::to(&app_url(&view.record.reference, "")).into_response());
     }
@@ -758,7 +766,8 @@ async fn withdraw(
     Form(form): Form<FormData>,
 ) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     let reference = view.record.reference.clone();
     let Some(action) = withdraw_action(&view.workflow, &view.record.state) else {
         return Err(UiError::Conflict("withdrawal is not open".into()));
@@ -771,7 +780,7 @@ async fn withdraw(
         reason: (action.reason != Need::None).then(|| reason.clone()),
         fields: None,
     };
-    let errors = match state.engine.transition(&actor, &reference, &request).await {
+    let errors = match state.engine.transition(&actor, &case, &request).await {
         Ok(_) => return Ok(Redirect::to(&app_url(&reference, "?notice=withdrawn")).into_response()),
         Err(EngineError::Unprocessable { details, .. }) => {
             forms::engine_errors(ctx.lang, &view.workflow, &details, |n| format!("#{n}"), |k| format!("#{k}"))
@@ -779,7 +788,7 @@ async fn withdraw(
         Err(EngineError::StaleVersion { .. }) => stale_error(ctx.lang),
         Err(e) => return Err(e.into()),
     };
-    let view = state.engine.application(&actor, &reference).await?;
+    let view = state.engine.application(&actor, &case).await?;
     if withdraw_action(&view.workflow, &view.record.state).is_none() {
         return Ok(Redirect::to(&app_url(&reference, "")).into_response());
     }

@@ -73,7 +73,7 @@ impl FromStr for Reference {
         if check.len() != 1 || body.is_empty() || !body.bytes().all(|c| c == b'-' || value(c).is_some()) {
             return Err(InvalidReference);
         }
-        if check.chars().next() != Some(check_char(body)) {
+        if !check.starts_with(check_char(body)) {
             return Err(InvalidReference);
         }
         Ok(Reference(s))

@@ -39,7 +39,7 @@ pub fn routes() -> Router<AppState> {
 /// A form's address opened as a page (reload, the language switch after a refused form):
 /// the case page it belongs to.
 pub async fn back_to_case(Path(reference): Path<String>) -> Response {
-    Redirect::to(&case_url(&super::error::urlencode(&reference), "")).into_response()
+    Redirect::to(&case_url(super::error::urlencode(&reference), "")).into_response()
 }
 
 /// The signed-in member of staff; firms and administrators have no queue.

@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use corridor_engine::actor::Actor;
 use corridor_engine::clock::SystemClock;
+use corridor_engine::model::{NewUser, OrganisationId, Reference, User, UserId};
 use corridor_engine::role::Role;
 use corridor_engine::service::Engine;
-use corridor_engine::store::{NewUser, Store, User};
+use corridor_engine::store::Store;
 use corridor_engine::transition::TransitionRequest;
 use corridor_engine::workflow::{Need, TransitionDef, Workflow};
 use sqlx::Row;
@@ -158,7 +159,7 @@ async fn measure(
             }
             version = after.record.version;
 
-            let rows = engine_db.read_transition(after.record.id, last_job).await?;
+            let rows = engine_db.read_transition(after.record.id.get(), last_job).await?;
             last_job = rows.jobs.iter().map(|j| j.id).max().unwrap_or(last_job);
             let started = Instant::now();
             raw_db.replay(&rows).await?;
@@ -184,7 +185,7 @@ async fn fill(
     store: &dyn Store,
     workflow: &Workflow,
     count: usize,
-) -> anyhow::Result<Vec<(String, Actor, i64)>> {
+) -> anyhow::Result<Vec<(Reference, Actor, i64)>> {
     let hash = corridor_engine::auth::hash_password("benchmark-password")?;
     let mut apps = Vec::with_capacity(count);
     let mut firms = Vec::new();
@@ -206,7 +207,13 @@ async fn fill(
     Ok(apps)
 }
 
-async fn user(store: &dyn Store, email: &str, role: &Role, organisation_id: i64, hash: &str) -> anyhow::Result<User> {
+async fn user(
+    store: &dyn Store,
+    email: &str,
+    role: &Role,
+    organisation_id: OrganisationId,
+    hash: &str,
+) -> anyhow::Result<User> {
     Ok(store
         .create_user(NewUser {
             email: email.into(),
@@ -253,7 +260,7 @@ fn actor_for(
     t: &TransitionDef,
     firm: &Actor,
     staff: &HashMap<Role, Vec<User>>,
-    last_four_eyes: Option<i64>,
+    last_four_eyes: Option<UserId>,
 ) -> anyhow::Result<Actor> {
     Ok(match &t.by {
         role if *role == Role::APPLICANT => firm.clone(),
@@ -670,7 +677,7 @@ async fn queue_on(
     let cookie = format!("{}={token}", corridor_web::ui::session::SESSION_COOKIE);
 
     let first = get_page(&http, &format!("{base}/queue"), &cookie).await?;
-    let nearest_on_first_page = first.contains(&nearest.reference);
+    let nearest_on_first_page = first.contains(nearest.reference.as_str());
     let next = first
         .split("href=\"/queue?after=")
         .nth(1)
@@ -713,7 +720,7 @@ async fn queue_on(
         applications: generated.applications,
         generate_seconds: generated.seconds,
         timings,
-        nearest_reference: nearest.reference,
+        nearest_reference: nearest.reference.to_string(),
         nearest_on_first_page,
     })
 }

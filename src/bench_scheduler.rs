@@ -109,7 +109,7 @@ async fn measure(
         })
         .await?;
     let started = Instant::now();
-    fill(store.as_ref(), url, args, reviewer.organisation_id, reviewer.id).await?;
+    fill(store.as_ref(), url, args, reviewer.organisation_id.get(), reviewer.id.get()).await?;
     let fill_time = started.elapsed();
     let plan = claim_plan(store.as_ref(), url).await?;
     eprintln!("{label}: filled in {:.1} s; finding and enqueueing...", fill_time.as_secs_f64());

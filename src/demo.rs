@@ -248,7 +248,7 @@ async fn walk(
             .with_context(|| format!("uploading the demo `{}`", doc.name))?;
     }
     let mut version = engine.application(&firm_actor, &reference).await?.record.version;
-    let mut last_four_eyes: Option<i64> = None;
+    let mut last_four_eyes: Option<corridor_engine::model::UserId> = None;
     for t in path {
         // Transitions the scheduler takes on a deadline (a lapse) are taken here as the
         // system, so that the demo shows those states too.

@@ -14,8 +14,7 @@ use std::time::Instant;
 use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use corridor_engine::audit::canonical_time;
-use corridor_engine::reference;
-use corridor_engine::store::NewUser;
+use corridor_engine::model::{NewUser, Reference};
 use corridor_engine::workflow::Workflow;
 use serde_json::{Map, Value};
 use sqlx::QueryBuilder;
@@ -163,12 +162,12 @@ pub async fn run(config: &Config, applications: usize, firms: usize, seed: u64) 
             let deadline: Option<DateTime<Utc>> =
                 has_deadline.then(|| now + Duration::minutes(rng.below(60 * 24 * 30) as i64) - Duration::days(10));
             rows.push(Row {
-                reference: reference::format(&wf.reference_prefix, year, counters[w]),
+                reference: Reference::format(&wf.reference_prefix, year, counters[w]).to_string(),
                 workflow_id: wf.id.clone(),
                 workflow_version: wf.version as i64,
                 state,
-                organisation_id: org,
-                created_by: user,
+                organisation_id: org.get(),
+                created_by: user.get(),
                 fields: Value::Object(fields(wf, &name, &passport)).to_string(),
                 applicant_name: name.to_lowercase(),
                 passport_number: passport,

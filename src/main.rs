@@ -270,7 +270,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(b) => {
-                    let app = store.application(b.application_id).await.map(|a| a.reference).unwrap_or_default();
+                    let app =
+                        store.application(b.application_id).await.map(|a| a.reference.to_string()).unwrap_or_default();
                     println!(
                         "audit chain BROKEN at application {app} event {} (row id {}): {}",
                         b.seq,

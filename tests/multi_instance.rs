@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use corridor_engine::actor::Actor;
 use corridor_engine::clock::ManualClock;
-use corridor_engine::model::JobStatus;
+use corridor_engine::model::{JobStatus, Reference};
 use corridor_engine::service::Engine;
 use corridor_engine::workflow::{Duration as WfDuration, DurationUnit};
 use support::smtp::{self as scheduling, Smtp, start_smtp};
@@ -76,7 +76,7 @@ async fn due_applications(
     applicant: &Actor,
     count: usize,
     first: usize,
-) -> Vec<String> {
+) -> Vec<Reference> {
     let workflow = engine.workflow("it-business-visa").unwrap();
     let calendar = engine.calendar(&workflow).unwrap();
     let deadline = workflow.state("ministry_review").unwrap().deadline.unwrap();
@@ -155,7 +155,7 @@ async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_j
     let ids: BTreeSet<String> = got.iter().map(|m| m.message_id()).collect();
     assert_eq!(got.len(), 500, "every reminder exactly once");
     assert_eq!(ids.len(), 500);
-    let references: BTreeSet<&String> = first_batch.iter().collect();
+    let references: BTreeSet<&Reference> = first_batch.iter().collect();
     assert!(got.iter().all(|m| references.iter().any(|r| m.subject().contains(r.as_str()))));
     // Both instances did part of the work.
     let done = store.jobs(Some(JobStatus::Done), 100_000).await.unwrap();
@@ -198,7 +198,7 @@ async fn two_instances_deliver_every_reminder_once_and_take_over_a_killed_ones_j
     let got = reminders(&smtp);
     assert_eq!(got.len(), expected, "the held jobs were delivered once, by the other instance");
     assert_eq!(got.iter().map(|m| m.message_id()).collect::<BTreeSet<_>>().len(), expected);
-    let second: BTreeSet<&String> = second_batch.iter().collect();
+    let second: BTreeSet<&Reference> = second_batch.iter().collect();
     assert_eq!(got.iter().filter(|m| second.iter().any(|r| m.subject().contains(r.as_str()))).count(), 100);
     for (id, locked_until) in held {
         let job = store.job(id).await.unwrap();

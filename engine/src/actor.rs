@@ -3,16 +3,16 @@
 
 use serde::Serialize;
 
+use crate::model::{ApplicationRecord, OrganisationId, User, UserId};
 use crate::role::Role;
-use crate::store::{ApplicationRecord, User};
 use crate::workflow::Workflow;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Actor {
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub name: String,
     pub role: Role,
-    pub organisation_id: Option<i64>,
+    pub organisation_id: Option<OrganisationId>,
 }
 
 impl Actor {

@@ -23,9 +23,10 @@ use crate::actor::Actor;
 use crate::audit::{self, ChainBreak};
 use crate::auth;
 use crate::error::{EngineError, EngineResult};
+use crate::model::{AuditEvent, Job, JobId, JobStatus, NewUser, Organisation, OrganisationId, Reference, User, UserId};
 use crate::organisation::OrganisationKind;
 use crate::service::{ApplicationView, Engine};
-use crate::store::{AuditEvent, Job, JobId, JobStatus, NewUser, Organisation, StoreError, User};
+use crate::store::StoreError;
 use crate::workflow::Workflow;
 
 /// Shortest password an administrator may set by hand (generated ones are 20 characters).
@@ -92,7 +93,7 @@ pub struct UserInput {
     pub email: String,
     pub name: String,
     pub role: String,
-    pub organisation_id: Option<i64>,
+    pub organisation_id: Option<OrganisationId>,
     pub language: String,
     /// Empty: generate one and show it once.
     pub password: String,
@@ -109,7 +110,7 @@ pub struct CreatedUser {
 #[derive(Debug, Clone)]
 pub struct JobView {
     pub job: Job,
-    pub reference: Option<String>,
+    pub reference: Option<Reference>,
 }
 
 /// One application's audit trail and whether its hash chain holds.
@@ -241,10 +242,10 @@ async fn hash_password(password: String) -> EngineResult<String> {
 fn log_admin_action(admin: &Actor, action: &str, user: &User) {
     tracing::info!(
         target: "corridor::admin",
-        admin_id = admin.user_id,
+        admin_id = admin.user_id.map(UserId::get),
         admin = %admin.name,
         action,
-        user_id = user.id,
+        user_id = user.id.get(),
         user = %user.email,
         "administrative change"
     );
@@ -288,7 +289,7 @@ impl Engine {
         Ok(self.store.users().await?)
     }
 
-    pub async fn admin_user(&self, actor: &Actor, user_id: i64) -> EngineResult<User> {
+    pub async fn admin_user(&self, actor: &Actor, user_id: UserId) -> EngineResult<User> {
         self.require_admin(actor)?;
         Ok(self.store.user(user_id).await?)
     }
@@ -311,7 +312,7 @@ impl Engine {
         let country = (!checked.country.is_empty()).then_some(checked.country.as_str());
         match self.store.create_organisation(&checked.name, &checked.kind, country).await {
             Ok(org) => {
-                tracing::info!(target: "corridor::admin", admin_id = actor.user_id, organisation = org.id, name = %org.name, "organisation created");
+                tracing::info!(target: "corridor::admin", admin_id = actor.user_id.map(UserId::get), organisation = org.id.get(), name = %org.name, "organisation created");
                 Ok(Ok(org))
             }
             Err(StoreError::Duplicate(_)) => Ok(Err(vec![Problem::new("name", ProblemKind::Taken)])),
@@ -338,11 +339,14 @@ impl Engine {
         let generated = checked.password.is_empty().then(auth::generate_password);
         let password = generated.clone().unwrap_or_else(|| checked.password.clone());
         let password_hash = hash_password(password).await?;
+        let Some(organisation_id) = checked.organisation_id else {
+            return Ok(Err(vec![Problem::new("organisation", ProblemKind::Missing)]));
+        };
         let new_user = NewUser {
             email: checked.email,
             name: checked.name,
             role: checked.role.into(),
-            organisation_id: checked.organisation_id.unwrap_or_default(),
+            organisation_id,
             password_hash: Some(password_hash),
             language: checked.language,
         };
@@ -367,7 +371,7 @@ impl Engine {
     }
 
     /// Disable or enable an account. Disabling ends every session of that user at once.
-    pub async fn admin_set_disabled(&self, actor: &Actor, user_id: i64, disabled: bool) -> EngineResult<User> {
+    pub async fn admin_set_disabled(&self, actor: &Actor, user_id: UserId, disabled: bool) -> EngineResult<User> {
         self.require_admin(actor)?;
         let user = self.store.user(user_id).await?;
         Self::refuse_self(actor, &user, "disable")?;
@@ -381,7 +385,7 @@ impl Engine {
 
     /// Give the account a new generated password (returned once) and end its sessions, so
     /// that whoever held the old password is signed out everywhere.
-    pub async fn admin_reset_password(&self, actor: &Actor, user_id: i64) -> EngineResult<(User, String)> {
+    pub async fn admin_reset_password(&self, actor: &Actor, user_id: UserId) -> EngineResult<(User, String)> {
         self.require_admin(actor)?;
         let user = self.store.user(user_id).await?;
         let password = auth::generate_password();
@@ -395,7 +399,7 @@ impl Engine {
     pub async fn admin_set_role(
         &self,
         actor: &Actor,
-        user_id: i64,
+        user_id: UserId,
         role: &str,
     ) -> EngineResult<Result<User, Vec<Problem>>> {
         self.require_admin(actor)?;
@@ -425,7 +429,7 @@ impl Engine {
     }
 
     /// An application's events, oldest first, with the verification of their chain.
-    pub async fn admin_audit(&self, actor: &Actor, reference: &str) -> EngineResult<AuditReport> {
+    pub async fn admin_audit(&self, actor: &Actor, reference: &Reference) -> EngineResult<AuditReport> {
         self.require_admin(actor)?;
         let application = self.application(actor, reference).await?;
         let events = self.store.history(application.record.id).await?;
@@ -442,8 +446,12 @@ impl Engine {
         for id in &ids {
             let history = self.store.history(*id).await?;
             if let Err(b) = audit::verify_chain(*id, &history) {
-                let reference =
-                    self.store.application(*id).await.map(|a| a.reference).unwrap_or_else(|_| format!("#{id}"));
+                let reference = self
+                    .store
+                    .application(*id)
+                    .await
+                    .map(|a| a.reference.to_string())
+                    .unwrap_or_else(|_| format!("#{id}"));
                 return Ok(ChainSummary {
                     applications: ids.len(),
                     events,
@@ -472,7 +480,8 @@ impl Engine {
     pub async fn admin_jobs(&self, actor: &Actor, status: Option<JobStatus>, limit: i64) -> EngineResult<Vec<JobView>> {
         self.require_admin(actor)?;
         let jobs = self.store.jobs(status, limit.clamp(1, 500)).await?;
-        let mut references: std::collections::HashMap<i64, Option<String>> = std::collections::HashMap::new();
+        let mut references: std::collections::HashMap<crate::model::ApplicationId, Option<Reference>> =
+            std::collections::HashMap::new();
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
             let reference = match job.application_id {
@@ -500,7 +509,7 @@ impl Engine {
     pub async fn admin_retry_job(&self, actor: &Actor, job_id: JobId) -> EngineResult<()> {
         self.require_admin(actor)?;
         self.store.retry_job(job_id, self.now()).await?;
-        tracing::info!(target: "corridor::admin", admin_id = actor.user_id, job = job_id.get(), "dead letter retried");
+        tracing::info!(target: "corridor::admin", admin_id = actor.user_id.map(UserId::get), job = job_id.get(), "dead letter retried");
         Ok(())
     }
 }
@@ -512,7 +521,7 @@ mod tests {
 
     fn org(id: i64) -> Organisation {
         Organisation {
-            id,
+            id: OrganisationId::new(id),
             name: "Ministry".into(),
             kind: "ministry".into(),
             country: Some("QA".into()),
@@ -529,7 +538,7 @@ mod tests {
             email: " sara@ministry.example ".into(),
             name: "Sara Al-Kuwari".into(),
             role: "ministry_reviewer".into(),
-            organisation_id: Some(7),
+            organisation_id: Some(OrganisationId::new(7)),
             language: "ar".into(),
             password: String::new(),
         }
@@ -547,7 +556,7 @@ mod tests {
             email: "not an address".into(),
             name: " ".into(),
             role: Role::SYSTEM.to_string(),
-            organisation_id: Some(99),
+            organisation_id: Some(OrganisationId::new(99)),
             language: "fr".into(),
             password: "short".into(),
         };

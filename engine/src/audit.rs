@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::model::{AuditEvent, NewAuditEvent};
+use crate::model::{ApplicationId, AuditEvent, NewAuditEvent, OrganisationId, UserId};
 pub use crate::model::{canonical_time, storable_time};
 
 /// The `prev_hash` of an application's first event.
@@ -15,12 +15,12 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 #[allow(clippy::too_many_arguments)]
 fn digest(
     prev_hash: &str,
-    application_id: i64,
+    application_id: ApplicationId,
     seq: i64,
-    actor_id: Option<i64>,
+    actor_id: Option<UserId>,
     actor_name: &str,
     role: &str,
-    organisation_id: Option<i64>,
+    organisation_id: Option<OrganisationId>,
     action: &str,
     from_state: Option<&str>,
     to_state: Option<&str>,
@@ -29,6 +29,7 @@ fn digest(
     data: &Value,
     at: DateTime<Utc>,
 ) -> String {
+    // Ids serialise as their plain numbers, so typing them changed no hash.
     // serde_json keeps object keys sorted (no preserve_order feature), so this is canonical.
     let body = json!({
         "application_id": application_id,
@@ -53,7 +54,7 @@ fn digest(
 }
 
 /// The hash a new event gets when appended after `prev_hash` as number `seq`.
-pub fn hash_new(prev_hash: &str, application_id: i64, seq: i64, e: &NewAuditEvent) -> String {
+pub fn hash_new(prev_hash: &str, application_id: ApplicationId, seq: i64, e: &NewAuditEvent) -> String {
     digest(
         prev_hash,
         application_id,
@@ -95,7 +96,7 @@ pub fn hash_stored(e: &AuditEvent) -> String {
 /// Why a chain does not verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainBreak {
-    pub application_id: i64,
+    pub application_id: ApplicationId,
     /// Sequence number of the first event that does not match (or that is missing).
     pub seq: i64,
     pub event_id: Option<i64>,
@@ -103,7 +104,7 @@ pub struct ChainBreak {
 }
 
 /// Check one application's events, oldest first.
-pub fn verify_chain(application_id: i64, events: &[AuditEvent]) -> Result<(), ChainBreak> {
+pub fn verify_chain(application_id: ApplicationId, events: &[AuditEvent]) -> Result<(), ChainBreak> {
     let mut prev = GENESIS.to_string();
     for (i, e) in events.iter().enumerate() {
         let expected_seq = i as i64 + 1;

@@ -24,8 +24,8 @@ use serde_json::json;
 use crate::actor::Actor;
 use crate::calendar::{Calendar, Holiday};
 use crate::error::{EngineError, EngineResult};
+use crate::model::{ApplicationRecord, DeadlineChange, JobKind, NewAuditEvent, Reference, StoredHoliday};
 use crate::service::Engine;
-use crate::store::{ApplicationRecord, DeadlineChange, JobKind, NewAuditEvent, StoredHoliday};
 use crate::workflow::DurationUnit;
 
 /// How far after a deadline a timer may still fire (an escalation "N working days after"):
@@ -121,7 +121,7 @@ pub struct HolidayEntry {
 /// A deadline that a holiday change moved.
 #[derive(Debug, Clone, Serialize)]
 pub struct MovedDeadline {
-    pub reference: String,
+    pub reference: Reference,
     pub state: String,
     pub old_deadline: DateTime<Utc>,
     pub new_deadline: DateTime<Utc>,

@@ -6,8 +6,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod ids;
 pub mod jobs;
 
+pub use crate::reference::Reference;
+pub use ids::{ApplicationId, OrganisationId, UserId};
 pub use jobs::{Job, JobId, JobKind, JobPayload, JobStatus, NewJob};
 
 /// Times are kept (and hashed) at microsecond precision, the precision both databases keep.
@@ -24,7 +27,7 @@ pub fn storable_time(at: DateTime<Utc>) -> DateTime<Utc> {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Organisation {
-    pub id: i64,
+    pub id: OrganisationId,
     pub name: String,
     /// `firm`, `ministry`, `embassy`, `authority`, `operator`.
     pub kind: String,
@@ -34,11 +37,11 @@ pub struct Organisation {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub role: Role,
-    pub organisation_id: i64,
+    pub organisation_id: OrganisationId,
     #[serde(skip)]
     pub password_hash: Option<String>,
     /// Preferred language (`en`, `ar`, `ur`).
@@ -52,7 +55,7 @@ pub struct NewUser {
     pub email: String,
     pub name: String,
     pub role: Role,
-    pub organisation_id: i64,
+    pub organisation_id: OrganisationId,
     pub password_hash: Option<String>,
     pub language: String,
 }
@@ -68,8 +71,8 @@ pub struct StoredWorkflow {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ApplicationRecord {
-    pub id: i64,
-    pub reference: String,
+    pub id: ApplicationId,
+    pub reference: Reference,
     pub workflow_id: String,
     pub workflow_version: i64,
     pub state: String,
@@ -77,8 +80,8 @@ pub struct ApplicationRecord {
     pub previous_state: Option<String>,
     /// Increases with every change; compared on every write.
     pub version: i64,
-    pub organisation_id: i64,
-    pub created_by: i64,
+    pub organisation_id: OrganisationId,
+    pub created_by: UserId,
     pub fields: Value,
     /// Denormalised from fields for search and the public status check (lower-cased name,
     /// normalised passport number).
@@ -95,7 +98,7 @@ pub struct ApplicationRecord {
     pub paused_remaining: Option<Value>,
     pub escalated_at: Option<DateTime<Utc>>,
     /// Reviewer who claimed the case in its current state.
-    pub assigned_to: Option<i64>,
+    pub assigned_to: Option<UserId>,
 }
 
 #[derive(Debug, Clone)]
@@ -105,8 +108,8 @@ pub struct NewApplication {
     pub workflow_id: String,
     pub workflow_version: i64,
     pub state: String,
-    pub organisation_id: i64,
-    pub created_by: i64,
+    pub organisation_id: OrganisationId,
+    pub created_by: UserId,
     pub fields: Value,
     pub applicant_name: String,
     pub passport_number: Option<String>,
@@ -116,7 +119,7 @@ pub struct NewApplication {
 #[derive(Debug, Clone, Serialize)]
 pub struct DocumentRecord {
     pub id: i64,
-    pub application_id: i64,
+    pub application_id: ApplicationId,
     pub kind: String,
     pub filename: String,
     pub content_type: String,
@@ -125,20 +128,20 @@ pub struct DocumentRecord {
     /// File name under the upload folder; chosen by us, never by the user.
     #[serde(skip)]
     pub storage_key: String,
-    pub uploaded_by: i64,
+    pub uploaded_by: UserId,
     pub uploaded_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
 pub struct NewDocument {
-    pub application_id: i64,
+    pub application_id: ApplicationId,
     pub kind: String,
     pub filename: String,
     pub content_type: String,
     pub size: i64,
     pub sha256: String,
     pub storage_key: String,
-    pub uploaded_by: i64,
+    pub uploaded_by: UserId,
     pub now: DateTime<Utc>,
 }
 
@@ -146,13 +149,13 @@ pub struct NewDocument {
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEvent {
     pub id: i64,
-    pub application_id: i64,
+    pub application_id: ApplicationId,
     /// 1, 2, 3... per application.
     pub seq: i64,
-    pub actor_id: Option<i64>,
+    pub actor_id: Option<UserId>,
     pub actor_name: String,
     pub role: Role,
-    pub organisation_id: Option<i64>,
+    pub organisation_id: Option<OrganisationId>,
     pub action: String,
     pub from_state: Option<String>,
     pub to_state: Option<String>,
@@ -168,10 +171,10 @@ pub struct AuditEvent {
 /// An audit event before the store links it into the chain.
 #[derive(Debug, Clone)]
 pub struct NewAuditEvent {
-    pub actor_id: Option<i64>,
+    pub actor_id: Option<UserId>,
     pub actor_name: String,
     pub role: Role,
-    pub organisation_id: Option<i64>,
+    pub organisation_id: Option<OrganisationId>,
     pub action: String,
     pub from_state: Option<String>,
     pub to_state: Option<String>,
@@ -184,7 +187,7 @@ pub struct NewAuditEvent {
 /// Everything one transition writes, applied all or nothing.
 #[derive(Debug, Clone)]
 pub struct TransitionWrite {
-    pub application_id: i64,
+    pub application_id: ApplicationId,
     pub expected_version: i64,
     pub new_state: String,
     pub previous_state: Option<String>,
@@ -232,13 +235,13 @@ impl TransitionWrite {
 /// Editing an application without moving it (a draft's fields, a document, a claim).
 #[derive(Debug, Clone)]
 pub struct ApplicationEdit {
-    pub application_id: i64,
+    pub application_id: ApplicationId,
     pub expected_version: i64,
     pub fields: Option<Value>,
     pub applicant_name: Option<String>,
     pub passport_number: Option<String>,
     /// `Some(None)` releases the claim.
-    pub assigned_to: Option<Option<i64>>,
+    pub assigned_to: Option<Option<UserId>>,
     pub audit: NewAuditEvent,
     pub now: DateTime<Utc>,
 }
@@ -248,7 +251,7 @@ pub struct ApplicationEdit {
 #[derive(Debug, Clone)]
 pub struct Session {
     pub id: String,
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     /// The token every form of this session must carry.
     pub csrf_token: String,
     pub created_at: DateTime<Utc>,
@@ -260,18 +263,18 @@ pub struct Session {
 #[derive(Debug, Clone, Default)]
 pub struct ApplicationFilter {
     /// Only this firm's applications.
-    pub organisation_id: Option<i64>,
+    pub organisation_id: Option<OrganisationId>,
     pub workflow_id: Option<String>,
     pub states: Option<Vec<String>>,
     /// Leave out applications in these states (e.g. drafts for staff).
     pub exclude_states: Vec<String>,
     /// Reference prefix or part of the applicant's name.
     pub search: Option<String>,
-    pub assigned_to: Option<i64>,
+    pub assigned_to: Option<UserId>,
     /// Only applications nobody holds.
     pub unassigned: bool,
     /// Keyset paging in deadline order: the (deadline, id) of the last row seen.
-    pub after: Option<(Option<DateTime<Utc>>, i64)>,
+    pub after: Option<(Option<DateTime<Utc>>, ApplicationId)>,
     pub limit: i64,
 }
 
@@ -280,7 +283,7 @@ pub struct ApplicationFilter {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Step {
     pub seq: i64,
-    pub actor_id: Option<i64>,
+    pub actor_id: Option<UserId>,
     pub action: String,
     pub from_state: Option<String>,
     pub to_state: Option<String>,
@@ -337,7 +340,7 @@ pub struct ScheduleRow {
 /// A deadline moved by a calendar change, with the new times of its pending timers.
 #[derive(Debug, Clone)]
 pub struct DeadlineChange {
-    pub application_id: i64,
+    pub application_id: ApplicationId,
     pub state: String,
     pub old_deadline: Option<DateTime<Utc>>,
     pub new_deadline: DateTime<Utc>,

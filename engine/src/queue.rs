@@ -15,8 +15,11 @@ use serde_json::json;
 
 use crate::actor::Actor;
 use crate::error::{EngineError, EngineResult};
+use crate::model::{
+    ApplicationEdit, ApplicationFilter, ApplicationId, ApplicationRecord, AuditEvent, Organisation, OrganisationId,
+    Reference, User, UserId,
+};
 use crate::service::{ApplicationView, Engine};
-use crate::store::{ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, Organisation, User};
 use crate::workflow::{DurationUnit, Workflow};
 
 /// Largest queue page.
@@ -66,14 +69,14 @@ pub enum Scope {
 }
 
 /// Keyset position: the (deadline, id) of the last case seen (no deadline sorts last).
-pub type Cursor = (Option<DateTime<Utc>>, i64);
+pub type Cursor = (Option<DateTime<Utc>>, ApplicationId);
 
 #[derive(Debug, Clone, Default)]
 pub struct QueueQuery {
     pub workflow_id: Option<String>,
     pub state: Option<String>,
     /// One firm's cases.
-    pub organisation_id: Option<i64>,
+    pub organisation_id: Option<OrganisationId>,
     /// A reference (whole or its start) or part of the applicant's name.
     pub search: Option<String>,
     pub assigned: Assigned,
@@ -114,7 +117,7 @@ pub struct Decision {
     pub authority: Option<Organisation>,
 }
 
-fn sort_key(r: &ApplicationRecord) -> (bool, Option<DateTime<Utc>>, i64) {
+fn sort_key(r: &ApplicationRecord) -> (bool, Option<DateTime<Utc>>, ApplicationId) {
     (r.deadline_at.is_none(), r.deadline_at, r.id)
 }
 
@@ -239,7 +242,7 @@ impl Engine {
         let me = actor.user_id;
         let search = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let mut records: Vec<ApplicationRecord> = Vec::new();
-        if let Some(reference) = search.and_then(crate::reference::parse) {
+        if let Some(reference) = search.and_then(|s| s.parse::<Reference>().ok()) {
             // A whole reference: one indexed read instead of a scan.
             if let Some(r) = self.store.application_by_reference(&reference).await? {
                 let keep = stages.iter().any(|s| s.workflow_id == r.workflow_id && s.state == r.state)
@@ -263,7 +266,11 @@ impl Engine {
                     states: Some(vec![stage.state.clone()]),
                     exclude_states: vec![],
                     search: search.map(str::to_string),
-                    assigned_to: if query.assigned == Assigned::Me { Some(me.unwrap_or(-1)) } else { None },
+                    assigned_to: if query.assigned == Assigned::Me {
+                        Some(me.unwrap_or(UserId::new(-1)))
+                    } else {
+                        None
+                    },
                     unassigned: query.assigned == Assigned::Nobody,
                     after: query.after,
                     limit: limit + 1,
@@ -281,8 +288,8 @@ impl Engine {
         records.truncate(limit as usize);
         let next = if more { records.last().map(|r| (r.deadline_at, r.id)) } else { None };
 
-        let mut users: HashMap<i64, Option<User>> = HashMap::new();
-        let mut organisations: HashMap<i64, Option<Organisation>> = HashMap::new();
+        let mut users: HashMap<UserId, Option<User>> = HashMap::new();
+        let mut organisations: HashMap<OrganisationId, Option<Organisation>> = HashMap::new();
         let mut items = Vec::with_capacity(records.len());
         for record in records {
             let workflow =
@@ -332,7 +339,7 @@ impl Engine {
     async fn worked_case(
         &self,
         actor: &Actor,
-        reference: &str,
+        reference: &Reference,
         expected_version: i64,
     ) -> EngineResult<ApplicationView> {
         let view = self.application(actor, reference).await?;
@@ -393,7 +400,12 @@ impl Engine {
 
     /// Take the case: the actor becomes its holder in this stage (until it moves on, or is
     /// released or reassigned). Claiming one's own case again changes nothing.
-    pub async fn claim(&self, actor: &Actor, reference: &str, expected_version: i64) -> EngineResult<ApplicationView> {
+    pub async fn claim(
+        &self,
+        actor: &Actor,
+        reference: &Reference,
+        expected_version: i64,
+    ) -> EngineResult<ApplicationView> {
         let view = self.worked_case(actor, reference, expected_version).await?;
         match view.record.assigned_to {
             Some(holder) if Some(holder) == actor.user_id => Ok(view),
@@ -420,7 +432,7 @@ impl Engine {
     pub async fn release(
         &self,
         actor: &Actor,
-        reference: &str,
+        reference: &Reference,
         expected_version: i64,
     ) -> EngineResult<ApplicationView> {
         let view = self.worked_case(actor, reference, expected_version).await?;
@@ -454,9 +466,9 @@ impl Engine {
     pub async fn reassign(
         &self,
         actor: &Actor,
-        reference: &str,
+        reference: &Reference,
         expected_version: i64,
-        to_user: i64,
+        to_user: UserId,
         note: Option<&str>,
     ) -> EngineResult<ApplicationView> {
         let view = self.worked_case(actor, reference, expected_version).await?;
@@ -473,7 +485,7 @@ impl Engine {
 
     /// The decision that ended the application (a transition with an outcome into its
     /// current, terminal state); "not found" before there is one.
-    pub async fn decision(&self, actor: &Actor, reference: &str) -> EngineResult<Decision> {
+    pub async fn decision(&self, actor: &Actor, reference: &Reference) -> EngineResult<Decision> {
         let view = self.application(actor, reference).await?;
         let not_decided = || EngineError::NotFound("decision".into());
         let terminal = view.workflow.state(&view.record.state).is_some_and(|s| s.terminal);

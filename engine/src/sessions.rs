@@ -11,8 +11,8 @@ use serde_json::json;
 
 use crate::auth;
 use crate::error::EngineResult;
+use crate::model::{Session, User, UserId};
 use crate::service::Engine;
-use crate::store::{Session, User};
 
 /// A session ends after this long without a request...
 pub const IDLE: Duration = Duration::hours(2);
@@ -100,7 +100,7 @@ impl Sessions<'_> {
     }
 
     /// End every session of a user. Returns how many there were.
-    pub async fn end_all(&self, user_id: i64) -> EngineResult<u64> {
+    pub async fn end_all(&self, user_id: UserId) -> EngineResult<u64> {
         Ok(self.engine.store.delete_user_sessions(user_id).await?)
     }
 

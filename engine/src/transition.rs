@@ -13,7 +13,7 @@ use crate::calendar::Calendar;
 use crate::error::{EngineError, EngineResult};
 use crate::fields::{self, FieldError, FieldProblem};
 use crate::model::jobs::{AboutApplication, DeadlineJob, EmailJob, EscalationJob, JobPayload, ReminderJob, WebhookJob};
-use crate::store::{ApplicationRecord, NewAuditEvent, NewJob, Step, TransitionWrite};
+use crate::model::{ApplicationRecord, NewAuditEvent, NewJob, Step, TransitionWrite, UserId};
 use crate::workflow::{Need, StateDef, Target, Trigger, Workflow};
 
 /// Attempts before a message becomes a dead letter.
@@ -90,7 +90,7 @@ impl std::fmt::Display for FourEyesBlock {
 }
 
 /// The one who submitted, and the actor who took the last four-eyes step.
-fn four_eyes_blockers(workflow: &Workflow, history: &[Step]) -> (Option<i64>, Option<i64>) {
+fn four_eyes_blockers(workflow: &Workflow, history: &[Step]) -> (Option<UserId>, Option<UserId>) {
     let initial = &workflow.initial_state().name;
     let submitter = history
         .iter()
@@ -320,7 +320,7 @@ fn follow_up_jobs(
     let key = |kind: &str, suffix: String| format!("{kind}:{}:v{new_version}:{suffix}", app.id);
     let about = AboutApplication {
         application_id: app.id,
-        reference: app.reference.clone(),
+        reference: app.reference.to_string(),
         workflow: workflow.id.clone(),
         state: to.name.clone(),
         version: new_version,

@@ -51,7 +51,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
             application_id: None,
             payload: JobPayload::Message(MessageJob {
                 template: "deadline_near".into(),
-                user_id: 1,
+                user_id: corridor_engine::model::UserId::new(1),
                 context: serde_json::Map::new(),
             }),
             run_at: now,
@@ -164,7 +164,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
     b.submit("#find-audit").await;
     assert!(b.exists(".error-summary").await, "an empty reference is an error");
     b.axe("audit-search-error").await;
-    b.fill("#reference", &reference.to_lowercase()).await;
+    b.fill("#reference", &reference.as_str().to_lowercase()).await;
     b.submit("#find-audit").await;
     assert_eq!(b.path().await, format!("/admin/audit/{reference}"));
     assert!(b.text("#chain-result").await.contains("The chain is intact"));

@@ -183,11 +183,12 @@ async fn a_firm_applies_through_the_pages_in_a_real_browser() {
     b.screenshot("dashboard").await;
 
     // ---- the Ministry asks for more information; the firm answers without retyping ----
-    let version = app.engine.application(&app.actor(&reviewer), &reference).await.expect("read").record.version;
+    let case: corridor_engine::model::Reference = reference.parse().expect("a reference");
+    let version = app.engine.application(&app.actor(&reviewer), &case).await.expect("read").record.version;
     app.engine
         .transition(
             &app.actor(&reviewer),
-            &reference,
+            &case,
             &TransitionRequest {
                 action: "request_information".into(),
                 expected_version: version,
@@ -221,7 +222,7 @@ async fn a_firm_applies_through_the_pages_in_a_real_browser() {
     assert!(b.text(".banner--success").await.contains("Your answer has been sent"));
     b.axe("answered").await;
     b.screenshot("answered-timeline").await;
-    let record = app.engine.application(&app.actor(&firm), &reference).await.expect("read").record;
+    let record = app.engine.application(&app.actor(&firm), &case).await.expect("read").record;
     assert_eq!(record.state, "ministry_review");
     assert_eq!(record.fields["passport_number"], "AB1234567");
 

@@ -72,7 +72,7 @@ async fn open_from_queue(b: &Browser, reference: &str) {
 
 async fn state_of(app: &support::TestApp, reference: &str) -> String {
     let admin = corridor_engine::actor::Actor::system();
-    app.engine.application(&admin, reference).await.expect("read").record.state
+    app.engine.application(&admin, &reference.parse().expect("a reference")).await.expect("read").record.state
 }
 
 #[tokio::test]
@@ -276,11 +276,12 @@ async fn the_whole_journey_through_the_pages_of_every_role() {
 async fn engine_take(app: &support::TestApp, email: &str, reference: &str, action: &str, reason: Option<&str>) {
     let user = app.store.user_by_email(email).await.expect("read user").expect("user");
     let actor = app.actor(&user);
-    let version = app.engine.application(&actor, reference).await.expect("read").record.version;
+    let reference = reference.parse().expect("a reference");
+    let version = app.engine.application(&actor, &reference).await.expect("read").record.version;
     app.engine
         .transition(
             &actor,
-            reference,
+            &reference,
             &corridor_engine::transition::TransitionRequest {
                 action: action.into(),
                 expected_version: version,
@@ -305,9 +306,9 @@ async fn staff_pages_in_urdu_and_the_supervisors_late_cases() {
     }
     // Submitted three weeks ago: the Ministry's review is overdue. Another one refused.
     app.clock.set(chrono::Utc::now() - chrono::Duration::days(21));
-    let late = app.complete_draft(&firm, WORKFLOW).await;
+    let late = app.complete_draft(&firm, WORKFLOW).await.to_string();
     engine_take(&app, "ayesha@indus.example", &late, "submit", None).await;
-    let refused = app.complete_draft(&firm, WORKFLOW).await;
+    let refused = app.complete_draft(&firm, WORKFLOW).await.to_string();
     engine_take(&app, "ayesha@indus.example", &refused, "submit", None).await;
     engine_take(&app, "fatima@moci.example", &refused, "reject", Some("The firm is not registered with PSEB.")).await;
     app.clock.set(chrono::Utc::now());

@@ -26,7 +26,7 @@ use corridor_engine::error::EngineError;
 use corridor_engine::model::jobs::{JobPayload, JobStatus, WebhookJob};
 use corridor_engine::scheduler::{RunReport, Scheduler};
 use corridor_engine::service::Engine;
-use corridor_engine::store::{Job, NewJob, Store, User};
+use corridor_engine::store::{Job, NewJob, Reference, Store, User};
 use corridor_engine::transition::MESSAGE_ATTEMPTS;
 use corridor_engine::webhook::{self, DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, VerifyError};
 use serde_json::json;
@@ -59,7 +59,7 @@ impl Fx {
         self.scheduler.run_due_once(self.engine.now()).await.expect("scheduler pass")
     }
 
-    async fn app(&self, reference: &str) -> corridor_engine::store::ApplicationRecord {
+    async fn app(&self, reference: &Reference) -> corridor_engine::store::ApplicationRecord {
         self.engine.application(&Actor::system(), reference).await.unwrap().record
     }
 
@@ -166,7 +166,7 @@ async fn reminder_and_escalation_across_the_weekend_and_eid(backend: Backend) {
     let reminders = smtp.with_subject("Due soon");
     assert_eq!(recipients(&reminders), set(&["r1@ministry.test", "r2@ministry.test"]));
     assert_eq!(reminders.len(), 2);
-    assert!(reminders[0].subject().contains(&reference));
+    assert!(reminders[0].subject().contains(reference.as_str()));
     assert!(reminders[0].data.contains("Wednesday 3 June 2026, 23:59 (Asia/Qatar)"), "{}", reminders[0].data);
     // Message-IDs come from the deduplication keys of the per-recipient jobs.
     let keys: BTreeSet<String> = fx
@@ -200,7 +200,10 @@ async fn reminder_and_escalation_across_the_weekend_and_eid(backend: Backend) {
     let history = fx.store.history(app.id).await.unwrap();
     let last = history.last().unwrap();
     assert_eq!((last.action.as_str(), last.role.as_str()), ("escalate", "system"));
-    assert_eq!(fx.engine.verify_audit(Some(&reference)).await.unwrap().map_err(|b| b.problem), Ok(history.len()));
+    assert_eq!(
+        fx.engine.verify_audit(Some(reference.as_str())).await.unwrap().map_err(|b| b.problem),
+        Ok(history.len())
+    );
 
     fx.clock.set(doha(2026, 6, 10, 12, 0, 0));
     fx.run().await;
@@ -491,7 +494,7 @@ async fn weekly_digest_runs_once_across_two_schedulers(backend: Backend) {
         let digests = smtp.with_subject("Weekly summary: Business visa");
         assert_eq!(digests.len(), expected, "one per reviewer per Sunday");
         assert_eq!(recipients(&digests), set(&["r1@ministry.test", "r2@ministry.test"]));
-        assert!(digests.last().unwrap().data.contains(&overdue), "the overdue case is listed");
+        assert!(digests.last().unwrap().data.contains(overdue.as_str()), "the overdue case is listed");
     }
 }
 
@@ -519,7 +522,10 @@ async fn holiday_added_at_run_time_moves_deadline_timers_and_is_audited(backend:
     let last = history.last().unwrap();
     assert_eq!(last.action, "deadline_recomputed");
     assert_eq!(last.data["holiday"], "Extra day");
-    assert_eq!(fx.engine.verify_audit(Some(&reference)).await.unwrap().map_err(|b| b.problem), Ok(history.len()));
+    assert_eq!(
+        fx.engine.verify_audit(Some(reference.as_str())).await.unwrap().map_err(|b| b.problem),
+        Ok(history.len())
+    );
     let listed = fx.engine.holidays("qatar").await.unwrap();
     assert!(listed.iter().any(|h| h.date == date && h.source == corridor_engine::holidays::HolidaySource::Added));
 

@@ -14,12 +14,12 @@ use corridor_engine::model::jobs::{
     AboutApplication, DeadlineJob, DigestJob, EmailJob, EscalationJob, JobKind, JobPayload, JobStatus, MessageJob,
     ReminderJob, WebhookJob,
 };
-use corridor_engine::reference;
 use corridor_engine::store::postgres::PostgresStore;
 use corridor_engine::store::sqlite::SqliteStore;
 use corridor_engine::store::{
-    self, ApplicationEdit, ApplicationFilter, ApplicationRecord, NewApplication, NewAuditEvent, NewDocument, NewJob,
-    NewUser, Organisation, Store, StoreError, TransitionWrite, User,
+    self, ApplicationEdit, ApplicationFilter, ApplicationId, ApplicationRecord, NewApplication, NewAuditEvent,
+    NewDocument, NewJob, NewUser, Organisation, OrganisationId, Reference, Store, StoreError, TransitionWrite, User,
+    UserId,
 };
 use corridor_engine::workflow::Recipient;
 use serde_json::{Value, json};
@@ -187,10 +187,10 @@ async fn fixture(s: &dyn Store) -> Fx {
 
 fn event(action: &str, from: Option<&str>, to: Option<&str>, when: DateTime<Utc>) -> NewAuditEvent {
     NewAuditEvent {
-        actor_id: Some(1),
+        actor_id: Some(UserId::new(1)),
         actor_name: "Amal".into(),
         role: "applicant".into(),
-        organisation_id: Some(1),
+        organisation_id: Some(OrganisationId::new(1)),
         action: action.into(),
         from_state: from.map(Into::into),
         to_state: to.map(Into::into),
@@ -241,14 +241,14 @@ fn move_to(app: &ApplicationRecord, to: &str, deadline: Option<DateTime<Utc>>, w
     }
 }
 
-fn job(kind: &str, key: &str, app: Option<i64>, run_at: DateTime<Utc>) -> NewJob {
+fn job(kind: &str, key: &str, app: Option<ApplicationId>, run_at: DateTime<Utc>) -> NewJob {
     NewJob { dedup_key: key.into(), application_id: app, payload: payload(kind, key), run_at, max_attempts: 3 }
 }
 
 /// A payload of `kind` that names `key` (as its template, reference or event).
 fn payload(kind: &str, key: &str) -> JobPayload {
     let about = AboutApplication {
-        application_id: 1,
+        application_id: ApplicationId::new(1),
         reference: key.into(),
         workflow: "it-business-visa".into(),
         state: "ministry_review".into(),
@@ -275,7 +275,9 @@ fn payload(kind: &str, key: &str) -> JobPayload {
             to: Recipient::Role("ministry_reviewer".into()),
             fired_at: deadline,
         }),
-        JobKind::Message => JobPayload::Message(MessageJob { template, user_id: 1, context: Default::default() }),
+        JobKind::Message => {
+            JobPayload::Message(MessageJob { template, user_id: UserId::new(1), context: Default::default() })
+        }
     }
 }
 
@@ -322,7 +324,7 @@ async fn organisations_users_and_tokens(db: &TestDb) {
     assert!(same!(&s.organisation(firm.id).await.unwrap(), &firm));
     assert!(same!(&s.organisation_by_name("Doha Software LLC").await.unwrap().unwrap(), &firm));
     assert!(s.organisation_by_name("Nobody").await.unwrap().is_none());
-    assert!(matches!(s.organisation(firm.id + 100).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(s.organisation(OrganisationId::new(firm.id.get() + 100)).await, Err(StoreError::NotFound(_))));
     match s.create_organisation("Doha Software LLC", "firm", None).await {
         Err(StoreError::Duplicate(m)) => assert!(m.contains("Doha Software LLC"), "{m}"),
         other => panic!("expected Duplicate, got {other:?}"),
@@ -347,7 +349,7 @@ async fn organisations_users_and_tokens(db: &TestDb) {
         other => panic!("expected Duplicate, got {other:?}"),
     }
     let mut bad = new("ghost@example.com", "applicant");
-    bad.organisation_id = firm.id + 1000;
+    bad.organisation_id = OrganisationId::new(firm.id.get() + 1000);
     assert!(matches!(s.create_user(bad).await, Err(StoreError::NotFound(_))));
 
     let omar = s.create_user(new("omar@doha-soft.example", "ministry_reviewer")).await.unwrap();
@@ -361,14 +363,14 @@ async fn organisations_users_and_tokens(db: &TestDb) {
     assert_eq!(amal.password_hash.as_deref(), Some("$argon2id$new"));
     assert_eq!(amal.role, "embassy_officer");
     assert_eq!(amal.language, "ur");
-    assert!(matches!(s.set_user_role(99_999, &"x".into()).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(s.user(99_999).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(s.set_user_role(UserId::new(99_999), &"x".into()).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(s.user(UserId::new(99_999)).await, Err(StoreError::NotFound(_))));
 
     s.create_token(amal.id, "a1b2c3", t0()).await.unwrap();
     assert_eq!(s.user_by_token("a1b2c3").await.unwrap().map(|u| u.id), Some(amal.id));
     assert!(s.user_by_token("ffff").await.unwrap().is_none());
     assert!(matches!(s.create_token(omar.id, "a1b2c3", t0()).await, Err(StoreError::Duplicate(_))));
-    assert!(matches!(s.create_token(99_999, "other", t0()).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(s.create_token(UserId::new(99_999), "other", t0()).await, Err(StoreError::NotFound(_))));
     s.set_user_disabled(amal.id, true).await.unwrap();
     assert!(s.user(amal.id).await.unwrap().disabled);
     assert!(s.user_by_token("a1b2c3").await.unwrap().is_none(), "a disabled user's token does not work");
@@ -381,22 +383,22 @@ async fn create_application_numbers_references(db: &TestDb) {
     let fx = fixture(s).await;
     let a1 = create(s, &fx, "Ali Raza").await;
     let a2 = create(s, &fx, "Sara Khan").await;
-    assert_eq!(a1.reference, reference::format("QA-BV", 2026, 1));
-    assert_eq!(a2.reference, reference::format("QA-BV", 2026, 2));
-    assert!(a1.reference.starts_with("QA-BV-2026-000001-"));
-    assert_eq!(reference::parse(&a1.reference.to_lowercase()).as_deref(), Some(a1.reference.as_str()));
-    let mut typo = a1.reference.clone().into_bytes();
+    assert_eq!(a1.reference, Reference::format("QA-BV", 2026, 1));
+    assert_eq!(a2.reference, Reference::format("QA-BV", 2026, 2));
+    assert!(a1.reference.as_str().starts_with("QA-BV-2026-000001-"));
+    assert_eq!(a1.reference.as_str().to_lowercase().parse::<Reference>().ok(), Some(a1.reference.clone()));
+    let mut typo = a1.reference.as_str().as_bytes().to_vec();
     typo[12] = if typo[12] == b'7' { b'8' } else { b'7' };
-    assert_eq!(reference::parse(&String::from_utf8(typo).unwrap()), None, "a mistyped digit is caught");
+    assert!(String::from_utf8(typo).unwrap().parse::<Reference>().is_err(), "a mistyped digit is caught");
 
     let mut other_prefix = new_app(&fx, &fx.firm, "X", t0());
     other_prefix.reference_prefix = "PK-MA".into();
     let p = s.create_application(other_prefix, event("create", None, Some("draft"), t0())).await.unwrap();
-    assert_eq!(p.reference, reference::format("PK-MA", 2026, 1));
+    assert_eq!(p.reference, Reference::format("PK-MA", 2026, 1));
     let mut next_year = new_app(&fx, &fx.firm, "X", t0());
     next_year.year = 2027;
     let y = s.create_application(next_year, event("create", None, Some("draft"), t0())).await.unwrap();
-    assert_eq!(y.reference, reference::format("QA-BV", 2027, 1));
+    assert_eq!(y.reference, Reference::format("QA-BV", 2027, 1));
 
     assert_eq!(a1.version, 1);
     assert_eq!(a1.state, "draft");
@@ -407,8 +409,8 @@ async fn create_application_numbers_references(db: &TestDb) {
     assert_eq!(a1.applicant_name, "ali raza");
     assert!(same!(&s.application(a1.id).await.unwrap(), &a1));
     assert!(same!(&s.application_by_reference(&a1.reference).await.unwrap().unwrap(), &a1));
-    assert!(s.application_by_reference("QA-BV-2026-999999-X").await.unwrap().is_none());
-    assert!(matches!(s.application(99_999).await, Err(StoreError::NotFound(_))));
+    assert!(s.application_by_reference(&Reference::format("QA-BV", 2026, 999_999)).await.unwrap().is_none());
+    assert!(matches!(s.application(ApplicationId::new(99_999)).await, Err(StoreError::NotFound(_))));
 
     let history = s.history(a1.id).await.unwrap();
     assert_eq!(history.len(), 1);
@@ -438,7 +440,7 @@ async fn create_application_numbers_references(db: &TestDb) {
     for t in tasks {
         refs.insert(t.await.unwrap());
     }
-    let expected: HashSet<String> = (3..13).map(|n| reference::format("QA-BV", 2026, n)).collect();
+    let expected: HashSet<Reference> = (3..13).map(|n| Reference::format("QA-BV", 2026, n)).collect();
     assert_eq!(refs, expected);
     assert_eq!(s.audited_applications().await.unwrap().len(), 14);
 }
@@ -578,7 +580,7 @@ async fn open_transition_reads_its_context_and_dropping_it_writes_nothing(db: &T
     assert_eq!(s.history(app.id).await.unwrap().len(), 4);
     let next = s.commit_transition(move_to(&app, "security_clearance", None, t0())).await.unwrap();
     assert_eq!(next.version, app.version + 1);
-    assert!(s.begin_transition("QA-BV-2026-999999-X").await.unwrap().is_none());
+    assert!(s.begin_transition(&Reference::format("QA-BV", 2026, 999_999)).await.unwrap().is_none());
 }
 
 async fn stale_version_writes_nothing(db: &TestDb) {
@@ -603,7 +605,7 @@ async fn stale_version_writes_nothing(db: &TestDb) {
     assert_eq!(job_by_key(s, "reminder:v1").await.unwrap().status, JobStatus::Pending, "timers not cancelled");
 
     let mut ghost = move_to(&app, "x", None, t0());
-    ghost.application_id = 99_999;
+    ghost.application_id = ApplicationId::new(99_999);
     assert!(matches!(s.commit_transition(ghost).await, Err(StoreError::NotFound(_))));
 
     let edit = ApplicationEdit {
@@ -618,7 +620,7 @@ async fn stale_version_writes_nothing(db: &TestDb) {
     };
     assert!(matches!(s.edit_application(edit.clone()).await, Err(StoreError::Conflict { expected: 1 })));
     assert!(matches!(
-        s.edit_application(ApplicationEdit { application_id: 99_999, ..edit }).await,
+        s.edit_application(ApplicationEdit { application_id: ApplicationId::new(99_999), ..edit }).await,
         Err(StoreError::NotFound(_))
     ));
     let doc = NewDocument {
@@ -686,7 +688,8 @@ async fn failed_write_rolls_back_everything(db: &TestDb) {
     s.enqueue_jobs(vec![job("deadline", "deadline:v1", Some(app.id), t0())]).await.unwrap();
     // The last write of the transaction fails (a job for an application that does not exist).
     let mut write = move_to(&app, "ministry_review", Some(t0()), t0());
-    write.jobs = vec![job("email", "fine", Some(app.id), t0()), job("email", "broken", Some(99_999), t0())];
+    write.jobs =
+        vec![job("email", "fine", Some(app.id), t0()), job("email", "broken", Some(ApplicationId::new(99_999)), t0())];
     assert!(s.commit_transition(write).await.is_err());
     let now = s.application(app.id).await.unwrap();
     assert_eq!((now.version, now.state.as_str()), (1, "draft"));
@@ -1012,7 +1015,7 @@ async fn keyset_paging_in_deadline_order(db: &TestDb) {
         apps.push(app);
     }
 
-    let expect = |keep: &dyn Fn(&ApplicationRecord) -> bool| -> Vec<i64> {
+    let expect = |keep: &dyn Fn(&ApplicationRecord) -> bool| -> Vec<ApplicationId> {
         let mut v: Vec<&ApplicationRecord> = apps.iter().filter(|a| keep(a)).collect();
         v.sort_by_key(|a| (a.deadline_at.is_none(), a.deadline_at, a.id));
         v.iter().map(|a| a.id).collect()
@@ -1069,7 +1072,8 @@ async fn keyset_paging_in_deadline_order(db: &TestDb) {
         "search is trimmed and case-insensitive"
     );
     let target = &apps[4];
-    let prefix = target.reference[..target.reference.len() - 2].to_lowercase();
+    let reference = target.reference.as_str();
+    let prefix = reference[..reference.len() - 2].to_lowercase();
     assert_eq!(
         one(ApplicationFilter { search: Some(prefix), ..Default::default() }).await,
         vec![target.id],

@@ -8,13 +8,13 @@ use chrono::{Duration, TimeZone, Utc};
 use corridor_engine::actions::BlockReason;
 use corridor_engine::error::EngineError;
 use corridor_engine::queue::{Assigned, QueueQuery, Urgency};
-use corridor_engine::store::User;
+use corridor_engine::store::{Reference, User, UserId};
 use corridor_engine::transition::FourEyesBlock;
 use corridor_engine::transition::TransitionRequest;
 
 const WF: &str = "it-business-visa";
 
-async fn take(app: &TestApp, who: &User, reference: &str, action: &str) {
+async fn take(app: &TestApp, who: &User, reference: &Reference, action: &str) {
     let actor = app.actor(who);
     let version = app.engine.application(&actor, reference).await.expect("read").record.version;
     let needs_reason = matches!(action, "reject" | "refuse_visa" | "deny_clearance");
@@ -28,13 +28,13 @@ async fn take(app: &TestApp, who: &User, reference: &str, action: &str) {
     app.engine.transition(&actor, reference, &request).await.unwrap_or_else(|e| panic!("{action}: {e}"));
 }
 
-async fn submitted(app: &TestApp, firm: &User) -> String {
+async fn submitted(app: &TestApp, firm: &User) -> Reference {
     let reference = app.complete_draft(firm, WF).await;
     take(app, firm, &reference, "submit").await;
     reference
 }
 
-fn refs(page: &corridor_engine::queue::QueuePage) -> Vec<String> {
+fn refs(page: &corridor_engine::queue::QueuePage) -> Vec<Reference> {
     page.items.iter().map(|i| i.view.record.reference.clone()).collect()
 }
 
@@ -121,7 +121,7 @@ async fn queue_scenarios(backend: Backend) {
         .expect("q");
     assert_eq!(refs(&ravi), vec![made[3].clone()]);
     let by_ref = engine
-        .queue(&f, &QueueQuery { search: Some(made[2].to_lowercase()), limit: 10, ..Default::default() })
+        .queue(&f, &QueueQuery { search: Some(made[2].as_str().to_lowercase()), limit: 10, ..Default::default() })
         .await
         .expect("q");
     assert_eq!(refs(&by_ref), vec![made[2].clone()]);
@@ -171,7 +171,7 @@ async fn queue_scenarios(backend: Backend) {
     );
     // Only the holder releases; reassigning goes to someone of a role that works the stage.
     assert!(matches!(engine.release(&o, r, claimed.record.version).await, Err(EngineError::ActionNotOpen { .. })));
-    let candidates: Vec<i64> = engine.assignees(&claimed).await.expect("assignees").iter().map(|u| u.id).collect();
+    let candidates: Vec<UserId> = engine.assignees(&claimed).await.expect("assignees").iter().map(|u| u.id).collect();
     assert_eq!(candidates, vec![omar.id], "others of the role, not the holder, not other roles");
     assert!(matches!(
         engine.reassign(&f, r, claimed.record.version, security.id, None).await,
@@ -186,8 +186,8 @@ async fn queue_scenarios(backend: Backend) {
     let tail: Vec<(&str, Option<&str>)> =
         history.iter().rev().take(3).rev().map(|e| (e.action.as_str(), e.comment.as_deref())).collect();
     assert_eq!(tail, vec![("claim", None), ("reassign", Some("over to you")), ("release", None)]);
-    assert_eq!(history.iter().rev().nth(1).map(|e| e.data["assigned_to"].as_i64()), Some(Some(omar.id)));
-    assert!(engine.verify_audit(Some(r)).await.expect("verify").is_ok());
+    assert_eq!(history.iter().rev().nth(1).map(|e| e.data["assigned_to"].as_i64()), Some(Some(omar.id.get())));
+    assert!(engine.verify_audit(Some(r.as_str())).await.expect("verify").is_ok());
     // Moving on clears the hold.
     engine.claim(&f, r, released.record.version).await.expect("claim");
     take(&app, &fatima, r, "verify_firm").await;

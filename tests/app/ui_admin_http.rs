@@ -400,7 +400,7 @@ async fn audit_chain_is_shown_and_a_tampered_row_is_found(backend: Backend) {
 
     let http = app.signed_in(ADMIN).await;
     // Search by reference, typed loosely.
-    let found = http.get(&format!("/admin/audit?reference={}", reference.to_lowercase())).await;
+    let found = http.get(&format!("/admin/audit?reference={}", reference.as_str().to_lowercase())).await;
     assert_eq!(found.status, 303, "{}", found.body);
     assert_eq!(found.location(), Some(format!("/admin/audit/{reference}").as_str()));
     let missing = http.get("/admin/audit?reference=QA-BV-2026-999999-X").await;
@@ -468,7 +468,7 @@ async fn dead_letter(app: &TestApp, key: &str) -> JobId {
             application_id: None,
             payload: JobPayload::Message(MessageJob {
                 template: "deadline_near".into(),
-                user_id: 1,
+                user_id: corridor_engine::model::UserId::new(1),
                 context: serde_json::Map::new(),
             }),
             run_at: now,
@@ -518,7 +518,7 @@ async fn dead_letters_are_listed_first_and_can_be_retried(backend: Backend) {
     let row = row.split("</tr>").next().unwrap_or("");
     assert!(row.contains("mailbox unavailable"), "its last error: {row}");
     assert!(row.contains(&format!(r#"action="/admin/jobs/{job_id}/retry""#)), "a retry button");
-    assert!(page.body[others_at..].contains(&reference), "submission jobs link to their application");
+    assert!(page.body[others_at..].contains(reference.as_str()), "submission jobs link to their application");
     let dead_only = http.get("/admin/jobs?status=dead").await;
     assert!(dead_only.body.contains(&format!(r#"id="job-{job_id}""#)));
     assert_eq!(http.get("/admin/jobs?status=nonsense").await.status, 404);
@@ -673,7 +673,7 @@ async fn a_holiday_moves_open_deadlines_and_is_audited(backend: Backend) {
         )
         .await;
     assert_eq!(added.status, 200, "{}", added.body);
-    assert!(added.body.contains("Holiday added") && added.body.contains(&reference), "{}", added.body);
+    assert!(added.body.contains("Holiday added") && added.body.contains(reference.as_str()), "{}", added.body);
     let after = app.engine.application(&actor, &reference).await.expect("read").record.deadline_at.expect("deadline");
     assert!(after > before, "{before} -> {after}");
     let list = http.get("/admin/holidays?calendar=qatar").await;
@@ -691,7 +691,7 @@ async fn a_holiday_moves_open_deadlines_and_is_audited(backend: Backend) {
         )
         .await;
     assert_eq!(removed.status, 200, "{}", removed.body);
-    assert!(removed.body.contains("It is a working day again") && removed.body.contains(&reference));
+    assert!(removed.body.contains("It is a working day again") && removed.body.contains(reference.as_str()));
     let back = app.engine.application(&actor, &reference).await.expect("read").record.deadline_at.expect("deadline");
     assert_eq!(back, before);
     assert!(!http.get("/admin/holidays?calendar=qatar").await.body.contains("Extra Eid day"));

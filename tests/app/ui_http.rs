@@ -4,7 +4,7 @@
 
 use crate::support::{self, Backend, PASSWORD, input_value, pdf, png};
 use corridor_engine::auth;
-use corridor_engine::store::{ApplicationFilter, Session, User};
+use corridor_engine::store::{ApplicationFilter, Reference, Session, User};
 use corridor_engine::transition::TransitionRequest;
 use serde_json::{Map, Value};
 
@@ -28,7 +28,7 @@ fn cookie_value(page: &support::Page, name: &str) -> Option<String> {
 }
 
 /// The firm submits its draft through the engine (the pages under test come after).
-async fn submit(app: &support::TestApp, firm: &User, reference: &str) {
+async fn submit(app: &support::TestApp, firm: &User, reference: &Reference) {
     let v = app.engine.application(&app.actor(firm), reference).await.expect("read").record.version;
     let request =
         TransitionRequest { action: "submit".into(), expected_version: v, comment: None, reason: None, fields: None };
@@ -367,7 +367,7 @@ async fn another_firms_application_is_not_found() {
     assert_eq!(after.state, "draft");
     assert_ne!(after.fields["employee_full_name"], "Stolen");
     // Its dashboard does not list it.
-    assert!(!other.get("/applications").await.body.contains(&reference));
+    assert!(!other.get("/applications").await.body.contains(reference.as_str()));
     // A mistyped reference is not found either.
     assert_eq!(other.get("/applications/QA-BV-2026-999999-Z").await.status, 404);
     // Staff are not firms: the firm pages are not theirs.
@@ -437,7 +437,12 @@ async fn the_firm_journey_over_http() {
     assert!(bad.body.contains("<title>Error: "), "the title says there is an error");
     assert_eq!(field(&bad.body, "employee_full_name").as_deref(), Some("Ayesha Khan"), "what was typed is kept");
     assert_eq!(
-        app.engine.application(&app.actor(&user), &reference).await.expect("read").record.fields,
+        app.engine
+            .application(&app.actor(&user), &reference.parse::<Reference>().expect("a reference"))
+            .await
+            .expect("read")
+            .record
+            .fields,
         Value::Object(Map::new())
     );
 
@@ -511,11 +516,17 @@ async fn the_firm_journey_over_http() {
     assert!(dash.body.contains(&reference) && dash.body.contains("Under review by the Ministry"));
 
     // A request for more information: everything given before is pre-filled.
-    let v = app.engine.application(&app.actor(&reviewer), &reference).await.expect("read").record.version;
+    let v = app
+        .engine
+        .application(&app.actor(&reviewer), &reference.parse::<Reference>().expect("a reference"))
+        .await
+        .expect("read")
+        .record
+        .version;
     app.engine
         .transition(
             &app.actor(&reviewer),
-            &reference,
+            &reference.parse::<Reference>().expect("a reference"),
             &TransitionRequest {
                 action: "request_information".into(),
                 expected_version: v,
@@ -569,7 +580,12 @@ async fn the_firm_journey_over_http() {
         )
         .await;
     assert_eq!(answered.status, 303, "{}", answered.body);
-    let record = app.engine.application(&app.actor(&user), &reference).await.expect("read").record;
+    let record = app
+        .engine
+        .application(&app.actor(&user), &reference.parse::<Reference>().expect("a reference"))
+        .await
+        .expect("read")
+        .record;
     assert_eq!(record.state, "ministry_review");
     assert_eq!(record.fields["host_organisation"], "Qatar Data Centre W.L.L.");
     assert_eq!(record.fields["passport_number"], "AB1234567", "nothing retyped, nothing lost");
@@ -615,16 +631,22 @@ async fn public_status_gives_one_answer_for_unknown_and_wrong_and_is_limited() {
     let reference = app.complete_draft(&user, "it-business-visa").await;
     let http = app.http();
     // A draft is not public.
-    let draft = http.post_form("/status", "/status", &[("reference", &reference), ("passport", "AB1234567")]).await;
+    let draft =
+        http.post_form("/status", "/status", &[("reference", reference.as_str()), ("passport", "AB1234567")]).await;
     assert_eq!(draft.status, 404);
     submit(&app, &user, &reference).await;
     let found = http
-        .post_form("/status", "/status", &[("reference", &reference.to_lowercase()), ("passport", "ab 1234567")])
+        .post_form(
+            "/status",
+            "/status",
+            &[("reference", &reference.as_str().to_lowercase()), ("passport", "ab 1234567")],
+        )
         .await;
     assert_eq!(found.status, 200, "{}", found.body);
     assert!(found.body.contains("Under review by the Ministry") && found.body.contains("verifying the firm"));
     assert!(!found.body.contains("Ayesha"), "nothing else is shown");
-    let wrong = http.post_form("/status", "/status", &[("reference", &reference), ("passport", "ZZ0000000")]).await;
+    let wrong =
+        http.post_form("/status", "/status", &[("reference", reference.as_str()), ("passport", "ZZ0000000")]).await;
     let unknown =
         http.post_form("/status", "/status", &[("reference", "QA-BV-2026-999999-Z"), ("passport", "AB1234567")]).await;
     assert_eq!(wrong.status, unknown.status);
@@ -637,8 +659,10 @@ async fn public_status_gives_one_answer_for_unknown_and_wrong_and_is_limited() {
     // 30 look-ups a minute per address (shared with the API's status route).
     let mut last = 0;
     for _ in 0..30 {
-        last =
-            http.post_form("/status", "/status", &[("reference", &reference), ("passport", "AB1234567")]).await.status;
+        last = http
+            .post_form("/status", "/status", &[("reference", reference.as_str()), ("passport", "AB1234567")])
+            .await
+            .status;
     }
     assert_eq!(last, 429);
 }

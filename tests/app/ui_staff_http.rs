@@ -6,20 +6,20 @@
 
 use crate::support::{self, Backend, TestApp};
 use chrono::{Duration, TimeZone, Utc};
-use corridor_engine::store::User;
+use corridor_engine::store::{Reference, User};
 use corridor_engine::transition::TransitionRequest;
 
 const WF: &str = "it-business-visa";
 
 /// A complete application made and submitted by `firm` through the engine; its reference.
-async fn submitted(app: &TestApp, firm: &User) -> String {
+async fn submitted(app: &TestApp, firm: &User) -> Reference {
     let reference = app.complete_draft(firm, WF).await;
     take(app, firm, &reference, "submit", None, None).await;
     reference
 }
 
 /// The same, for an employee of another name.
-async fn submitted_for(app: &TestApp, firm: &User, employee: &str) -> String {
+async fn submitted_for(app: &TestApp, firm: &User, employee: &str) -> Reference {
     let reference = app.complete_draft(firm, WF).await;
     let actor = app.actor(firm);
     let version = app.engine.application(&actor, &reference).await.expect("read").record.version;
@@ -30,7 +30,14 @@ async fn submitted_for(app: &TestApp, firm: &User, employee: &str) -> String {
     reference
 }
 
-async fn take(app: &TestApp, who: &User, reference: &str, action: &str, comment: Option<&str>, reason: Option<&str>) {
+async fn take(
+    app: &TestApp,
+    who: &User,
+    reference: &Reference,
+    action: &str,
+    comment: Option<&str>,
+    reason: Option<&str>,
+) {
     let actor = app.actor(who);
     let version = app.engine.application(&actor, reference).await.expect("read").record.version;
     app.engine
@@ -49,7 +56,7 @@ async fn take(app: &TestApp, who: &User, reference: &str, action: &str, comment:
         .unwrap_or_else(|e| panic!("{action} on {reference}: {e}"));
 }
 
-async fn record(app: &TestApp, who: &User, reference: &str) -> corridor_engine::store::ApplicationRecord {
+async fn record(app: &TestApp, who: &User, reference: &Reference) -> corridor_engine::store::ApplicationRecord {
     app.engine.application(&app.actor(who), reference).await.expect("read").record
 }
 
@@ -102,9 +109,13 @@ async fn the_queue_lists_the_roles_stages_nearest_deadline_first_with_urgency_in
     assert_eq!(login_home.location(), Some("/queue"), "staff land on their queue");
     let page = http.get("/queue").await;
     assert_eq!(page.status, 200, "{}", page.body);
-    let (a, b, c) = (position(&page.body, &oldest), position(&page.body, &middle), position(&page.body, &newest));
+    let (a, b, c) = (
+        position(&page.body, oldest.as_str()),
+        position(&page.body, middle.as_str()),
+        position(&page.body, newest.as_str()),
+    );
     assert!(a < b && b < c, "nearest deadline first");
-    assert!(!page.body.contains(&draft), "drafts are not in the queue");
+    assert!(!page.body.contains(draft.as_str()), "drafts are not in the queue");
     assert!(page.body.contains("Overdue"), "overdue is said in words, not only colour");
     assert!(page.body.contains("Due soon"));
     assert!(page.body.contains("Ministry review (firm verification)"));
@@ -116,22 +127,28 @@ async fn the_queue_lists_the_roles_stages_nearest_deadline_first_with_urgency_in
     let ravi = submitted_for(&app, &other_firm, "Bilal Ahmed").await;
     let ravi_org = other_firm.organisation_id.to_string();
     let by_firm = http.get(&format!("/queue?firm={ravi_org}")).await;
-    assert!(by_firm.body.contains(&ravi) && !by_firm.body.contains(&oldest), "firm filter");
+    assert!(by_firm.body.contains(ravi.as_str()) && !by_firm.body.contains(oldest.as_str()), "firm filter");
     let by_stage = http.get("/queue?state=ministry_approval").await;
-    assert!(!by_stage.body.contains(&oldest) && by_stage.body.contains("No case matches these filters"));
-    let by_reference = http.get(&format!("/queue?q={}", middle.to_lowercase())).await;
-    assert!(by_reference.body.contains(&middle) && !by_reference.body.contains(&oldest), "search by reference");
+    assert!(!by_stage.body.contains(oldest.as_str()) && by_stage.body.contains("No case matches these filters"));
+    let by_reference = http.get(&format!("/queue?q={}", middle.as_str().to_lowercase())).await;
+    assert!(
+        by_reference.body.contains(middle.as_str()) && !by_reference.body.contains(oldest.as_str()),
+        "search by reference"
+    );
     let by_name = http.get("/queue?q=ayesha").await;
-    assert!(by_name.body.contains(&oldest) && !by_name.body.contains(&ravi), "search by name");
+    assert!(by_name.body.contains(oldest.as_str()) && !by_name.body.contains(ravi.as_str()), "search by name");
     let by_other_name = http.get("/queue?q=Bilal").await;
-    assert!(by_other_name.body.contains(&ravi) && !by_other_name.body.contains(&oldest), "search by name");
+    assert!(
+        by_other_name.body.contains(ravi.as_str()) && !by_other_name.body.contains(oldest.as_str()),
+        "search by name"
+    );
 
     // The security officer's stage is empty; an applicant has no queue.
     let security = app.signed_in("khalid@security.example").await;
     let theirs = security.get("/queue").await;
     assert_eq!(theirs.status, 200);
     assert!(theirs.body.contains("No case is waiting in your stages"), "{}", theirs.body);
-    assert!(!theirs.body.contains(&oldest));
+    assert!(!theirs.body.contains(oldest.as_str()));
     let firm = app.signed_in("ayesha@indus.example").await;
     assert_eq!(firm.get("/queue").await.status, 403);
     let _ = (t.reviewer2, t.embassy, t.security);
@@ -153,8 +170,8 @@ async fn claim_release_and_reassign_are_recorded_and_a_stale_claim_changes_nothi
     assert_eq!(record(&app, &t.reviewer, &reference).await.assigned_to, Some(t.reviewer.id));
     let case = fatima.get(&format!("/cases/{reference}?notice=claimed")).await;
     assert!(case.body.contains("You hold this case"), "{}", case.body);
-    assert!(fatima.get("/queue?mine=1").await.body.contains(&reference), "the holder's own list");
-    assert!(!omar.get("/queue?mine=1").await.body.contains(&reference));
+    assert!(fatima.get("/queue?mine=1").await.body.contains(reference.as_str()), "the holder's own list");
+    assert!(!omar.get("/queue?mine=1").await.body.contains(reference.as_str()));
 
     // Omar, with the page he opened before the claim, claims too: a conflict, nothing changes.
     let stale = omar.post_form("/queue", &format!("/cases/{reference}/claim"), &[("version", &v)]).await;
@@ -205,7 +222,10 @@ async fn claim_release_and_reassign_are_recorded_and_a_stale_claim_changes_nothi
     );
     let case = fatima.get(&format!("/cases/{reference}")).await;
     assert!(case.body.contains("Case reassigned") && case.body.contains("Omar knows this firm"));
-    assert!(app.engine.verify_audit(Some(&reference)).await.expect("verify").is_ok(), "claims are in the hash chain");
+    assert!(
+        app.engine.verify_audit(Some(reference.as_str())).await.expect("verify").is_ok(),
+        "claims are in the hash chain"
+    );
 }
 
 #[tokio::test]
@@ -480,7 +500,7 @@ async fn the_embassy_looks_up_decides_and_prints_the_letter() {
     let noor = app.signed_in("noor@embassy.example").await;
     let lookup = noor.get("/lookup").await;
     assert_eq!(lookup.status, 200);
-    let found = noor.get(&format!("/lookup?reference={}", granted.to_lowercase())).await;
+    let found = noor.get(&format!("/lookup?reference={}", granted.as_str().to_lowercase())).await;
     assert_eq!(found.status, 303);
     assert_eq!(found.location(), Some(format!("/cases/{granted}").as_str()));
     let unknown = noor.get("/lookup?reference=QA-BV-2026-999999-Z").await;
@@ -601,9 +621,9 @@ async fn supervisors_see_the_late_cases_of_every_stage_that_escalates_to_them() 
     let late = maryam.get("/queue/late").await;
     assert_eq!(late.status, 200, "{}", late.body);
     assert!(late.body.contains(r#"href="&#x2F;queue&#x2F;late" aria-current="page""#), "the menu has the late cases");
-    let (a, b) = (position(&late.body, &at_security), position(&late.body, &at_review));
+    let (a, b) = (position(&late.body, at_security.as_str()), position(&late.body, at_review.as_str()));
     assert!(a < b, "oldest deadline first");
-    assert!(!late.body.contains(&fresh), "a case on time is not late");
+    assert!(!late.body.contains(fresh.as_str()), "a case on time is not late");
     assert!(late.body.contains("Overdue") && late.body.contains("Escalated"));
     assert!(
         !late.body.contains(&format!(r#"id="claim-{at_security}""#)),
@@ -611,7 +631,7 @@ async fn supervisors_see_the_late_cases_of_every_stage_that_escalates_to_them() 
     );
     // Filters keep to the late view.
     let only_security = maryam.get("/queue/late?state=security_clearance").await;
-    assert!(only_security.body.contains(&at_security) && !only_security.body.contains(&at_review));
+    assert!(only_security.body.contains(at_security.as_str()) && !only_security.body.contains(at_review.as_str()));
 
     // Read-only: the case page offers no holding and no action; Back leads to the late cases.
     let case = maryam.get(&format!("/cases/{at_security}")).await;
@@ -635,7 +655,7 @@ async fn supervisors_see_the_late_cases_of_every_stage_that_escalates_to_them() 
     let none = fatima.get("/queue/late").await;
     assert_eq!(none.status, 200);
     assert!(none.body.contains("No stage of any workflow escalates late cases to your role"));
-    assert!(!none.body.contains(&at_review));
+    assert!(!none.body.contains(at_review.as_str()));
     assert!(!fatima.get("/queue").await.body.contains("&#x2F;queue&#x2F;late"));
     let firm = app.signed_in("ayesha@indus.example").await;
     assert_eq!(firm.get("/queue/late").await.status, 403);
@@ -645,12 +665,12 @@ async fn supervisors_see_the_late_cases_of_every_stage_that_escalates_to_them() 
     let claimed = fatima.post_form("/queue", &format!("/cases/{at_review}/claim"), &[("version", &v)]).await;
     assert_eq!(claimed.status, 303);
     let unclaimed = fatima.get("/queue?holder=nobody").await;
-    assert!(unclaimed.body.contains(&fresh) && !unclaimed.body.contains(&at_review));
+    assert!(unclaimed.body.contains(fresh.as_str()) && !unclaimed.body.contains(at_review.as_str()));
     assert!(unclaimed.body.contains(r#"<option value="nobody" selected>"#));
     let mine = fatima.get("/queue?holder=me").await;
-    assert!(mine.body.contains(&at_review) && !mine.body.contains(&fresh));
+    assert!(mine.body.contains(at_review.as_str()) && !mine.body.contains(fresh.as_str()));
     let old_link = fatima.get("/queue?mine=1").await;
-    assert!(old_link.body.contains(&at_review) && !old_link.body.contains(&fresh));
+    assert!(old_link.body.contains(at_review.as_str()) && !old_link.body.contains(fresh.as_str()));
     let by_reference = fatima.get(&format!("/queue?holder=nobody&q={at_review}")).await;
     assert!(!by_reference.body.contains(&format!(r#">{at_review}<"#)));
 
@@ -681,23 +701,27 @@ async fn the_firm_filter_is_typed_not_a_list_of_every_firm() {
     assert!(all.body.contains(r#"id="filter-firm" name="firm" type="search""#), "a text box, not a list of every firm");
     // Part of one firm's name (any case) picks that firm.
     let one = fatima.get("/queue?firm=ravi+sys").await;
-    assert!(one.body.contains(&by_systems) && !one.body.contains(&by_soft) && !one.body.contains(&indus));
+    assert!(
+        one.body.contains(by_systems.as_str())
+            && !one.body.contains(by_soft.as_str())
+            && !one.body.contains(indus.as_str())
+    );
     assert!(one.body.contains(r#"value="Ravi Systems""#), "the box shows the firm found");
     // A part that several names share: choose one, with the other filters kept.
     let many = fatima.get("/queue?firm=RAVI&state=ministry_review").await;
     assert_eq!(many.status, 200);
     assert!(many.body.contains("2 firms"), "{}", many.body);
-    assert!(!many.body.contains(&by_systems) && !many.body.contains(&by_soft));
+    assert!(!many.body.contains(by_systems.as_str()) && !many.body.contains(by_soft.as_str()));
     assert!(many.body.contains("firm=Ravi+Soft") && many.body.contains("state=ministry_review"));
     let chosen = fatima.get("/queue?firm=Ravi+Soft&state=ministry_review").await;
-    assert!(chosen.body.contains(&by_soft) && !chosen.body.contains(&by_systems));
+    assert!(chosen.body.contains(by_soft.as_str()) && !chosen.body.contains(by_systems.as_str()));
     // No firm of that name: said beside the box and in the summary.
     let none = fatima.get("/queue?firm=Lahore").await;
     assert!(none.body.contains("There is a problem") && none.body.contains("No firm"));
     assert!(none.body.contains("<title>Error:"));
     // A firm's id (links, scripts) still works; a ministry is not a firm.
     let by_id = fatima.get(&format!("/queue?firm={}", soft.organisation_id)).await;
-    assert!(by_id.body.contains(&by_soft) && !by_id.body.contains(&indus));
+    assert!(by_id.body.contains(by_soft.as_str()) && !by_id.body.contains(indus.as_str()));
     let ministry = fatima.get(&format!("/queue?firm={}", t.reviewer.organisation_id)).await;
     assert!(ministry.body.contains("No firm"));
 }

@@ -10,7 +10,7 @@ use corridor_engine::actor::Actor;
 use corridor_engine::auth;
 use corridor_engine::clock::ManualClock;
 use corridor_engine::service::Engine;
-use corridor_engine::store::{NewUser, Store, User};
+use corridor_engine::store::{NewUser, Reference, Store, User};
 use corridor_engine::transition::TransitionRequest;
 use serde_json::{Map, Value};
 
@@ -140,7 +140,7 @@ impl TestApp {
     }
 
     /// A complete draft (fields and documents) made through the engine as `user`.
-    pub async fn complete_draft(&self, user: &User, workflow: &str) -> String {
+    pub async fn complete_draft(&self, user: &User, workflow: &str) -> Reference {
         let actor = self.actor(user);
         let view =
             self.engine.create_application(&actor, workflow, &self.example_fields(workflow)).await.expect("draft");
@@ -203,7 +203,7 @@ pub async fn user(store: &dyn Store, email: &str, name: &str, role: &str, org: &
 
 /// A business-visa application created, completed and submitted by `applicant` at the
 /// engine's current time; returns its reference.
-pub async fn submitted(engine: &Engine, applicant: &Actor, variant: usize) -> String {
+pub async fn submitted(engine: &Engine, applicant: &Actor, variant: usize) -> Reference {
     let workflow = engine.workflow("it-business-visa").expect("workflow loaded");
     let fields = corridor::demo::example_fields(&workflow, variant);
     let view = engine.create_application(applicant, "it-business-visa", &fields).await.expect("create");
@@ -217,7 +217,7 @@ pub async fn submitted(engine: &Engine, applicant: &Actor, variant: usize) -> St
 }
 
 /// Take a transition at the engine's current time.
-pub async fn act(engine: &Engine, actor: &Actor, reference: &str, action: &str, comment: Option<&str>) {
+pub async fn act(engine: &Engine, actor: &Actor, reference: &Reference, action: &str, comment: Option<&str>) {
     let version = engine.application(actor, reference).await.expect("visible").record.version;
     engine
         .transition(

@@ -4,9 +4,17 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use corridor_engine::actor::Actor;
+use corridor_engine::error::EngineError;
+use corridor_engine::model::Reference;
 use serde::de::DeserializeOwned;
 
 use crate::{ApiError, AppState};
+
+/// A reference from a path segment or a form field, parsed where the handler first needs
+/// it. Text that cannot be a reference answers as an unknown reference does.
+pub fn reference(raw: &str) -> Result<Reference, EngineError> {
+    raw.parse().map_err(|_| EngineError::NotFound("application".into()))
+}
 
 /// JSON body whose syntax and shape errors name the place (line and column, or the field).
 pub struct ApiJson<T>(pub T);

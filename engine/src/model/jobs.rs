@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::{ApplicationId, UserId};
 use crate::workflow::Recipient;
 
 /// A job's id (the `jobs.id` column).
@@ -158,7 +159,7 @@ impl JobStatus {
 /// made for (timers check it still holds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AboutApplication {
-    pub application_id: i64,
+    pub application_id: ApplicationId,
     pub reference: String,
     /// The workflow id.
     pub workflow: String,
@@ -231,7 +232,7 @@ pub struct WebhookJob {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageJob {
     pub template: String,
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The template's facts (the recipient's name is added when rendering).
     #[serde(default)]
     pub context: Map<String, Value>,
@@ -337,7 +338,7 @@ pub struct PayloadError {
 pub struct NewJob {
     /// Unique: the same key enqueued twice is one job (never sent twice on purpose).
     pub dedup_key: String,
-    pub application_id: Option<i64>,
+    pub application_id: Option<ApplicationId>,
     pub payload: JobPayload,
     pub run_at: DateTime<Utc>,
     pub max_attempts: i32,
@@ -354,7 +355,7 @@ pub struct Job {
     pub id: JobId,
     pub kind: JobKind,
     pub dedup_key: String,
-    pub application_id: Option<i64>,
+    pub application_id: Option<ApplicationId>,
     /// As stored; [`Job::parse_payload`] reads it as the kind's. Kept raw so that a payload
     /// that does not fit fails its job when it runs, not every read of the queue.
     pub payload: Value,
@@ -479,7 +480,7 @@ mod tests {
 
     #[test]
     fn the_serde_tag_is_the_kind() {
-        let p = JobPayload::Message(MessageJob { template: "t".into(), user_id: 1, context: Map::new() });
+        let p = JobPayload::Message(MessageJob { template: "t".into(), user_id: UserId::new(1), context: Map::new() });
         assert_eq!(serde_json::to_value(&p).unwrap()["kind"], json!(p.kind().as_str()));
     }
 

@@ -511,7 +511,7 @@ impl Scheduler {
         let state = &notice.about.state;
         let users = self.recipients(notice.to, view, state).await?;
         let context = self.application_context(view, state, notice);
-        self.fan_out(job, notice.template, &users, &context, Some(&view.record.reference), now).await?;
+        self.fan_out(job, notice.template, &users, &context, Some(view.record.reference.as_str()), now).await?;
         Ok(Outcome::Done)
     }
 

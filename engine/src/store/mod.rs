@@ -18,9 +18,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
 pub use crate::model::{
-    ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DeadlineChange, DocumentRecord, Job, JobId,
-    JobKind, JobStatus, NewApplication, NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, ScheduleRow,
-    Session, Step, StoredHoliday, StoredWorkflow, TransitionContext, TransitionWrite, User,
+    ApplicationEdit, ApplicationFilter, ApplicationId, ApplicationRecord, AuditEvent, DeadlineChange, DocumentRecord,
+    Job, JobId, JobKind, JobStatus, NewApplication, NewAuditEvent, NewDocument, NewJob, NewUser, Organisation,
+    OrganisationId, Reference, ScheduleRow, Session, Step, StoredHoliday, StoredWorkflow, TransitionContext,
+    TransitionWrite, User, UserId,
 };
 
 pub mod postgres;
@@ -93,7 +94,7 @@ pub trait Store:
 #[async_trait]
 pub trait OrganisationStore: Send + Sync {
     async fn create_organisation(&self, name: &str, kind: &str, country: Option<&str>) -> StoreResult<Organisation>;
-    async fn organisation(&self, id: i64) -> StoreResult<Organisation>;
+    async fn organisation(&self, id: OrganisationId) -> StoreResult<Organisation>;
     async fn organisation_by_name(&self, name: &str) -> StoreResult<Option<Organisation>>;
     async fn organisations(&self) -> StoreResult<Vec<Organisation>>;
 }
@@ -101,20 +102,20 @@ pub trait OrganisationStore: Send + Sync {
 #[async_trait]
 pub trait UserStore: Send + Sync {
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
-    async fn user(&self, id: i64) -> StoreResult<User>;
+    async fn user(&self, id: UserId) -> StoreResult<User>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn users(&self) -> StoreResult<Vec<User>>;
     async fn users_with_role(&self, role: &Role) -> StoreResult<Vec<User>>;
-    async fn set_user_password(&self, id: i64, password_hash: &str) -> StoreResult<()>;
-    async fn set_user_role(&self, id: i64, role: &Role) -> StoreResult<()>;
-    async fn set_user_disabled(&self, id: i64, disabled: bool) -> StoreResult<()>;
-    async fn set_user_language(&self, id: i64, language: &str) -> StoreResult<()>;
+    async fn set_user_password(&self, id: UserId, password_hash: &str) -> StoreResult<()>;
+    async fn set_user_role(&self, id: UserId, role: &Role) -> StoreResult<()>;
+    async fn set_user_disabled(&self, id: UserId, disabled: bool) -> StoreResult<()>;
+    async fn set_user_language(&self, id: UserId, language: &str) -> StoreResult<()>;
 }
 
 /// API tokens, stored by their SHA-256 hex digest.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    async fn create_token(&self, user_id: i64, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    async fn create_token(&self, user_id: UserId, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()>;
     async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<User>>;
 }
 
@@ -138,15 +139,15 @@ pub trait ApplicationStore: Send + Sync {
     /// Create the application with its reference and its first audit event, in one
     /// transaction.
     async fn create_application(&self, app: NewApplication, audit: NewAuditEvent) -> StoreResult<ApplicationRecord>;
-    async fn application(&self, id: i64) -> StoreResult<ApplicationRecord>;
-    async fn application_by_reference(&self, reference: &str) -> StoreResult<Option<ApplicationRecord>>;
+    async fn application(&self, id: ApplicationId) -> StoreResult<ApplicationRecord>;
+    async fn application_by_reference(&self, reference: &Reference) -> StoreResult<Option<ApplicationRecord>>;
     /// In deadline order (no deadline last), then id.
     async fn applications(&self, filter: &ApplicationFilter) -> StoreResult<Vec<ApplicationRecord>>;
     async fn edit_application(&self, edit: ApplicationEdit) -> StoreResult<ApplicationRecord>;
     /// Open a write transaction on the application with this reference and read, inside it,
     /// what its next transition is decided on (one statement). The caller decides, then
     /// commits; dropping the result writes nothing. `None` when no application has it.
-    async fn begin_transition(&self, reference: &str) -> StoreResult<Option<Box<dyn OpenTransition>>>;
+    async fn begin_transition(&self, reference: &Reference) -> StoreResult<Option<Box<dyn OpenTransition>>>;
     /// A transition decided elsewhere (tools, tests), written as the engine writes its own:
     /// through [`ApplicationStore::begin_transition`], in one database transaction;
     /// `Conflict` when the version moved.
@@ -162,7 +163,7 @@ pub trait ApplicationStore: Send + Sync {
         audit: NewAuditEvent,
         expected_version: i64,
     ) -> StoreResult<DocumentRecord>;
-    async fn documents(&self, application_id: i64) -> StoreResult<Vec<DocumentRecord>>;
+    async fn documents(&self, application_id: ApplicationId) -> StoreResult<Vec<DocumentRecord>>;
     async fn document(&self, id: i64) -> StoreResult<DocumentRecord>;
 }
 
@@ -179,9 +180,9 @@ pub trait OpenTransition: Send {
 #[async_trait]
 pub trait AuditStore: Send + Sync {
     /// Oldest first.
-    async fn history(&self, application_id: i64) -> StoreResult<Vec<AuditEvent>>;
+    async fn history(&self, application_id: ApplicationId) -> StoreResult<Vec<AuditEvent>>;
     /// Ids of every application that has events, for a full verification.
-    async fn audited_applications(&self) -> StoreResult<Vec<i64>>;
+    async fn audited_applications(&self) -> StoreResult<Vec<ApplicationId>>;
 }
 
 /// What the scheduler does to applications: deadlines moved by a calendar change, and
@@ -196,7 +197,7 @@ pub trait DeadlineStore: Send + Sync {
         &self,
         from: DateTime<Utc>,
         entered_by: DateTime<Utc>,
-        after: Option<(DateTime<Utc>, i64)>,
+        after: Option<(DateTime<Utc>, ApplicationId)>,
         limit: i64,
     ) -> StoreResult<Vec<ApplicationRecord>>;
     /// Move an application's deadline and re-time its pending timers, with an audit event, in
@@ -205,7 +206,12 @@ pub trait DeadlineStore: Send + Sync {
     async fn move_deadline(&self, change: DeadlineChange) -> StoreResult<bool>;
     /// Mark an application escalated (the queue shows it) with an audit event, unless it left
     /// `state` or was already marked. True when this call marked it.
-    async fn mark_escalated(&self, application_id: i64, state: &str, audit: NewAuditEvent) -> StoreResult<bool>;
+    async fn mark_escalated(
+        &self,
+        application_id: ApplicationId,
+        state: &str,
+        audit: NewAuditEvent,
+    ) -> StoreResult<bool>;
 }
 
 /// The job queue: work to do later, claimed with a lease.
@@ -242,7 +248,7 @@ pub trait JobStore: Send + Sync {
     /// How many jobs are in each status.
     async fn job_counts(&self) -> StoreResult<Vec<(JobStatus, i64)>>;
     /// The pending deadline, reminder and escalation jobs of one application.
-    async fn pending_timers(&self, application_id: i64) -> StoreResult<Vec<Job>>;
+    async fn pending_timers(&self, application_id: ApplicationId) -> StoreResult<Vec<Job>>;
 }
 
 /// The progress of the workflows' cron schedules.
@@ -283,7 +289,7 @@ pub trait SessionStore: Send + Sync {
     /// End one session; no error when it is already gone.
     async fn delete_session(&self, id: &str) -> StoreResult<()>;
     /// End every session of a user (password reset, account disabled). Returns how many.
-    async fn delete_user_sessions(&self, user_id: i64) -> StoreResult<u64>;
+    async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<u64>;
     /// Remove sessions that expired before `now`. Returns how many.
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
@@ -370,7 +376,7 @@ fn search_patterns(term: &str) -> Option<(String, String)> {
 
 /// Link a new event after `(last_seq, last_hash)`; returns (seq, prev_hash, hash, data text).
 fn chain_next(
-    application_id: i64,
+    application_id: ApplicationId,
     last: Option<(i64, String)>,
     audit: &NewAuditEvent,
 ) -> (i64, String, String, String) {

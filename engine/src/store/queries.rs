@@ -20,15 +20,66 @@
 //! and passes, in this order, the store type, the backend's name, its migrator and the SQL of
 //! the audit `data` parameter (`$12` there).
 
-/// A record read from a row: each field before `;` from the column of its name, each after
-/// it from the local variable of its name.
+/// A record read from a row: each field before `;` from the column of its name; after
+/// `wrap`, each from the column of its name through [`Column`] (ids, references); after
+/// `local`, each from the local variable of its name.
 macro_rules! from_row {
-    ($row:ident, $record:ident { $($field:ident),* $(; $($local:ident),*)? }) => {
-        $record { $($field: $row.try_get(stringify!($field))?,)* $($($local,)*)? }
+    ($row:ident, $record:ident {
+        $($field:ident),* $(; wrap $($wrapped:ident),*)? $(; local $($local:ident),*)?
+    }) => {
+        $record {
+            $($field: $row.try_get(stringify!($field))?,)*
+            $($($wrapped: $crate::store::queries::Column::wrap($row.try_get(stringify!($wrapped))?),)*)?
+            $($($local,)*)?
+        }
     };
 }
 
 pub(super) use from_row;
+
+use crate::model::{ApplicationId, OrganisationId, Reference, UserId};
+
+/// A model type that a column holds as a plain database value: an id as its `i64`, a
+/// reference as its text. Queries bind `.get()` / `.as_str()`; the row mappers wrap.
+pub(super) trait Column: Sized {
+    type Raw;
+    fn wrap(raw: Self::Raw) -> Self;
+}
+
+impl Column for ApplicationId {
+    type Raw = i64;
+    fn wrap(raw: i64) -> Self {
+        ApplicationId::new(raw)
+    }
+}
+
+impl Column for UserId {
+    type Raw = i64;
+    fn wrap(raw: i64) -> Self {
+        UserId::new(raw)
+    }
+}
+
+impl Column for OrganisationId {
+    type Raw = i64;
+    fn wrap(raw: i64) -> Self {
+        OrganisationId::new(raw)
+    }
+}
+
+impl Column for Reference {
+    type Raw = String;
+    fn wrap(raw: String) -> Self {
+        Reference::stored(raw)
+    }
+}
+
+impl<T: Column> Column for Option<T> {
+    type Raw = Option<T::Raw>;
+    fn wrap(raw: Option<T::Raw>) -> Self {
+        raw.map(T::wrap)
+    }
+}
 
 macro_rules! shared_queries {
     ($store:ident, $backend:literal, $migrator:expr, $audit_data:literal) => {
@@ -42,12 +93,12 @@ macro_rules! shared_queries {
             use $crate::store::queries::from_row;
             use $crate::role::Role;
             use $crate::store::{
-                ApplicationEdit, ApplicationFilter, ApplicationRecord, ApplicationStore, AuditEvent, AuditStore,
-                CalendarStore, DeadlineChange, DeadlineStore, DocumentRecord, Job, JobId, JobKind, JobStatus, JobStore, NewApplication,
-                NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, OrganisationStore, ScheduleRow,
-                ScheduleStore, Session, SessionStore, Store, StoreError, StoreResult, StoredHoliday,
-                StoredWorkflow, TokenStore, TransitionContext, TransitionWrite, User, UserStore, WorkflowStore,
-                chain_next, search_patterns, transition_context, write_error,
+                ApplicationEdit, ApplicationFilter, ApplicationId, ApplicationRecord, ApplicationStore, AuditEvent,
+                AuditStore, CalendarStore, DeadlineChange, DeadlineStore, DocumentRecord, Job, JobId, JobKind, JobStatus,
+                JobStore, NewApplication, NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, OrganisationId,
+                OrganisationStore, Reference, ScheduleRow, ScheduleStore, Session, SessionStore, Store, StoreError,
+                StoreResult, StoredHoliday, StoredWorkflow, TokenStore, TransitionContext, TransitionWrite, User,
+                UserId, UserStore, WorkflowStore, chain_next, search_patterns, transition_context, write_error,
             };
 
             type DbRow = <Db as sqlx::Database>::Row;
@@ -60,27 +111,28 @@ macro_rules! shared_queries {
             // ---- row mapping: each field from the column of its name ----
 
             fn organisation(row: &DbRow) -> StoreResult<Organisation> {
-                Ok(from_row!(row, Organisation { id, name, kind, country, created_at }))
+                Ok(from_row!(row, Organisation { name, kind, country, created_at; wrap id }))
             }
 
             fn user(row: &DbRow) -> StoreResult<User> {
                 Ok(from_row!(row, User {
-                    id, email, name, role, organisation_id, password_hash, language, disabled, created_at
+                    email, name, role, password_hash, language, disabled, created_at; wrap id, organisation_id
                 }))
             }
 
             fn application(row: &DbRow) -> StoreResult<ApplicationRecord> {
                 Ok(from_row!(row, ApplicationRecord {
-                    id, reference, workflow_id, workflow_version, state, previous_state, version, organisation_id,
-                    created_by, fields, applicant_name, passport_number, created_at, updated_at, state_entered_at,
-                    submitted_at, deadline_at, paused_remaining, escalated_at, assigned_to
+                    workflow_id, workflow_version, state, previous_state, version, fields, applicant_name,
+                    passport_number, created_at, updated_at, state_entered_at, submitted_at, deadline_at,
+                    paused_remaining, escalated_at;
+                    wrap id, reference, organisation_id, created_by, assigned_to
                 }))
             }
 
             fn document(row: &DbRow) -> StoreResult<DocumentRecord> {
                 Ok(from_row!(row, DocumentRecord {
-                    id, application_id, kind, filename, content_type, size, sha256, storage_key, uploaded_by,
-                    uploaded_at
+                    id, kind, filename, content_type, size, sha256, storage_key, uploaded_at;
+                    wrap application_id, uploaded_by
                 }))
             }
 
@@ -90,8 +142,9 @@ macro_rules! shared_queries {
                 let data: Value = serde_json::from_str(&data)
                     .map_err(|e| StoreError::Corrupt(format!("audit data is not JSON: {e}")))?;
                 Ok(from_row!(row, AuditEvent {
-                    id, application_id, seq, actor_id, actor_name, role, organisation_id, action, from_state, to_state,
-                    comment, reason, at, prev_hash, hash; data
+                    id, seq, actor_name, role, action, from_state, to_state, comment, reason, at, prev_hash, hash;
+                    wrap application_id, actor_id, organisation_id;
+                    local data
                 }))
             }
 
@@ -103,8 +156,8 @@ macro_rules! shared_queries {
                     kind.parse().map_err(|e| StoreError::Corrupt(format!("job {id}: {e}")))?;
                 let status = job_status(&row.try_get::<String, _>("status")?)?;
                 Ok(from_row!(row, Job {
-                    dedup_key, application_id, payload, attempts, max_attempts, run_at, locked_by, locked_until,
-                    last_error, created_at, updated_at; id, kind, status
+                    dedup_key, payload, attempts, max_attempts, run_at, locked_by, locked_until,
+                    last_error, created_at, updated_at; wrap application_id; local id, kind, status
                 }))
             }
 
@@ -113,7 +166,7 @@ macro_rules! shared_queries {
             }
 
             fn session(row: &DbRow) -> StoreResult<Session> {
-                Ok(from_row!(row, Session { id, user_id, csrf_token, created_at, expires_at, data }))
+                Ok(from_row!(row, Session { id, csrf_token, created_at, expires_at, data; wrap user_id }))
             }
 
             fn holiday(row: &DbRow) -> StoreResult<StoredHoliday> {
@@ -131,8 +184,11 @@ macro_rules! shared_queries {
             // ---- writes shared by several methods, inside the caller's transaction ----
 
             /// `Conflict` when the application exists, `NotFound` otherwise.
-            async fn version_error(tx: &mut Tx, id: i64, expected: i64) -> StoreError {
-                match sqlx::query("SELECT 1 FROM applications WHERE id = $1").bind(id).fetch_optional(&mut **tx).await
+            async fn version_error(tx: &mut Tx, id: ApplicationId, expected: i64) -> StoreError {
+                match sqlx::query("SELECT 1 FROM applications WHERE id = $1")
+                    .bind(id.get())
+                    .fetch_optional(&mut **tx)
+                    .await
                 {
                     Ok(Some(_)) => StoreError::Conflict { expected },
                     Ok(None) => StoreError::NotFound("application"),
@@ -166,7 +222,7 @@ macro_rules! shared_queries {
                 .bind(write.deadline_at.map(ts))
                 .bind(&write.paused_remaining)
                 .bind(&now)
-                .bind(write.application_id)
+                .bind(write.application_id.get())
                 .bind(write.expected_version)
                 .execute(&mut **tx)
                 .await?;
@@ -190,7 +246,7 @@ macro_rules! shared_queries {
                         ")"
                     ))
                     .bind(&now)
-                    .bind(record.id)
+                    .bind(record.id.get())
                     .execute(&mut **tx)
                     .await?;
                 }
@@ -198,7 +254,7 @@ macro_rules! shared_queries {
                 Ok(record)
             }
 
-            async fn append_event(tx: &mut Tx, application_id: i64, audit: &NewAuditEvent) -> StoreResult<()> {
+            async fn append_event(tx: &mut Tx, application_id: ApplicationId, audit: &NewAuditEvent) -> StoreResult<()> {
                 append_event_after(tx, application_id, audit, None).await
             }
 
@@ -208,7 +264,7 @@ macro_rules! shared_queries {
             /// the insert.
             async fn append_event_after(
                 tx: &mut Tx,
-                application_id: i64,
+                application_id: ApplicationId,
                 audit: &NewAuditEvent,
                 known_last: Option<(i64, String)>,
             ) -> StoreResult<()> {
@@ -218,7 +274,7 @@ macro_rules! shared_queries {
                     sqlx::query_as(
                         "SELECT seq, hash FROM audit_events WHERE application_id = $1 ORDER BY seq DESC LIMIT 1",
                     )
-                    .bind(application_id)
+                    .bind(application_id.get())
                     .fetch_optional(&mut **tx)
                     .await?
                 };
@@ -230,12 +286,12 @@ macro_rules! shared_queries {
                     $audit_data,
                     ", $13, $14, $15)"
                 ))
-                .bind(application_id)
+                .bind(application_id.get())
                 .bind(seq)
-                .bind(audit.actor_id)
+                .bind(audit.actor_id.map(UserId::get))
                 .bind(&audit.actor_name)
                 .bind(&audit.role)
-                .bind(audit.organisation_id)
+                .bind(audit.organisation_id.map(OrganisationId::get))
                 .bind(&audit.action)
                 .bind(&audit.from_state)
                 .bind(&audit.to_state)
@@ -262,7 +318,7 @@ macro_rules! shared_queries {
                     )
                     .bind(job.kind().as_str())
                     .bind(&job.dedup_key)
-                    .bind(job.application_id)
+                    .bind(job.application_id.map(ApplicationId::get))
                     .bind(job.payload.to_stored())
                     .bind(job.max_attempts)
                     .bind(ts(job.run_at))
@@ -299,17 +355,17 @@ macro_rules! shared_queries {
                             q.push(" AND (deadline_at, id) > (")
                                 .push_bind(ts(*deadline))
                                 .push(", ")
-                                .push_bind(*id)
+                                .push_bind(id.get())
                                 .push(")");
                         }
                     } else {
                         q.push("deadline_at IS NULL");
                         if let Some((None, id)) = &filter.after {
-                            q.push(" AND id > ").push_bind(*id);
+                            q.push(" AND id > ").push_bind(id.get());
                         }
                     }
                     if let Some(org) = filter.organisation_id {
-                        q.push(" AND organisation_id = ").push_bind(org);
+                        q.push(" AND organisation_id = ").push_bind(org.get());
                     }
                     if let Some(wf) = &filter.workflow_id {
                         q.push(" AND workflow_id = ").push_bind(wf.clone());
@@ -334,7 +390,7 @@ macro_rules! shared_queries {
                             .push(" ESCAPE '\\')");
                     }
                     if let Some(user) = filter.assigned_to {
-                        q.push(" AND assigned_to = ").push_bind(user);
+                        q.push(" AND assigned_to = ").push_bind(user.get());
                     }
                     if filter.unassigned {
                         q.push(" AND assigned_to IS NULL");
@@ -404,9 +460,9 @@ macro_rules! shared_queries {
                     organisation(&row)
                 }
 
-                async fn organisation(&self, id: i64) -> StoreResult<Organisation> {
+                async fn organisation(&self, id: OrganisationId) -> StoreResult<Organisation> {
                     let row = sqlx::query("SELECT * FROM organisations WHERE id = $1")
-                        .bind(id)
+                        .bind(id.get())
                         .fetch_optional(&self.pool)
                         .await?;
                     organisation(&row.ok_or(StoreError::NotFound("organisation"))?)
@@ -437,7 +493,7 @@ macro_rules! shared_queries {
                     .bind(&new.email)
                     .bind(&new.name)
                     .bind(&new.role)
-                    .bind(new.organisation_id)
+                    .bind(new.organisation_id.get())
                     .bind(&new.password_hash)
                     .bind(&new.language)
                     .bind(ts(Utc::now()))
@@ -447,9 +503,11 @@ macro_rules! shared_queries {
                     user(&row)
                 }
 
-                async fn user(&self, id: i64) -> StoreResult<User> {
-                    let row =
-                        sqlx::query("SELECT * FROM users WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
+                async fn user(&self, id: UserId) -> StoreResult<User> {
+                    let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+                        .bind(id.get())
+                        .fetch_optional(&self.pool)
+                        .await?;
                     user(&row.ok_or(StoreError::NotFound("user"))?)
                 }
 
@@ -474,37 +532,37 @@ macro_rules! shared_queries {
                     rows.iter().map(user).collect()
                 }
 
-                async fn set_user_password(&self, id: i64, password_hash: &str) -> StoreResult<()> {
+                async fn set_user_password(&self, id: UserId, password_hash: &str) -> StoreResult<()> {
                     let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
                         .bind(password_hash)
-                        .bind(id)
+                        .bind(id.get())
                         .execute(&self.pool)
                         .await?;
                     not_found_unless_one(done.rows_affected(), "user")
                 }
 
-                async fn set_user_role(&self, id: i64, role: &Role) -> StoreResult<()> {
+                async fn set_user_role(&self, id: UserId, role: &Role) -> StoreResult<()> {
                     let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
                         .bind(role)
-                        .bind(id)
+                        .bind(id.get())
                         .execute(&self.pool)
                         .await?;
                     not_found_unless_one(done.rows_affected(), "user")
                 }
 
-                async fn set_user_disabled(&self, id: i64, disabled: bool) -> StoreResult<()> {
+                async fn set_user_disabled(&self, id: UserId, disabled: bool) -> StoreResult<()> {
                     let done = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
                         .bind(disabled)
-                        .bind(id)
+                        .bind(id.get())
                         .execute(&self.pool)
                         .await?;
                     not_found_unless_one(done.rows_affected(), "user")
                 }
 
-                async fn set_user_language(&self, id: i64, language: &str) -> StoreResult<()> {
+                async fn set_user_language(&self, id: UserId, language: &str) -> StoreResult<()> {
                     let done = sqlx::query("UPDATE users SET language = $1 WHERE id = $2")
                         .bind(language)
-                        .bind(id)
+                        .bind(id.get())
                         .execute(&self.pool)
                         .await?;
                     not_found_unless_one(done.rows_affected(), "user")
@@ -513,9 +571,9 @@ macro_rules! shared_queries {
 
             #[async_trait]
             impl TokenStore for $store {
-                async fn create_token(&self, user_id: i64, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
+                async fn create_token(&self, user_id: UserId, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
                     sqlx::query("INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)")
-                        .bind(user_id)
+                        .bind(user_id.get())
                         .bind(token_hash)
                         .bind(ts(now))
                         .execute(&self.pool)
@@ -596,19 +654,19 @@ macro_rules! shared_queries {
                     .bind(app.year)
                     .fetch_one(&mut *tx)
                     .await?;
-                    let reference = $crate::reference::format(&app.reference_prefix, app.year, number);
+                    let reference = Reference::format(&app.reference_prefix, app.year, number);
                     let row = sqlx::query(
                         "INSERT INTO applications (reference, workflow_id, workflow_version, state, previous_state, \
                          version, organisation_id, created_by, fields, applicant_name, passport_number, created_at, \
                          updated_at, state_entered_at) \
                          VALUES ($1, $2, $3, $4, NULL, 1, $5, $6, $7, $8, $9, $10, $10, $10) RETURNING *",
                     )
-                    .bind(&reference)
+                    .bind(reference.as_str())
                     .bind(&app.workflow_id)
                     .bind(app.workflow_version)
                     .bind(&app.state)
-                    .bind(app.organisation_id)
-                    .bind(app.created_by)
+                    .bind(app.organisation_id.get())
+                    .bind(app.created_by.get())
                     .bind(&app.fields)
                     .bind(&app.applicant_name)
                     .bind(&app.passport_number)
@@ -628,17 +686,20 @@ macro_rules! shared_queries {
                     Ok(record)
                 }
 
-                async fn application(&self, id: i64) -> StoreResult<ApplicationRecord> {
+                async fn application(&self, id: ApplicationId) -> StoreResult<ApplicationRecord> {
                     let row = sqlx::query("SELECT * FROM applications WHERE id = $1")
-                        .bind(id)
+                        .bind(id.get())
                         .fetch_optional(&self.pool)
                         .await?;
                     application(&row.ok_or(StoreError::NotFound("application"))?)
                 }
 
-                async fn application_by_reference(&self, reference: &str) -> StoreResult<Option<ApplicationRecord>> {
+                async fn application_by_reference(
+                    &self,
+                    reference: &Reference,
+                ) -> StoreResult<Option<ApplicationRecord>> {
                     let row = sqlx::query("SELECT * FROM applications WHERE reference = $1")
-                        .bind(reference)
+                        .bind(reference.as_str())
                         .fetch_optional(&self.pool)
                         .await?;
                     row.as_ref().map(application).transpose()
@@ -672,9 +733,9 @@ macro_rules! shared_queries {
                     .bind(&edit.applicant_name)
                     .bind(&edit.passport_number)
                     .bind(edit.assigned_to.is_some())
-                    .bind(edit.assigned_to.flatten())
+                    .bind(edit.assigned_to.flatten().map(UserId::get))
                     .bind(ts(edit.now))
-                    .bind(edit.application_id)
+                    .bind(edit.application_id.get())
                     .bind(edit.expected_version)
                     .fetch_optional(&mut *tx)
                     .await
@@ -690,10 +751,13 @@ macro_rules! shared_queries {
 
                 async fn begin_transition(
                     &self,
-                    reference: &str,
+                    reference: &Reference,
                 ) -> StoreResult<Option<Box<dyn $crate::store::OpenTransition>>> {
                     let mut tx = self.write_tx().await?;
-                    let row = sqlx::query(TRANSITION_CONTEXT_SQL).bind(reference).fetch_optional(&mut *tx).await?;
+                    let row = sqlx::query(TRANSITION_CONTEXT_SQL)
+                        .bind(reference.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
                     let Some(row) = row else { return Ok(None) };
                     let steps: String = row.try_get("context_steps")?;
                     let document_kinds: String = row.try_get("context_document_kinds")?;
@@ -713,7 +777,7 @@ macro_rules! shared_queries {
                          WHERE id = $2 AND version = $3",
                     )
                     .bind(ts(doc.now))
-                    .bind(doc.application_id)
+                    .bind(doc.application_id.get())
                     .bind(expected_version)
                     .execute(&mut *tx)
                     .await?;
@@ -725,14 +789,14 @@ macro_rules! shared_queries {
                          storage_key, uploaded_by, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                          RETURNING *",
                     )
-                    .bind(doc.application_id)
+                    .bind(doc.application_id.get())
                     .bind(&doc.kind)
                     .bind(&doc.filename)
                     .bind(&doc.content_type)
                     .bind(doc.size)
                     .bind(&doc.sha256)
                     .bind(&doc.storage_key)
-                    .bind(doc.uploaded_by)
+                    .bind(doc.uploaded_by.get())
                     .bind(ts(doc.now))
                     .fetch_one(&mut *tx)
                     .await
@@ -745,9 +809,9 @@ macro_rules! shared_queries {
                     Ok(record)
                 }
 
-                async fn documents(&self, application_id: i64) -> StoreResult<Vec<DocumentRecord>> {
+                async fn documents(&self, application_id: ApplicationId) -> StoreResult<Vec<DocumentRecord>> {
                     let rows = sqlx::query("SELECT * FROM documents WHERE application_id = $1 ORDER BY id")
-                        .bind(application_id)
+                        .bind(application_id.get())
                         .fetch_all(&self.pool)
                         .await?;
                     rows.iter().map(document).collect()
@@ -764,21 +828,23 @@ macro_rules! shared_queries {
 
             #[async_trait]
             impl AuditStore for $store {
-                async fn history(&self, application_id: i64) -> StoreResult<Vec<AuditEvent>> {
+                async fn history(&self, application_id: ApplicationId) -> StoreResult<Vec<AuditEvent>> {
                     let rows = sqlx::query(
                         "SELECT *, CAST(data AS TEXT) AS data_text FROM audit_events \
                          WHERE application_id = $1 ORDER BY seq",
                     )
-                    .bind(application_id)
+                    .bind(application_id.get())
                     .fetch_all(&self.pool)
                     .await?;
                     rows.iter().map(event).collect()
                 }
 
-                async fn audited_applications(&self) -> StoreResult<Vec<i64>> {
-                    Ok(sqlx::query_scalar("SELECT DISTINCT application_id FROM audit_events ORDER BY application_id")
-                        .fetch_all(&self.pool)
-                        .await?)
+                async fn audited_applications(&self) -> StoreResult<Vec<ApplicationId>> {
+                    let ids: Vec<i64> =
+                        sqlx::query_scalar("SELECT DISTINCT application_id FROM audit_events ORDER BY application_id")
+                            .fetch_all(&self.pool)
+                            .await?;
+                    Ok(ids.into_iter().map(ApplicationId::new).collect())
                 }
             }
 
@@ -788,10 +854,10 @@ macro_rules! shared_queries {
                     &self,
                     from: DateTime<Utc>,
                     entered_by: DateTime<Utc>,
-                    after: Option<(DateTime<Utc>, i64)>,
+                    after: Option<(DateTime<Utc>, ApplicationId)>,
                     limit: i64,
                 ) -> StoreResult<Vec<ApplicationRecord>> {
-                    let (after_deadline, after_id) = after.unwrap_or((from, 0));
+                    let (after_deadline, after_id) = after.unwrap_or((from, ApplicationId::new(0)));
                     let rows = sqlx::query(
                         "SELECT * FROM applications \
                          WHERE deadline_at IS NOT NULL AND deadline_at >= $1 AND state_entered_at <= $2 \
@@ -801,7 +867,7 @@ macro_rules! shared_queries {
                     .bind(ts(from))
                     .bind(ts(entered_by))
                     .bind(ts(after_deadline))
-                    .bind(after_id)
+                    .bind(after_id.get())
                     .bind(limit)
                     .fetch_all(&self.pool)
                     .await?;
@@ -816,7 +882,7 @@ macro_rules! shared_queries {
                     )
                     .bind(ts(change.new_deadline))
                     .bind(ts(change.now))
-                    .bind(change.application_id)
+                    .bind(change.application_id.get())
                     .bind(&change.state)
                     .bind(change.old_deadline.map(ts))
                     .execute(&mut *tx)
@@ -833,7 +899,7 @@ macro_rules! shared_queries {
                         .bind(payload)
                         .bind(ts(change.now))
                         .bind(id.get())
-                        .bind(change.application_id)
+                        .bind(change.application_id.get())
                         .execute(&mut *tx)
                         .await?;
                     }
@@ -844,7 +910,7 @@ macro_rules! shared_queries {
 
                 async fn mark_escalated(
                     &self,
-                    application_id: i64,
+                    application_id: ApplicationId,
                     state: &str,
                     audit: NewAuditEvent,
                 ) -> StoreResult<bool> {
@@ -854,7 +920,7 @@ macro_rules! shared_queries {
                          WHERE id = $2 AND state = $3 AND escalated_at IS NULL",
                     )
                     .bind(ts(audit.at))
-                    .bind(application_id)
+                    .bind(application_id.get())
                     .bind(state)
                     .execute(&mut *tx)
                     .await?;
@@ -1022,13 +1088,13 @@ macro_rules! shared_queries {
                     counts.into_iter().map(|(s, n)| Ok((job_status(&s)?, n))).collect()
                 }
 
-                async fn pending_timers(&self, application_id: i64) -> StoreResult<Vec<Job>> {
+                async fn pending_timers(&self, application_id: ApplicationId) -> StoreResult<Vec<Job>> {
                     let rows = sqlx::query(concat!(
                         "SELECT * FROM jobs WHERE application_id = $1 AND status = 'pending' AND kind IN (",
                         $crate::sql_timer_kinds!(),
                         ") ORDER BY id"
                     ))
-                    .bind(application_id)
+                    .bind(application_id.get())
                     .fetch_all(&self.pool)
                     .await?;
                     rows.iter().map(job).collect()
@@ -1125,7 +1191,7 @@ macro_rules! shared_queries {
                          VALUES ($1, $2, $3, $4, $5, $6)",
                     )
                     .bind(&session.id)
-                    .bind(session.user_id)
+                    .bind(session.user_id.map(UserId::get))
                     .bind(&session.csrf_token)
                     .bind(ts(session.created_at))
                     .bind(ts(session.expires_at))
@@ -1160,9 +1226,11 @@ macro_rules! shared_queries {
                     Ok(())
                 }
 
-                async fn delete_user_sessions(&self, user_id: i64) -> StoreResult<u64> {
-                    let done =
-                        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&self.pool).await?;
+                async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<u64> {
+                    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                        .bind(user_id.get())
+                        .execute(&self.pool)
+                        .await?;
                     Ok(done.rows_affected())
                 }
 

@@ -11,14 +11,14 @@ use axum::{Json, Router};
 use corridor_engine::actions::ActionsNow;
 use corridor_engine::error::EngineError;
 use corridor_engine::fields::{FieldError, FieldProblem};
+use corridor_engine::model::{ApplicationFilter, ApplicationId, AuditEvent, DocumentRecord};
 use corridor_engine::service::ApplicationView;
-use corridor_engine::store::{ApplicationFilter, AuditEvent, DocumentRecord};
 use corridor_engine::transition::TransitionRequest;
 use corridor_engine::workflow::{Target, Workflow};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::extract::{ApiJson, ApiUser};
+use crate::extract::{ApiJson, ApiUser, reference as parse_reference};
 use crate::ui::i18n::Lang;
 use crate::{ApiError, ApiResult, AppState};
 
@@ -167,14 +167,14 @@ async fn list_applications(
     Ok(Json(json!({"applications": items, "next": next})))
 }
 
-pub fn format_cursor(deadline: Option<chrono::DateTime<chrono::Utc>>, id: i64) -> String {
+pub fn format_cursor(deadline: Option<chrono::DateTime<chrono::Utc>>, id: ApplicationId) -> String {
     match deadline {
         Some(d) => format!("{}_{id}", d.timestamp_micros()),
         None => format!("none_{id}"),
     }
 }
 
-pub fn parse_cursor(s: &str) -> Option<(Option<chrono::DateTime<chrono::Utc>>, i64)> {
+pub fn parse_cursor(s: &str) -> Option<(Option<chrono::DateTime<chrono::Utc>>, ApplicationId)> {
     let (d, id) = s.split_once('_')?;
     let id = id.parse().ok()?;
     let deadline = if d == "none" { None } else { Some(chrono::DateTime::from_timestamp_micros(d.parse().ok()?)?) };
@@ -186,6 +186,7 @@ async fn get_application(
     ApiUser(actor): ApiUser,
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    let reference = parse_reference(&reference)?;
     let (view, docs) = state.engine.documents(&actor, &reference).await?;
     let history = state.engine.history(&actor, &reference).await?;
     let now = state.engine.available_actions(&actor, &view, &history, &docs)?;
@@ -207,7 +208,8 @@ async fn update_fields(
     Path(reference): Path<String>,
     ApiJson(body): ApiJson<UpdateFields>,
 ) -> ApiResult<Json<Value>> {
-    let view = state.engine.update_fields(&actor, &reference, body.expected_version, &body.fields).await?;
+    let view =
+        state.engine.update_fields(&actor, &parse_reference(&reference)?, body.expected_version, &body.fields).await?;
     let now = state.engine.actions_now(&actor, &view).await?;
     Ok(Json(application_json(&view, &now)))
 }
@@ -274,7 +276,7 @@ async fn upload_document(
         return Err(EngineError::invalid(missing).into());
     }
     let (kind, (filename, bytes)) = (kind.unwrap_or_default(), file.unwrap_or_default());
-    let doc = state.engine.upload_document(&actor, &reference, &kind, &filename, &bytes).await?;
+    let doc = state.engine.upload_document(&actor, &parse_reference(&reference)?, &kind, &filename, &bytes).await?;
     Ok((StatusCode::CREATED, Json(document_json(&doc))).into_response())
 }
 
@@ -283,7 +285,7 @@ async fn list_documents(
     ApiUser(actor): ApiUser,
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let (_, docs) = state.engine.documents(&actor, &reference).await?;
+    let (_, docs) = state.engine.documents(&actor, &parse_reference(&reference)?).await?;
     Ok(Json(json!({"documents": docs.iter().map(document_json).collect::<Vec<_>>()})))
 }
 
@@ -292,7 +294,7 @@ async fn download_document(
     ApiUser(actor): ApiUser,
     Path((reference, id)): Path<(String, i64)>,
 ) -> ApiResult<Response> {
-    let (doc, bytes) = state.engine.document_content(&actor, &reference, id).await?;
+    let (doc, bytes) = state.engine.document_content(&actor, &parse_reference(&reference)?, id).await?;
     Ok(document_response(&doc, bytes, true))
 }
 
@@ -319,6 +321,7 @@ async fn take_transition(
     Path(reference): Path<String>,
     ApiJson(request): ApiJson<TransitionRequest>,
 ) -> ApiResult<Json<Value>> {
+    let reference = parse_reference(&reference)?;
     match state.engine.transition(&actor, &reference, &request).await {
         Ok(view) => {
             state.metrics.transitions.fetch_add(1, Ordering::Relaxed);
@@ -339,7 +342,7 @@ async fn history(
     ApiUser(actor): ApiUser,
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let events = state.engine.history(&actor, &reference).await?;
+    let events = state.engine.history(&actor, &parse_reference(&reference)?).await?;
     Ok(Json(json!({"events": events.iter().map(event_json).collect::<Vec<_>>()})))
 }
 
@@ -405,7 +408,11 @@ async fn public_status(
         ));
     }
     let passport = q.passport.unwrap_or_default();
-    match state.engine.public_status(&reference, &passport).await {
+    let status = match parse_reference(&reference) {
+        Ok(reference) => state.engine.public_status(&reference, &passport).await,
+        Err(unknown) => Err(unknown),
+    };
+    match status {
         Ok(s) => Ok(Json(json!({"reference": s.reference, "status": s.status, "next_steps": s.next_steps}))),
         Err(EngineError::NotFound(_)) => {
             Err(ApiError::NotFound("No application matches that reference and passport number".into()))

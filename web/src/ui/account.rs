@@ -101,7 +101,7 @@ async fn login(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormDat
     );
     headers
         .append(header::SET_COOKIE, session::cookie(session::CSRF_COOKIE, "", state.settings.secure_cookies, Some(0)));
-    tracing::info!(user = user.id, "signed in");
+    tracing::info!(user = user.id.get(), "signed in");
     Ok(response)
 }
 

@@ -20,9 +20,8 @@ use corridor_engine::actor::Actor;
 use corridor_engine::admin::{JobView, OrganisationInput, Problem, UserInput};
 use corridor_engine::countries::COUNTRIES;
 use corridor_engine::error::EngineError;
-use corridor_engine::model::{JobId, JobKind, JobStatus};
+use corridor_engine::model::{JobId, JobKind, JobStatus, Organisation, OrganisationId, Reference, User, UserId};
 use corridor_engine::organisation::OrganisationKind;
-use corridor_engine::store::{Organisation, User};
 use corridor_engine::workflow::{Need, Target, Workflow, graph};
 use serde::{Deserialize, Serialize};
 use tera::Context;
@@ -35,6 +34,7 @@ use super::session::Ctx;
 use super::timeline::role_label;
 use super::views::{render, render_status};
 use crate::AppState;
+use crate::extract::reference as parse_reference;
 
 mod holidays;
 
@@ -80,7 +80,7 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 /// A numeric id from the path; anything else is a page that does not exist.
-fn id_of(raw: &str) -> UiResult<i64> {
+fn id_of<Id: std::str::FromStr>(raw: &str) -> UiResult<Id> {
     raw.parse().map_err(|_| UiError::NotFound)
 }
 
@@ -134,7 +134,7 @@ async fn index(State(state): State<AppState>, admin: Admin) -> UiResult<Response
 
 #[derive(Serialize)]
 struct UserRow {
-    id: i64,
+    id: UserId,
     url: String,
     name: String,
     email: String,
@@ -146,7 +146,7 @@ struct UserRow {
     created_at: DateTime<Utc>,
 }
 
-fn user_row(lang: Lang, u: &User, orgs: &HashMap<i64, &Organisation>) -> UserRow {
+fn user_row(lang: Lang, u: &User, orgs: &HashMap<OrganisationId, &Organisation>) -> UserRow {
     UserRow {
         id: u.id,
         url: format!("/admin/users/{}", u.id),
@@ -164,7 +164,7 @@ fn user_row(lang: Lang, u: &User, orgs: &HashMap<i64, &Organisation>) -> UserRow
 async fn users(State(state): State<AppState>, admin: Admin) -> UiResult<Response> {
     let lang = admin.ctx.lang;
     let organisations = state.engine.admin_organisations(&admin.actor).await?;
-    let by_id: HashMap<i64, &Organisation> = organisations.iter().map(|o| (o.id, o)).collect();
+    let by_id: HashMap<OrganisationId, &Organisation> = organisations.iter().map(|o| (o.id, o)).collect();
     let mut list = state.engine.admin_users(&admin.actor).await?;
     list.sort_by_key(|u| (u.disabled, u.name.to_lowercase()));
     let rows: Vec<UserRow> = list.iter().map(|u| user_row(lang, u, &by_id)).collect();
@@ -235,7 +235,7 @@ async fn create_user(State(state): State<AppState>, admin: Admin, Form(form): Fo
         email: form.get("email").unwrap_or("").to_string(),
         name: form.get("name").unwrap_or("").to_string(),
         role: form.get("role").unwrap_or("").to_string(),
-        organisation_id: form.i64("organisation"),
+        organisation_id: form.parse("organisation"),
         language: form.get("language").unwrap_or("").to_string(),
         password: form.get("password").unwrap_or("").to_string(),
     };
@@ -273,7 +273,7 @@ fn user_page_render(
     status: StatusCode,
 ) -> UiResult<Response> {
     let lang = admin.ctx.lang;
-    let by_id: HashMap<i64, &Organisation> = orgs.iter().map(|o| (o.id, o)).collect();
+    let by_id: HashMap<OrganisationId, &Organisation> = orgs.iter().map(|o| (o.id, o)).collect();
     let mut page = Context::new();
     page.insert("account", &user_row(lang, user, &by_id));
     page.insert("roles", &role_choices(state, lang, &user.role));
@@ -294,7 +294,7 @@ async fn change_role(
     Path(id): Path<String>,
     Form(form): Form<FormData>,
 ) -> UiResult<Response> {
-    let id = id_of(&id)?;
+    let id: UserId = id_of(&id)?;
     let role = form.get("role").unwrap_or("");
     match state.engine.admin_set_role(&admin.actor, id, role).await? {
         Ok(user) => Ok(Redirect::to(&format!("/admin/users/{}?notice=admin.role_changed", user.id)).into_response()),
@@ -326,7 +326,7 @@ async fn reset_password(State(state): State<AppState>, admin: Admin, Path(id): P
 
 #[derive(Serialize)]
 struct OrganisationRow {
-    id: i64,
+    id: OrganisationId,
     name: String,
     kind: String,
     country: Option<String>,
@@ -568,7 +568,11 @@ async fn audit_search(State(state): State<AppState>, admin: Admin, Query(q): Que
         if reference.is_empty() {
             errors.add("reference", "#reference", i18n::t(lang, "admin.audit.error.missing"));
         } else {
-            match state.engine.application(&admin.actor, &reference).await {
+            let found = match parse_reference(&reference) {
+                Ok(reference) => state.engine.application(&admin.actor, &reference).await,
+                Err(unknown) => Err(unknown),
+            };
+            match found {
                 Ok(view) => return Ok(Redirect::to(&format!("/admin/audit/{}", view.record.reference)).into_response()),
                 Err(EngineError::NotFound(_)) => {
                     errors.add("reference", "#reference", i18n::t(lang, "admin.audit.error.not_found"))
@@ -591,9 +595,9 @@ async fn audit_search(State(state): State<AppState>, admin: Admin, Query(q): Que
 
 async fn audit_page(State(state): State<AppState>, admin: Admin, Path(reference): Path<String>) -> UiResult<Response> {
     let lang = admin.ctx.lang;
-    let report = state.engine.admin_audit(&admin.actor, &reference).await?;
+    let report = state.engine.admin_audit(&admin.actor, &parse_reference(&reference)?).await?;
     let organisations = state.engine.admin_organisations(&admin.actor).await?;
-    let org_name: HashMap<i64, String> = organisations.into_iter().map(|o| (o.id, o.name)).collect();
+    let org_name: HashMap<OrganisationId, String> = organisations.into_iter().map(|o| (o.id, o.name)).collect();
     let broken_seq = report.verification.as_ref().err().map(|b| b.seq);
     let events: Vec<serde_json::Value> = report
         .events
@@ -653,7 +657,7 @@ struct JobRow {
     max_attempts: i32,
     run_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
-    reference: Option<String>,
+    reference: Option<Reference>,
     last_error: Option<String>,
     dedup_key: String,
 }

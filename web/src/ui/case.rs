@@ -15,6 +15,7 @@ use corridor_engine::actions::{ActionInfo, ActionsNow, BlockReason};
 use corridor_engine::actor::Actor;
 use corridor_engine::error::EngineError;
 use corridor_engine::fields::FieldProblem;
+use corridor_engine::model::Reference;
 use corridor_engine::service::ApplicationView;
 use corridor_engine::transition::{FourEyesBlock, TransitionRequest};
 use corridor_engine::workflow::{Need, Workflow};
@@ -29,6 +30,7 @@ use super::session::Ctx;
 use super::timeline;
 use super::views::render_status;
 use crate::AppState;
+use crate::extract::reference as parse_reference;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -48,14 +50,16 @@ fn need_str(n: Need) -> &'static str {
 
 /// Someone who may open case pages: staff, and administrators (who read but take no action).
 /// A firm user is sent to their own application page when it is theirs; otherwise the
-/// answer is "not found", as for any reference they may not see.
-async fn case_reader(state: &AppState, ctx: &Ctx, reference: &str) -> UiResult<Result<Actor, Response>> {
+/// answer is "not found", as for any reference they may not see. Returns the reader with the
+/// reference, parsed once signed in.
+async fn case_reader(state: &AppState, ctx: &Ctx, reference: &str) -> UiResult<Result<(Actor, Reference), Response>> {
     let (_, actor) = ctx.signed_in()?;
+    let reference = parse_reference(reference)?;
     if actor.is_applicant() {
-        let view = state.engine.application(actor, reference).await?;
+        let view = state.engine.application(actor, &reference).await?;
         return Ok(Err(Redirect::to(&format!("/applications/{}", view.record.reference)).into_response()));
     }
-    Ok(Ok(actor.clone()))
+    Ok(Ok((actor.clone(), reference)))
 }
 
 #[derive(Serialize)]
@@ -88,7 +92,7 @@ struct DocumentView {
 
 #[derive(Serialize)]
 struct CaseView {
-    reference: String,
+    reference: Reference,
     url: String,
     workflow_title: String,
     name: String,
@@ -186,7 +190,7 @@ pub async fn case_page(
     state: &AppState,
     ctx: &Ctx,
     actor: &Actor,
-    reference: &str,
+    reference: &Reference,
     typed: &Typed,
     errors: &FormErrors,
     status: StatusCode,
@@ -281,15 +285,15 @@ pub async fn case_page(
 }
 
 async fn case(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
-    let actor = match case_reader(&state, &ctx, &reference).await? {
-        Ok(a) => a,
+    let (actor, reference) = match case_reader(&state, &ctx, &reference).await? {
+        Ok(reader) => reader,
         Err(redirect) => return Ok(redirect),
     };
     case_page(&state, &ctx, &actor, &reference, &Typed::default(), &FormErrors::default(), StatusCode::OK).await
 }
 
 /// The reassignment form was sent without a valid choice.
-pub async fn reassign_error(state: &AppState, ctx: &Ctx, actor: &Actor, reference: &str) -> UiResult<Response> {
+pub async fn reassign_error(state: &AppState, ctx: &Ctx, actor: &Actor, reference: &Reference) -> UiResult<Response> {
     let mut errors = FormErrors::default();
     errors.add("assignee", "#assignee", i18n::t(ctx.lang, "case.error.assignee"));
     case_page(state, ctx, actor, reference, &Typed::default(), &errors, StatusCode::UNPROCESSABLE_ENTITY).await
@@ -309,6 +313,7 @@ async fn act(
         reason: form.get(&format!("reason-{action}")).unwrap_or("").to_string(),
         action: action.clone(),
     };
+    let reference = parse_reference(&reference)?;
     let view: ApplicationView = state.engine.application(&actor, &reference).await?;
     let request = TransitionRequest {
         action: action.clone(),
@@ -353,11 +358,11 @@ async fn act(
 }
 
 async fn document(state: &AppState, ctx: &Ctx, reference: &str, id: i64, attachment: bool) -> UiResult<Response> {
-    let actor = match case_reader(state, ctx, reference).await? {
-        Ok(a) => a,
+    let (actor, reference) = match case_reader(state, ctx, reference).await? {
+        Ok(reader) => reader,
         Err(_) => return Err(UiError::NotFound),
     };
-    let (doc, bytes) = state.engine.document_content(&actor, reference, id).await?;
+    let (doc, bytes) = state.engine.document_content(&actor, &reference, id).await?;
     Ok(crate::api::document_response(&doc, bytes, attachment))
 }
 

@@ -20,6 +20,7 @@ use super::session::Ctx;
 use super::timeline;
 use super::views::{render, render_status};
 use crate::AppState;
+use crate::extract::reference as parse_reference;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/lookup", get(lookup)).route("/cases/{reference}/letter", get(letter))
@@ -40,17 +41,23 @@ async fn lookup(
             errors.add("reference", "#reference", i18n::t(ctx.lang, "lookup.error.empty"));
             status = StatusCode::UNPROCESSABLE_ENTITY;
         }
-        Some(reference) => match state.engine.application(&actor, reference).await {
-            Ok(view) => {
-                return Ok(Redirect::to(&case_url(&view.record.reference, "")).into_response());
+        Some(reference) => {
+            let found = match parse_reference(reference) {
+                Ok(reference) => state.engine.application(&actor, &reference).await,
+                Err(unknown) => Err(unknown),
+            };
+            match found {
+                Ok(view) => {
+                    return Ok(Redirect::to(&case_url(&view.record.reference, "")).into_response());
+                }
+                // Unknown, malformed and not visible read the same.
+                Err(EngineError::NotFound(_)) => {
+                    errors.add("reference", "#reference", i18n::t(ctx.lang, "lookup.error.not_found"));
+                    status = StatusCode::NOT_FOUND;
+                }
+                Err(e) => return Err(e.into()),
             }
-            // Unknown and not visible read the same.
-            Err(EngineError::NotFound(_)) => {
-                errors.add("reference", "#reference", i18n::t(ctx.lang, "lookup.error.not_found"));
-                status = StatusCode::NOT_FOUND;
-            }
-            Err(e) => return Err(e.into()),
-        },
+        }
     }
     let mut page = Context::new();
     page.insert("reference", &given.unwrap_or_default());
@@ -62,7 +69,7 @@ async fn lookup(
 /// who may see the application may read it (the firm too); before a decision, "not found".
 async fn letter(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let (_, actor) = ctx.signed_in()?;
-    let decision = state.engine.decision(actor, &reference).await?;
+    let decision = state.engine.decision(actor, &parse_reference(&reference)?).await?;
     let r = &decision.view.record;
     let wf = &decision.view.workflow;
     let values = r.fields.as_object().cloned().unwrap_or_default();

@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use corridor_engine::actor::Actor;
 use corridor_engine::error::EngineError;
 use corridor_engine::fields;
+use corridor_engine::model::{ApplicationFilter, DocumentRecord, Reference};
 use corridor_engine::role::Role;
 use corridor_engine::service::ApplicationView;
-use corridor_engine::store::{ApplicationFilter, DocumentRecord};
 use corridor_engine::transition::TransitionRequest;
 use corridor_engine::workflow::{Need, Target, TransitionDef, Workflow};
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,7 @@ use super::session::Ctx;
 use super::timeline;
 use super::views::{render, render_status};
 use crate::AppState;
+use crate::extract::reference as parse_reference;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
@@ -53,7 +54,7 @@ fn applicant(ctx: &Ctx) -> UiResult<Actor> {
     ctx.require_role(&[Role::APPLICANT]).cloned()
 }
 
-fn app_url(reference: &str, rest: &str) -> String {
+fn app_url(reference: impl std::fmt::Display, rest: &str) -> String {
     format!("/applications/{reference}{rest}")
 }
 
@@ -99,7 +100,7 @@ fn need_str(n: Need) -> &'static str {
 /// An application as the firm's pages show it.
 #[derive(Debug, Serialize)]
 pub struct AppCard {
-    pub reference: String,
+    pub reference: Reference,
     pub url: String,
     pub workflow_title: String,
     pub name: String,
@@ -329,8 +330,9 @@ async fn start(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormDat
 
 async fn application(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let (view, docs) = state.engine.documents(&actor, &reference).await?;
-    let events = state.engine.history(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let (view, docs) = state.engine.documents(&actor, &case).await?;
+    let events = state.engine.history(&actor, &case).await?;
     let lang = ctx.lang;
     let (details_task, documents_task) = task_status(&view, &docs);
     let card = card(&view);
@@ -353,12 +355,7 @@ async fn application(State(state): State<AppState>, ctx: Ctx, Path(reference): P
     // Once a decision closed it: the printable decision letter (the engine says whether there
     // is one; a withdrawal or a lapse has none).
     let letter_url = if card.terminal {
-        state
-            .engine
-            .decision(&actor, &reference)
-            .await
-            .ok()
-            .map(|d| format!("/cases/{}/letter", d.view.record.reference))
+        state.engine.decision(&actor, &case).await.ok().map(|d| format!("/cases/{}/letter", d.view.record.reference))
     } else {
         None
     };
@@ -389,7 +386,8 @@ fn editable_draft(view: &ApplicationView) -> bool {
 
 async fn details_form(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     if !editable_draft(&view) {
         return Ok(Redirect::to(&app_url(&view.record.reference, "")).into_response());
     }
@@ -410,7 +408,8 @@ async fn save_details(
     Form(form): Form<FormData>,
 ) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     if !editable_draft(&view) {
         return Err(UiError::Conflict("the application is no longer a draft".into()));
     }
@@ -426,7 +425,7 @@ async fn save_details(
         return details_page(&ctx, &view, &merged, &errors, StatusCode::UNPROCESSABLE_ENTITY);
     }
     let version = form.i64("version").unwrap_or(-1);
-    match state.engine.update_fields(&actor, &reference, version, &given).await {
+    match state.engine.update_fields(&actor, &case, version, &given).await {
         Ok(saved) => {
             let next = if finishing { "/documents?notice=details_saved" } else { "?notice=saved" };
             Ok(Redirect::to(&app_url(&saved.record.reference, next)).into_response())
@@ -436,7 +435,7 @@ async fn save_details(
             details_page(&ctx, &view, &merged, &errors, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(EngineError::StaleVersion { .. }) => {
-            let fresh = state.engine.application(&actor, &reference).await?;
+            let fresh = state.engine.application(&actor, &case).await?;
             details_page(&ctx, &fresh, &merged, &stale_error(lang), StatusCode::CONFLICT)
         }
         Err(e) => Err(e.into()),
@@ -473,7 +472,8 @@ fn documents_view(
 
 async fn documents_page(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let (view, docs) = state.engine.documents(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let (view, docs) = state.engine.documents(&actor, &case).await?;
     documents_view(&ctx, &view, &docs, &FormErrors::default(), StatusCode::OK)
 }
 
@@ -504,14 +504,15 @@ async fn upload(
             _ => {}
         }
     }
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     let Some(def) = view.workflow.document(&kind).cloned() else { return Err(UiError::NotFound) };
     let key = format!("doc-{kind}");
     let href = format!("#{key}");
     let mut errors = FormErrors::default();
     match file {
         Some((name, bytes)) if !(name.is_empty() && bytes.is_empty()) => {
-            match state.engine.upload_document(&actor, &reference, &kind, &name, &bytes).await {
+            match state.engine.upload_document(&actor, &case, &kind, &name, &bytes).await {
                 Ok(_) => {
                     return Ok(Redirect::to(&app_url(
                         &view.record.reference,
@@ -546,7 +547,7 @@ async fn upload(
             i18n::t_args(lang, "documents.error.choose", &[("label", forms::lower_label(&def.label))]),
         ),
     }
-    let (view, docs) = state.engine.documents(&actor, &reference).await?;
+    let (view, docs) = state.engine.documents(&actor, &case).await?;
     documents_view(&ctx, &view, &docs, &errors, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
@@ -556,7 +557,8 @@ async fn download(
     Path((reference, id)): Path<(String, i64)>,
 ) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let (doc, bytes) = state.engine.document_content(&actor, &reference, id).await?;
+    let case = parse_reference(&reference)?;
+    let (doc, bytes) = state.engine.document_content(&actor, &case, id).await?;
     Ok(crate::api::document_response(&doc, bytes, true))
 }
 
@@ -580,7 +582,8 @@ fn check_view(
 
 async fn check_page(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let (view, docs) = state.engine.documents(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let (view, docs) = state.engine.documents(&actor, &case).await?;
     if not_draft(&view) {
         return Ok(Redirect::to(&app_url(&view.record.reference, "")).into_response());
     }
@@ -594,7 +597,8 @@ async fn submit(
     Form(form): Form<FormData>,
 ) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     let reference = view.record.reference.clone();
     if not_draft(&view) {
         // A second click after the first went through.
@@ -608,10 +612,10 @@ async fn submit(
         reason: None,
         fields: None,
     };
-    match state.engine.transition(&actor, &reference, &request).await {
+    match state.engine.transition(&actor, &case, &request).await {
         Ok(_) => Ok(Redirect::to(&app_url(&reference, "/confirmation")).into_response()),
         Err(EngineError::Unprocessable { details, .. }) => {
-            let (view, docs) = state.engine.documents(&actor, &reference).await?;
+            let (view, docs) = state.engine.documents(&actor, &case).await?;
             let errors = forms::engine_errors(
                 ctx.lang,
                 &view.workflow,
@@ -622,7 +626,7 @@ async fn submit(
             check_view(&ctx, &view, &docs, &errors, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(EngineError::StaleVersion { .. }) | Err(EngineError::ActionNotOpen { .. }) => {
-            let (view, docs) = state.engine.documents(&actor, &reference).await?;
+            let (view, docs) = state.engine.documents(&actor, &case).await?;
             if not_draft(&view) {
                 return Ok(Redirect::to(&app_url(&reference, "/confirmation")).into_response());
             }
@@ -634,7 +638,8 @@ async fn submit(
 
 async fn confirmation(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     if !not_draft(&view) {
         return Ok(Redirect::to(&app_url(&view.record.reference, "")).into_response());
     }
@@ -671,11 +676,12 @@ fn respond_view(
 
 async fn respond_form(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let (view, docs) = state.engine.documents(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let (view, docs) = state.engine.documents(&actor, &case).await?;
     if answer_action(&view.workflow, &view.record.state).is_none() {
         return Ok(Redirect::to(&app_url(&view.record.reference, "")).into_response());
     }
-    let events = state.engine.history(&actor, &reference).await?;
+    let events = state.engine.history(&actor, &case).await?;
     let values = values_of(&view);
     respond_view(&ctx, &view, &docs, &events, &values, "", &FormErrors::default(), StatusCode::OK)
 }
@@ -687,7 +693,8 @@ async fn respond(
     Form(form): Form<FormData>,
 ) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     let reference = view.record.reference.clone();
     let Some(action) = answer_action(&view.workflow, &view.record.state).map(|t| t.action.clone()) else {
         return Err(UiError::Conflict("no request to answer".into()));
@@ -701,7 +708,7 @@ async fn respond(
         reason: None,
         fields: Some(given.clone()),
     };
-    let result = state.engine.transition(&actor, &reference, &request).await;
+    let result = state.engine.transition(&actor, &case, &request).await;
     let mut merged = values_of(&view);
     merged.extend(given);
     let errors = match result {
@@ -716,11 +723,11 @@ async fn respond(
         Err(EngineError::StaleVersion { .. }) => stale_error(ctx.lang),
         Err(e) => return Err(e.into()),
     };
-    let (view, docs) = state.engine.documents(&actor, &reference).await?;
+    let (view, docs) = state.engine.documents(&actor, &case).await?;
     if answer_action(&view.workflow, &view.record.state).is_none() {
         return Ok(Redirect::to(&app_url(&reference, "")).into_response());
     }
-    let events = state.engine.history(&actor, &reference).await?;
+    let events = state.engine.history(&actor, &case).await?;
     respond_view(&ctx, &view, &docs, &events, &merged, &comment, &errors, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
@@ -745,7 +752,8 @@ fn withdraw_view(
 
 async fn withdraw_form(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     if withdraw_action(&view.workflow, &view.record.state).is_none() {
         return Ok(Redirect::to(&app_url(&view.record.reference, "")).into_response());
     }
@@ -759,7 +767,8 @@ async fn withdraw(
     Form(form): Form<FormData>,
 ) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
-    let view = state.engine.application(&actor, &reference).await?;
+    let case = parse_reference(&reference)?;
+    let view = state.engine.application(&actor, &case).await?;
     let reference = view.record.reference.clone();
     let Some(action) = withdraw_action(&view.workflow, &view.record.state) else {
         return Err(UiError::Conflict("withdrawal is not open".into()));
@@ -772,7 +781,7 @@ async fn withdraw(
         reason: (action.reason != Need::None).then(|| reason.clone()),
         fields: None,
     };
-    let errors = match state.engine.transition(&actor, &reference, &request).await {
+    let errors = match state.engine.transition(&actor, &case, &request).await {
         Ok(_) => return Ok(Redirect::to(&app_url(&reference, "?notice=withdrawn")).into_response()),
         Err(EngineError::Unprocessable { details, .. }) => {
             forms::engine_errors(ctx.lang, &view.workflow, &details, |n| format!("#{n}"), |k| format!("#{k}"))
@@ -780,7 +789,7 @@ async fn withdraw(
         Err(EngineError::StaleVersion { .. }) => stale_error(ctx.lang),
         Err(e) => return Err(e.into()),
     };
-    let view = state.engine.application(&actor, &reference).await?;
+    let view = state.engine.application(&actor, &case).await?;
     if withdraw_action(&view.workflow, &view.record.state).is_none() {
         return Ok(Redirect::to(&app_url(&reference, "")).into_response());
     }

@@ -27,6 +27,11 @@ impl FormData {
     }
 
     pub fn i64(&self, name: &str) -> Option<i64> {
+        self.parse(name)
+    }
+
+    /// A value read as its type (an id, a number); `None` when absent or not one.
+    pub fn parse<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
         self.get(name).and_then(|v| v.trim().parse().ok())
     }
 

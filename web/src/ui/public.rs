@@ -14,6 +14,7 @@ use super::i18n;
 use super::session::Ctx;
 use super::views::{render, render_status};
 use crate::AppState;
+use crate::extract::reference as parse_reference;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(home)).route("/status", get(status_form).post(status_check))
@@ -64,7 +65,11 @@ async fn status_check(State(state): State<AppState>, ctx: Ctx, Form(form): Form<
         errors.insert_into(&mut page);
         return render_status(&ctx, StatusCode::TOO_MANY_REQUESTS, "status.html", page);
     }
-    match state.engine.public_status(&reference, &passport).await {
+    let status = match parse_reference(&reference) {
+        Ok(reference) => state.engine.public_status(&reference, &passport).await,
+        Err(unknown) => Err(unknown),
+    };
+    match status {
         Ok(found) => {
             page.insert("result", &found);
             FormErrors::default().insert_into(&mut page);

@@ -12,8 +12,8 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use corridor_engine::actor::Actor;
 use corridor_engine::error::EngineError;
+use corridor_engine::model::{Organisation, OrganisationId, Reference, UserId};
 use corridor_engine::queue::{Assigned, QueueItem, QueueQuery, Scope, Urgency};
-use corridor_engine::store::Organisation;
 use serde::Serialize;
 use tera::Context;
 
@@ -22,6 +22,7 @@ use super::forms::FormData;
 use super::session::Ctx;
 use super::views::render;
 use crate::AppState;
+use crate::extract::reference as parse_reference;
 
 /// Cases per queue page.
 pub const PAGE_SIZE: i64 = 25;
@@ -38,7 +39,7 @@ pub fn routes() -> Router<AppState> {
 /// A form's address opened as a page (reload, the language switch after a refused form):
 /// the case page it belongs to.
 pub async fn back_to_case(Path(reference): Path<String>) -> Response {
-    Redirect::to(&case_url(&super::error::urlencode(&reference), "")).into_response()
+    Redirect::to(&case_url(super::error::urlencode(&reference), "")).into_response()
 }
 
 /// The signed-in member of staff; firms and administrators have no queue.
@@ -50,7 +51,7 @@ pub fn staff(ctx: &Ctx) -> UiResult<Actor> {
     Ok(actor.clone())
 }
 
-pub fn case_url(reference: &str, rest: &str) -> String {
+pub fn case_url(reference: impl std::fmt::Display, rest: &str) -> String {
     format!("/cases/{reference}{rest}")
 }
 
@@ -65,7 +66,7 @@ pub fn urgency_tag(u: Urgency) -> Option<(&'static str, &'static str)> {
 
 #[derive(Serialize)]
 struct Row {
-    reference: String,
+    reference: Reference,
     url: String,
     name: String,
     firm: Option<String>,
@@ -82,7 +83,7 @@ struct Row {
     version: i64,
 }
 
-fn row(item: &QueueItem, me: Option<i64>) -> Row {
+fn row(item: &QueueItem, me: Option<UserId>) -> Row {
     let r = &item.view.record;
     let wf = &item.view.workflow;
     let values = r.fields.as_object().cloned().unwrap_or_default();
@@ -138,7 +139,7 @@ async fn firm_filter(state: &AppState, text: Option<&str>) -> UiResult<FirmFilte
     let Some(text) = text else {
         return Ok(FirmFilter::Any);
     };
-    if let Ok(id) = text.parse::<i64>() {
+    if let Ok(id) = text.parse::<OrganisationId>() {
         return Ok(match state.engine.firm(id).await {
             Ok(Some(o)) => FirmFilter::One(o),
             _ => FirmFilter::NoMatch,
@@ -307,7 +308,7 @@ async fn claim(
 ) -> UiResult<Response> {
     let actor = staff(&ctx)?;
     let version = form.i64("version").unwrap_or(-1);
-    match state.engine.claim(&actor, &reference, version).await {
+    match state.engine.claim(&actor, &parse_reference(&reference)?, version).await {
         Ok(view) => Ok(Redirect::to(&case_url(&view.record.reference, "?notice=claimed")).into_response()),
         Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => Ok(moved_on(&reference)),
         Err(e) => Err(e.into()),
@@ -322,7 +323,7 @@ async fn release(
 ) -> UiResult<Response> {
     let actor = staff(&ctx)?;
     let version = form.i64("version").unwrap_or(-1);
-    match state.engine.release(&actor, &reference, version).await {
+    match state.engine.release(&actor, &parse_reference(&reference)?, version).await {
         Ok(_) => Ok(Redirect::to("/queue?notice=released").into_response()),
         Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => Ok(moved_on(&reference)),
         Err(e) => Err(e.into()),
@@ -336,13 +337,14 @@ async fn reassign(
     Form(form): Form<FormData>,
 ) -> UiResult<Response> {
     let actor = staff(&ctx)?;
+    let case = parse_reference(&reference)?;
     let version = form.i64("version").unwrap_or(-1);
-    let Some(to) = form.i64("assignee") else {
-        return super::case::reassign_error(&state, &ctx, &actor, &reference).await;
+    let Some(to) = form.i64("assignee").map(UserId::new) else {
+        return super::case::reassign_error(&state, &ctx, &actor, &case).await;
     };
-    match state.engine.reassign(&actor, &reference, version, to, form.get("note")).await {
+    match state.engine.reassign(&actor, &case, version, to, form.get("note")).await {
         Ok(view) => Ok(Redirect::to(&case_url(&view.record.reference, "?notice=reassigned")).into_response()),
-        Err(EngineError::Unprocessable { .. }) => super::case::reassign_error(&state, &ctx, &actor, &reference).await,
+        Err(EngineError::Unprocessable { .. }) => super::case::reassign_error(&state, &ctx, &actor, &case).await,
         Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => Ok(moved_on(&reference)),
         Err(e) => Err(e.into()),
     }

@@ -11,7 +11,6 @@ use crate::support::{self, Backend, Browser, PASSWORD};
 use chrono::Utc;
 use corridor_engine::model::jobs::{JobPayload, MessageJob};
 use corridor_engine::store::NewJob;
-use corridor_engine::transition::TransitionRequest;
 
 async fn switch_language(b: &Browser, code: &str) {
     b.submit(&format!("button[name=lang][value={code}]")).await;
@@ -27,21 +26,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
     let firm = app.user("ayesha@indus.example", "applicant", "Indus Software House").await;
     let reference = app.complete_draft(&firm, "it-business-visa").await;
     let actor = app.actor(&firm);
-    let version = app.engine.application(&actor, &reference).await.expect("read").record.version;
-    app.engine
-        .transition(
-            &actor,
-            &reference,
-            &TransitionRequest {
-                action: "submit".into(),
-                expected_version: version,
-                comment: None,
-                reason: None,
-                fields: None,
-            },
-        )
-        .await
-        .expect("submit");
+    support::act(&app.engine, &actor, &reference, "submit", None).await;
     // A message that failed its only attempt.
     let store = &app.store;
     let now = Utc::now();

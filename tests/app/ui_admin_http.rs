@@ -490,22 +490,8 @@ async fn dead_letters_are_listed_first_and_can_be_retried(backend: Backend) {
     let firm = app.user("kiran@firm.example", "applicant", "Kiran Soft").await;
     let reference = app.complete_draft(&firm, "it-business-visa").await;
     let actor = app.actor(&firm);
-    let version = app.engine.application(&actor, &reference).await.expect("read").record.version;
     // A real submission enqueues its own jobs (a pending deadline timer, e-mails).
-    app.engine
-        .transition(
-            &actor,
-            &reference,
-            &TransitionRequest {
-                action: "submit".into(),
-                expected_version: version,
-                comment: None,
-                reason: None,
-                fields: None,
-            },
-        )
-        .await
-        .expect("submit");
+    support::act(&app.engine, &actor, &reference, "submit", None).await;
     let job_id = dead_letter(&app, "dead-1").await;
 
     let http = app.signed_in(ADMIN).await;

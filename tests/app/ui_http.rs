@@ -29,10 +29,7 @@ fn cookie_value(page: &support::Page, name: &str) -> Option<String> {
 
 /// The firm submits its draft through the engine (the pages under test come after).
 async fn submit(app: &support::TestApp, firm: &User, reference: &Reference) {
-    let v = app.engine.application(&app.actor(firm), reference).await.expect("read").record.version;
-    let request =
-        TransitionRequest { action: "submit".into(), expected_version: v, comment: None, reason: None, fields: None };
-    app.engine.transition(&app.actor(firm), reference, &request).await.expect("submit");
+    support::act(&app.engine, &app.actor(firm), reference, "submit", None).await;
 }
 
 async fn application_count(app: &support::TestApp) -> usize {

@@ -23,7 +23,10 @@ pub async fn run(config: &Config, command: AuditCommand) -> anyhow::Result<ExitC
             verify(&engine, reference.as_deref(), public_key.as_deref(), witness).await
         }
         AuditCommand::Checkpoint => {
-            announce_key(&engine)?;
+            let (_, created) = engine.audit_key()?;
+            if created {
+                announce_key(&engine)?;
+            }
             let c = engine.create_checkpoint().await?;
             println!(
                 "checkpoint {} signed: {} applications, root {}, at {}",

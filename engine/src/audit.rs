@@ -123,7 +123,7 @@ pub fn verify_chain(application_id: ApplicationId, events: &[AuditEvent]) -> Res
         let expected_seq = i as i64 + 1;
         let broken = |problem: String| ChainBreak { application_id, seq: expected_seq, event_id: Some(e.id), problem };
         if e.seq != expected_seq {
-            return Err(broken(format!("event {} is missing (found event {} in its place)", expected_seq, e.seq)));
+            return Err(broken(format!("it is missing (found event {} in its place)", e.seq)));
         }
         if e.prev_hash != prev {
             return Err(broken(

@@ -51,6 +51,7 @@ on_both!(
     the_scheduler_signs_a_checkpoint_every_hour,
     the_admin_page_shows_the_last_checkpoint_and_its_verification,
     an_upgraded_database_takes_its_heads_from_its_events,
+    a_key_file_others_may_read_is_refused_with_a_clear_message,
 );
 
 /// Two submitted applications, the first taken one step further; the engine is stopped
@@ -444,4 +445,19 @@ async fn an_upgraded_database_takes_its_heads_from_its_events(backend: Backend) 
     assert_eq!(out.status.code(), Some(1), "rows without heads do not verify: {}", text(&out.stdout));
     c.sql(backfill).await;
     assert_intact(&c.cli(&["audit", "verify"]));
+}
+
+async fn a_key_file_others_may_read_is_refused_with_a_clear_message(backend: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    let c = case(backend).await;
+    c.checkpoint();
+    let key = &c.env.config.audit.signing_key;
+    std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = c.cli(&["audit", "verify"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("others may read this signing key") && stdout.contains("chmod 600"), "{stdout}");
+    let out = c.cli(&["audit", "checkpoint"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("chmod 600"), "{}", text(&out.stderr));
 }

@@ -136,6 +136,10 @@ pub enum Problem {
     NoPublicKey {
         path: String,
     },
+    /// The configured key file cannot be read (its reason).
+    KeyUnreadable {
+        why: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -206,6 +210,7 @@ impl fmt::Display for Problem {
             Problem::WitnessUnreadable { why } => write!(f, "the witness file cannot be read: {why}"),
             Problem::WitnessLine { line, why } => write!(f, "witness file line {line}: {why}"),
             Problem::WitnessSignature { why } => write!(f, "its line in the witness file: {why}"),
+            Problem::KeyUnreadable { why } => write!(f, "the signing key cannot be read: {why}"),
             Problem::NoPublicKey { path } => {
                 write!(f, "there is no public key to verify them with (no key file at {path}; give --public-key)")
             }
@@ -292,6 +297,20 @@ impl Engine {
         Ok(AuditKey::load(&files.signing_key).map_err(|e| EngineError::Internal(e.to_string()))?.map(|k| k.public()))
     }
 
+    /// The configured key file's public key; a key file that cannot be read is a finding (the
+    /// signatures then go unverified and say so), not a failure of the whole verification.
+    fn configured_public_key(&self, findings: &mut Vec<Finding>) -> Option<PublicKey> {
+        let files = self.audit_files.as_ref()?;
+        match AuditKey::load(&files.signing_key) {
+            Ok(key) => key.map(|k| k.public()),
+            Err(e) => {
+                let problem = Problem::KeyUnreadable { why: e.to_string() };
+                findings.push(Finding { subject: Subject::Checkpoints, problem });
+                None
+            }
+        }
+    }
+
     /// Sign a checkpoint over every application's chain head now, store it, and append it
     /// (with any earlier checkpoint the witness file misses, e.g. one made by another
     /// instance) to the witness file.
@@ -329,8 +348,7 @@ impl Engine {
         let mut report = VerifyReport::default();
         let public = match &options.public_key {
             Some(k) => Some(k.clone()),
-            None if self.audit_files.is_some() => self.audit_public_key()?,
-            None => None,
+            None => self.configured_public_key(&mut report.findings),
         };
         let signed = self.verify_checkpoints(options, public.as_ref(), &mut report).await?;
         let (checkpoint_seq, mut leaves): (i64, BTreeMap<ApplicationId, CheckpointHead>) = match &signed {
@@ -495,11 +513,8 @@ impl Engine {
     /// witness file), worded, for the administrator's audit page.
     pub async fn admin_checkpoint(&self, actor: &Actor) -> EngineResult<(Option<CheckpointStatus>, Vec<String>)> {
         self.require_admin(actor)?;
-        let public = match &self.audit_files {
-            Some(_) => self.audit_public_key()?,
-            None => None,
-        };
         let mut report = VerifyReport::default();
+        let public = self.configured_public_key(&mut report.findings);
         self.verify_checkpoints(&VerifyOptions::default(), public.as_ref(), &mut report).await?;
         Ok((report.latest, report.findings.iter().map(Finding::to_string).collect()))
     }

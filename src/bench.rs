@@ -487,6 +487,17 @@ impl Pool {
                     };
                 }
                 q.execute(&mut *tx).await?;
+                // The row's chain head moves with the event, as the store does it.
+                let (AuditValue::Int(Some(seq)), Some(AuditValue::Text(Some(hash)))) = (&w.audit[1], w.audit.last())
+                else {
+                    bail!("raw replay: the audit event of application {} has no seq or hash", w.application_id);
+                };
+                sqlx::query("UPDATE applications SET audit_seq = $1, audit_hash = $2 WHERE id = $3")
+                    .bind(*seq)
+                    .bind(hash.clone())
+                    .bind(w.application_id)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query(concat!(
                     "UPDATE jobs SET status = 'cancelled', updated_at = CAST($1 AS ", $ts, ") ",
                     "WHERE application_id = $2 AND status = 'pending' AND kind IN (",

@@ -13,6 +13,7 @@ pub struct Config {
     pub paths: PathsConfig,
     pub mail: MailConfig,
     pub scheduler: SchedulerConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,6 +53,17 @@ pub struct SchedulerConfig {
     pub enabled: bool,
     pub poll_seconds: u64,
     pub lease_seconds: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The Ed25519 key file that signs checkpoints; kept outside the database.
+    pub signing_key: PathBuf,
+    /// The append-only file every checkpoint is also written to.
+    pub witness: PathBuf,
+    /// When checkpoints are made (5-field cron, UTC); empty: only `corridor audit checkpoint`.
+    pub checkpoint_cron: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +186,14 @@ impl Config {
 
     pub fn email_templates_dir(&self) -> PathBuf {
         self.paths.templates.join("email")
+    }
+
+    pub fn audit_files(&self) -> corridor_engine::audit::checkpoint::AuditFiles {
+        corridor_engine::audit::checkpoint::AuditFiles {
+            signing_key: self.audit.signing_key.clone(),
+            witness: self.audit.witness.clone(),
+            checkpoint_cron: Some(self.audit.checkpoint_cron.trim().to_string()).filter(|c| !c.is_empty()),
+        }
     }
 }
 

@@ -5,8 +5,8 @@
 //! What it makes: firms with one applicant user each, and applications of every loaded
 //! workflow spread over their states. Open applications get deadlines from ten days ago to
 //! twenty days ahead, so a queue has overdue, nearly-due and comfortable cases. Applications
-//! get no audit events or documents: the data set is for lists and queues, and
-//! `corridor audit verify` stays green on it. References continue the database's counters,
+//! get no audit events or documents: the data set is for lists and queues (so `corridor
+//! audit verify` reports each as having no audit record). References continue the database's counters,
 //! so applications made afterwards through the engine never collide with them.
 
 use std::time::Instant;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+mod audit;
 mod bench;
 mod bench_scheduler;
 mod generate;
@@ -92,7 +93,7 @@ enum Command {
         #[command(subcommand)]
         command: corridor::scheduler_cli::HolidayCommand,
     },
-    /// Check the audit log's hash chain.
+    /// The audit record: verify it, sign checkpoints, export and check proofs.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
@@ -172,11 +173,43 @@ enum BenchCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain; exit 1 naming the first event that does not match.
+    /// Check every application's row against its hash chain, every chain against the newest
+    /// signed checkpoint, and the checkpoints against the witness file; exit 1 listing every
+    /// problem, one line each, naming its application or checkpoint.
     Verify {
+        /// Only this application (and the checkpoints).
         #[arg(long)]
         reference: Option<String>,
+        /// Verify signatures with this public key (ed25519:HEX, or a file holding it)
+        /// instead of the configured key file's.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// Compare with this copy of the witness file (e.g. the published one).
+        #[arg(long)]
+        witness: Option<PathBuf>,
     },
+    /// Sign a checkpoint over every application's chain head now, and append it to the
+    /// witness file.
+    Checkpoint,
+    /// Write one application's self-contained proof (events, inclusion proof, signed
+    /// checkpoint) as JSON.
+    Export {
+        #[arg(long)]
+        reference: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Check an exported proof offline, with the public key alone.
+    VerifyProof {
+        file: PathBuf,
+        /// ed25519:HEX, or a file holding it (`corridor audit public-key` prints it).
+        #[arg(long)]
+        public_key: String,
+    },
+    /// Print the checkpoints' public key and its fingerprint (the key file is made when
+    /// missing).
+    PublicKey,
 }
 
 fn main() -> ExitCode {
@@ -208,6 +241,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Check { paths } => return Ok(check(&cli.config, paths)),
         Command::Graph { file, format } => return graph_cmd(&cli.config, file, *format),
+        // Offline: a proof is checked without configuration or database.
+        Command::Audit { command: AuditCommand::VerifyProof { file, public_key } } => {
+            return audit::verify_proof(file, public_key);
+        }
         _ => {}
     }
     let config = Config::load(&cli.config)?;
@@ -262,26 +299,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", bench::queue_report(&measured));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { command: AuditCommand::Verify { reference } } => {
-            let startup::Built { engine, store } = startup::build(&config, Arc::new(SystemClock)).await?;
-            match engine.verify_audit(reference.as_deref()).await? {
-                Ok(count) => {
-                    println!("audit chain intact: {count} events verified");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(b) => {
-                    let app =
-                        store.application(b.application_id).await.map(|a| a.reference.to_string()).unwrap_or_default();
-                    println!(
-                        "audit chain BROKEN at application {app} event {} (row id {}): {}",
-                        b.seq,
-                        b.event_id.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
-                        b.problem
-                    );
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
+        Command::Audit { command } => audit::run(&config, command).await,
     }
 }
 
@@ -404,6 +422,7 @@ async fn user_add(
 
 async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let startup::Built { engine, store } = startup::build(&config, Arc::new(SystemClock)).await?;
+    audit::announce_key(&engine)?;
     if demo {
         corridor::demo::seed(&engine, store.as_ref()).await?;
     }

@@ -65,7 +65,8 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Bui
     let workflows = WorkflowRegistry::load(&[config.paths.workflows.clone()], &lint_context(config), store.as_ref())
         .await
         .context("loading workflows")?;
-    let engine = Engine::new(store.clone(), workflows, calendars.into(), clock, config.uploads_dir());
+    let engine = Engine::new(store.clone(), workflows, calendars.into(), clock, config.uploads_dir())
+        .with_audit_files(config.audit_files());
     // Holidays added or removed at run time (kept in the database) over the calendar files.
     engine.refresh_holidays().await.context("loading the holidays changed at run time")?;
     Ok(Built { engine: Arc::new(engine), store })

@@ -122,20 +122,25 @@ pub struct AuditReport {
     pub verification: Result<usize, ChainBreak>,
 }
 
-/// The result of checking every application's chain.
+/// The result of checking every application's record (`corridor audit verify`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ChainSummary {
     pub applications: usize,
-    /// Events checked before the first break (all of them when there is none).
     pub events: usize,
-    pub broken: Option<BrokenChain>,
+    /// Every application with a problem, in id order.
+    pub broken: Vec<BrokenChain>,
+    /// Problems of the checkpoints and the witness file, worded.
+    pub checkpoint_problems: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BrokenChain {
+    /// The reference, or `#id` when the row is gone.
     pub reference: String,
-    pub seq: i64,
-    pub problem: String,
+    /// Whether the row still exists (the page links to it).
+    pub exists: bool,
+    /// Each problem, worded.
+    pub problems: Vec<String>,
 }
 
 fn chars(s: &str) -> usize {
@@ -437,30 +442,32 @@ impl Engine {
         Ok(AuditReport { application, events, verification })
     }
 
-    /// Recompute every application's chain; stops at the first break and names its
-    /// application by reference.
+    /// Verify every application's record as `corridor audit verify` does, naming every
+    /// broken application by reference.
     pub async fn admin_verify_all(&self, actor: &Actor) -> EngineResult<ChainSummary> {
         self.require_admin(actor)?;
-        let ids = self.store.audited_applications().await?;
-        let mut events = 0;
-        for id in &ids {
-            let history = self.store.history(*id).await?;
-            if let Err(b) = audit::verify_chain(*id, &history) {
-                let reference = self
-                    .store
-                    .application(*id)
-                    .await
-                    .map(|a| a.reference.to_string())
-                    .unwrap_or_else(|_| format!("#{id}"));
-                return Ok(ChainSummary {
-                    applications: ids.len(),
-                    events,
-                    broken: Some(BrokenChain { reference, seq: b.seq, problem: b.problem }),
-                });
+        let report = self.verify_records(&audit::VerifyOptions::default()).await?;
+        let mut broken: Vec<BrokenChain> = Vec::new();
+        let mut checkpoint_problems = Vec::new();
+        for f in &report.findings {
+            match &f.subject {
+                audit::Subject::Application { id, reference } => {
+                    let name = reference.as_ref().map(|r| r.to_string()).unwrap_or_else(|| format!("#{id}"));
+                    let exists = !matches!(
+                        f.problem,
+                        audit::Problem::DeletedSinceCheckpoint { .. } | audit::Problem::EventsWithoutApplication
+                    );
+                    match broken.iter_mut().find(|b| b.reference == name) {
+                        Some(b) => b.problems.push(f.problem.to_string()),
+                        None => {
+                            broken.push(BrokenChain { reference: name, exists, problems: vec![f.problem.to_string()] })
+                        }
+                    }
+                }
+                _ => checkpoint_problems.push(f.to_string()),
             }
-            events += history.len();
         }
-        Ok(ChainSummary { applications: ids.len(), events, broken: None })
+        Ok(ChainSummary { applications: report.applications, events: report.events, broken, checkpoint_problems })
     }
 
     /// A calendar's holidays as deadlines see them now (changing them is

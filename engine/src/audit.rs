@@ -1,12 +1,25 @@
 //! The hash chain of audit events. Each event's hash covers the previous event's hash and
 //! every field of its own, in a fixed canonical form, so that editing or deleting a row breaks
 //! the chain from that point on.
+//!
+//! Around the chains: each application row carries its chain head (last seq and hash,
+//! written with every event), so that events removed at the end, or a row changed without
+//! an event, are found ([`check_application`]); signed checkpoints over every head
+//! ([`checkpoint`], [`merkle`]) find a chain recomputed by someone without the key; and an
+//! exported proof ([`proof`]) lets anyone check one application offline.
+
+pub mod checkpoint;
+pub mod merkle;
+pub mod proof;
+mod verify;
+
+pub use verify::{Finding, Problem, Subject, VerifyOptions, VerifyReport};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::model::{ApplicationId, AuditEvent, NewAuditEvent, OrganisationId, UserId};
+use crate::model::{ApplicationHead, ApplicationId, AuditEvent, CheckpointHead, NewAuditEvent, OrganisationId, UserId};
 pub use crate::model::{canonical_time, storable_time};
 
 /// The `prev_hash` of an application's first event.
@@ -110,7 +123,7 @@ pub fn verify_chain(application_id: ApplicationId, events: &[AuditEvent]) -> Res
         let expected_seq = i as i64 + 1;
         let broken = |problem: String| ChainBreak { application_id, seq: expected_seq, event_id: Some(e.id), problem };
         if e.seq != expected_seq {
-            return Err(broken(format!("event {} is missing (found event {} in its place)", expected_seq, e.seq)));
+            return Err(broken(format!("it is missing (found event {} in its place)", e.seq)));
         }
         if e.prev_hash != prev {
             return Err(broken(
@@ -123,4 +136,69 @@ pub fn verify_chain(application_id: ApplicationId, events: &[AuditEvent]) -> Res
         prev = e.hash.clone();
     }
     Ok(())
+}
+
+/// Events that mark the application row without changing what it holds (an escalation,
+/// a deadline moved by a calendar change): its version stays. Every other event is written
+/// with a version step (creation sets version 1).
+pub const KEEPS_VERSION: &[&str] = &["escalate", "deadline_recomputed"];
+
+/// The version an application's row must have after these events.
+pub fn expected_version(events: &[AuditEvent]) -> i64 {
+    events.iter().filter(|e| !KEEPS_VERSION.contains(&e.action.as_str())).count() as i64
+}
+
+/// Everything wrong between an application's row and its events (oldest first), and with
+/// the head the newest checkpoint signed for it (`checkpointed`, from checkpoint number
+/// `checkpoint`). Empty when they agree.
+pub fn check_application(
+    head: &ApplicationHead,
+    events: &[AuditEvent],
+    checkpointed: Option<(i64, &CheckpointHead)>,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if let Err(b) = verify_chain(head.id, events) {
+        problems.push(Problem::ChainBroken { seq: b.seq, why: b.problem });
+    }
+    match events.last() {
+        None if head.audit_seq == 0 => problems.push(Problem::NoEvents),
+        None => problems.push(Problem::AllEventsMissing { head_seq: head.audit_seq }),
+        Some(last) => {
+            if head.audit_seq > last.seq {
+                problems.push(Problem::EventsMissingAtEnd { last_seq: last.seq, head_seq: head.audit_seq });
+            } else if head.audit_seq < last.seq {
+                problems.push(Problem::HeadBehind { head_seq: head.audit_seq, last_seq: last.seq });
+            } else if head.audit_hash != last.hash {
+                problems.push(Problem::HeadHashMismatch { seq: last.seq });
+            }
+            if let Some(e) = events.iter().rev().find(|e| e.to_state.is_some()) {
+                let left_in = e.to_state.clone().unwrap_or_default();
+                if left_in != head.state {
+                    problems.push(Problem::StateMismatch {
+                        state: head.state.clone(),
+                        event_seq: e.seq,
+                        event_state: left_in,
+                    });
+                }
+            }
+            let expected = expected_version(events);
+            if expected != head.version {
+                problems.push(Problem::VersionMismatch { version: head.version, expected });
+            }
+        }
+    }
+    if let Some((checkpoint, signed)) = checkpointed.filter(|(_, h)| h.seq > 0) {
+        match events.iter().find(|e| e.seq == signed.seq) {
+            None => problems.push(Problem::ShorterThanCheckpoint {
+                checkpoint,
+                signed_seq: signed.seq,
+                last_seq: events.last().map(|e| e.seq).unwrap_or(0),
+            }),
+            Some(e) if e.hash != signed.hash => {
+                problems.push(Problem::RewrittenSinceCheckpoint { checkpoint, seq: signed.seq })
+            }
+            Some(_) => {}
+        }
+    }
+    problems
 }

@@ -99,6 +99,10 @@ pub struct ApplicationRecord {
     pub escalated_at: Option<DateTime<Utc>>,
     /// Reviewer who claimed the case in its current state.
     pub assigned_to: Option<UserId>,
+    /// The head of its audit chain: the seq and hash of its last event, written with every
+    /// event (0 and the genesis hash before the first).
+    pub audit_seq: i64,
+    pub audit_hash: String,
 }
 
 #[derive(Debug, Clone)]
@@ -146,7 +150,7 @@ pub struct NewDocument {
 }
 
 /// One link of an application's hash chain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub id: i64,
     pub application_id: ApplicationId,
@@ -244,6 +248,42 @@ pub struct ApplicationEdit {
     pub assigned_to: Option<Option<UserId>>,
     pub audit: NewAuditEvent,
     pub now: DateTime<Utc>,
+}
+
+/// What `corridor audit verify` compares with an application's chain: the row's state,
+/// version and chain head.
+#[derive(Debug, Clone)]
+pub struct ApplicationHead {
+    pub id: ApplicationId,
+    pub reference: Reference,
+    pub state: String,
+    pub version: i64,
+    pub audit_seq: i64,
+    pub audit_hash: String,
+}
+
+/// One leaf of a checkpoint's Merkle tree: an application's chain head when it was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointHead {
+    pub application_id: ApplicationId,
+    pub reference: Reference,
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// A signed checkpoint (an RFC 9162 signed tree head) over every application's chain head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// 1, 2, 3... without gaps.
+    pub seq: i64,
+    pub tree_size: i64,
+    /// Hex SHA-256 Merkle tree hash.
+    pub root_hash: String,
+    pub created_at: DateTime<Utc>,
+    /// Hex SHA-256 of the Ed25519 public key that signed it.
+    pub key_fingerprint: String,
+    /// Hex Ed25519 signature over the checkpoint's signed text.
+    pub signature: String,
 }
 
 /// A signed-in web session (the UI's cookie names it). `id` is the SHA-256 hex digest of the

@@ -42,6 +42,8 @@ pub struct Engine {
     pub(crate) uploads_dir: PathBuf,
     /// Sign-in attempts counted per account and per client address (see [`Engine::sign_in`]).
     pub(crate) sign_in_limits: SignInLimits,
+    /// The audit checkpoints' key and witness files (see [`crate::audit::checkpoint`]).
+    pub(crate) audit_files: Option<crate::audit::checkpoint::AuditFiles>,
 }
 
 /// An application with the workflow version it runs on.
@@ -91,7 +93,15 @@ impl Engine {
         clock: Arc<dyn Clock>,
         uploads_dir: PathBuf,
     ) -> Engine {
-        Engine { store, workflows, calendars, clock, uploads_dir, sign_in_limits: SignInLimits::default() }
+        Engine {
+            store,
+            workflows,
+            calendars,
+            clock,
+            uploads_dir,
+            sign_in_limits: SignInLimits::default(),
+            audit_files: None,
+        }
     }
 
     /// Whether the database answers (for a readiness probe).
@@ -497,32 +507,23 @@ impl Engine {
         })
     }
 
-    /// Recompute the hash chain of one application (by reference) or of all.
-    /// Returns how many events were checked.
+    /// Verify one application (by reference) or all, as `corridor audit verify` does
+    /// ([`Engine::verify_records`]): the number of events checked, or the first problem
+    /// found.
     pub async fn verify_audit(&self, reference: Option<&str>) -> EngineResult<Result<usize, ChainBreak>> {
-        let ids = match reference {
-            Some(r) => {
-                // As typed when it does not check: tools (the scheduler bench) store references
-                // without a valid check character.
-                let canonical = r.parse().unwrap_or_else(|_| Reference::stored(r.to_string()));
-                let app = self
-                    .store
-                    .application_by_reference(&canonical)
-                    .await?
-                    .ok_or_else(|| EngineError::NotFound(format!("application {r}")))?;
-                vec![app.id]
+        let options = audit::VerifyOptions { reference: reference.map(str::to_string), ..Default::default() };
+        let report = self.verify_records(&options).await?;
+        Ok(match report.findings.into_iter().next() {
+            None => Ok(report.events),
+            Some(f) => {
+                let (application_id, seq) = match (&f.subject, &f.problem) {
+                    (audit::Subject::Application { id, .. }, audit::Problem::ChainBroken { seq, .. }) => (*id, *seq),
+                    (audit::Subject::Application { id, .. }, _) => (*id, 0),
+                    _ => (crate::model::ApplicationId::new(0), 0),
+                };
+                Err(ChainBreak { application_id, seq, event_id: None, problem: f.to_string() })
             }
-            None => self.store.audited_applications().await?,
-        };
-        let mut count = 0;
-        for id in ids {
-            let events = self.store.history(id).await?;
-            if let Err(b) = audit::verify_chain(id, &events) {
-                return Ok(Err(b));
-            }
-            count += events.len();
-        }
-        Ok(Ok(count))
+        })
     }
 }
 

@@ -9,6 +9,7 @@
 mod support;
 
 mod api;
+mod audit_tamper;
 mod demo;
 mod e2e_admin;
 mod e2e_firm;

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use corridor_engine::audit;
 use corridor_engine::model::jobs::{
-    AboutApplication, DeadlineJob, DigestJob, EmailJob, EscalationJob, JobKind, JobPayload, JobStatus, MessageJob,
-    ReminderJob, WebhookJob,
+    AboutApplication, CheckpointJob, DeadlineJob, DigestJob, EmailJob, EscalationJob, JobKind, JobPayload, JobStatus,
+    MessageJob, ReminderJob, WebhookJob,
 };
 use corridor_engine::store::postgres::PostgresStore;
 use corridor_engine::store::sqlite::SqliteStore;
@@ -278,6 +278,7 @@ fn payload(kind: &str, key: &str) -> JobPayload {
         JobKind::Message => {
             JobPayload::Message(MessageJob { template, user_id: UserId::new(1), context: Default::default() })
         }
+        JobKind::Checkpoint => JobPayload::Checkpoint(CheckpointJob { fired_at: deadline }),
     }
 }
 

@@ -54,6 +54,10 @@ impl TestEnv {
         set(&mut table, "paths", "templates", path(root.join("config/templates")));
         set(&mut table, "paths", "calendars", path(root.join("config/calendars")));
         set(&mut table, "scheduler", "enabled", toml::Value::Boolean(false));
+        set(&mut table, "audit", "signing_key", path(dir.path().join("keys/audit-signing.key")));
+        set(&mut table, "audit", "witness", path(dir.path().join("witness/audit-witness.log")));
+        // Like the scheduler: tests that want scheduled checkpoints turn them on.
+        set(&mut table, "audit", "checkpoint_cron", toml::Value::String(String::new()));
         let text = toml::to_string(&table).expect("config back to TOML");
         let config_path = dir.path().join("corridor.toml");
         std::fs::write(&config_path, &text).expect("write the test configuration");

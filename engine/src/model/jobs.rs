@@ -121,6 +121,8 @@ text_enum! {
         Digest = "digest",
         /// One rendered e-mail to one person.
         Message = "message",
+        /// A scheduled audit checkpoint: sign the tree of every application's chain head.
+        Checkpoint = "checkpoint",
     }
 }
 
@@ -249,6 +251,12 @@ pub struct DigestJob {
     pub fired_at: DateTime<Utc>,
 }
 
+/// A scheduled audit checkpoint's run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointJob {
+    pub fired_at: DateTime<Utc>,
+}
+
 /// What a job carries, by kind. Stored as the inner value alone (the kind has its own
 /// column); serialised with both as `{"kind": ..., "payload": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -261,6 +269,7 @@ pub enum JobPayload {
     Escalation(EscalationJob),
     Digest(DigestJob),
     Message(MessageJob),
+    Checkpoint(CheckpointJob),
 }
 
 impl JobPayload {
@@ -273,6 +282,7 @@ impl JobPayload {
             JobPayload::Escalation(_) => JobKind::Escalation,
             JobPayload::Digest(_) => JobKind::Digest,
             JobPayload::Message(_) => JobKind::Message,
+            JobPayload::Checkpoint(_) => JobKind::Checkpoint,
         }
     }
 
@@ -286,6 +296,7 @@ impl JobPayload {
             JobPayload::Escalation(p) => serde_json::to_value(p),
             JobPayload::Digest(p) => serde_json::to_value(p),
             JobPayload::Message(p) => serde_json::to_value(p),
+            JobPayload::Checkpoint(p) => serde_json::to_value(p),
         };
         // Plain structs of strings, numbers, times and JSON values: serialising cannot fail.
         stored.unwrap_or(Value::Null)
@@ -305,7 +316,7 @@ impl JobPayload {
             JobPayload::Deadline(p) => Some(&p.about),
             JobPayload::Reminder(p) => Some(&p.about),
             JobPayload::Escalation(p) => Some(&p.about),
-            JobPayload::Digest(_) | JobPayload::Message(_) => None,
+            JobPayload::Digest(_) | JobPayload::Message(_) | JobPayload::Checkpoint(_) => None,
         }
     }
 
@@ -320,7 +331,11 @@ impl JobPayload {
                     p.deadline = Some(deadline);
                 }
             }
-            JobPayload::Email(_) | JobPayload::Webhook(_) | JobPayload::Digest(_) | JobPayload::Message(_) => {}
+            JobPayload::Email(_)
+            | JobPayload::Webhook(_)
+            | JobPayload::Digest(_)
+            | JobPayload::Message(_)
+            | JobPayload::Checkpoint(_) => {}
         }
     }
 }
@@ -461,6 +476,7 @@ mod tests {
                        "to": {"kind": "role", "role": "supervisor"}, "fired_at": deadline}),
             ),
             (JobKind::Message, json!({"template": "t", "user_id": 9, "context": {"reference": "R", "n": [1]}})),
+            (JobKind::Checkpoint, json!({"fired_at": deadline})),
         ];
         for (kind, value) in stored {
             let payload = JobPayload::from_stored(kind, &value).unwrap_or_else(|e| panic!("{value}: {e}"));

@@ -247,7 +247,8 @@ impl Scheduler {
     /// is left (jobs enqueued on the way, e.g. the messages a reminder fans out to, included).
     /// Jobs that fail are retried later than `now`, so this returns.
     pub async fn run_due_once(self: &Arc<Self>, now: DateTime<Utc>) -> Result<RunReport, SchedulerError> {
-        let mut report = RunReport { schedules_fired: self.fire_schedules(now).await?, ..RunReport::default() };
+        let fired = self.fire_schedules(now).await? + self.fire_checkpoint_schedule(now).await?;
+        let mut report = RunReport { schedules_fired: fired, ..RunReport::default() };
         loop {
             // A pass can take longer than a lease: each batch is claimed (and its lease
             // counted) from the clock's time when it is claimed, never from the start of the
@@ -346,6 +347,7 @@ impl Scheduler {
             Ok(JobPayload::Webhook(p)) => self.webhook(job, &p).await,
             Ok(JobPayload::Message(p)) => self.send_message(job, &p).await,
             Ok(JobPayload::Digest(p)) => self.digest(job, &p, now).await,
+            Ok(JobPayload::Checkpoint(_)) => self.checkpoint().await,
             Err(e) => Err(Failure::permanent(e.to_string())),
         };
         result.unwrap_or_else(Outcome::Failed)

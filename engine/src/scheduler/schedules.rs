@@ -7,14 +7,17 @@
 //! compare-and-set, so a crash between the two repeats nothing (the key is already there) and
 //! loses nothing (the time was not moved). Runs missed while no instance ran are not caught
 //! up one by one: the schedule fires once and moves to its next time after now.
+//!
+//! The audit checkpoint (`[audit] checkpoint_cron`, UTC) is one more schedule of the same
+//! kind, keyed [`CHECKPOINT_SCHEDULE`], whose run is a `checkpoint` job.
 
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::{Scheduler, SchedulerError};
-use crate::model::jobs::{DigestJob, JobPayload};
+use super::{Failure, Outcome, Scheduler, SchedulerError};
+use crate::model::jobs::{CheckpointJob, DigestJob, JobPayload};
 use crate::store::{NewJob, ScheduleRow};
 use crate::transition::MESSAGE_ATTEMPTS;
 
@@ -36,7 +39,71 @@ pub fn next_fire(cron_expr: &str, timezone: &str, after: DateTime<Utc>) -> Resul
         .ok_or_else(|| format!("`{cron_expr}` never fires again"))
 }
 
+/// The `schedules` key of the audit checkpoint (no workflow id has a colon).
+pub const CHECKPOINT_SCHEDULE: &str = "corridor:audit-checkpoint";
+
+/// Tries of a checkpoint job before it is a dead letter.
+const CHECKPOINT_ATTEMPTS: i32 = 5;
+
 impl Scheduler {
+    /// Enqueue the audit checkpoint when its time has come (one instance takes it); 1 when
+    /// this instance did.
+    pub(crate) async fn fire_checkpoint_schedule(&self, now: DateTime<Utc>) -> Result<usize, SchedulerError> {
+        let Some(cron) = self.engine.audit_files().and_then(|f| f.checkpoint_cron.clone()) else {
+            return Ok(0);
+        };
+        let store = &self.engine.store;
+        let next = match next_fire(&cron, "UTC", now) {
+            Ok(n) => crate::audit::storable_time(n),
+            Err(e) => {
+                tracing::warn!(error = %e, "audit checkpoint schedule skipped");
+                return Ok(0);
+            }
+        };
+        let rows = store.schedules().await?;
+        let Some(row) = rows.iter().find(|r| r.key == CHECKPOINT_SCHEDULE) else {
+            let row = ScheduleRow {
+                key: CHECKPOINT_SCHEDULE.into(),
+                cron,
+                timezone: "UTC".into(),
+                next_fire_at: next,
+                last_fired_at: None,
+            };
+            store.ensure_schedule(&row, now).await?;
+            return Ok(0);
+        };
+        if row.cron != cron {
+            let moved = ScheduleRow { cron, next_fire_at: next, ..row.clone() };
+            store.advance_schedule(&moved, row.next_fire_at, now).await?;
+            return Ok(0);
+        }
+        if row.next_fire_at > now {
+            return Ok(0);
+        }
+        let fire_at = row.next_fire_at;
+        store
+            .enqueue_jobs(vec![NewJob {
+                dedup_key: format!("checkpoint:{}", crate::audit::canonical_time(fire_at)),
+                application_id: None,
+                payload: JobPayload::Checkpoint(CheckpointJob { fired_at: fire_at }),
+                run_at: now,
+                max_attempts: CHECKPOINT_ATTEMPTS,
+            }])
+            .await?;
+        let advanced = ScheduleRow { next_fire_at: next, last_fired_at: Some(fire_at), ..row.clone() };
+        Ok(usize::from(store.advance_schedule(&advanced, fire_at, now).await?))
+    }
+
+    /// A `checkpoint` job: sign and publish a checkpoint now.
+    pub(crate) async fn checkpoint(&self) -> Result<Outcome, Failure> {
+        match self.engine.create_checkpoint().await {
+            Ok(_) => Ok(Outcome::Done),
+            // Another instance took the number first: its checkpoint covers this run.
+            Err(crate::error::EngineError::Unprocessable { .. }) => Ok(Outcome::Obsolete("checkpoint taken".into())),
+            Err(crate::error::EngineError::Store(e)) => Err(e.into()),
+            Err(e) => Err(Failure::permanent(e.to_string())),
+        }
+    }
     /// Enqueue the runs of the schedules due at `now`; returns how many this instance took.
     pub(crate) async fn fire_schedules(&self, now: DateTime<Utc>) -> Result<usize, SchedulerError> {
         let store = &self.engine.store;

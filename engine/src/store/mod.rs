@@ -18,10 +18,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
 pub use crate::model::{
-    ApplicationEdit, ApplicationFilter, ApplicationId, ApplicationRecord, AuditEvent, DeadlineChange, DocumentRecord,
-    Job, JobId, JobKind, JobStatus, NewApplication, NewAuditEvent, NewDocument, NewJob, NewUser, Organisation,
-    OrganisationId, Reference, ScheduleRow, Session, Step, StoredHoliday, StoredWorkflow, TransitionContext,
-    TransitionWrite, User, UserId,
+    ApplicationEdit, ApplicationFilter, ApplicationHead, ApplicationId, ApplicationRecord, AuditEvent, Checkpoint,
+    CheckpointHead, DeadlineChange, DocumentRecord, Job, JobId, JobKind, JobStatus, NewApplication, NewAuditEvent,
+    NewDocument, NewJob, NewUser, Organisation, OrganisationId, Reference, ScheduleRow, Session, Step, StoredHoliday,
+    StoredWorkflow, TransitionContext, TransitionWrite, User, UserId,
 };
 
 pub mod postgres;
@@ -32,8 +32,8 @@ pub mod sqlite;
 /// store's (or a generic one's) methods are called.
 pub mod prelude {
     pub use super::{
-        ApplicationStore, AuditStore, CalendarStore, DeadlineStore, JobStore, OrganisationStore, ScheduleStore,
-        SessionStore, Store, TokenStore, UserStore, WorkflowStore,
+        ApplicationStore, AuditStore, CalendarStore, CheckpointStore, DeadlineStore, JobStore, OrganisationStore,
+        ScheduleStore, SessionStore, Store, TokenStore, UserStore, WorkflowStore,
     };
 }
 
@@ -78,6 +78,7 @@ pub trait Store:
     + WorkflowStore
     + ApplicationStore
     + AuditStore
+    + CheckpointStore
     + DeadlineStore
     + JobStore
     + ScheduleStore
@@ -183,6 +184,36 @@ pub trait AuditStore: Send + Sync {
     async fn history(&self, application_id: ApplicationId) -> StoreResult<Vec<AuditEvent>>;
     /// Ids of every application that has events, for a full verification.
     async fn audited_applications(&self) -> StoreResult<Vec<ApplicationId>>;
+    /// The state, version and chain head of applications with an id after `after`, by id
+    /// (keyset paging), for a full verification.
+    async fn application_heads(&self, after: ApplicationId, limit: i64) -> StoreResult<Vec<ApplicationHead>>;
+}
+
+/// Signed checkpoints over every application's chain head, and the leaves of the newest.
+#[async_trait]
+pub trait CheckpointStore: Send + Sync {
+    /// Open a write transaction that numbers the next checkpoint and copies every
+    /// application's chain head as its leaves (by application id), dropping the leaves of
+    /// older checkpoints. The caller computes the root, signs, and commits; dropping the
+    /// result writes nothing.
+    async fn begin_checkpoint(&self) -> StoreResult<Box<dyn OpenCheckpoint>>;
+    /// Every checkpoint, oldest first.
+    async fn checkpoints(&self) -> StoreResult<Vec<Checkpoint>>;
+    async fn latest_checkpoint(&self) -> StoreResult<Option<Checkpoint>>;
+    /// The leaves of a checkpoint, by application id (kept for the newest only).
+    async fn checkpoint_heads(&self, seq: i64) -> StoreResult<Vec<CheckpointHead>>;
+}
+
+/// A write transaction holding the leaves of the next checkpoint.
+#[async_trait]
+pub trait OpenCheckpoint: Send {
+    /// The number the checkpoint gets.
+    fn seq(&self) -> i64;
+    /// Its leaves, by application id.
+    fn heads(&self) -> &[CheckpointHead];
+    /// Store the signed checkpoint and commit; `Duplicate` when another instance took the
+    /// number first.
+    async fn commit(self: Box<Self>, checkpoint: &Checkpoint) -> StoreResult<()>;
 }
 
 /// What the scheduler does to applications: deadlines moved by a calendar change, and
@@ -396,11 +427,13 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/sqlite/0001_init.sql")),
     (2, "scheduler", include_str!("../../../migrations/sqlite/0002_scheduler.sql")),
     (3, "queue", include_str!("../../../migrations/sqlite/0003_queue.sql")),
+    (4, "audit_checkpoints", include_str!("../../../migrations/sqlite/0004_audit_checkpoints.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
     (2, "scheduler", include_str!("../../../migrations/postgres/0002_scheduler.sql")),
     (3, "queue", include_str!("../../../migrations/postgres/0003_queue.sql")),
+    (4, "audit_checkpoints", include_str!("../../../migrations/postgres/0004_audit_checkpoints.sql")),
 ];
 
 fn migrator(set: &'static [(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {

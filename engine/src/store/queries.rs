@@ -94,7 +94,7 @@ macro_rules! shared_queries {
             use $crate::role::Role;
             use $crate::store::{
                 ApplicationEdit, ApplicationFilter, ApplicationId, ApplicationRecord, ApplicationStore, AuditEvent,
-                AuditStore, CalendarStore, DeadlineChange, DeadlineStore, DocumentRecord, Job, JobId, JobKind, JobStatus,
+                AuditStore, CalendarStore, ApplicationHead, Checkpoint, CheckpointHead, CheckpointStore, DeadlineChange, DeadlineStore, DocumentRecord, Job, JobId, JobKind, JobStatus,
                 JobStore, NewApplication, NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, OrganisationId,
                 OrganisationStore, Reference, ScheduleRow, ScheduleStore, Session, SessionStore, Store, StoreError,
                 StoreResult, StoredHoliday, StoredWorkflow, TokenStore, TransitionContext, TransitionWrite, User,
@@ -124,9 +124,25 @@ macro_rules! shared_queries {
                 Ok(from_row!(row, ApplicationRecord {
                     workflow_id, workflow_version, state, previous_state, version, fields, applicant_name,
                     passport_number, created_at, updated_at, state_entered_at, submitted_at, deadline_at,
-                    paused_remaining, escalated_at;
+                    paused_remaining, escalated_at, audit_seq, audit_hash;
                     wrap id, reference, organisation_id, created_by, assigned_to
                 }))
+            }
+
+            fn application_head(row: &DbRow) -> StoreResult<ApplicationHead> {
+                Ok(from_row!(row, ApplicationHead { state, version, audit_seq, audit_hash; wrap id, reference }))
+            }
+
+            fn checkpoint(row: &DbRow) -> StoreResult<Checkpoint> {
+                Ok(from_row!(row, Checkpoint {
+                    seq, tree_size, root_hash, created_at, key_fingerprint, signature
+                }))
+            }
+
+            fn checkpoint_head(row: &DbRow) -> StoreResult<CheckpointHead> {
+                let seq = row.try_get("head_seq")?;
+                let hash = row.try_get("head_hash")?;
+                Ok(from_row!(row, CheckpointHead { ; wrap application_id, reference; local seq, hash }))
             }
 
             fn document(row: &DbRow) -> StoreResult<DocumentRecord> {
@@ -229,15 +245,18 @@ macro_rules! shared_queries {
                 if updated.rows_affected() == 0 {
                     return Err(version_error(tx, write.application_id, write.expected_version).await);
                 }
-                let record = write.applied_to(before);
+                let mut record = write.applied_to(before);
                 let expected = write.expected_version;
-                append_event_after(tx, record.id, &write.audit, write.chain_after.clone()).await.map_err(|e| {
-                    match e {
-                        // Another event landed since the caller read the history.
-                        StoreError::Duplicate(_) if write.chain_after.is_some() => StoreError::Conflict { expected },
-                        other => other,
-                    }
-                })?;
+                (record.audit_seq, record.audit_hash) =
+                    append_event_after(tx, record.id, &write.audit, write.chain_after.clone()).await.map_err(|e| {
+                        match e {
+                            // Another event landed since the caller read the history.
+                            StoreError::Duplicate(_) if write.chain_after.is_some() => {
+                                StoreError::Conflict { expected }
+                            }
+                            other => other,
+                        }
+                    })?;
                 if write.cancel_timers {
                     sqlx::query(concat!(
                         "UPDATE jobs SET status = 'cancelled', updated_at = $1 \
@@ -254,20 +273,26 @@ macro_rules! shared_queries {
                 Ok(record)
             }
 
-            async fn append_event(tx: &mut Tx, application_id: ApplicationId, audit: &NewAuditEvent) -> StoreResult<()> {
+            /// Returns the new chain head (seq, hash).
+            async fn append_event(
+                tx: &mut Tx,
+                application_id: ApplicationId,
+                audit: &NewAuditEvent,
+            ) -> StoreResult<(i64, String)> {
                 append_event_after(tx, application_id, audit, None).await
             }
 
             /// Append an event after `known_last` (the (seq, hash) of the last event as the
-            /// caller read it), or after the last event read here. A stale `known_last` cannot
-            /// fork the chain: its seq is taken, and the unique (application_id, seq) refuses
-            /// the insert.
+            /// caller read it), or after the last event read here, and move the application
+            /// row's chain head to it: the row and its chain change together or not at all. A
+            /// stale `known_last` cannot fork the chain: its seq is taken, and the unique
+            /// (application_id, seq) refuses the insert. Returns the new head (seq, hash).
             async fn append_event_after(
                 tx: &mut Tx,
                 application_id: ApplicationId,
                 audit: &NewAuditEvent,
                 known_last: Option<(i64, String)>,
-            ) -> StoreResult<()> {
+            ) -> StoreResult<(i64, String)> {
                 let last: Option<(i64, String)> = if known_last.is_some() {
                     known_last
                 } else {
@@ -300,13 +325,19 @@ macro_rules! shared_queries {
                 .bind(data)
                 .bind(ts(audit.at))
                 .bind(prev_hash)
-                .bind(hash)
+                .bind(&hash)
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| {
                     write_error(e, || format!("audit event {seq} of application {application_id}"), "application")
                 })?;
-                Ok(())
+                sqlx::query("UPDATE applications SET audit_seq = $1, audit_hash = $2 WHERE id = $3")
+                    .bind(seq)
+                    .bind(&hash)
+                    .bind(application_id.get())
+                    .execute(&mut **tx)
+                    .await?;
+                Ok((seq, hash))
             }
 
             async fn insert_jobs(tx: &mut Tx, jobs: &[NewJob], now: DateTime<Utc>) -> StoreResult<()> {
@@ -680,8 +711,8 @@ macro_rules! shared_queries {
                             "workflow version, organisation or user",
                         )
                     })?;
-                    let record = application(&row)?;
-                    append_event(&mut tx, record.id, &audit).await?;
+                    let mut record = application(&row)?;
+                    (record.audit_seq, record.audit_hash) = append_event(&mut tx, record.id, &audit).await?;
                     tx.commit().await?;
                     Ok(record)
                 }
@@ -743,8 +774,8 @@ macro_rules! shared_queries {
                     let Some(row) = row else {
                         return Err(version_error(&mut tx, edit.application_id, edit.expected_version).await);
                     };
-                    let record = application(&row)?;
-                    append_event(&mut tx, record.id, &edit.audit).await?;
+                    let mut record = application(&row)?;
+                    (record.audit_seq, record.audit_hash) = append_event(&mut tx, record.id, &edit.audit).await?;
                     tx.commit().await?;
                     Ok(record)
                 }
@@ -845,6 +876,111 @@ macro_rules! shared_queries {
                             .fetch_all(&self.pool)
                             .await?;
                     Ok(ids.into_iter().map(ApplicationId::new).collect())
+                }
+
+                async fn application_heads(
+                    &self,
+                    after: ApplicationId,
+                    limit: i64,
+                ) -> StoreResult<Vec<ApplicationHead>> {
+                    let rows = sqlx::query(
+                        "SELECT id, reference, state, version, audit_seq, audit_hash FROM applications \
+                         WHERE id > $1 ORDER BY id LIMIT $2",
+                    )
+                    .bind(after.get())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter().map(application_head).collect()
+                }
+            }
+
+            /// A checkpoint's write transaction, opened by `begin_checkpoint`: the heads it
+            /// covers are copied inside it, so none moves between reading and signing.
+            struct OpenCheckpoint {
+                tx: Tx,
+                seq: i64,
+                heads: Vec<CheckpointHead>,
+            }
+
+            #[async_trait]
+            impl $crate::store::OpenCheckpoint for OpenCheckpoint {
+                fn seq(&self) -> i64 {
+                    self.seq
+                }
+
+                fn heads(&self) -> &[CheckpointHead] {
+                    &self.heads
+                }
+
+                async fn commit(mut self: Box<Self>, checkpoint: &Checkpoint) -> StoreResult<()> {
+                    if checkpoint.seq != self.seq || checkpoint.tree_size != self.heads.len() as i64 {
+                        return Err(StoreError::Corrupt("the checkpoint is not the one this transaction opened".into()));
+                    }
+                    sqlx::query(
+                        "INSERT INTO audit_checkpoints (seq, tree_size, root_hash, created_at, key_fingerprint, \
+                         signature) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(checkpoint.seq)
+                    .bind(checkpoint.tree_size)
+                    .bind(&checkpoint.root_hash)
+                    .bind(ts(checkpoint.created_at))
+                    .bind(&checkpoint.key_fingerprint)
+                    .bind(&checkpoint.signature)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|e| write_error(e, || format!("checkpoint {}", checkpoint.seq), "checkpoint"))?;
+                    self.tx.commit().await?;
+                    Ok(())
+                }
+            }
+
+            #[async_trait]
+            impl CheckpointStore for $store {
+                async fn begin_checkpoint(&self) -> StoreResult<Box<dyn $crate::store::OpenCheckpoint>> {
+                    let mut tx = self.write_tx().await?;
+                    let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_checkpoints")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM audit_checkpoint_heads").execute(&mut *tx).await?;
+                    sqlx::query(
+                        "INSERT INTO audit_checkpoint_heads (checkpoint_seq, application_id, reference, head_seq, \
+                         head_hash) SELECT $1, id, reference, audit_seq, audit_hash FROM applications",
+                    )
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| write_error(e, || format!("checkpoint {seq}"), "checkpoint"))?;
+                    let rows = sqlx::query(
+                        "SELECT * FROM audit_checkpoint_heads WHERE checkpoint_seq = $1 ORDER BY application_id",
+                    )
+                    .bind(seq)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let heads = rows.iter().map(checkpoint_head).collect::<StoreResult<Vec<_>>>()?;
+                    Ok(Box::new(OpenCheckpoint { tx, seq, heads }))
+                }
+
+                async fn checkpoints(&self) -> StoreResult<Vec<Checkpoint>> {
+                    let rows = sqlx::query("SELECT * FROM audit_checkpoints ORDER BY seq").fetch_all(&self.pool).await?;
+                    rows.iter().map(checkpoint).collect()
+                }
+
+                async fn latest_checkpoint(&self) -> StoreResult<Option<Checkpoint>> {
+                    let row = sqlx::query("SELECT * FROM audit_checkpoints ORDER BY seq DESC LIMIT 1")
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(checkpoint).transpose()
+                }
+
+                async fn checkpoint_heads(&self, seq: i64) -> StoreResult<Vec<CheckpointHead>> {
+                    let rows = sqlx::query(
+                        "SELECT * FROM audit_checkpoint_heads WHERE checkpoint_seq = $1 ORDER BY application_id",
+                    )
+                    .bind(seq)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter().map(checkpoint_head).collect()
                 }
             }
 

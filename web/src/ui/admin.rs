@@ -585,9 +585,19 @@ async fn audit_search(State(state): State<AppState>, admin: Admin, Query(q): Que
         Some("all") => Some(state.engine.admin_verify_all(&admin.actor).await?),
         _ => None,
     };
+    let (latest, checkpoint_problems) = state.engine.admin_checkpoint(&admin.actor).await?;
     let mut page = Context::new();
     page.insert("reference", &reference);
     page.insert("summary", &summary);
+    page.insert(
+        "checkpoint",
+        &latest.map(|s| {
+            let c = s.checkpoint;
+            serde_json::json!({"seq": c.seq, "at": c.created_at, "tree_size": c.tree_size, "root": c.root_hash,
+                               "fingerprint": c.key_fingerprint, "verified": s.verified})
+        }),
+    );
+    page.insert("checkpoint_problems", &checkpoint_problems);
     errors.insert_into(&mut page);
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     render_status(&admin.ctx, status, "admin/audit_search.html", page)

@@ -13,6 +13,8 @@ pub struct Config {
     pub paths: PathsConfig,
     pub mail: MailConfig,
     pub scheduler: SchedulerConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,6 +54,16 @@ pub struct SchedulerConfig {
     pub enabled: bool,
     pub poll_seconds: u64,
     pub lease_seconds: i64,
+}
+
+/// How long personal data is kept after an application ended.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Document contents are deleted this many days after their application reached a
+    /// terminal state (the record and hash stay); 0 keeps them.
+    #[serde(default)]
+    pub documents_after_days: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -189,6 +201,7 @@ mod tests {
         assert_eq!(c.server.bind, "127.0.0.1:8080");
         assert!(c.database.url.starts_with("sqlite://"));
         assert_eq!(c.smtp_url(), None);
+        assert_eq!(c.retention.documents_after_days, 0, "documents are kept unless a retention period is set");
     }
 
     #[test]

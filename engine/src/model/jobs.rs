@@ -121,6 +121,8 @@ text_enum! {
         Digest = "digest",
         /// One rendered e-mail to one person.
         Message = "message",
+        /// The daily retention run: document contents purged after their application ended.
+        Retention = "retention",
     }
 }
 
@@ -249,6 +251,14 @@ pub struct DigestJob {
     pub fired_at: DateTime<Utc>,
 }
 
+/// The daily retention run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetentionJob {
+    /// Days after a terminal state that document contents are kept.
+    pub documents_after_days: u32,
+    pub fired_at: DateTime<Utc>,
+}
+
 /// What a job carries, by kind. Stored as the inner value alone (the kind has its own
 /// column); serialised with both as `{"kind": ..., "payload": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -261,6 +271,7 @@ pub enum JobPayload {
     Escalation(EscalationJob),
     Digest(DigestJob),
     Message(MessageJob),
+    Retention(RetentionJob),
 }
 
 impl JobPayload {
@@ -273,6 +284,7 @@ impl JobPayload {
             JobPayload::Escalation(_) => JobKind::Escalation,
             JobPayload::Digest(_) => JobKind::Digest,
             JobPayload::Message(_) => JobKind::Message,
+            JobPayload::Retention(_) => JobKind::Retention,
         }
     }
 
@@ -286,6 +298,7 @@ impl JobPayload {
             JobPayload::Escalation(p) => serde_json::to_value(p),
             JobPayload::Digest(p) => serde_json::to_value(p),
             JobPayload::Message(p) => serde_json::to_value(p),
+            JobPayload::Retention(p) => serde_json::to_value(p),
         };
         // Plain structs of strings, numbers, times and JSON values: serialising cannot fail.
         stored.unwrap_or(Value::Null)
@@ -305,7 +318,7 @@ impl JobPayload {
             JobPayload::Deadline(p) => Some(&p.about),
             JobPayload::Reminder(p) => Some(&p.about),
             JobPayload::Escalation(p) => Some(&p.about),
-            JobPayload::Digest(_) | JobPayload::Message(_) => None,
+            JobPayload::Digest(_) | JobPayload::Message(_) | JobPayload::Retention(_) => None,
         }
     }
 
@@ -320,7 +333,11 @@ impl JobPayload {
                     p.deadline = Some(deadline);
                 }
             }
-            JobPayload::Email(_) | JobPayload::Webhook(_) | JobPayload::Digest(_) | JobPayload::Message(_) => {}
+            JobPayload::Email(_)
+            | JobPayload::Webhook(_)
+            | JobPayload::Digest(_)
+            | JobPayload::Message(_)
+            | JobPayload::Retention(_) => {}
         }
     }
 }

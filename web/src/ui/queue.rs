@@ -333,18 +333,22 @@ async fn release(
 async fn reassign(
     State(state): State<AppState>,
     ctx: Ctx,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
     Path(reference): Path<String>,
     Form(form): Form<FormData>,
 ) -> UiResult<Response> {
     let actor = staff(&ctx)?;
     let case = parse_reference(&reference)?;
+    let client = crate::api::client(&addr);
     let version = form.i64("version").unwrap_or(-1);
     let Some(to) = form.i64("assignee").map(UserId::new) else {
-        return super::case::reassign_error(&state, &ctx, &actor, &case).await;
+        return super::case::reassign_error(&state, &ctx, &actor, &case, &client).await;
     };
     match state.engine.reassign(&actor, &case, version, to, form.get("note")).await {
         Ok(view) => Ok(Redirect::to(&case_url(&view.record.reference, "?notice=reassigned")).into_response()),
-        Err(EngineError::Unprocessable { .. }) => super::case::reassign_error(&state, &ctx, &actor, &case).await,
+        Err(EngineError::Unprocessable { .. }) => {
+            super::case::reassign_error(&state, &ctx, &actor, &case, &client).await
+        }
         Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => Ok(moved_on(&reference)),
         Err(e) => Err(e.into()),
     }

@@ -454,10 +454,7 @@ impl Engine {
         let open = self.store.begin_transition(reference).await?.ok_or_else(not_found)?;
         let context = open.context();
         let workflow = self.workflow_of(&context.application)?;
-        if !self.may_read(actor, &context.application, &workflow, true).await? {
-            return Err(not_found());
-        }
-        let write = transition::decide(TransitionInput {
+        let decided = transition::decide(TransitionInput {
             workflow: &workflow,
             application: &context.application,
             steps: &context.steps,
@@ -466,7 +463,25 @@ impl Engine {
             actor,
             request,
             now: self.now(),
-        })?;
+        });
+        let write = match actor.may_see(&context.application, &workflow) {
+            crate::actor::Reading::Yes => decided?,
+            crate::actor::Reading::No => return Err(not_found()),
+            crate::actor::Reading::IfActed => {
+                // A role that reads this state only where it acted does not work it, so the
+                // transition is refused either way; whether as "not found" is asked of the
+                // store once the transaction is let go (it must not wait for a second
+                // connection while holding one).
+                let (id, role) = (context.application.id, actor.role.clone());
+                drop(open);
+                if !self.store.role_acted(id, &role).await? {
+                    return Err(not_found());
+                }
+                return Err(decided
+                    .err()
+                    .unwrap_or_else(|| EngineError::Forbidden(format!("the {role} role does not work this stage"))));
+            }
+        };
         let record = open.commit(write).await.map_err(|e| match e {
             crate::store::StoreError::Conflict { expected } => {
                 EngineError::StaleVersion { sent: expected, current: expected + 1 }

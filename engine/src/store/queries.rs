@@ -1246,7 +1246,7 @@ macro_rules! shared_queries {
             impl AccessStore for $store {
                 async fn role_acted(&self, application_id: ApplicationId, role: &Role) -> StoreResult<bool> {
                     let found: Option<i64> = sqlx::query_scalar(
-                        "SELECT 1 FROM audit_events WHERE application_id = $1 AND role = $2 LIMIT 1",
+                        "SELECT id FROM audit_events WHERE application_id = $1 AND role = $2 LIMIT 1",
                     )
                     .bind(application_id.get())
                     .bind(role)

@@ -246,6 +246,9 @@ async fn lists_mask_passport_numbers_and_a_full_view_is_logged(backend: Backend)
         assert!(a["masked"].as_array().unwrap().iter().any(|m| m == "passport_number"));
     }
     assert!(!list.to_string().contains(&passport), "no full passport number in a list");
+    let queue = app.signed_in("khalid@security.example").await.get("/queue").await;
+    assert!(queue.body.contains(&format!("{}*****{}", &passport[..2], &passport[7..])), "{}", queue.body);
+    assert!(!queue.body.contains(&passport), "nor in the queue page");
     let by_security = |lines: Vec<corridor_engine::model::AccessRecord>| {
         lines.into_iter().filter(|l| l.user_id == Some(c.security.user.id)).collect::<Vec<_>>()
     };
@@ -327,6 +330,14 @@ async fn downloads_are_in_the_access_log_and_on_the_admin_page(backend: Backend)
     assert_eq!(nothing.status, 404);
     // Nobody else reads it.
     assert_eq!(app.signed_in("khalid@security.example").await.get("/admin/access").await.status, 404);
+    // The same over the API, for an administrator's token.
+    let root = app.store.user_by_email("root@ops.example").await.unwrap().unwrap();
+    let root = app.token(&root).await;
+    let (status, api) = app.get(&root, &format!("/api/v1/admin/access-log?reference={reference}")).await;
+    assert_eq!(status, 200, "{api}");
+    let kinds: Vec<&str> = api["lines"].as_array().unwrap().iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "document").count(), 2, "{api}");
+    assert_eq!(app.get(&c.security.token, "/api/v1/admin/access-log").await.0, 403);
 
     // Append-only, whoever writes to the database.
     let before = access_lines(&app, &reference).await.len();

@@ -41,6 +41,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/v1/applications/{reference}/documents/{id}", get(download_document))
         .route("/api/v1/applications/{reference}/transitions", post(take_transition))
         .route("/api/v1/applications/{reference}/history", get(history))
+        .route("/api/v1/admin/access-log", get(access_log))
         .route("/api/v1/workflows", get(list_workflows))
         .route("/api/v1/workflows/{id}", get(get_workflow))
         .route("/api/v1/status/{reference}", get(public_status))
@@ -395,6 +396,40 @@ async fn history(
     }
     let events = state.engine.history(&actor, &reference).await?;
     Ok(Json(json!({"events": events.iter().map(event_json).collect::<Vec<_>>()})))
+}
+
+#[derive(Deserialize)]
+struct AccessLogQuery {
+    reference: Option<String>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// The access log, newest first, for administrators (anyone else: 403).
+async fn access_log(
+    State(state): State<AppState>,
+    ApiUser(actor): ApiUser,
+    Query(q): Query<AccessLogQuery>,
+) -> ApiResult<Json<Value>> {
+    let reference = match q.reference.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => Some(parse_reference(r)?),
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(100);
+    let query = corridor_engine::model::AccessQuery { reference, user_id: None, before: q.before, limit };
+    let lines = state.engine.access_log(&actor, query).await?;
+    let next = (lines.len() as i64 == limit.clamp(1, corridor_engine::access::MAX_ACCESS_PAGE))
+        .then(|| lines.last().map(|l| l.id))
+        .flatten();
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            json!({"id": l.id, "at": l.at, "user_id": l.user_id, "actor": l.actor_name, "role": l.role,
+                   "organisation_id": l.organisation_id, "reference": l.reference, "kind": l.kind,
+                   "item": l.item, "document_id": l.document_id, "client": l.client})
+        })
+        .collect();
+    Ok(Json(json!({"lines": lines, "next": next})))
 }
 
 /// A workflow as API clients and forms need it: fields with an example each, documents,

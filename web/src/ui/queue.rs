@@ -10,6 +10,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
+use corridor_engine::access::{Client, Disclosure, Shown};
 use corridor_engine::actor::Actor;
 use corridor_engine::error::EngineError;
 use corridor_engine::model::{Organisation, OrganisationId, Reference, UserId};
@@ -81,9 +82,11 @@ struct Row {
     /// The user's role works the stage (may claim the case).
     works: bool,
     version: i64,
+    /// The passport number, masked (a list shows no sensitive field in full).
+    passport: Option<String>,
 }
 
-fn row(item: &QueueItem, me: Option<UserId>) -> Row {
+fn row(item: &QueueItem, shown: &Shown, me: Option<UserId>) -> Row {
     let r = &item.view.record;
     let wf = &item.view.workflow;
     let values = r.fields.as_object().cloned().unwrap_or_default();
@@ -103,6 +106,7 @@ fn row(item: &QueueItem, me: Option<UserId>) -> Row {
         held_by_me: r.assigned_to.is_some() && r.assigned_to == me,
         works: item.works,
         version: r.version,
+        passport: shown.passport.clone(),
     }
 }
 
@@ -214,7 +218,11 @@ async fn queue_page(state: &AppState, ctx: &Ctx, q: &HashMap<String, String>, sc
         FirmFilter::Any | FirmFilter::One(_) => Some(engine.queue(&actor, &query).await?),
         FirmFilter::Choose { .. } | FirmFilter::NoMatch => None,
     };
-    let rows: Vec<Row> = page.iter().flat_map(|p| p.items.iter()).map(|i| row(i, actor.user_id)).collect();
+    let mut rows: Vec<Row> = Vec::new();
+    for item in page.iter().flat_map(|p| p.items.iter()) {
+        let shown = engine.shown(&actor, &item.view, Disclosure::List, &Client::default()).await?;
+        rows.push(row(item, &shown, actor.user_id));
+    }
     let filters = filters_query(q);
     let with = |extra: String| {
         if filters.is_empty() { format!("{base}?{extra}") } else { format!("{base}?{filters}&{extra}") }

@@ -100,6 +100,9 @@ async fn documents_are_purged_after_the_retention_period(backend: Backend) {
         app.signed_in("hr@indus.example").await.get(&format!("/applications/{old}/documents/{}", docs[0].id)).await;
     assert_eq!(page.status, 410);
     assert!(page.body.contains("This document has been deleted"), "{}", page.body);
+    let listed = app.signed_in("hr@indus.example").await.get(&format!("/applications/{old}/documents")).await;
+    assert!(listed.body.contains("(deleted under the retention rules)"), "the documents page says so");
+    assert!(!listed.body.contains(&format!("/documents/{}\"", docs[0].id)), "and offers no link to it");
     // The firm's timeline says what happened.
     let (_, timeline) = app.get(&firm, &format!("/api/v1/applications/{old}/history")).await;
     assert!(timeline["events"].as_array().unwrap().iter().any(|e| e["action"] == "purge_document"), "{timeline}");

@@ -89,6 +89,8 @@ struct DocumentView {
     uploaded_at: DateTime<Utc>,
     view_url: String,
     download_url: String,
+    /// Its content was deleted under the retention rules (the record stays).
+    purged: bool,
 }
 
 #[derive(Serialize)]
@@ -253,6 +255,7 @@ pub async fn case_page(
             uploaded_at: d.uploaded_at,
             view_url: case_url(&r.reference, &format!("/documents/{}/view", d.id)),
             download_url: case_url(&r.reference, &format!("/documents/{}", d.id)),
+            purged: d.purged_at.is_some(),
         })
         .collect();
     let assignees: Vec<serde_json::Value> = if works {

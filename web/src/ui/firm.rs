@@ -189,6 +189,8 @@ struct FileView {
     size: i64,
     uploaded_at: DateTime<Utc>,
     url: String,
+    /// Its content was deleted under the retention rules (the record stays).
+    purged: bool,
 }
 
 fn doc_views(lang: Lang, view: &ApplicationView, docs: &[DocumentRecord], errors: &FormErrors) -> Vec<DocView> {
@@ -216,6 +218,7 @@ fn doc_views(lang: Lang, view: &ApplicationView, docs: &[DocumentRecord], errors
                         size: f.size,
                         uploaded_at: f.uploaded_at,
                         url: app_url(&view.record.reference, &format!("/documents/{}", f.id)),
+                        purged: f.purged_at.is_some(),
                     })
                     .collect(),
             }

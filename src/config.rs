@@ -14,6 +14,8 @@ pub struct Config {
     pub mail: MailConfig,
     pub scheduler: SchedulerConfig,
     pub audit: AuditConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +66,16 @@ pub struct AuditConfig {
     pub witness: PathBuf,
     /// When checkpoints are made (5-field cron, UTC); empty: only `corridor audit checkpoint`.
     pub checkpoint_cron: String,
+}
+
+/// How long personal data is kept after an application ended.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Document contents are deleted this many days after their application reached a
+    /// terminal state (the record and hash stay); 0 keeps them.
+    #[serde(default)]
+    pub documents_after_days: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -209,6 +221,7 @@ mod tests {
         assert_eq!(c.server.bind, "127.0.0.1:8080");
         assert!(c.database.url.starts_with("sqlite://"));
         assert_eq!(c.smtp_url(), None);
+        assert_eq!(c.retention.documents_after_days, 0, "documents are kept unless a retention period is set");
     }
 
     #[test]

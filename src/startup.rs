@@ -92,11 +92,12 @@ pub fn build_scheduler(
         .context("setting up e-mail ([mail] in the configuration)")?;
     let templates = EmailTemplates::load(&config.email_templates_dir())
         .with_context(|| format!("loading e-mail templates from {}", config.email_templates_dir().display()))?;
-    let settings = SchedulerSettings::new(
+    let mut settings = SchedulerSettings::new(
         config.scheduler.lease_seconds,
         std::time::Duration::from_secs(config.scheduler.poll_seconds.max(1)),
         config.server.public_url.clone(),
     );
+    settings.documents_retention_days = config.retention.documents_after_days;
     Ok(Scheduler::new(engine, mailer, templates, settings)?)
 }
 

@@ -1,11 +1,16 @@
 //! Who is acting. Every read and transition names an actor; what an actor may see is decided
 //! here, never only in a handler.
+//!
+//! Need to know: a firm reads its own applications; a member of staff reads an application
+//! in a state when the workflow lets its role read that state ([`state_reading`]), or, for a
+//! role the workflow names in `look_up`, any application past its draft by its reference.
+//! Drafts are the firm's alone. Administrators and the scheduler read everything.
 
 use serde::Serialize;
 
 use crate::model::{ApplicationRecord, OrganisationId, User, UserId};
 use crate::role::Role;
-use crate::workflow::Workflow;
+use crate::workflow::{Recipient, Workflow};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Actor {
@@ -13,6 +18,42 @@ pub struct Actor {
     pub name: String,
     pub role: Role,
     pub organisation_id: Option<OrganisationId>,
+}
+
+/// Whether an actor may read an application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reading {
+    Yes,
+    No,
+    /// Only if the actor's role has acted on the application (appears in its audit events):
+    /// the default of a state that does not list its `readers`. The store answers it.
+    IfActed,
+}
+
+/// How staff role `role` reads applications in `state`: always when it works the state (takes
+/// a transition from it), owns it, or receives its escalation; else as the state's `readers`
+/// say, or, where the state lists none, if it acted on the application. Never a draft.
+pub fn state_reading(workflow: &Workflow, state: &str, role: &Role) -> Reading {
+    let Some(def) = workflow.state(state) else { return Reading::No };
+    if def.initial || *role == Role::APPLICANT || !workflow.roles.contains(role) {
+        return Reading::No;
+    }
+    let owns = def.owner.as_ref() == Some(role);
+    let works = workflow.transitions_from(state).any(|t| t.by == *role);
+    let oversees = match def.escalate.as_ref().map(|e| &e.to) {
+        Some(Recipient::Role(r)) => r == role,
+        Some(Recipient::Owner) => owns,
+        _ => false,
+    };
+    if owns || works || oversees {
+        return Reading::Yes;
+    }
+    match &def.readers {
+        Some(readers) if readers.contains(role) => Reading::Yes,
+        Some(_) => Reading::No,
+        None => Reading::IfActed,
+    }
 }
 
 impl Actor {
@@ -44,15 +85,28 @@ impl Actor {
         !self.is_applicant() && !self.is_admin() && self.role != Role::SYSTEM
     }
 
-    /// A firm sees only its own applications; staff whose role the workflow names see that
-    /// workflow's applications once submitted; administrators and the scheduler see all.
-    pub fn may_see(&self, app: &ApplicationRecord, workflow: &Workflow) -> bool {
+    /// The firm that applied, reading its own application.
+    pub fn owns(&self, app: &ApplicationRecord) -> bool {
+        self.is_applicant() && self.organisation_id == Some(app.organisation_id)
+    }
+
+    /// Reading one application by its reference: a role the workflow names in `look_up`
+    /// reads any application past its draft; everyone else as in a list.
+    pub fn may_see(&self, app: &ApplicationRecord, workflow: &Workflow) -> Reading {
+        if self.is_staff() && app.state != workflow.initial_state().name && workflow.look_up.contains(&self.role) {
+            return Reading::Yes;
+        }
+        self.may_list(app, workflow)
+    }
+
+    /// Reading an application in a list (queues, searches): by its state only.
+    pub fn may_list(&self, app: &ApplicationRecord, workflow: &Workflow) -> Reading {
         if self.is_admin() || self.role == Role::SYSTEM {
-            return true;
+            return Reading::Yes;
         }
         if self.is_applicant() {
-            return self.organisation_id == Some(app.organisation_id);
+            return if self.owns(app) { Reading::Yes } else { Reading::No };
         }
-        app.state != workflow.initial_state().name && workflow.roles.iter().any(|r| *r == self.role)
+        state_reading(workflow, &app.state, &self.role)
     }
 }

@@ -31,6 +31,9 @@ pub enum EngineError {
     BadRequest(String),
     #[error("{0}")]
     TooLarge(String),
+    /// There once, deleted for good (a document's content under the retention rules).
+    #[error("the content of {what} was deleted on {at} under the retention rules; its record and hash are kept")]
+    Gone { what: String, at: chrono::DateTime<chrono::Utc> },
     #[error(transparent)]
     Store(StoreError),
     #[error("file storage failed: {0}")]
@@ -64,6 +67,7 @@ pub enum ErrorKind {
     Unprocessable,
     BadRequest,
     TooLarge,
+    Gone,
     Internal,
 }
 
@@ -78,6 +82,7 @@ impl EngineError {
             EngineError::Unprocessable { .. } => ErrorKind::Unprocessable,
             EngineError::BadRequest(_) => ErrorKind::BadRequest,
             EngineError::TooLarge(_) => ErrorKind::TooLarge,
+            EngineError::Gone { .. } => ErrorKind::Gone,
             EngineError::Store(_) | EngineError::Io(_) | EngineError::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -1,5 +1,6 @@
 //! Corridor's engine: workflow model, transitions, storage, time and messages. No HTTP here.
 
+pub mod access;
 pub mod actions;
 pub mod actor;
 pub mod admin;
@@ -19,12 +20,14 @@ pub mod queue;
 pub mod ratelimit;
 pub mod reference;
 pub mod registry;
+pub mod retention;
 pub mod retry;
 pub mod role;
 pub mod scheduler;
 pub mod service;
 pub mod sessions;
 pub mod store;
+pub mod timeline;
 pub mod transition;
 pub mod webhook;
 pub mod workflow;

@@ -134,6 +134,8 @@ pub struct DocumentRecord {
     pub storage_key: String,
     pub uploaded_by: UserId,
     pub uploaded_at: DateTime<Utc>,
+    /// When the retention rules deleted its content (the record and its hash stay).
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -315,6 +317,99 @@ pub struct ApplicationFilter {
     pub unassigned: bool,
     /// Keyset paging in deadline order: the (deadline, id) of the last row seen.
     pub after: Option<(Option<DateTime<Utc>>, ApplicationId)>,
+    pub limit: i64,
+    /// Only what one staff role may read (need to know); `None`: no such limit.
+    pub readable: Option<Readable>,
+}
+
+/// The applications one staff role may read, as the store selects them: per workflow
+/// version, the states the role always reads and those it reads where it has acted on the
+/// application (an event of its role in the audit chain). No scope: nothing.
+#[derive(Debug, Clone)]
+pub struct Readable {
+    pub role: Role,
+    pub scopes: Vec<StateScope>,
+}
+
+/// Some states of one workflow version.
+#[derive(Debug, Clone, Default)]
+pub struct StateScope {
+    pub workflow_id: String,
+    pub workflow_version: i64,
+    pub states: Vec<String>,
+    /// (Readable only) states read where the role acted on the application.
+    pub states_if_acted: Vec<String>,
+}
+
+/// What an access-log line is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessKind {
+    /// A sensitive field shown in full.
+    Field,
+    /// A document's content sent.
+    Document,
+}
+
+impl AccessKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessKind::Field => "field",
+            AccessKind::Document => "document",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "field" => Some(AccessKind::Field),
+            "document" => Some(AccessKind::Document),
+            _ => None,
+        }
+    }
+}
+
+/// One read of personal data, before it is written to the append-only access log.
+#[derive(Debug, Clone)]
+pub struct NewAccess {
+    pub user_id: Option<UserId>,
+    pub actor_name: String,
+    pub role: Role,
+    pub organisation_id: Option<OrganisationId>,
+    pub application_id: ApplicationId,
+    pub reference: Reference,
+    pub kind: AccessKind,
+    /// The field's name, or the document's kind.
+    pub item: String,
+    pub document_id: Option<i64>,
+    /// The client's network address, as the server saw it.
+    pub client: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A line of the access log.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessRecord {
+    pub id: i64,
+    pub user_id: Option<UserId>,
+    pub actor_name: String,
+    pub role: Role,
+    pub organisation_id: Option<OrganisationId>,
+    pub application_id: ApplicationId,
+    pub reference: Reference,
+    pub kind: AccessKind,
+    pub item: String,
+    pub document_id: Option<i64>,
+    pub client: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Which lines of the access log to read, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AccessQuery {
+    pub reference: Option<Reference>,
+    pub user_id: Option<UserId>,
+    /// Keyset paging: lines older than this id.
+    pub before: Option<i64>,
     pub limit: i64,
 }
 

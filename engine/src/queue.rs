@@ -274,6 +274,8 @@ impl Engine {
                     unassigned: query.assigned == Assigned::Nobody,
                     after: query.after,
                     limit: limit + 1,
+                    // A stage the actor works or oversees is one its role reads.
+                    readable: None,
                 };
                 let mut found = self.store.applications(&filter).await?;
                 if only_late {
@@ -299,7 +301,7 @@ impl Engine {
                         record.workflow_id, record.workflow_version
                     ))
                 })?;
-            if !actor.may_see(&record, &workflow) {
+            if actor.may_list(&record, &workflow) != crate::actor::Reading::Yes {
                 continue;
             }
             let assignee = match record.assigned_to {
@@ -508,6 +510,10 @@ impl Engine {
             })
             .ok_or_else(not_decided)?;
         let outcome = transition.outcome.clone().ok_or_else(not_decided)?;
+        let mut event = event;
+        if actor.is_applicant() && !view.workflow.comment_reaches_applicant(&transition) {
+            event.comment = None;
+        }
         let authority = match event.organisation_id {
             Some(id) => self.store.organisation(id).await.ok(),
             None => None,

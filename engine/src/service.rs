@@ -249,19 +249,21 @@ impl Engine {
         Ok(ApplicationView { record, workflow })
     }
 
-    /// An application the actor may see, by reference; "not found" otherwise.
+    /// An application the actor may read (need to know, see [`crate::actor`]), by reference;
+    /// "not found" otherwise, the same answer as for a reference that does not exist.
     pub async fn application(&self, actor: &Actor, reference: &Reference) -> EngineResult<ApplicationView> {
         let not_found = || EngineError::NotFound("application".into());
         let record = self.store.application_by_reference(reference).await?.ok_or_else(not_found)?;
         let workflow = self.workflow_of(&record)?;
-        if !actor.may_see(&record, &workflow) {
+        if !self.may_read(actor, &record, &workflow, true).await? {
             return Err(not_found());
         }
         Ok(ApplicationView { record, workflow })
     }
 
-    /// Applications the actor may see, in deadline order. Firms see their own; staff see
-    /// submitted applications (never another firm's drafts).
+    /// Applications the actor may read, in deadline order. Firms see their own; staff the
+    /// states their role reads (never a draft), selected by the store so that a page holds
+    /// nothing else and stays full.
     pub async fn applications(
         &self,
         actor: &Actor,
@@ -269,20 +271,16 @@ impl Engine {
     ) -> EngineResult<Vec<ApplicationView>> {
         if actor.is_applicant() {
             filter.organisation_id = actor.organisation_id.or(Some(OrganisationId::new(-1)));
-        } else if !actor.is_admin() {
-            for wf in self.workflows.all_versions() {
-                let initial = wf.initial_state().name.clone();
-                if !filter.exclude_states.contains(&initial) {
-                    filter.exclude_states.push(initial);
-                }
-            }
+        } else if !actor.is_admin() && actor.role != Role::SYSTEM {
+            filter.readable = Some(self.readable_by(actor));
         }
         filter.limit = filter.limit.clamp(1, 500);
         let records = self.store.applications(&filter).await?;
         let mut out = Vec::with_capacity(records.len());
         for record in records {
             let workflow = self.workflow_of(&record)?;
-            if actor.may_see(&record, &workflow) {
+            // The store applied the rule; this only guards against a filter that drifted.
+            if actor.may_list(&record, &workflow) != crate::actor::Reading::No {
                 out.push(ApplicationView { record, workflow });
             }
         }
@@ -431,18 +429,25 @@ impl Engine {
         Ok((view, docs))
     }
 
-    /// A document's record and bytes, for someone who may see the application.
+    /// A document's record and bytes, for someone who may read the application. Every
+    /// download is written to the access log before the content is read; a document whose
+    /// content the retention rules deleted is [`EngineError::Gone`].
     pub async fn document_content(
         &self,
         actor: &Actor,
         reference: &Reference,
         document_id: i64,
+        client: &crate::access::Client,
     ) -> EngineResult<(DocumentRecord, Vec<u8>)> {
         let view = self.application(actor, reference).await?;
         let doc = self.store.document(document_id).await?;
         if doc.application_id != view.record.id {
             return Err(EngineError::NotFound("document".into()));
         }
+        if let Some(at) = doc.purged_at {
+            return Err(EngineError::Gone { what: doc.filename.clone(), at });
+        }
+        self.log_download(actor, &view.record, &doc.kind, doc.id, client).await?;
         let bytes = tokio::fs::read(self.uploads_dir.join(&doc.storage_key)).await?;
         Ok((doc, bytes))
     }
@@ -459,10 +464,7 @@ impl Engine {
         let open = self.store.begin_transition(reference).await?.ok_or_else(not_found)?;
         let context = open.context();
         let workflow = self.workflow_of(&context.application)?;
-        if !actor.may_see(&context.application, &workflow) {
-            return Err(not_found());
-        }
-        let write = transition::decide(TransitionInput {
+        let decided = transition::decide(TransitionInput {
             workflow: &workflow,
             application: &context.application,
             steps: &context.steps,
@@ -471,7 +473,25 @@ impl Engine {
             actor,
             request,
             now: self.now(),
-        })?;
+        });
+        let write = match actor.may_see(&context.application, &workflow) {
+            crate::actor::Reading::Yes => decided?,
+            crate::actor::Reading::No => return Err(not_found()),
+            crate::actor::Reading::IfActed => {
+                // A role that reads this state only where it acted does not work it, so the
+                // transition is refused either way; whether as "not found" is asked of the
+                // store once the transaction is let go (it must not wait for a second
+                // connection while holding one).
+                let (id, role) = (context.application.id, actor.role.clone());
+                drop(open);
+                if !self.store.role_acted(id, &role).await? {
+                    return Err(not_found());
+                }
+                return Err(decided
+                    .err()
+                    .unwrap_or_else(|| EngineError::Forbidden(format!("the {role} role does not work this stage"))));
+            }
+        };
         let record = open.commit(write).await.map_err(|e| match e {
             crate::store::StoreError::Conflict { expected } => {
                 EngineError::StaleVersion { sent: expected, current: expected + 1 }
@@ -481,7 +501,13 @@ impl Engine {
         Ok(ApplicationView { record, workflow })
     }
 
+    /// The audit events of an application, oldest first: the record as staff read it. The
+    /// firm reads its timeline instead ([`Engine::timeline`]), which leaves out the
+    /// ministry's internal events and its officials.
     pub async fn history(&self, actor: &Actor, reference: &Reference) -> EngineResult<Vec<AuditEvent>> {
+        if actor.is_applicant() {
+            return Err(EngineError::Forbidden("the firm reads its application's timeline".into()));
+        }
         let view = self.application(actor, reference).await?;
         Ok(self.store.history(view.record.id).await?)
     }

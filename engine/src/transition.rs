@@ -227,7 +227,7 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
     let mut jobs = follow_up_jobs(
         workflow,
         app,
-        &transition.action,
+        transition,
         from_state,
         to_state,
         new_version,
@@ -302,7 +302,7 @@ fn deadline_on_entry(
 fn follow_up_jobs(
     workflow: &Workflow,
     app: &ApplicationRecord,
-    action: &str,
+    transition: &crate::workflow::TransitionDef,
     from: &StateDef,
     to: &StateDef,
     new_version: i64,
@@ -312,6 +312,13 @@ fn follow_up_jobs(
     comment: &Option<String>,
     reason: &Option<String>,
 ) -> Vec<NewJob> {
+    let action = transition.action.as_str();
+    // An internal note never goes out to the firm: only a comment the workflow lets reach it.
+    let to_applicant = |r: &crate::workflow::Recipient| match r {
+        crate::workflow::Recipient::Applicant => true,
+        crate::workflow::Recipient::Owner => to.owner.as_ref() == Some(&crate::role::Role::APPLICANT),
+        crate::workflow::Recipient::Role(role) => *role == crate::role::Role::APPLICANT,
+    };
     let fires = |on: &Trigger| match on {
         Trigger::Enter(s) => *s == to.name,
         Trigger::Leave(s) => *s == from.name,
@@ -335,7 +342,9 @@ fn follow_up_jobs(
                     about: about.clone(),
                     template: rule.template.clone(),
                     to: rule.email.clone(),
-                    comment: comment.clone(),
+                    comment: comment
+                        .clone()
+                        .filter(|_| !to_applicant(&rule.email) || workflow.comment_reaches_applicant(transition)),
                     reason: reason.clone(),
                     action: action.to_string(),
                 }),

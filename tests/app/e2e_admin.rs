@@ -196,10 +196,11 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
         "/admin/organisations".into(),
         "/admin/organisations/new".into(),
         "/admin/workflows".into(),
-        "/admin/workflows/it-business-visa/2".into(),
+        "/admin/workflows/it-business-visa/3".into(),
         "/admin/workflows/market-access/2".into(),
         "/admin/audit?verify=all".into(),
         format!("/admin/audit/{reference}"),
+        "/admin/access".into(),
         "/admin/jobs".into(),
         "/admin/jobs?status=pending".into(),
         "/admin/holidays?calendar=qatar".into(),
@@ -211,7 +212,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
         assert_eq!((lang.as_str(), dir.as_str()), ("ar", "rtl"), "{path}");
         b.axe(&format!("ar-{path}")).await;
     }
-    b.goto("/admin/workflows/it-business-visa/2").await;
+    b.goto("/admin/workflows/it-business-visa/3").await;
     b.client.execute("document.querySelector('svg.diagram').scrollIntoView()", vec![]).await.expect("scroll");
     b.screenshot("workflow-ar").await;
     b.goto("/admin/users/new").await;
@@ -231,7 +232,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
     // ---- a phone-sized window ----
     switch_language(&b, "en").await;
     b.client.set_window_size(390, 844).await.expect("resize");
-    for path in ["/admin/users", "/admin/workflows/it-business-visa/2", &format!("/admin/audit/{reference}")] {
+    for path in ["/admin/users", "/admin/workflows/it-business-visa/3", &format!("/admin/audit/{reference}")] {
         b.goto(path).await;
         b.axe(&format!("narrow-{path}")).await;
         let overflow = b

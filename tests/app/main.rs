@@ -15,6 +15,8 @@ mod e2e_admin;
 mod e2e_firm;
 mod e2e_journey;
 mod mail_smtp;
+mod need_to_know;
+mod retention;
 mod scheduler;
 mod store;
 mod store_queue;

@@ -279,6 +279,10 @@ fn payload(kind: &str, key: &str) -> JobPayload {
             JobPayload::Message(MessageJob { template, user_id: UserId::new(1), context: Default::default() })
         }
         JobKind::Checkpoint => JobPayload::Checkpoint(CheckpointJob { fired_at: deadline }),
+        JobKind::Retention => JobPayload::Retention(corridor_engine::model::jobs::RetentionJob {
+            documents_after_days: 30,
+            fired_at: deadline,
+        }),
     }
 }
 

@@ -154,8 +154,8 @@ async fn queue_scenarios(backend: Backend) {
         "claiming one's own case again changes nothing"
     );
     assert!(
-        matches!(engine.claim(&s, r, claimed.record.version).await, Err(EngineError::Forbidden(_))),
-        "not a stage of security"
+        matches!(engine.claim(&s, r, claimed.record.version).await, Err(EngineError::NotFound(_))),
+        "not a stage of security, nor one it may read: not found"
     );
     let mine =
         engine.queue(&f, &QueueQuery { assigned: Assigned::Me, limit: 10, ..Default::default() }).await.expect("q");

@@ -286,11 +286,12 @@ async fn everyone_but_an_administrator_gets_not_found() {
         "/admin/organisations".into(),
         "/admin/organisations/new".into(),
         "/admin/workflows".into(),
-        "/admin/workflows/it-business-visa/2".into(),
+        "/admin/workflows/it-business-visa/3".into(),
         "/admin/audit".into(),
         format!("/admin/audit/{reference}"),
         "/admin/audit?verify=all".into(),
         "/admin/jobs".into(),
+        "/admin/access".into(),
     ];
     for email in ["zara@firm.example", "rev@ministry.example"] {
         let http = app.signed_in(email).await;

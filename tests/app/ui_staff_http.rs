@@ -56,8 +56,9 @@ async fn take(
         .unwrap_or_else(|e| panic!("{action} on {reference}: {e}"));
 }
 
-async fn record(app: &TestApp, who: &User, reference: &Reference) -> corridor_engine::store::ApplicationRecord {
-    app.engine.application(&app.actor(who), reference).await.expect("read").record
+/// The application as stored (what a test checks, whoever may read it through the pages).
+async fn record(app: &TestApp, _who: &User, reference: &Reference) -> corridor_engine::store::ApplicationRecord {
+    app.store.application_by_reference(reference).await.expect("read").expect("the application exists")
 }
 
 /// Monday 2 March 2026, 09:00 in Doha: a working day in Qatar.
@@ -249,8 +250,11 @@ async fn the_case_page_offers_exactly_the_users_actions_and_explains_four_eyes()
     {
         assert!(!page.body.contains(&format!(r#"id="{id}""#)), "{id} is not the reviewer's now");
     }
-    // Other roles read the case but have no action at this stage.
-    for (who, http) in [("security", &security), ("embassy", &embassy)] {
+    // Need to know: the security officer does not read a case in the Ministry's review.
+    let hidden = security.get(&url).await;
+    assert_eq!(hidden.status, 404, "security reads no case before clearance");
+    // The embassy looks any reference up (`look_up`), but has no action at this stage.
+    for (who, http) in [("embassy", &embassy)] {
         let p = http.get(&url).await;
         assert_eq!(p.status, 200, "{who}");
         assert!(p.body.contains(r#"id="no-actions""#) && !p.body.contains("do-verify_firm"), "{who}");
@@ -301,6 +305,9 @@ async fn the_case_page_offers_exactly_the_users_actions_and_explains_four_eyes()
     assert_eq!(ok.status, 303, "{}", ok.body);
     assert_eq!(record(&app, &t.reviewer, &reference).await.state, "security_clearance");
     assert!(security.get(&url).await.body.contains(r#"id="do-clear""#));
+    // Under clearance the Ministry's reviewers, who acted on it, no longer read it.
+    assert_eq!(fatima.get(&url).await.status, 404, "a reviewer's view of a case in security clearance");
+    assert_eq!(omar.get(&url).await.status, 404);
 }
 
 /// The case page and the API give one answer: the approval four-eyes bars is explained, has

@@ -77,6 +77,15 @@ const CORPUS: &[(&str, &[(u32, u32, &str)])] = &[
     ("secret-in-file", &[(33, 71, "`secret` must name an environment variable")]),
     ("choice-without-options", &[(16, 5, "field `purpose` is a choice: it needs `options`")]),
     (
+        "unknown-reader",
+        &[
+            (9, 11, "unknown role `embassy_officer` in `look_up`"),
+            (17, 18, "unknown role `security_oficer` in `visible_to` of field `passport_number`"),
+            (23, 96, "`applicant` in `readers` of state `review`: the firm always reads its own applications"),
+            (29, 113, "transition `approve` takes no comment: `comment_to_applicant` needs"),
+        ],
+    ),
+    (
         "three-mistakes",
         &[
             (12, 5, "unknown key `requried` in field `passport_number`"),

@@ -47,6 +47,7 @@ impl ApiError {
                 ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
                 ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorKind::Gone => StatusCode::GONE,
                 ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -69,6 +70,7 @@ impl ApiError {
                 ErrorKind::Unprocessable => "invalid",
                 ErrorKind::BadRequest => "bad_request",
                 ErrorKind::TooLarge => "too_large",
+                ErrorKind::Gone => "gone",
                 ErrorKind::Internal => "internal",
             },
             ApiError::Unauthorized(_) => "unauthorized",
@@ -98,6 +100,7 @@ impl ApiError {
                 json!({"state": state, "open_actions": open})
             }
             ApiError::Engine(EngineError::StaleVersion { current, .. }) => json!({"current_version": current}),
+            ApiError::Engine(EngineError::Gone { at, .. }) => json!({"purged_at": at}),
             _ => json!([]),
         }
     }

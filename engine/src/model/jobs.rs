@@ -123,6 +123,8 @@ text_enum! {
         Message = "message",
         /// A scheduled audit checkpoint: sign the tree of every application's chain head.
         Checkpoint = "checkpoint",
+        /// The daily retention run: document contents purged after their application ended.
+        Retention = "retention",
     }
 }
 
@@ -257,6 +259,14 @@ pub struct CheckpointJob {
     pub fired_at: DateTime<Utc>,
 }
 
+/// The daily retention run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetentionJob {
+    /// Days after a terminal state that document contents are kept.
+    pub documents_after_days: u32,
+    pub fired_at: DateTime<Utc>,
+}
+
 /// What a job carries, by kind. Stored as the inner value alone (the kind has its own
 /// column); serialised with both as `{"kind": ..., "payload": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,6 +280,7 @@ pub enum JobPayload {
     Digest(DigestJob),
     Message(MessageJob),
     Checkpoint(CheckpointJob),
+    Retention(RetentionJob),
 }
 
 impl JobPayload {
@@ -283,6 +294,7 @@ impl JobPayload {
             JobPayload::Digest(_) => JobKind::Digest,
             JobPayload::Message(_) => JobKind::Message,
             JobPayload::Checkpoint(_) => JobKind::Checkpoint,
+            JobPayload::Retention(_) => JobKind::Retention,
         }
     }
 
@@ -297,6 +309,7 @@ impl JobPayload {
             JobPayload::Digest(p) => serde_json::to_value(p),
             JobPayload::Message(p) => serde_json::to_value(p),
             JobPayload::Checkpoint(p) => serde_json::to_value(p),
+            JobPayload::Retention(p) => serde_json::to_value(p),
         };
         // Plain structs of strings, numbers, times and JSON values: serialising cannot fail.
         stored.unwrap_or(Value::Null)
@@ -316,7 +329,9 @@ impl JobPayload {
             JobPayload::Deadline(p) => Some(&p.about),
             JobPayload::Reminder(p) => Some(&p.about),
             JobPayload::Escalation(p) => Some(&p.about),
-            JobPayload::Digest(_) | JobPayload::Message(_) | JobPayload::Checkpoint(_) => None,
+            JobPayload::Digest(_) | JobPayload::Message(_) | JobPayload::Checkpoint(_) | JobPayload::Retention(_) => {
+                None
+            }
         }
     }
 
@@ -335,7 +350,8 @@ impl JobPayload {
             | JobPayload::Webhook(_)
             | JobPayload::Digest(_)
             | JobPayload::Message(_)
-            | JobPayload::Checkpoint(_) => {}
+            | JobPayload::Checkpoint(_)
+            | JobPayload::Retention(_) => {}
         }
     }
 }

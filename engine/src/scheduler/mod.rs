@@ -30,6 +30,7 @@
 //! Everything time-based takes `now` from the caller ([`Scheduler::run_due_once`]); the loop
 //! ([`Scheduler::spawn`]) reads the engine's clock, so tests move a manual clock by days.
 
+pub mod retention;
 pub mod schedules;
 
 use crate::role::Role;
@@ -84,6 +85,9 @@ pub struct SchedulerSettings {
     pub webhook_timeout: StdDuration,
     /// Base of the links in messages, e.g. `https://corridor.example.gov`.
     pub public_url: String,
+    /// `retention.documents_after_days`: document contents are purged that many days after
+    /// their application ended, by a daily run; 0 keeps them.
+    pub documents_retention_days: u32,
 }
 
 impl SchedulerSettings {
@@ -96,6 +100,7 @@ impl SchedulerSettings {
             retry: RetryPolicy::default(),
             webhook_timeout: webhook::DEFAULT_TIMEOUT,
             public_url: public_url.into().trim_end_matches('/').to_string(),
+            documents_retention_days: 0,
         }
     }
 }
@@ -247,7 +252,9 @@ impl Scheduler {
     /// is left (jobs enqueued on the way, e.g. the messages a reminder fans out to, included).
     /// Jobs that fail are retried later than `now`, so this returns.
     pub async fn run_due_once(self: &Arc<Self>, now: DateTime<Utc>) -> Result<RunReport, SchedulerError> {
-        let fired = self.fire_schedules(now).await? + self.fire_checkpoint_schedule(now).await?;
+        let fired = self.fire_schedules(now).await?
+            + self.fire_checkpoint_schedule(now).await?
+            + self.fire_retention(now).await?;
         let mut report = RunReport { schedules_fired: fired, ..RunReport::default() };
         loop {
             // A pass can take longer than a lease: each batch is claimed (and its lease
@@ -348,6 +355,7 @@ impl Scheduler {
             Ok(JobPayload::Message(p)) => self.send_message(job, &p).await,
             Ok(JobPayload::Digest(p)) => self.digest(job, &p, now).await,
             Ok(JobPayload::Checkpoint(_)) => self.checkpoint().await,
+            Ok(JobPayload::Retention(p)) => self.retention(&p, now).await,
             Err(e) => Err(Failure::permanent(e.to_string())),
         };
         result.unwrap_or_else(Outcome::Failed)

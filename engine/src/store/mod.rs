@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
+pub use crate::model::{AccessKind, AccessQuery, AccessRecord, NewAccess, Readable, StateScope};
 pub use crate::model::{
     ApplicationEdit, ApplicationFilter, ApplicationHead, ApplicationId, ApplicationRecord, AuditEvent, Checkpoint,
     CheckpointHead, DeadlineChange, DocumentRecord, Job, JobId, JobKind, JobStatus, NewApplication, NewAuditEvent,
@@ -31,6 +32,7 @@ pub mod sqlite;
 /// The capability traits, for `use corridor_engine::store::prelude::*;` where a concrete
 /// store's (or a generic one's) methods are called.
 pub mod prelude {
+    pub use super::{AccessStore, RetentionStore};
     pub use super::{
         ApplicationStore, AuditStore, CalendarStore, CheckpointStore, DeadlineStore, JobStore, OrganisationStore,
         ScheduleStore, SessionStore, Store, TokenStore, UserStore, WorkflowStore,
@@ -84,6 +86,8 @@ pub trait Store:
     + ScheduleStore
     + CalendarStore
     + SessionStore
+    + AccessStore
+    + RetentionStore
     + 'static
 {
     /// Apply pending migrations.
@@ -214,6 +218,34 @@ pub trait OpenCheckpoint: Send {
     /// Store the signed checkpoint and commit; `Duplicate` when another instance took the
     /// number first.
     async fn commit(self: Box<Self>, checkpoint: &Checkpoint) -> StoreResult<()>;
+}
+
+/// Need to know: whether a role has acted on an application, and the append-only access log
+/// of full views of sensitive fields and of document downloads (no method changes or deletes
+/// a line; the databases refuse it too).
+#[async_trait]
+pub trait AccessStore: Send + Sync {
+    /// Some event of the application's audit chain was written by someone in `role`.
+    async fn role_acted(&self, application_id: ApplicationId, role: &Role) -> StoreResult<bool>;
+    async fn record_access(&self, lines: &[NewAccess]) -> StoreResult<()>;
+    /// Newest first.
+    async fn access_log(&self, query: &AccessQuery) -> StoreResult<Vec<AccessRecord>>;
+}
+
+/// Retention: document contents deleted some time after their application ended.
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// Documents not yet purged of applications in one of `ended` (terminal states, per
+    /// workflow version) since `entered_by` or earlier, oldest first.
+    async fn documents_to_purge(
+        &self,
+        ended: &[StateScope],
+        entered_by: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<DocumentRecord>>;
+    /// Mark the document purged and append `audit` to its application's chain, in one
+    /// transaction. False (nothing written) when it was purged already.
+    async fn mark_document_purged(&self, document_id: i64, audit: NewAuditEvent) -> StoreResult<bool>;
 }
 
 /// What the scheduler does to applications: deadlines moved by a calendar change, and
@@ -428,12 +460,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "scheduler", include_str!("../../../migrations/sqlite/0002_scheduler.sql")),
     (3, "queue", include_str!("../../../migrations/sqlite/0003_queue.sql")),
     (4, "audit_checkpoints", include_str!("../../../migrations/sqlite/0004_audit_checkpoints.sql")),
+    (5, "access log", include_str!("../../../migrations/sqlite/0005_access_log.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
     (2, "scheduler", include_str!("../../../migrations/postgres/0002_scheduler.sql")),
     (3, "queue", include_str!("../../../migrations/postgres/0003_queue.sql")),
     (4, "audit_checkpoints", include_str!("../../../migrations/postgres/0004_audit_checkpoints.sql")),
+    (5, "access log", include_str!("../../../migrations/postgres/0005_access_log.sql")),
 ];
 
 fn migrator(set: &'static [(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {

@@ -94,6 +94,7 @@ macro_rules! shared_queries {
             use $crate::role::Role;
             use $crate::store::{
                 ApplicationEdit, ApplicationFilter, ApplicationId, ApplicationRecord, ApplicationStore, AuditEvent,
+                AccessKind, AccessQuery, AccessRecord, AccessStore, NewAccess, RetentionStore, StateScope,
                 AuditStore, CalendarStore, ApplicationHead, Checkpoint, CheckpointHead, CheckpointStore, DeadlineChange, DeadlineStore, DocumentRecord, Job, JobId, JobKind, JobStatus,
                 JobStore, NewApplication, NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, OrganisationId,
                 OrganisationStore, Reference, ScheduleRow, ScheduleStore, Session, SessionStore, Store, StoreError,
@@ -147,7 +148,7 @@ macro_rules! shared_queries {
 
             fn document(row: &DbRow) -> StoreResult<DocumentRecord> {
                 Ok(from_row!(row, DocumentRecord {
-                    id, kind, filename, content_type, size, sha256, storage_key, uploaded_at;
+                    id, kind, filename, content_type, size, sha256, storage_key, uploaded_at, purged_at;
                     wrap application_id, uploaded_by
                 }))
             }
@@ -179,6 +180,61 @@ macro_rules! shared_queries {
 
             fn job_status(text: &str) -> StoreResult<JobStatus> {
                 text.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))
+            }
+
+            fn access(row: &DbRow) -> StoreResult<AccessRecord> {
+                let kind: String = row.try_get("kind")?;
+                let kind = AccessKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("access log kind `{kind}`")))?;
+                Ok(from_row!(row, AccessRecord {
+                    id, actor_name, role, item, document_id, client, at;
+                    wrap user_id, organisation_id, application_id, reference;
+                    local kind
+                }))
+            }
+
+            /// ` AND (...)`: the rows in one of the scopes (states of a workflow version); with
+            /// `acted_role`, also the rows in a scope's `states_if_acted` where that role has
+            /// an event in the application's chain. No scope: no row.
+            fn push_scopes(q: &mut QueryBuilder<Db>, table: &str, scopes: &[StateScope], acted_role: Option<&Role>) {
+                q.push(" AND (");
+                let mut first = true;
+                for scope in scopes {
+                    let acted = acted_role.filter(|_| !scope.states_if_acted.is_empty());
+                    if scope.states.is_empty() && acted.is_none() {
+                        continue;
+                    }
+                    if !first {
+                        q.push(" OR ");
+                    }
+                    first = false;
+                    q.push(format!("({table}.workflow_id = "))
+                        .push_bind(scope.workflow_id.clone())
+                        .push(format!(" AND {table}.workflow_version = "))
+                        .push_bind(scope.workflow_version)
+                        .push(" AND (");
+                    if !scope.states.is_empty() {
+                        q.push(format!("{table}.state IN "));
+                        push_list(q, &scope.states);
+                    }
+                    if let Some(role) = acted {
+                        if !scope.states.is_empty() {
+                            q.push(" OR ");
+                        }
+                        q.push(format!("({table}.state IN "));
+                        push_list(q, &scope.states_if_acted);
+                        q.push(format!(
+                            " AND EXISTS (SELECT 1 FROM audit_events e WHERE e.application_id = {table}.id AND e.role = "
+                        ))
+                        .push_bind(role.clone())
+                        .push("))");
+                    }
+                    q.push("))");
+                }
+                if first {
+                    q.push("FALSE");
+                }
+                q.push(")");
             }
 
             fn session(row: &DbRow) -> StoreResult<Session> {
@@ -425,6 +481,9 @@ macro_rules! shared_queries {
                     }
                     if filter.unassigned {
                         q.push(" AND assigned_to IS NULL");
+                    }
+                    if let Some(readable) = &filter.readable {
+                        push_scopes(&mut q, "applications", &readable.scopes, Some(&readable.role));
                     }
                     q.push(if with_deadline { " ORDER BY deadline_at, id" } else { " ORDER BY id" });
                     q.push(" LIMIT ").push_bind(limit);
@@ -1316,6 +1375,103 @@ macro_rules! shared_queries {
                         .execute(&self.pool)
                         .await?;
                     Ok(done.rows_affected() > 0)
+                }
+            }
+
+            #[async_trait]
+            impl AccessStore for $store {
+                async fn role_acted(&self, application_id: ApplicationId, role: &Role) -> StoreResult<bool> {
+                    let found: Option<i64> = sqlx::query_scalar(
+                        "SELECT id FROM audit_events WHERE application_id = $1 AND role = $2 LIMIT 1",
+                    )
+                    .bind(application_id.get())
+                    .bind(role)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    Ok(found.is_some())
+                }
+
+                async fn record_access(&self, lines: &[NewAccess]) -> StoreResult<()> {
+                    if lines.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.write_tx().await?;
+                    for l in lines {
+                        sqlx::query(
+                            "INSERT INTO access_log (user_id, actor_name, role, organisation_id, application_id, \
+                             reference, kind, item, document_id, client, at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                        )
+                        .bind(l.user_id.map(UserId::get))
+                        .bind(&l.actor_name)
+                        .bind(&l.role)
+                        .bind(l.organisation_id.map(OrganisationId::get))
+                        .bind(l.application_id.get())
+                        .bind(l.reference.as_str())
+                        .bind(l.kind.as_str())
+                        .bind(&l.item)
+                        .bind(l.document_id)
+                        .bind(&l.client)
+                        .bind(ts(l.at))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn access_log(&self, query: &AccessQuery) -> StoreResult<Vec<AccessRecord>> {
+                    let mut q = QueryBuilder::<Db>::new("SELECT * FROM access_log WHERE TRUE");
+                    if let Some(reference) = &query.reference {
+                        q.push(" AND reference = ").push_bind(reference.as_str().to_string());
+                    }
+                    if let Some(user) = query.user_id {
+                        q.push(" AND user_id = ").push_bind(user.get());
+                    }
+                    if let Some(before) = query.before {
+                        q.push(" AND id < ").push_bind(before);
+                    }
+                    q.push(" ORDER BY id DESC LIMIT ").push_bind(query.limit.max(0));
+                    let rows = q.build().fetch_all(&self.pool).await?;
+                    rows.iter().map(access).collect()
+                }
+            }
+
+            #[async_trait]
+            impl RetentionStore for $store {
+                async fn documents_to_purge(
+                    &self,
+                    ended: &[StateScope],
+                    entered_by: DateTime<Utc>,
+                    limit: i64,
+                ) -> StoreResult<Vec<DocumentRecord>> {
+                    let mut q = QueryBuilder::<Db>::new(
+                        "SELECT d.* FROM documents d JOIN applications a ON a.id = d.application_id \
+                         WHERE d.purged_at IS NULL AND a.state_entered_at <= ",
+                    );
+                    q.push_bind(ts(entered_by));
+                    push_scopes(&mut q, "a", ended, None);
+                    q.push(" ORDER BY d.id LIMIT ").push_bind(limit.max(0));
+                    let rows = q.build().fetch_all(&self.pool).await?;
+                    rows.iter().map(document).collect()
+                }
+
+                async fn mark_document_purged(&self, document_id: i64, audit: NewAuditEvent) -> StoreResult<bool> {
+                    let mut tx = self.write_tx().await?;
+                    let application_id: Option<i64> = sqlx::query_scalar(
+                        "UPDATE documents SET purged_at = $1 WHERE id = $2 AND purged_at IS NULL \
+                         RETURNING application_id",
+                    )
+                    .bind(ts(audit.at))
+                    .bind(document_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(application_id) = application_id else {
+                        return Ok(false);
+                    };
+                    append_event(&mut tx, ApplicationId::new(application_id), &audit).await?;
+                    tx.commit().await?;
+                    Ok(true)
                 }
             }
 

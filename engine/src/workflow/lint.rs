@@ -16,6 +16,7 @@ pub(crate) fn check(w: &Workflow, m: &SourceMap, ctx: &LintContext, p: &mut Prob
     check_states(w, m, p);
     let references_ok = check_transitions(w, m, p);
     check_rules(w, m, p);
+    check_readers(w, m, p);
     // With a part missing or a transition pointing nowhere, reachability would only repeat
     // that problem as a list of "unreachable" states.
     if !m.incomplete && references_ok {
@@ -72,6 +73,37 @@ fn check_role(w: &Workflow, role: &str, pos: Pos, context: &str, allow_system: b
 fn check_recipient(w: &Workflow, r: &Recipient, pos: Pos, context: &str, p: &mut Problems) {
     if let Recipient::Role(role) = r {
         check_role(w, role, pos, context, false, p);
+    }
+}
+
+/// A staff role in `readers`, `look_up` or `visible_to`: declared, and not the firm's (which
+/// always reads its own applications in full).
+fn check_reader(w: &Workflow, role: &Role, pos: Pos, context: &str, p: &mut Problems) {
+    if *role == Role::APPLICANT {
+        p.error(
+            pos,
+            format!("`applicant` {context}: the firm always reads its own applications in full; list staff roles"),
+        );
+    } else {
+        check_role(w, role, pos, context, false, p);
+    }
+}
+
+/// Who may read what: every role named in `readers`, `look_up` and `visible_to` is a staff
+/// role of the workflow.
+fn check_readers(w: &Workflow, m: &SourceMap, p: &mut Problems) {
+    for (s, sm) in w.states.iter().zip(&m.states) {
+        for (role, pos) in s.readers.iter().flatten().zip(&sm.readers) {
+            check_reader(w, role, *pos, &format!("in `readers` of state `{}`", s.name), p);
+        }
+    }
+    for (role, pos) in w.look_up.iter().zip(&m.look_up) {
+        check_reader(w, role, *pos, "in `look_up`", p);
+    }
+    for (f, positions) in w.fields.iter().zip(&m.fields_visible_to) {
+        for (role, pos) in f.visible_to.iter().zip(positions) {
+            check_reader(w, role, *pos, &format!("in `visible_to` of field `{}`", f.name), p);
+        }
     }
 }
 
@@ -241,6 +273,15 @@ fn check_transitions(w: &Workflow, m: &SourceMap, p: &mut Problems) -> bool {
             }
         }
         check_role(w, &t.by, tm.by, &format!("in `by` of transition `{}`", t.action), true, p);
+        if t.comment_to_applicant.is_some() && t.comment == Need::None {
+            p.error(
+                tm.comment_to_applicant,
+                format!(
+                    "transition `{}` takes no comment: `comment_to_applicant` needs `comment: optional` or `comment: required`",
+                    t.action
+                ),
+            );
+        }
         if t.by == Role::SYSTEM {
             if t.comment == Need::Required {
                 p.error(

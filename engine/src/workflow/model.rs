@@ -37,6 +37,10 @@ pub struct Workflow {
     pub notify: Vec<NotifyRule>,
     pub schedules: Vec<ScheduleDef>,
     pub webhooks: Vec<WebhookDef>,
+    /// Staff roles that may look up any application past its draft by its reference
+    /// (`look_up: [ROLE, ...]`), whatever its state; their lists still hold only what the
+    /// states let them read.
+    pub look_up: Vec<Role>,
     /// Hex SHA-256 of the file's bytes: a changed file that keeps its version is refused.
     pub content_hash: String,
     /// The file as loaded, kept so that applications on an old version can still be served.
@@ -80,8 +84,12 @@ pub struct FieldDef {
     /// Inclusive bounds of a `number` field.
     pub min: Option<f64>,
     pub max: Option<f64>,
-    /// Personal data: masked in lists and logs.
+    /// Personal data: masked in lists and exports, and shown in full only to the firm that
+    /// applies and to the roles in `visible_to` (each such view is written to the access log).
     pub sensitive: bool,
+    /// Staff roles that see a sensitive field in full on a single application
+    /// (`visible_to: [ROLE, ...]`); none when absent.
+    pub visible_to: Vec<Role>,
     /// The passport number used by the public status page.
     pub is_passport: bool,
     pub pos: Pos,
@@ -166,6 +174,11 @@ pub struct StateDef {
     pub on_deadline: Option<String>,
     pub remind: Vec<Reminder>,
     pub escalate: Option<Escalation>,
+    /// Staff roles that may read applications in this state (`readers: [ROLE, ...]`). The
+    /// roles that work the state (take a transition from it) and the role its escalation goes
+    /// to always may. `None` (not written): those, and the roles that acted on the
+    /// application (appear in its audit events).
+    pub readers: Option<Vec<Role>>,
     pub pos: Pos,
 }
 
@@ -204,6 +217,9 @@ pub struct TransitionDef {
     pub reason: Need,
     /// Decision letter / outcome kind shown to the embassy (e.g. granted, refused); free text.
     pub outcome: Option<String>,
+    /// `comment_to_applicant: true|false`: whether the firm reads this transition's comment
+    /// (timeline, API, e-mails). When absent, see [`TransitionDef::comment_reaches_applicant`].
+    pub comment_to_applicant: Option<bool>,
     pub pos: Pos,
 }
 
@@ -272,5 +288,23 @@ impl Workflow {
 
     pub fn passport_field(&self) -> Option<&FieldDef> {
         self.fields.iter().find(|f| f.is_passport)
+    }
+
+    /// Whether the firm reads the comment of `t`: as the file says, else when the firm wrote
+    /// it, when it sends the case back to the firm (a request for information), or when it is
+    /// a decision (an outcome, or an end). Every other comment is an internal note.
+    pub fn comment_reaches_applicant(&self, t: &TransitionDef) -> bool {
+        if let Some(declared) = t.comment_to_applicant {
+            return declared;
+        }
+        if t.by == Role::APPLICANT || t.outcome.is_some() {
+            return true;
+        }
+        match &t.to {
+            Target::State(to) => {
+                self.state(to).is_some_and(|s| s.terminal || s.owner.as_ref() == Some(&Role::APPLICANT))
+            }
+            Target::Return => false,
+        }
     }
 }

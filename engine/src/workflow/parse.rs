@@ -31,6 +31,10 @@ pub(crate) struct SourceMap {
     pub notify: Vec<RuleMap>,
     pub schedules: Vec<RuleMap>,
     pub webhooks: Vec<RuleMap>,
+    /// The roles of `look_up`.
+    pub look_up: Vec<Pos>,
+    /// The roles of each field's `visible_to`, parallel to the fields.
+    pub fields_visible_to: Vec<Vec<Pos>>,
     /// A state or transition could not be read: checks over the whole graph (reachability,
     /// dead ends) would only repeat that problem in other words, so they are skipped.
     pub incomplete: bool,
@@ -53,6 +57,8 @@ pub(crate) struct StateMap {
     pub escalate: (Pos, Pos),
     pub remind_key: Pos,
     pub escalate_key: Pos,
+    /// The roles of `readers`.
+    pub readers: Vec<Pos>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -64,6 +70,7 @@ pub(crate) struct TransitionMap {
     pub comment: Pos,
     pub reason: Pos,
     pub four_eyes: Pos,
+    pub comment_to_applicant: Pos,
 }
 
 /// A notify rule, schedule or webhook: its trigger, recipient and template.
@@ -310,6 +317,23 @@ fn texts(p: &mut Problems, e: &Entries, key: &str, single_ok: bool) -> Option<(P
     Some((pos, out))
 }
 
+/// A list of role names (checked against `roles:` by the linter), with their positions.
+fn role_list(p: &mut Problems, e: &Entries, key: &str) -> Option<Vec<Sp<String>>> {
+    let (_, items) = texts(p, e, key, false)?;
+    let mut out: Vec<Sp<String>> = Vec::new();
+    for r in items {
+        if !check_name(p, &r, "role") {
+            continue;
+        }
+        if out.iter().any(|o| o.v == r.v) {
+            p.error(r.pos, format!("role `{}` is listed twice in `{key}`", r.v));
+            continue;
+        }
+        out.push(r);
+    }
+    Some(out)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Small value languages
 
@@ -501,6 +525,7 @@ const TOP_KEYS: &[&str] = &[
     "notify",
     "schedules",
     "webhooks",
+    "look_up",
 ];
 
 /// Decode the whole file. Always returns a model (possibly with gaps) and its source map;
@@ -523,6 +548,7 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
         notify: Vec::new(),
         schedules: Vec::new(),
         webhooks: Vec::new(),
+        look_up: Vec::new(),
         content_hash: hex::encode(Sha256::digest(source.as_bytes())),
         source: source.to_string(),
     };
@@ -638,11 +664,12 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
             let mut names = HashSet::new();
             let mut passport_seen = false;
             for item in items {
-                if let Some((field, name_pos, passport_pos)) = decode_field(p, item) {
+                if let Some((field, name_pos, passport_pos, visible_to)) = decode_field(p, item) {
                     if !names.insert(field.name.clone()) {
                         p.error(name_pos, format!("field `{}` is declared twice", field.name));
                         continue;
                     }
+                    map.fields_visible_to.push(visible_to);
                     if field.is_passport {
                         if passport_seen {
                             p.error(passport_pos, "only one field may be the passport number (`passport: true`)");
@@ -733,6 +760,11 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
         }
     }
 
+    if let Some(roles) = role_list(p, &top, "look_up") {
+        map.look_up = roles.iter().map(|r| r.pos).collect();
+        w.look_up = roles.into_iter().map(|r| Role::from(r.v)).collect();
+    }
+
     // Notifications, schedules, webhooks
     if let Some((_, items)) = list(p, &top, "notify", false) {
         for item in items {
@@ -783,10 +815,11 @@ const FIELD_KEYS: &[&str] = &[
     "max",
     "sensitive",
     "passport",
+    "visible_to",
 ];
 
-/// A field, the position of its name and of its `passport` flag.
-fn decode_field(p: &mut Problems, node: &Node) -> Option<(FieldDef, Pos, Pos)> {
+/// A field, the position of its name, of its `passport` flag and of its `visible_to` roles.
+fn decode_field(p: &mut Problems, node: &Node) -> Option<(FieldDef, Pos, Pos, Vec<Pos>)> {
     let e = entries(p, node, describe(node, "name", "field"), FIELD_KEYS)?;
     let field_name = name(p, &e, "name", true)?;
 
@@ -815,6 +848,13 @@ fn decode_field(p: &mut Problems, node: &Node) -> Option<(FieldDef, Pos, Pos)> {
     let passport = flag(p, &e, "passport");
     let is_passport = passport.as_ref().is_some_and(|f| f.v);
     let passport_pos = passport.as_ref().map_or(e.pos, |f| f.pos);
+    let visible_to = role_list(p, &e, "visible_to").unwrap_or_default();
+    if !visible_to.is_empty() && !(sensitive || is_passport) {
+        p.error(
+            e.key_pos("visible_to"),
+            format!("{} is not `sensitive: true`: `visible_to` names who sees a sensitive field in full", e.what),
+        );
+    }
 
     let mut pattern_ok = true;
     let pattern =
@@ -909,6 +949,7 @@ fn decode_field(p: &mut Problems, node: &Node) -> Option<(FieldDef, Pos, Pos)> {
         min: min.map(|m| m.v),
         max: max.map(|m| m.v),
         sensitive: sensitive || is_passport,
+        visible_to: visible_to.iter().map(|r| Role::from(r.v.as_str())).collect(),
         is_passport,
         pos: node.pos,
     };
@@ -929,7 +970,7 @@ fn decode_field(p: &mut Problems, node: &Node) -> Option<(FieldDef, Pos, Pos)> {
             }
         }
     }
-    Some((def, field_name.pos, passport_pos))
+    Some((def, field_name.pos, passport_pos, visible_to.iter().map(|r| r.pos).collect()))
 }
 
 /// The last line of the regex crate's message ("error: unclosed group") without its prefix.
@@ -1012,6 +1053,7 @@ const STATE_KEYS: &[&str] = &[
     "on_deadline",
     "remind",
     "escalate",
+    "readers",
 ];
 
 fn decode_state(p: &mut Problems, state_name: &Sp<String>, node: &Node) -> Option<(StateDef, StateMap)> {
@@ -1051,6 +1093,10 @@ fn decode_state(p: &mut Problems, state_name: &Sp<String>, node: &Node) -> Optio
             }
         }
     }
+    let readers = role_list(p, &e, "readers").map(|roles| {
+        m.readers = roles.iter().map(|r| r.pos).collect();
+        roles.into_iter().map(|r| Role::from(r.v)).collect()
+    });
     let mut escalate = None;
     if let Some(node) = e.get("escalate") {
         m.escalate_key = e.key_pos("escalate");
@@ -1079,6 +1125,7 @@ fn decode_state(p: &mut Problems, state_name: &Sp<String>, node: &Node) -> Optio
             on_deadline,
             remind,
             escalate,
+            readers,
             pos: state_name.pos,
         },
         m,
@@ -1088,8 +1135,19 @@ fn decode_state(p: &mut Problems, state_name: &Sp<String>, node: &Node) -> Optio
 // ---------------------------------------------------------------------------------------------
 // Transitions
 
-const TRANSITION_KEYS: &[&str] =
-    &["action", "label", "from", "to", "by", "requires", "four_eyes", "comment", "reason", "outcome"];
+const TRANSITION_KEYS: &[&str] = &[
+    "action",
+    "label",
+    "from",
+    "to",
+    "by",
+    "requires",
+    "four_eyes",
+    "comment",
+    "reason",
+    "outcome",
+    "comment_to_applicant",
+];
 
 fn decode_transition(p: &mut Problems, node: &Node) -> Option<(TransitionDef, TransitionMap)> {
     let e = entries(p, node, describe(node, "action", "transition"), TRANSITION_KEYS)?;
@@ -1174,6 +1232,10 @@ fn decode_transition(p: &mut Problems, node: &Node) -> Option<(TransitionDef, Tr
     let comment = need("comment", &mut m.comment);
     let reason = need("reason", &mut m.reason);
     let outcome = name(p, &e, "outcome", false).map(|o| o.v);
+    let comment_to_applicant = flag(p, &e, "comment_to_applicant").map(|f| {
+        m.comment_to_applicant = f.pos;
+        f.v
+    });
 
     if !complete {
         return None;
@@ -1192,6 +1254,7 @@ fn decode_transition(p: &mut Problems, node: &Node) -> Option<(TransitionDef, Tr
             comment,
             reason,
             outcome,
+            comment_to_applicant,
             pos: node.pos,
         },
         m,

@@ -8,11 +8,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use corridor_engine::access::{Client, Disclosure, Shown};
 use corridor_engine::actions::ActionsNow;
+use corridor_engine::actor::Actor;
 use corridor_engine::error::EngineError;
 use corridor_engine::fields::{FieldError, FieldProblem};
 use corridor_engine::model::{ApplicationFilter, ApplicationId, AuditEvent, DocumentRecord};
 use corridor_engine::service::ApplicationView;
+use corridor_engine::timeline::{Step, TimelineEntry};
 use corridor_engine::transition::TransitionRequest;
 use corridor_engine::workflow::{Target, Workflow};
 use serde::Deserialize;
@@ -38,6 +41,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/v1/applications/{reference}/documents/{id}", get(download_document))
         .route("/api/v1/applications/{reference}/transitions", post(take_transition))
         .route("/api/v1/applications/{reference}/history", get(history))
+        .route("/api/v1/admin/access-log", get(access_log))
         .route("/api/v1/workflows", get(list_workflows))
         .route("/api/v1/workflows/{id}", get(get_workflow))
         .route("/api/v1/status/{reference}", get(public_status))
@@ -69,11 +73,13 @@ pub fn actions_json(workflow: &Workflow, now: &ActionsNow) -> (Value, Value) {
     (Value::Array(takeable), Value::Array(blocked))
 }
 
-pub fn application_json(view: &ApplicationView, now: &ActionsNow) -> Value {
+/// An application as the engine lets this caller be shown it ([`Shown`]: sensitive fields
+/// masked unless the workflow names the caller's role, no holder for the firm).
+pub fn application_json(view: &ApplicationView, shown: &Shown, now: &ActionsNow) -> Value {
     let r = &view.record;
     let (actions, blocked) = actions_json(&view.workflow, now);
     let state = view.workflow.state(&r.state);
-    json!({
+    let mut body = json!({
         "reference": r.reference,
         "workflow": r.workflow_id,
         "workflow_version": r.workflow_version,
@@ -82,22 +88,61 @@ pub fn application_json(view: &ApplicationView, now: &ActionsNow) -> Value {
         "public_status": state.map(|s| s.public.clone()),
         "version": r.version,
         "organisation_id": r.organisation_id,
-        "fields": r.fields,
+        "fields": shown.fields,
+        "masked": shown.masked,
         "deadline": r.deadline_at,
         "clock_paused": r.paused_remaining.is_some(),
         "escalated_at": r.escalated_at,
-        "assigned_to": r.assigned_to,
         "created_at": r.created_at,
         "updated_at": r.updated_at,
         "submitted_at": r.submitted_at,
         "actions": actions,
         "blocked": blocked,
-    })
+    });
+    if let Some(holder) = shown.assigned_to {
+        body["assigned_to"] = json!(holder);
+    }
+    body
+}
+
+/// The client's address, for the access log.
+pub fn client(addr: &SocketAddr) -> Client {
+    Client::at(addr.ip())
+}
+
+/// An application as it is answered after a change: masked like a list (the firm sees its own
+/// in full); `GET /api/v1/applications/{ref}` is the full view.
+async fn changed_json(state: &AppState, actor: &Actor, view: &ApplicationView) -> ApiResult<Value> {
+    let now = state.engine.actions_now(actor, view).await?;
+    let shown = state.engine.shown(actor, view, Disclosure::List, &Client::default()).await?;
+    Ok(application_json(view, &shown, &now))
 }
 
 fn document_json(d: &DocumentRecord) -> Value {
     json!({"id": d.id, "kind": d.kind, "filename": d.filename, "content_type": d.content_type,
-           "size": d.size, "sha256": d.sha256, "uploaded_at": d.uploaded_at})
+           "size": d.size, "sha256": d.sha256, "uploaded_at": d.uploaded_at, "purged_at": d.purged_at})
+}
+
+/// One step of the firm's timeline: what its page shows, no more (no official's name or id,
+/// no internal event, a comment only where the workflow lets it reach the applicant).
+fn timeline_json(e: &TimelineEntry) -> Value {
+    let mut v = json!({
+        "action": e.action, "from": e.from_state, "to": e.to_state, "at": e.at,
+        "role": e.role,
+        "actor": e.actor_name.clone().unwrap_or_else(|| crate::ui::timeline::role_label(Lang::En, &e.role)),
+        "comment": e.comment, "reason": e.reason,
+    });
+    match &e.step {
+        Step::Transition { label, status } => {
+            v["label"] = json!(label);
+            v["status"] = json!(status);
+        }
+        Step::DocumentUploaded { document, .. } | Step::DocumentPurged { document, .. } => {
+            v["document"] = json!(document);
+        }
+        Step::Created | Step::FieldsUpdated | Step::Other => {}
+    }
+    v
 }
 
 fn event_json(e: &AuditEvent) -> Value {
@@ -120,9 +165,9 @@ async fn create_application(
     ApiJson(body): ApiJson<CreateApplication>,
 ) -> ApiResult<Response> {
     let view = state.engine.create_application(&actor, &body.workflow, &body.fields).await?;
-    let now = state.engine.actions_now(&actor, &view).await?;
+    let body = changed_json(&state, &actor, &view).await?;
     let location = format!("/api/v1/applications/{}", view.record.reference);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(application_json(&view, &now))).into_response())
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(body)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -162,7 +207,8 @@ async fn list_applications(
         .flatten();
     let mut items: Vec<Value> = Vec::with_capacity(views.len());
     for view in &views {
-        items.push(application_json(view, &state.engine.actions_now(&actor, view).await?));
+        let shown = state.engine.shown(&actor, view, Disclosure::List, &Client::default()).await?;
+        items.push(application_json(view, &shown, &state.engine.actions_now(&actor, view).await?));
     }
     Ok(Json(json!({"applications": items, "next": next})))
 }
@@ -184,13 +230,14 @@ pub fn parse_cursor(s: &str) -> Option<(Option<chrono::DateTime<chrono::Utc>>, A
 async fn get_application(
     State(state): State<AppState>,
     ApiUser(actor): ApiUser,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let reference = parse_reference(&reference)?;
     let (view, docs) = state.engine.documents(&actor, &reference).await?;
-    let history = state.engine.history(&actor, &reference).await?;
-    let now = state.engine.available_actions(&actor, &view, &history, &docs)?;
-    let mut body = application_json(&view, &now);
+    let now = state.engine.actions_now(&actor, &view).await?;
+    let shown = state.engine.shown(&actor, &view, Disclosure::Full, &client(&addr)).await?;
+    let mut body = application_json(&view, &shown, &now);
     body["documents"] = docs.iter().map(document_json).collect();
     Ok(Json(body))
 }
@@ -210,8 +257,7 @@ async fn update_fields(
 ) -> ApiResult<Json<Value>> {
     let view =
         state.engine.update_fields(&actor, &parse_reference(&reference)?, body.expected_version, &body.fields).await?;
-    let now = state.engine.actions_now(&actor, &view).await?;
-    Ok(Json(application_json(&view, &now)))
+    Ok(Json(changed_json(&state, &actor, &view).await?))
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
@@ -292,9 +338,10 @@ async fn list_documents(
 async fn download_document(
     State(state): State<AppState>,
     ApiUser(actor): ApiUser,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Path((reference, id)): Path<(String, i64)>,
 ) -> ApiResult<Response> {
-    let (doc, bytes) = state.engine.document_content(&actor, &parse_reference(&reference)?, id).await?;
+    let (doc, bytes) = state.engine.document_content(&actor, &parse_reference(&reference)?, id, &client(&addr)).await?;
     Ok(document_response(&doc, bytes, true))
 }
 
@@ -325,8 +372,7 @@ async fn take_transition(
     match state.engine.transition(&actor, &reference, &request).await {
         Ok(view) => {
             state.metrics.transitions.fetch_add(1, Ordering::Relaxed);
-            let now = state.engine.actions_now(&actor, &view).await?;
-            Ok(Json(application_json(&view, &now)))
+            Ok(Json(changed_json(&state, &actor, &view).await?))
         }
         Err(e) => {
             if matches!(e, EngineError::StaleVersion { .. }) {
@@ -342,8 +388,48 @@ async fn history(
     ApiUser(actor): ApiUser,
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let events = state.engine.history(&actor, &parse_reference(&reference)?).await?;
+    let reference = parse_reference(&reference)?;
+    // The firm reads exactly its page's timeline; staff read the audit record.
+    if actor.is_applicant() {
+        let (_, entries) = state.engine.timeline(&actor, &reference).await?;
+        return Ok(Json(json!({"events": entries.iter().map(timeline_json).collect::<Vec<_>>()})));
+    }
+    let events = state.engine.history(&actor, &reference).await?;
     Ok(Json(json!({"events": events.iter().map(event_json).collect::<Vec<_>>()})))
+}
+
+#[derive(Deserialize)]
+struct AccessLogQuery {
+    reference: Option<String>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// The access log, newest first, for administrators (anyone else: 403).
+async fn access_log(
+    State(state): State<AppState>,
+    ApiUser(actor): ApiUser,
+    Query(q): Query<AccessLogQuery>,
+) -> ApiResult<Json<Value>> {
+    let reference = match q.reference.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => Some(parse_reference(r)?),
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(100);
+    let query = corridor_engine::model::AccessQuery { reference, user_id: None, before: q.before, limit };
+    let lines = state.engine.access_log(&actor, query).await?;
+    let next = (lines.len() as i64 == limit.clamp(1, corridor_engine::access::MAX_ACCESS_PAGE))
+        .then(|| lines.last().map(|l| l.id))
+        .flatten();
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            json!({"id": l.id, "at": l.at, "user_id": l.user_id, "actor": l.actor_name, "role": l.role,
+                   "organisation_id": l.organisation_id, "reference": l.reference, "kind": l.kind,
+                   "item": l.item, "document_id": l.document_id, "client": l.client})
+        })
+        .collect();
+    Ok(Json(json!({"lines": lines, "next": next})))
 }
 
 /// A workflow as API clients and forms need it: fields with an example each, documents,
@@ -356,10 +442,11 @@ pub fn workflow_json(wf: &Workflow) -> Value {
         "description": wf.description,
         "calendar": wf.calendar,
         "roles": wf.roles,
+        "look_up": wf.look_up,
         "fields": wf.fields.iter().map(|f| json!({
             "name": f.name, "label": f.label, "hint": f.hint, "type": f.field_type, "required": f.required,
             "pattern": f.pattern.as_ref().map(|p| p.as_str()), "example": f.example,
-            "options": f.options, "min": f.min, "max": f.max, "sensitive": f.sensitive,
+            "options": f.options, "min": f.min, "max": f.max, "sensitive": f.sensitive, "visible_to": f.visible_to,
         })).collect::<Vec<_>>(),
         "documents": wf.documents.iter().map(|d| json!({
             "name": d.name, "label": d.label, "hint": d.hint, "required": d.required, "accept": d.accept, "max_size": d.max_size,
@@ -367,11 +454,13 @@ pub fn workflow_json(wf: &Workflow) -> Value {
         "states": wf.states.iter().map(|s| json!({
             "name": s.name, "label": s.label, "public": s.public, "owner": s.owner, "initial": s.initial,
             "terminal": s.terminal, "deadline": s.deadline, "pauses_clock": s.pauses_clock, "on_deadline": s.on_deadline,
+            "readers": s.readers,
         })).collect::<Vec<_>>(),
         "transitions": wf.transitions.iter().map(|t| json!({
             "action": t.action, "label": t.label, "from": t.from,
             "to": match &t.to { Target::State(s) => s.clone(), Target::Return => "$return".into() },
             "by": t.by, "four_eyes": t.four_eyes, "comment": t.comment, "reason": t.reason,
+            "comment_to_applicant": wf.comment_reaches_applicant(t),
             "requires": {"fields": t.requires_fields, "documents": t.requires_documents},
         })).collect::<Vec<_>>(),
     })

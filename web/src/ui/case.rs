@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
+use corridor_engine::access::{Client, Disclosure};
 use corridor_engine::actions::{ActionInfo, ActionsNow, BlockReason};
 use corridor_engine::actor::Actor;
 use corridor_engine::error::EngineError;
@@ -88,6 +89,8 @@ struct DocumentView {
     uploaded_at: DateTime<Utc>,
     view_url: String,
     download_url: String,
+    /// Its content was deleted under the retention rules (the record stays).
+    purged: bool,
 }
 
 #[derive(Serialize)]
@@ -186,11 +189,13 @@ fn action_views(lang: Lang, workflow: &Workflow, now: &ActionsNow, typed: &Typed
 }
 
 /// Render the case page (also after a refused action, with its errors).
+#[allow(clippy::too_many_arguments)]
 pub async fn case_page(
     state: &AppState,
     ctx: &Ctx,
     actor: &Actor,
     reference: &Reference,
+    client: &Client,
     typed: &Typed,
     errors: &FormErrors,
     status: StatusCode,
@@ -198,11 +203,13 @@ pub async fn case_page(
     let engine = &state.engine;
     let lang = ctx.lang;
     let (view, docs) = engine.documents(actor, reference).await?;
-    let events = engine.history(actor, reference).await?;
-    let actions = engine.available_actions(actor, &view, &events, &docs)?;
+    let (_, events) = engine.timeline(actor, reference).await?;
+    let actions = engine.actions_now(actor, &view).await?;
     let r = &view.record;
     let wf = &view.workflow;
-    let values = r.fields.as_object().cloned().unwrap_or_default();
+    // Sensitive fields in full only where the workflow names this role (and logged).
+    let shown = engine.shown(actor, &view, Disclosure::Full, client).await?;
+    let values = shown.fields.clone();
     let state_def = wf.state(&r.state);
     let terminal = state_def.is_some_and(|s| s.terminal);
     let working = corridor_engine::queue::roles_working(wf, &r.state);
@@ -248,6 +255,7 @@ pub async fn case_page(
             uploaded_at: d.uploaded_at,
             view_url: case_url(&r.reference, &format!("/documents/{}/view", d.id)),
             download_url: case_url(&r.reference, &format!("/documents/{}", d.id)),
+            purged: d.purged_at.is_some(),
         })
         .collect();
     let assignees: Vec<serde_json::Value> = if works {
@@ -275,8 +283,9 @@ pub async fn case_page(
     page.insert("is_admin", &actor.is_admin());
     page.insert("case", &case);
     page.insert("fields", &forms::field_views(lang, wf, &values, &FormErrors::default()));
+    page.insert("masked", &shown.masked);
     page.insert("documents", &documents);
-    page.insert("timeline", &timeline::entries(lang, wf, &events, true));
+    page.insert("timeline", &timeline::entries(lang, &events));
     page.insert("actions", &action_views(lang, wf, &actions, typed));
     page.insert("open_actions", &actions.takeable.len());
     page.insert("assignees", &assignees);
@@ -284,24 +293,40 @@ pub async fn case_page(
     render_status(ctx, status, "staff/case.html", page)
 }
 
-async fn case(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
+type PeerAddr = axum::extract::ConnectInfo<std::net::SocketAddr>;
+
+async fn case(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    axum::extract::ConnectInfo(addr): PeerAddr,
+    Path(reference): Path<String>,
+) -> UiResult<Response> {
     let (actor, reference) = match case_reader(&state, &ctx, &reference).await? {
         Ok(reader) => reader,
         Err(redirect) => return Ok(redirect),
     };
-    case_page(&state, &ctx, &actor, &reference, &Typed::default(), &FormErrors::default(), StatusCode::OK).await
+    let client = crate::api::client(&addr);
+    case_page(&state, &ctx, &actor, &reference, &client, &Typed::default(), &FormErrors::default(), StatusCode::OK)
+        .await
 }
 
 /// The reassignment form was sent without a valid choice.
-pub async fn reassign_error(state: &AppState, ctx: &Ctx, actor: &Actor, reference: &Reference) -> UiResult<Response> {
+pub async fn reassign_error(
+    state: &AppState,
+    ctx: &Ctx,
+    actor: &Actor,
+    reference: &Reference,
+    client: &Client,
+) -> UiResult<Response> {
     let mut errors = FormErrors::default();
     errors.add("assignee", "#assignee", i18n::t(ctx.lang, "case.error.assignee"));
-    case_page(state, ctx, actor, reference, &Typed::default(), &errors, StatusCode::UNPROCESSABLE_ENTITY).await
+    case_page(state, ctx, actor, reference, client, &Typed::default(), &errors, StatusCode::UNPROCESSABLE_ENTITY).await
 }
 
 async fn act(
     State(state): State<AppState>,
     ctx: Ctx,
+    axum::extract::ConnectInfo(addr): PeerAddr,
     Path(reference): Path<String>,
     Form(form): Form<FormData>,
 ) -> UiResult<Response> {
@@ -314,6 +339,7 @@ async fn act(
         action: action.clone(),
     };
     let reference = parse_reference(&reference)?;
+    let client = crate::api::client(&addr);
     let view: ApplicationView = state.engine.application(&actor, &reference).await?;
     let request = TransitionRequest {
         action: action.clone(),
@@ -350,34 +376,53 @@ async fn act(
         }
         Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => {
             errors.add("version", "#case-status", i18n::t(lang, "case.error.stale"));
-            return case_page(&state, &ctx, &actor, &reference, &Typed::default(), &errors, StatusCode::CONFLICT).await;
+            return case_page(
+                &state,
+                &ctx,
+                &actor,
+                &reference,
+                &client,
+                &Typed::default(),
+                &errors,
+                StatusCode::CONFLICT,
+            )
+            .await;
         }
         Err(e) => return Err(UiError::from(e)),
     };
-    case_page(&state, &ctx, &actor, &reference, &typed, &errors, status).await
+    case_page(&state, &ctx, &actor, &reference, &client, &typed, &errors, status).await
 }
 
-async fn document(state: &AppState, ctx: &Ctx, reference: &str, id: i64, attachment: bool) -> UiResult<Response> {
+async fn document(
+    state: &AppState,
+    ctx: &Ctx,
+    addr: &std::net::SocketAddr,
+    reference: &str,
+    id: i64,
+    attachment: bool,
+) -> UiResult<Response> {
     let (actor, reference) = match case_reader(state, ctx, reference).await? {
         Ok(reader) => reader,
         Err(_) => return Err(UiError::NotFound),
     };
-    let (doc, bytes) = state.engine.document_content(&actor, &reference, id).await?;
+    let (doc, bytes) = state.engine.document_content(&actor, &reference, id, &crate::api::client(addr)).await?;
     Ok(crate::api::document_response(&doc, bytes, attachment))
 }
 
 async fn download(
     State(state): State<AppState>,
     ctx: Ctx,
+    axum::extract::ConnectInfo(addr): PeerAddr,
     Path((reference, id)): Path<(String, i64)>,
 ) -> UiResult<Response> {
-    document(&state, &ctx, &reference, id, true).await
+    document(&state, &ctx, &addr, &reference, id, true).await
 }
 
 async fn view_inline(
     State(state): State<AppState>,
     ctx: Ctx,
+    axum::extract::ConnectInfo(addr): PeerAddr,
     Path((reference, id)): Path<(String, i64)>,
 ) -> UiResult<Response> {
-    document(&state, &ctx, &reference, id, false).await
+    document(&state, &ctx, &addr, &reference, id, false).await
 }

@@ -67,13 +67,22 @@ async fn lookup(
 
 /// The decision letter: reference, decision, reasons, date and the issuing authority. Anyone
 /// who may see the application may read it (the firm too); before a decision, "not found".
-async fn letter(State(state): State<AppState>, ctx: Ctx, Path(reference): Path<String>) -> UiResult<Response> {
+async fn letter(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    Path(reference): Path<String>,
+) -> UiResult<Response> {
     let (_, actor) = ctx.signed_in()?;
     let decision = state.engine.decision(actor, &parse_reference(&reference)?).await?;
     let r = &decision.view.record;
     let wf = &decision.view.workflow;
-    let values = r.fields.as_object().cloned().unwrap_or_default();
-    let passport = corridor_engine::fields::passport_number(wf, &values);
+    let shown = state
+        .engine
+        .shown(actor, &decision.view, corridor_engine::access::Disclosure::Full, &crate::api::client(&addr))
+        .await?;
+    let values = shown.fields.clone();
+    let passport = shown.passport.clone();
     let firm = state.engine.organisation_name(r.organisation_id).await.ok();
     let mut page = Context::new();
     page.insert("reference", &r.reference);

@@ -27,6 +27,9 @@ pub enum UiError {
     /// The upload is larger than any we accept.
     #[error("request too large")]
     TooLarge,
+    /// A document whose content was deleted under the retention rules.
+    #[error("gone")]
+    Gone,
     /// An action that is no longer open (someone moved the application on).
     #[error("no longer possible: {0}")]
     Conflict(String),
@@ -43,6 +46,7 @@ impl From<EngineError> for UiError {
             ErrorKind::Forbidden | ErrorKind::FourEyes => UiError::Forbidden(e.to_string()),
             ErrorKind::Conflict | ErrorKind::ActionNotOpen => UiError::Conflict(e.to_string()),
             ErrorKind::TooLarge => UiError::TooLarge,
+            ErrorKind::Gone => UiError::Gone,
             ErrorKind::Unprocessable | ErrorKind::BadRequest => UiError::Conflict(e.to_string()),
             ErrorKind::Internal => UiError::Internal(format!("{e:?}")),
         }
@@ -78,6 +82,7 @@ pub enum PageError {
     RateLimited,
     TooLarge,
     Conflict,
+    Gone,
     Internal,
 }
 
@@ -89,6 +94,7 @@ impl PageError {
             PageError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             PageError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             PageError::Conflict => StatusCode::CONFLICT,
+            PageError::Gone => StatusCode::GONE,
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,6 +108,7 @@ impl PageError {
             PageError::RateLimited => "rate_limited",
             PageError::TooLarge => "too_large",
             PageError::Conflict => "conflict",
+            PageError::Gone => "gone",
             PageError::Internal => "internal",
         }
     }
@@ -136,6 +143,7 @@ impl IntoResponse for UiError {
                 r
             }
             UiError::TooLarge => page_error(PageError::TooLarge),
+            UiError::Gone => page_error(PageError::Gone),
             UiError::Conflict(why) => {
                 tracing::info!(why, "action no longer open");
                 page_error(PageError::Conflict)

@@ -15,6 +15,7 @@ use corridor_engine::fields;
 use corridor_engine::model::{ApplicationFilter, DocumentRecord, Reference};
 use corridor_engine::role::Role;
 use corridor_engine::service::ApplicationView;
+use corridor_engine::timeline::TimelineEntry;
 use corridor_engine::transition::TransitionRequest;
 use corridor_engine::workflow::{Need, Target, TransitionDef, Workflow};
 use serde::{Deserialize, Serialize};
@@ -188,6 +189,8 @@ struct FileView {
     size: i64,
     uploaded_at: DateTime<Utc>,
     url: String,
+    /// Its content was deleted under the retention rules (the record stays).
+    purged: bool,
 }
 
 fn doc_views(lang: Lang, view: &ApplicationView, docs: &[DocumentRecord], errors: &FormErrors) -> Vec<DocView> {
@@ -215,6 +218,7 @@ fn doc_views(lang: Lang, view: &ApplicationView, docs: &[DocumentRecord], errors
                         size: f.size,
                         uploaded_at: f.uploaded_at,
                         url: app_url(&view.record.reference, &format!("/documents/{}", f.id)),
+                        purged: f.purged_at.is_some(),
                     })
                     .collect(),
             }
@@ -244,8 +248,9 @@ fn task_status(view: &ApplicationView, docs: &[DocumentRecord]) -> (&'static str
     (details, documents)
 }
 
-/// The comment of the request the firm is answering (the event that entered this state).
-fn open_request(view: &ApplicationView, events: &[corridor_engine::store::AuditEvent]) -> Option<String> {
+/// The comment of the request the firm is answering (the step that entered this state), as
+/// the firm's timeline gives it.
+fn open_request(view: &ApplicationView, events: &[TimelineEntry]) -> Option<String> {
     events
         .iter()
         .rev()
@@ -332,7 +337,7 @@ async fn application(State(state): State<AppState>, ctx: Ctx, Path(reference): P
     let actor = applicant(&ctx)?;
     let case = parse_reference(&reference)?;
     let (view, docs) = state.engine.documents(&actor, &case).await?;
-    let events = state.engine.history(&actor, &case).await?;
+    let (_, events) = state.engine.timeline(&actor, &case).await?;
     let lang = ctx.lang;
     let (details_task, documents_task) = task_status(&view, &docs);
     let card = card(&view);
@@ -342,11 +347,11 @@ async fn application(State(state): State<AppState>, ctx: Ctx, Path(reference): P
     page.insert("details_task", details_task);
     page.insert("documents_task", documents_task);
     // What the firm may do now is the engine's answer; the task list only shows progress.
-    let now = state.engine.available_actions(&actor, &view, &events, &docs)?;
+    let now = state.engine.actions_now(&actor, &view).await?;
     let wf = &view.workflow;
     let st = view.record.state.as_str();
     page.insert("ready", &submit_action(wf).is_some_and(|t| now.takeable(&t.action)));
-    page.insert("timeline", &timeline::entries(lang, &view.workflow, &events, false));
+    page.insert("timeline", &timeline::entries(lang, &events));
     page.insert("request", &if card.with_applicant && !card.is_draft { open_request(&view, &events) } else { None });
     // An answer still missing a field or document is put right on the answer page itself.
     let answer = answer_action(wf, st).filter(|t| now.takeable(&t.action) || now.blocked(&t.action).is_some());
@@ -554,11 +559,12 @@ async fn upload(
 async fn download(
     State(state): State<AppState>,
     ctx: Ctx,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
     Path((reference, id)): Path<(String, i64)>,
 ) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
     let case = parse_reference(&reference)?;
-    let (doc, bytes) = state.engine.document_content(&actor, &case, id).await?;
+    let (doc, bytes) = state.engine.document_content(&actor, &case, id, &crate::api::client(&addr)).await?;
     Ok(crate::api::document_response(&doc, bytes, true))
 }
 
@@ -655,7 +661,7 @@ fn respond_view(
     ctx: &Ctx,
     view: &ApplicationView,
     docs: &[DocumentRecord],
-    events: &[corridor_engine::store::AuditEvent],
+    events: &[TimelineEntry],
     values: &Map<String, Value>,
     comment: &str,
     errors: &FormErrors,
@@ -681,7 +687,7 @@ async fn respond_form(State(state): State<AppState>, ctx: Ctx, Path(reference): 
     if answer_action(&view.workflow, &view.record.state).is_none() {
         return Ok(Redirect::to(&app_url(&view.record.reference, "")).into_response());
     }
-    let events = state.engine.history(&actor, &case).await?;
+    let (_, events) = state.engine.timeline(&actor, &case).await?;
     let values = values_of(&view);
     respond_view(&ctx, &view, &docs, &events, &values, "", &FormErrors::default(), StatusCode::OK)
 }
@@ -727,7 +733,7 @@ async fn respond(
     if answer_action(&view.workflow, &view.record.state).is_none() {
         return Ok(Redirect::to(&app_url(&reference, "")).into_response());
     }
-    let events = state.engine.history(&actor, &case).await?;
+    let (_, events) = state.engine.timeline(&actor, &case).await?;
     respond_view(&ctx, &view, &docs, &events, &merged, &comment, &errors, StatusCode::UNPROCESSABLE_ENTITY)
 }
 

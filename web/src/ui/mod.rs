@@ -22,6 +22,7 @@ use crate::AppState;
 
 pub mod account;
 pub mod admin;
+pub mod admin_access;
 pub mod assets;
 pub mod case;
 pub mod diagram;
@@ -48,6 +49,7 @@ pub const NAV: &[NavEntry] = &[
     NavEntry { shown_to: Audience::Admin, href: "/admin/organisations", key: "admin.nav.organisations" },
     NavEntry { shown_to: Audience::Admin, href: "/admin/workflows", key: "admin.nav.workflows" },
     NavEntry { shown_to: Audience::Admin, href: "/admin/audit", key: "admin.nav.audit" },
+    NavEntry { shown_to: Audience::Admin, href: "/admin/access", key: "admin.nav.access" },
     NavEntry { shown_to: Audience::Admin, href: "/admin/jobs", key: "admin.nav.jobs" },
     NavEntry { shown_to: Audience::Admin, href: "/admin/holidays", key: "admin.holidays.nav" },
     NavEntry { shown_to: Audience::Staff, href: "/queue", key: "nav.queue" },
@@ -75,6 +77,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .merge(account::routes())
         .merge(firm::routes(state))
         .merge(admin::routes())
+        .merge(admin_access::routes())
         .merge(queue::routes())
         .merge(case::routes())
         .merge(embassy::routes())

@@ -10,6 +10,7 @@ use axum::extract::{Form, Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
+use corridor_engine::access::{Client, Disclosure, Shown};
 use corridor_engine::actor::Actor;
 use corridor_engine::error::EngineError;
 use corridor_engine::model::{Organisation, OrganisationId, Reference, UserId};
@@ -81,9 +82,11 @@ struct Row {
     /// The user's role works the stage (may claim the case).
     works: bool,
     version: i64,
+    /// The passport number, masked (a list shows no sensitive field in full).
+    passport: Option<String>,
 }
 
-fn row(item: &QueueItem, me: Option<UserId>) -> Row {
+fn row(item: &QueueItem, shown: &Shown, me: Option<UserId>) -> Row {
     let r = &item.view.record;
     let wf = &item.view.workflow;
     let values = r.fields.as_object().cloned().unwrap_or_default();
@@ -103,6 +106,7 @@ fn row(item: &QueueItem, me: Option<UserId>) -> Row {
         held_by_me: r.assigned_to.is_some() && r.assigned_to == me,
         works: item.works,
         version: r.version,
+        passport: shown.passport.clone(),
     }
 }
 
@@ -214,7 +218,11 @@ async fn queue_page(state: &AppState, ctx: &Ctx, q: &HashMap<String, String>, sc
         FirmFilter::Any | FirmFilter::One(_) => Some(engine.queue(&actor, &query).await?),
         FirmFilter::Choose { .. } | FirmFilter::NoMatch => None,
     };
-    let rows: Vec<Row> = page.iter().flat_map(|p| p.items.iter()).map(|i| row(i, actor.user_id)).collect();
+    let mut rows: Vec<Row> = Vec::new();
+    for item in page.iter().flat_map(|p| p.items.iter()) {
+        let shown = engine.shown(&actor, &item.view, Disclosure::List, &Client::default()).await?;
+        rows.push(row(item, &shown, actor.user_id));
+    }
     let filters = filters_query(q);
     let with = |extra: String| {
         if filters.is_empty() { format!("{base}?{extra}") } else { format!("{base}?{filters}&{extra}") }
@@ -333,18 +341,22 @@ async fn release(
 async fn reassign(
     State(state): State<AppState>,
     ctx: Ctx,
+    axum::extract::ConnectInfo(addr): axum::extract::ConnectInfo<std::net::SocketAddr>,
     Path(reference): Path<String>,
     Form(form): Form<FormData>,
 ) -> UiResult<Response> {
     let actor = staff(&ctx)?;
     let case = parse_reference(&reference)?;
+    let client = crate::api::client(&addr);
     let version = form.i64("version").unwrap_or(-1);
     let Some(to) = form.i64("assignee").map(UserId::new) else {
-        return super::case::reassign_error(&state, &ctx, &actor, &case).await;
+        return super::case::reassign_error(&state, &ctx, &actor, &case, &client).await;
     };
     match state.engine.reassign(&actor, &case, version, to, form.get("note")).await {
         Ok(view) => Ok(Redirect::to(&case_url(&view.record.reference, "?notice=reassigned")).into_response()),
-        Err(EngineError::Unprocessable { .. }) => super::case::reassign_error(&state, &ctx, &actor, &case).await,
+        Err(EngineError::Unprocessable { .. }) => {
+            super::case::reassign_error(&state, &ctx, &actor, &case, &client).await
+        }
         Err(EngineError::StaleVersion { .. } | EngineError::ActionNotOpen { .. }) => Ok(moved_on(&reference)),
         Err(e) => Err(e.into()),
     }

@@ -1,9 +1,8 @@
-//! What happened to an application, in plain language, from its audit events.
+//! The timeline of an application in plain language: the engine's [`TimelineEntry`]s (what
+//! this actor may be told, decided in `corridor_engine::timeline`), worded for the page.
 
 use chrono::{DateTime, Utc};
-use corridor_engine::role::Role;
-use corridor_engine::store::AuditEvent;
-use corridor_engine::workflow::Workflow;
+use corridor_engine::timeline::{Step, TimelineEntry};
 use serde::Serialize;
 
 use super::i18n::{self, Lang};
@@ -28,50 +27,35 @@ pub fn role_label(lang: Lang, role: &str) -> String {
     if i18n::has(&key) { i18n::t(lang, &key) } else { role.replace('_', " ") }
 }
 
-/// Newest first. `staff_view`: show officials' names and internal steps (claims, field
-/// edits); the firm sees the role instead of an official's name.
-pub fn entries(lang: Lang, workflow: &Workflow, events: &[AuditEvent], staff_view: bool) -> Vec<Entry> {
-    let mut out = Vec::with_capacity(events.len());
-    for e in events.iter().rev() {
-        let who = if e.role == Role::APPLICANT || staff_view {
-            if e.role == Role::APPLICANT {
-                e.actor_name.clone()
-            } else {
-                format!("{} ({})", e.actor_name, role_label(lang, &e.role))
-            }
-        } else {
-            role_label(lang, &e.role)
-        };
-        let transition = e.from_state.as_deref().and_then(|from| workflow.transition(from, &e.action));
-        let title_lang = transition.is_some().then_some("en");
-        let (title, status) = match (transition, e.action.as_str()) {
-            (Some(t), _) => {
-                (t.label.clone(), e.to_state.as_deref().and_then(|s| workflow.state(s)).map(|s| s.public.clone()))
-            }
-            (None, "create") => (i18n::t(lang, "timeline.create"), None),
-            (None, "update_fields") => (i18n::t(lang, "timeline.update_fields"), None),
-            (None, "upload_document") => {
-                let kind = e.data.get("kind").and_then(|k| k.as_str()).unwrap_or("");
-                let label = workflow.document(kind).map(|d| d.label.clone()).unwrap_or_else(|| kind.to_string());
-                (i18n::t_args(lang, "timeline.upload_document", &[("label", label)]), None)
-            }
-            (None, other) => {
-                if !staff_view {
-                    continue;
+/// Newest first. A person's name where the engine gives one (with the role for staff), else
+/// the role.
+pub fn entries(lang: Lang, timeline: &[TimelineEntry]) -> Vec<Entry> {
+    timeline
+        .iter()
+        .rev()
+        .map(|e| {
+            let who = match &e.actor_name {
+                Some(name) if e.role == corridor_engine::role::Role::APPLICANT => name.clone(),
+                Some(name) => format!("{name} ({})", role_label(lang, &e.role)),
+                None => role_label(lang, &e.role),
+            };
+            let (title, title_lang, status) = match &e.step {
+                Step::Transition { label, status } => (label.clone(), Some("en"), status.clone()),
+                Step::Created => (i18n::t(lang, "timeline.create"), None, None),
+                Step::FieldsUpdated => (i18n::t(lang, "timeline.update_fields"), None, None),
+                Step::DocumentUploaded { label, .. } => {
+                    (i18n::t_args(lang, "timeline.upload_document", &[("label", label.clone())]), None, None)
                 }
-                let key = format!("timeline.{other}");
-                (if i18n::has(&key) { i18n::t(lang, &key) } else { other.replace('_', " ") }, None)
-            }
-        };
-        out.push(Entry {
-            at: e.at,
-            title,
-            title_lang,
-            who,
-            status,
-            comment: e.comment.clone(),
-            reason: e.reason.clone(),
-        });
-    }
-    out
+                Step::DocumentPurged { label, .. } => {
+                    (i18n::t_args(lang, "timeline.purge_document", &[("label", label.clone())]), None, None)
+                }
+                Step::Other => {
+                    let key = format!("timeline.{}", e.action);
+                    let title = if i18n::has(&key) { i18n::t(lang, &key) } else { e.action.replace('_', " ") };
+                    (title, None, None)
+                }
+            };
+            Entry { at: e.at, title, title_lang, who, status, comment: e.comment.clone(), reason: e.reason.clone() }
+        })
+        .collect()
 }

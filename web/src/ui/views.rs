@@ -60,6 +60,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "admin/audit_search.html",
     "admin/audit.html",
     "admin/jobs.html",
+    "admin/access.html",
     "admin/holidays.html",
     "admin/holiday_changed.html",
     "partials/timeline.html",
@@ -307,7 +308,7 @@ mod tests {
     #[test]
     fn error_pages_have_their_messages() {
         use super::super::error::PageError::*;
-        for kind in [NotFound, Forbidden, Csrf, RateLimited, TooLarge, Conflict, Internal] {
+        for kind in [NotFound, Forbidden, Csrf, RateLimited, TooLarge, Conflict, Gone, Internal] {
             for part in ["title", "body", "next"] {
                 assert!(i18n::has(&format!("error.{}.{part}", kind.key())), "{}.{part}", kind.key());
             }

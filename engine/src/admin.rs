@@ -120,6 +120,9 @@ pub struct AuditReport {
     pub events: Vec<AuditEvent>,
     /// `Ok(events checked)` or the first event that does not match.
     pub verification: Result<usize, ChainBreak>,
+    /// Where the application's row (state, version, chain head) does not match its events,
+    /// worded.
+    pub row_problems: Vec<String>,
 }
 
 /// The result of checking every application's record (`corridor audit verify`).
@@ -439,7 +442,21 @@ impl Engine {
         let application = self.application(actor, reference).await?;
         let events = self.store.history(application.record.id).await?;
         let verification = audit::verify_chain(application.record.id, &events).map(|()| events.len());
-        Ok(AuditReport { application, events, verification })
+        let r = &application.record;
+        let head = crate::model::ApplicationHead {
+            id: r.id,
+            reference: r.reference.clone(),
+            state: r.state.clone(),
+            version: r.version,
+            audit_seq: r.audit_seq,
+            audit_hash: r.audit_hash.clone(),
+        };
+        let row_problems = audit::check_application(&head, &events, None)
+            .into_iter()
+            .filter(|p| !matches!(p, audit::Problem::ChainBroken { .. }))
+            .map(|p| p.to_string())
+            .collect();
+        Ok(AuditReport { application, events, verification, row_problems })
     }
 
     /// Verify every application's record as `corridor audit verify` does, naming every

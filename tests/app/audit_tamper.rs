@@ -408,7 +408,7 @@ async fn the_admin_page_shows_the_last_checkpoint_and_its_verification(backend: 
     let app = support::spawn(backend).await;
     app.user("root@ops.example", "admin", "Corridor Operations").await;
     let firm = app.user("hr@indus.example", "applicant", "Indus Software House").await;
-    submitted(&app.engine, &app.actor(&firm), 1).await;
+    let reference = submitted(&app.engine, &app.actor(&firm), 1).await;
     let http = app.signed_in("root@ops.example").await;
     let page = http.get("/admin/audit").await;
     assert_eq!(page.status, 200);
@@ -428,6 +428,17 @@ async fn the_admin_page_shows_the_last_checkpoint_and_its_verification(backend: 
     assert!(page.body.contains("in the witness file but not in the database"), "{}", page.body);
     let all = http.get("/admin/audit?verify=all").await;
     assert!(all.body.contains("A chain is broken"), "{}", all.body);
+
+    // A row changed without an event shows on the application's own page too.
+    raw_sql(
+        &app.config.database.url,
+        &format!("UPDATE applications SET state = 'visa_issued' WHERE reference = '{reference}'"),
+    )
+    .await;
+    let page = http.get(&format!("/admin/audit/{reference}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("does not match its events"), "{}", page.body);
+    assert!(page.body.contains("its state is `visa_issued`"), "{}", page.body);
 }
 
 /// Rows written before migration 0004 have no chain head; the migration's backfill (its own

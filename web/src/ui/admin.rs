@@ -637,6 +637,7 @@ async fn audit_page(State(state): State<AppState>, admin: Admin, Path(reference)
         }),
     );
     page.insert("events", &events);
+    page.insert("row_problems", &report.row_problems);
     match &report.verification {
         Ok(count) => {
             page.insert("chain_ok", &true);

@@ -50,6 +50,8 @@ pub struct Shown {
     pub passport: Option<String>,
     /// Who holds the case: staff only (never an official's id to the firm).
     pub assigned_to: Option<UserId>,
+    /// When the case was escalated to a supervisor: staff only (an internal event).
+    pub escalated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Shown {
@@ -177,6 +179,7 @@ impl Engine {
             masked,
             passport,
             assigned_to: if actor.is_applicant() { None } else { record.assigned_to },
+            escalated_at: if actor.is_applicant() { None } else { record.escalated_at },
         })
     }
 

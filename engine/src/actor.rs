@@ -110,3 +110,50 @@ impl Actor {
         state_reading(workflow, &app.state, &self.role)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::workflow::{LintContext, parse_workflow};
+
+    fn visa() -> Workflow {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("qatar.toml"), "").expect("write calendar");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let ctx =
+            LintContext { templates_dir: root.join("config/templates/email"), calendars_dir: dir.path().to_path_buf() };
+        let path = root.join("workflows/it-business-visa.yaml");
+        let source = std::fs::read_to_string(&path).expect("read");
+        parse_workflow(&path, &source, &ctx).expect("valid")
+    }
+
+    #[test]
+    fn each_stage_is_read_by_the_roles_the_workflow_lets_read_it() {
+        let w = visa();
+        let role = |r: &str| Role::from(r);
+        let reads = |state: &str, r: &str| state_reading(&w, state, &role(r));
+        assert_eq!(reads("ministry_review", "ministry_reviewer"), Reading::Yes, "it works the stage");
+        assert_eq!(reads("ministry_review", "ministry_supervisor"), Reading::Yes, "late cases escalate to it");
+        assert_eq!(reads("ministry_review", "security_officer"), Reading::IfActed, "no `readers`: where it acted");
+        assert_eq!(reads("security_clearance", "security_officer"), Reading::Yes);
+        assert_eq!(reads("security_clearance", "ministry_reviewer"), Reading::No, "`readers` leaves it out");
+        assert_eq!(reads("visa_refused", "ministry_reviewer"), Reading::IfActed);
+        assert_eq!(reads("draft", "ministry_reviewer"), Reading::No, "a draft is the firm's");
+        assert_eq!(reads("ministry_review", "applicant"), Reading::No, "the firm reads by organisation");
+        assert_eq!(reads("ministry_review", "licensing_officer"), Reading::No, "not a role of this workflow");
+        assert_eq!(w.look_up, [role("embassy_officer")]);
+    }
+
+    #[test]
+    fn a_comment_reaches_the_firm_where_the_workflow_says() {
+        let w = visa();
+        let reaches = |from: &str, action: &str| w.comment_reaches_applicant(w.transition(from, action).expect("t"));
+        assert!(reaches("ministry_review", "request_information"), "sends the case back to the firm");
+        assert!(reaches("more_information", "respond"), "the firm's own");
+        assert!(reaches("embassy_decision", "issue_visa"), "a decision");
+        assert!(!reaches("ministry_review", "verify_firm"), "an internal note by default");
+        assert!(!reaches("security_clearance", "clear"), "declared `comment_to_applicant: false`");
+    }
+}

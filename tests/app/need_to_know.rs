@@ -30,6 +30,7 @@ on_both!(
     lists_mask_passport_numbers_and_a_full_view_is_logged,
     downloads_are_in_the_access_log_and_on_the_admin_page,
     a_comment_reaches_the_firm_only_where_the_workflow_says,
+    an_internal_comment_never_goes_out_in_an_email_to_the_firm,
 );
 
 struct Person {
@@ -413,4 +414,50 @@ async fn a_comment_reaches_the_firm_only_where_the_workflow_says(backend: Backen
         (reaches("clear"), reaches("verify_firm"), reaches("issue_visa")),
         (json!(false), json!(false), json!(true))
     );
+}
+
+async fn an_internal_comment_never_goes_out_in_an_email_to_the_firm(backend: Backend) {
+    use crate::support::{TestEnv, act, submitted, user};
+    use std::sync::Arc;
+
+    // The shipped workflow, with the firm also written to when a reviewer verifies it.
+    let mut env = TestEnv::new(backend).await;
+    let workflows = env.dir.path().join("workflows");
+    std::fs::create_dir_all(&workflows).unwrap();
+    let shipped = std::fs::read_to_string(crate::support::root().join("workflows/it-business-visa.yaml")).unwrap();
+    let notify = "notify:\n  - {on: action verify_firm, email: applicant, template: application_received}\n  - {on: action verify_firm, email: ministry_supervisor, template: application_received}\n";
+    std::fs::write(workflows.join("it-business-visa.yaml"), shipped.replacen("notify:\n", notify, 1)).unwrap();
+    env.config.paths.workflows = workflows;
+    let (engine, store) = env.start(Arc::new(corridor_engine::clock::ManualClock::new())).await;
+
+    let firm = user(&*store, "hr@indus.example", "HR", "applicant", "Indus", "en").await;
+    let reviewer = user(&*store, "fatima@moci.example", "Fatima", "ministry_reviewer", "MOCI", "en").await;
+    let firm = corridor_engine::actor::Actor::from_user(&firm);
+    let reference = submitted(&engine, &firm, 0).await;
+    act(
+        &engine,
+        &corridor_engine::actor::Actor::from_user(&reviewer),
+        &reference,
+        "verify_firm",
+        Some("internal: SECP ok"),
+    )
+    .await;
+
+    let emails: Vec<_> = store
+        .jobs(None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|j| j.kind.as_str() == "email" && j.payload["action"] == "verify_firm")
+        .collect();
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    for e in &emails {
+        let to_firm = e.payload["to"]["kind"] == "applicant";
+        let comment = e.payload["comment"].as_str();
+        if to_firm {
+            assert_eq!(comment, None, "the firm's e-mail carries no internal note: {}", e.payload);
+        } else {
+            assert_eq!(comment, Some("internal: SECP ok"), "staff read it: {}", e.payload);
+        }
+    }
 }

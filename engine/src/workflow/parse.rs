@@ -849,7 +849,7 @@ fn decode_field(p: &mut Problems, node: &Node) -> Option<(FieldDef, Pos, Pos, Ve
     let is_passport = passport.as_ref().is_some_and(|f| f.v);
     let passport_pos = passport.as_ref().map_or(e.pos, |f| f.pos);
     let visible_to = role_list(p, &e, "visible_to").unwrap_or_default();
-    if !visible_to.is_empty() && !(sensitive || is_passport) {
+    if !visible_to.is_empty() && !sensitive && !is_passport {
         p.error(
             e.key_pos("visible_to"),
             format!("{} is not `sensitive: true`: `visible_to` names who sees a sensitive field in full", e.what),

@@ -92,7 +92,7 @@ pub fn application_json(view: &ApplicationView, shown: &Shown, now: &ActionsNow)
         "masked": shown.masked,
         "deadline": r.deadline_at,
         "clock_paused": r.paused_remaining.is_some(),
-        "escalated_at": r.escalated_at,
+        "escalated_at": shown.escalated_at,
         "created_at": r.created_at,
         "updated_at": r.updated_at,
         "submitted_at": r.submitted_at,

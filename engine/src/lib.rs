@@ -25,6 +25,7 @@ pub mod scheduler;
 pub mod service;
 pub mod sessions;
 pub mod store;
+pub mod tokens;
 pub mod transition;
 pub mod webhook;
 pub mod workflow;

@@ -50,6 +50,7 @@ pub const NAV: &[NavEntry] = &[
     NavEntry { shown_to: Audience::Admin, href: "/admin/audit", key: "admin.nav.audit" },
     NavEntry { shown_to: Audience::Admin, href: "/admin/jobs", key: "admin.nav.jobs" },
     NavEntry { shown_to: Audience::Admin, href: "/admin/holidays", key: "admin.holidays.nav" },
+    NavEntry { shown_to: Audience::Admin, href: "/admin/tokens", key: "admin.tokens.nav" },
     NavEntry { shown_to: Audience::Staff, href: "/queue", key: "nav.queue" },
     NavEntry { shown_to: Audience::Supervisor, href: "/queue/late", key: "nav.late" },
     NavEntry { shown_to: Audience::Staff, href: "/lookup", key: "nav.lookup" },

@@ -62,6 +62,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "admin/jobs.html",
     "admin/holidays.html",
     "admin/holiday_changed.html",
+    "admin/tokens.html",
     "partials/timeline.html",
     "partials/summary.html",
 ];

@@ -30,6 +30,10 @@ pub enum UiError {
     /// An action that is no longer open (someone moved the application on).
     #[error("no longer possible: {0}")]
     Conflict(String),
+    /// Input the engine refused that the page has no form to show it on (a search with a
+    /// control character in it).
+    #[error("input refused: {0}")]
+    Invalid(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -43,7 +47,8 @@ impl From<EngineError> for UiError {
             ErrorKind::Forbidden | ErrorKind::FourEyes => UiError::Forbidden(e.to_string()),
             ErrorKind::Conflict | ErrorKind::ActionNotOpen => UiError::Conflict(e.to_string()),
             ErrorKind::TooLarge => UiError::TooLarge,
-            ErrorKind::Unprocessable | ErrorKind::BadRequest => UiError::Conflict(e.to_string()),
+            ErrorKind::Unprocessable => UiError::Invalid(e.to_string()),
+            ErrorKind::BadRequest => UiError::Conflict(e.to_string()),
             ErrorKind::Internal => UiError::Internal(format!("{e:?}")),
         }
     }
@@ -78,6 +83,7 @@ pub enum PageError {
     RateLimited,
     TooLarge,
     Conflict,
+    Invalid,
     Internal,
 }
 
@@ -89,6 +95,7 @@ impl PageError {
             PageError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             PageError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             PageError::Conflict => StatusCode::CONFLICT,
+            PageError::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -102,6 +109,7 @@ impl PageError {
             PageError::RateLimited => "rate_limited",
             PageError::TooLarge => "too_large",
             PageError::Conflict => "conflict",
+            PageError::Invalid => "invalid",
             PageError::Internal => "internal",
         }
     }
@@ -139,6 +147,10 @@ impl IntoResponse for UiError {
             UiError::Conflict(why) => {
                 tracing::info!(why, "action no longer open");
                 page_error(PageError::Conflict)
+            }
+            UiError::Invalid(why) => {
+                tracing::info!(why, "input refused");
+                page_error(PageError::Invalid)
             }
             UiError::Internal(detail) => {
                 tracing::error!(detail, "page failed");

@@ -308,7 +308,7 @@ mod tests {
     #[test]
     fn error_pages_have_their_messages() {
         use super::super::error::PageError::*;
-        for kind in [NotFound, Forbidden, Csrf, RateLimited, TooLarge, Conflict, Internal] {
+        for kind in [NotFound, Forbidden, Csrf, RateLimited, TooLarge, Conflict, Invalid, Internal] {
             for part in ["title", "body", "next"] {
                 assert!(i18n::has(&format!("error.{}.{part}", kind.key())), "{}.{part}", kind.key());
             }

@@ -237,6 +237,16 @@ async fn refuse_oversized_upload(
     let Some(declared) = declared.filter(|&n| n > limit as u64) else {
         return next.run(request).await;
     };
+    // Only a caller with a valid token is worth reading a large body for.
+    let (mut parts, body) = request.into_parts();
+    if let Err(refused) =
+        <ApiUser as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await
+    {
+        let mut response = refused.into_response();
+        response.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        return response;
+    }
+    let request = axum::extract::Request::from_parts(parts, body);
     const DRAIN_AT_MOST: u64 = 128 * 1024 * 1024;
     if declared <= DRAIN_AT_MOST {
         use futures_util::StreamExt;

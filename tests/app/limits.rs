@@ -1,7 +1,9 @@
 //! Limits before and around authentication (issue 9, point 6), black box over real HTTP on
 //! both databases: header and body read timeouts, the small body limit for everything but
 //! uploads, control characters refused with 422 naming the input, `Cache-Control: no-store`
-//! on personal data, file names cleaned of bidi characters, webhooks kept off loopback.
+//! on personal data, file names cleaned of bidi characters, webhooks kept off loopback; and
+//! the memory of the real binary under thirty unfinished anonymous 10 MB posts (SQLite only:
+//! the database plays no part there).
 
 use std::time::{Duration, Instant};
 
@@ -387,4 +389,84 @@ async fn a_webhook_to_loopback_without_the_allow_list_is_a_failed_delivery_with_
     let reason = dead[0].last_error.clone().unwrap_or_default();
     assert!(reason.contains("refused") && reason.contains("loopback") && reason.contains("allow_private"), "{reason}");
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing reached the receiver");
+}
+
+/// The real binary's resident memory, from `/proc/PID/status`, in kB.
+fn resident_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("a number of kB")
+}
+
+/// A `corridor serve` child, killed when dropped (also when the test fails).
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Issue 9's acceptance: thirty unfinished anonymous 10 MB posts raise the memory of the real
+/// binary by under 20 MB, are closed, and `/healthz` answers throughout. The posts are
+/// chunked (no length to refuse them by), so each is read up to the body limit before it is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_unfinished_anonymous_ten_megabyte_posts_raise_memory_by_under_20_mb() {
+    let env = TestEnv::new(Backend::Sqlite).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bind = format!("127.0.0.1:{port}");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_corridor"))
+        .args(["--config", &env.config_path.display().to_string(), "serve"])
+        .env("CORRIDOR_BIND", &bind)
+        .env("CORRIDOR_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start corridor serve");
+    let served = Served(child);
+    let base = format!("http://{bind}");
+    let started = Instant::now();
+    while reqwest::get(format!("{base}/healthz")).await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "corridor serve did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = served.0.id();
+    let before = resident_kb(pid);
+    let chunk = vec![b'x'; 64 * 1024];
+    let frame = [format!("{:x}\r\n", chunk.len()).into_bytes(), chunk, b"\r\n".to_vec()].concat();
+    let mut posts = Vec::new();
+    for _ in 0..30 {
+        let frame = frame.clone();
+        let bind = bind.clone();
+        posts.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(&bind).await.unwrap();
+            s.write_all(b"POST /login HTTP/1.1\r\nHost: corridor\r\nContent-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n").await.unwrap();
+            // Up to 10 MB, never the final chunk: the post stays unfinished.
+            for _ in 0..160 {
+                if s.write_all(&frame).await.is_err() {
+                    break;
+                }
+            }
+            s
+        }));
+    }
+    let mut peak = before;
+    let mut streams = Vec::new();
+    for post in posts {
+        streams.push(post.await.unwrap());
+        peak = peak.max(resident_kb(pid));
+    }
+    let probe = Instant::now();
+    assert_eq!(reqwest::get(format!("{base}/healthz")).await.unwrap().status().as_u16(), 200);
+    assert!(probe.elapsed() < Duration::from_secs(1), "healthz took {:?}", probe.elapsed());
+    for s in &mut streams {
+        assert!(closed_within(s, Duration::from_secs(10)).await.is_some(), "every post is closed");
+    }
+    peak = peak.max(resident_kb(pid));
+    let grown_mb = peak.saturating_sub(before) as f64 / 1024.0;
+    eprintln!("corridor serve: {before} kB resident before, {peak} kB at the peak ({grown_mb:.1} MB more)");
+    assert!(grown_mb < 20.0, "memory grew by {grown_mb:.1} MB ({before} kB before, {peak} kB at the peak)");
+    drop(served);
 }

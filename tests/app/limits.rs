@@ -135,6 +135,17 @@ async fn large_anonymous_posts_are_refused_before_their_body_is_read(backend: Ba
         assert!(head.starts_with("HTTP/1.1 413"), "{head}");
         assert!(closed_within(s, Duration::from_secs(5)).await.is_some(), "the connection is closed");
     }
+    // The firm's upload page takes large bodies only with a live session.
+    let mut s = TcpStream::connect(addr(&app)).await.unwrap();
+    s.write_all(
+        b"POST /applications/QA-BV-2026-000001-X/documents HTTP/1.1\r\nHost: corridor\r\nCookie: corridor_session=0123456789abcdef0123456789abcdef0123456789abcdef\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 10485760\r\n\r\n--x\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut head)).await.expect("an answer").unwrap();
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
     // An upload route takes large bodies, but not from someone without a valid token: the
     // answer comes from the headers alone.
     let mut s = TcpStream::connect(addr(&app)).await.unwrap();

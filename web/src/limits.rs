@@ -26,7 +26,7 @@ pub fn is_upload(method: &Method, path: &str) -> bool {
 /// the limit (the extractors then answer 413). Upload routes keep their own, larger limit
 /// (`DefaultBodyLimit` and the 413 of `max_upload_bytes` on those routes).
 pub async fn body_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if is_upload(request.method(), request.uri().path()) {
+    if is_upload(request.method(), request.uri().path()) && large_body_allowed(&state, session_of(&request)).await {
         return next.run(request).await;
     }
     let limit = state.settings.max_body_bytes;
@@ -43,6 +43,31 @@ pub async fn body_limit(State(state): State<AppState>, request: Request, next: N
     let (parts, body) = request.into_parts();
     let limited = Body::new(http_body_util::Limited::new(body, limit));
     next.run(Request::from_parts(parts, limited)).await
+}
+
+/// What names the caller of an upload: the API (whose handler checks the token before it
+/// reads the body), or the page's session cookie.
+enum Caller {
+    Api,
+    Session(Option<String>),
+}
+
+fn session_of(request: &Request) -> Caller {
+    if request.uri().path().starts_with("/api/") {
+        return Caller::Api;
+    }
+    let cookies = crate::ui::session::Cookies::from_headers(request.headers());
+    Caller::Session(cookies.get(crate::ui::session::SESSION_COOKIE).filter(|t| !t.is_empty()).map(str::to_string))
+}
+
+/// An upload's large limit is for signed-in users only: a page upload must come with a live
+/// session. Anyone else gets the small limit, whatever the route.
+async fn large_body_allowed(state: &AppState, caller: Caller) -> bool {
+    match caller {
+        Caller::Api => true,
+        Caller::Session(None) => false,
+        Caller::Session(Some(token)) => matches!(state.engine.sessions().find(&token).await, Ok(Some(_))),
+    }
 }
 
 /// Whether an answer to `path` is free of personal data and may be cached: static files, the

@@ -282,6 +282,7 @@ async fn nul_in_page_forms_and_searches_is_422(backend: Backend) {
         .await;
     assert_eq!(made.status, 422, "{}", made.body);
     assert!(made.body.contains("href=\"#name\""), "the error names the name input: {}", made.body);
+    assert!(made.body.contains("The name must not contain control characters"), "{}", made.body);
     assert!(app.store.user_by_email("nul@ministry.example").await.unwrap().is_none());
 }
 

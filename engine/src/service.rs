@@ -543,3 +543,21 @@ impl Engine {
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::clean_filename;
+
+    #[test]
+    fn file_names_lose_what_hides_or_reorders_text() {
+        assert_eq!(clean_filename("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(clean_filename("a\u{2066}b\u{2069}\u{200E}\u{200F}\u{061C}\u{200B}\u{FEFF}.pdf"), "ab.pdf");
+        assert_eq!(clean_filename("x\u{0}y\u{7}\u{1b}\u{85}\u{9f}.png"), "xy.png");
+        assert_eq!(clean_filename("C:\\Users\\amal\\passport.pdf"), "passport.pdf");
+        assert_eq!(clean_filename("../../etc/passwd"), "passwd");
+        assert_eq!(clean_filename("پاسپورٹ.pdf"), "پاسپورٹ.pdf", "Urdu and Arabic letters stay");
+        for nothing in ["", "\u{202E}", "..", " . ", "a/"] {
+            assert_eq!(clean_filename(nothing), "document", "{nothing:?}");
+        }
+    }
+}

@@ -284,6 +284,15 @@ async fn nul_in_page_forms_and_searches_is_422(backend: Backend) {
     assert!(made.body.contains("href=\"#name\""), "the error names the name input: {}", made.body);
     assert!(made.body.contains("The name must not contain control characters"), "{}", made.body);
     assert!(app.store.user_by_email("nul@ministry.example").await.unwrap().is_none());
+    let holiday = admin
+        .post_form(
+            "/admin/holidays",
+            "/admin/holidays/add",
+            &[("calendar", "qatar"), ("date", "2031-01-02"), ("name", "Day\u{0}off")],
+        )
+        .await;
+    assert_eq!(holiday.status, 422, "{}", holiday.body);
+    assert!(holiday.body.contains("The name must not contain control characters"), "{}", holiday.body);
 }
 
 async fn personal_data_and_downloads_are_never_cached(backend: Backend) {

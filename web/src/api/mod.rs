@@ -340,7 +340,9 @@ pub fn content_disposition(filename: &str, attachment: bool) -> String {
     let name = corridor_engine::service::clean_filename(filename);
     let ascii: String =
         name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ')).collect();
-    let ascii = if ascii.trim().is_empty() { "document".to_string() } else { ascii };
+    // A name with no ASCII letters keeps at least its extension for old clients.
+    let ascii = ascii.trim();
+    let ascii = if ascii.is_empty() || ascii.starts_with('.') { format!("document{ascii}") } else { ascii.to_string() };
     let encoded: String = name
         .bytes()
         .map(|b| {
@@ -504,5 +506,28 @@ async fn look_up_status(state: &AppState, addr: SocketAddr, reference: &str, pas
             Err(ApiError::NotFound("No application matches that reference and passport number".into()))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_disposition;
+
+    #[test]
+    fn downloads_name_the_file_as_rfc_6266_says() {
+        assert_eq!(
+            content_disposition("letter.pdf", true),
+            "attachment; filename=\"letter.pdf\"; filename*=UTF-8''letter.pdf"
+        );
+        assert_eq!(
+            content_disposition("invoice\u{202E}fdp.exe", false),
+            "inline; filename=\"invoicefdp.exe\"; filename*=UTF-8''invoicefdp.exe",
+            "a name stored before names were cleaned is cleaned again"
+        );
+        assert_eq!(
+            content_disposition("خطاب التوظيف.pdf", true),
+            "attachment; filename=\"document.pdf\"; filename*=UTF-8''%D8%AE%D8%B7%D8%A7%D8%A8%20%D8%A7%D9%84%D8%AA%D9%88%D8%B8%D9%8A%D9%81.pdf"
+        );
+        assert!(!content_disposition("a\"b;c.pdf", true).contains("a\"b"), "no quote breaks out of the header value");
     }
 }

@@ -16,6 +16,31 @@ pub struct Config {
     pub audit: AuditConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Days a new API token lives unless `corridor token create --days` says.
+    pub token_days: i64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { token_days: corridor_engine::tokens::DEFAULT_DAYS }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Loopback, private and link-local destinations webhooks may reach anyway: addresses
+    /// (`10.0.0.5`), address and port (`127.0.0.1:9000`) or networks (`10.20.0.0/16`).
+    pub allow_private: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -25,6 +50,27 @@ pub struct ServerConfig {
     pub public_url: String,
     pub secure_cookies: bool,
     pub max_upload_bytes: usize,
+    /// A connection must send a whole request head within this many seconds.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_seconds: u64,
+    /// A request body that sends nothing for this many seconds is cut off.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_seconds: u64,
+    /// Largest body accepted on every route but uploads, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_header_timeout() -> u64 {
+    5
+}
+
+fn default_body_timeout() -> u64 {
+    30
+}
+
+fn default_max_body() -> usize {
+    256 * 1024
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +204,14 @@ impl Config {
                                         ConfigError::Env { var: var.clone(), message: "must be a whole number".into() }
                                     })?
                                 }
+                                // Lists from the environment are comma-separated.
+                                toml::Value::Array(_) => toml::Value::Array(
+                                    raw.split(',')
+                                        .map(str::trim)
+                                        .filter(|v| !v.is_empty())
+                                        .map(|v| toml::Value::String(v.to_string()))
+                                        .collect(),
+                                ),
                                 _ => toml::Value::String(raw),
                             };
                         inner.insert(key.clone(), value);
@@ -173,6 +227,35 @@ impl Config {
                     Ok(_) => ConfigError::Env { var: "CORRIDOR_*".into(), message: e.message().to_string() },
                 }
             })?;
+        if config.server.header_timeout_seconds == 0
+            || config.server.body_timeout_seconds == 0
+            || config.server.max_body_bytes < 4096
+        {
+            return Err(ConfigError::Syntax {
+                path: shown.into(),
+                line: 1,
+                column: 1,
+                message: "server.header_timeout_seconds and server.body_timeout_seconds must be above 0, \
+                          server.max_body_bytes at least 4096"
+                    .into(),
+            });
+        }
+        if !(1..=corridor_engine::tokens::MAX_DAYS).contains(&config.api.token_days) {
+            return Err(ConfigError::Syntax {
+                path: shown.into(),
+                line: 1,
+                column: 1,
+                message: format!("api.token_days must be from 1 to {}", corridor_engine::tokens::MAX_DAYS),
+            });
+        }
+        if let Err(message) = corridor_engine::webhook::Destinations::parse(&config.webhooks.allow_private) {
+            return Err(ConfigError::Syntax {
+                path: shown.into(),
+                line: 1,
+                column: 1,
+                message: format!("webhooks.allow_private: {message}"),
+            });
+        }
         if config.server.max_upload_bytes == 0 {
             return Err(ConfigError::Syntax {
                 path: shown.into(),

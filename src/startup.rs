@@ -76,6 +76,8 @@ pub fn web_settings(config: &Config) -> WebSettings {
     WebSettings {
         public_url: config.server.public_url.trim_end_matches('/').to_string(),
         max_upload_bytes: config.server.max_upload_bytes,
+        max_body_bytes: config.server.max_body_bytes,
+        body_timeout: std::time::Duration::from_secs(config.server.body_timeout_seconds),
         secure_cookies: config.server.secure_cookies,
     }
 }
@@ -98,6 +100,8 @@ pub fn build_scheduler(
         config.server.public_url.clone(),
     );
     settings.documents_retention_days = config.retention.documents_after_days;
+    settings.webhook_destinations = corridor_engine::webhook::Destinations::parse(&config.webhooks.allow_private)
+        .map_err(|e| anyhow::anyhow!("[webhooks] allow_private: {e}"))?;
     Ok(Scheduler::new(engine, mailer, templates, settings)?)
 }
 
@@ -107,10 +111,8 @@ pub async fn serve(engine: Arc<Engine>, config: &Config, listener: TcpListener) 
         if config.scheduler.enabled { Some(build_scheduler(engine.clone(), config)?.spawn()) } else { None };
     let state = AppState::new(engine, web_settings(config));
     let app = corridor_web::router(state);
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP");
+    let header_timeout = std::time::Duration::from_secs(config.server.header_timeout_seconds);
+    let served = corridor_web::serve(listener, app, header_timeout, shutdown_signal()).await.context("serving HTTP");
     if let Some(task) = scheduler {
         // A job cut short here is taken up again when its lease runs out.
         task.abort();

@@ -171,6 +171,8 @@ pub fn check_organisation(input: &OrganisationInput) -> Result<OrganisationInput
         problems.push(Problem::new("name", ProblemKind::Missing));
     } else if chars(&name) > MAX_NAME_CHARS {
         problems.push(Problem::new("name", ProblemKind::TooLong));
+    } else if crate::fields::has_control(&name) {
+        problems.push(Problem::new("name", ProblemKind::Invalid));
     }
     let kind = input.kind.trim().to_string();
     if kind.is_empty() {
@@ -205,6 +207,8 @@ pub fn check_user(
         problems.push(Problem::new("name", ProblemKind::Missing));
     } else if chars(&name) > MAX_NAME_CHARS {
         problems.push(Problem::new("name", ProblemKind::TooLong));
+    } else if crate::fields::has_control(&name) {
+        problems.push(Problem::new("name", ProblemKind::Invalid));
     }
     let role = input.role.trim().to_string();
     if role.is_empty() {
@@ -378,28 +382,26 @@ impl Engine {
         Ok(())
     }
 
-    /// Disable or enable an account. Disabling ends every session of that user at once.
+    /// Disable or enable an account. Disabling ends every session of that user and revokes
+    /// every API token, in the same transaction.
     pub async fn admin_set_disabled(&self, actor: &Actor, user_id: UserId, disabled: bool) -> EngineResult<User> {
         self.require_admin(actor)?;
         let user = self.store.user(user_id).await?;
         Self::refuse_self(actor, &user, "disable")?;
-        self.store.set_user_disabled(user_id, disabled).await?;
-        if disabled {
-            self.store.delete_user_sessions(user_id).await?;
-        }
+        self.store.set_user_disabled(user_id, disabled, self.now()).await?;
         log_admin_action(actor, if disabled { "disable_user" } else { "enable_user" }, &user);
         Ok(self.store.user(user_id).await?)
     }
 
-    /// Give the account a new generated password (returned once) and end its sessions, so
-    /// that whoever held the old password is signed out everywhere.
+    /// Give the account a new generated password (returned once), end its sessions and revoke
+    /// its API tokens in the same transaction, so that whoever held the old password (or a
+    /// token made with it) is shut out everywhere.
     pub async fn admin_reset_password(&self, actor: &Actor, user_id: UserId) -> EngineResult<(User, String)> {
         self.require_admin(actor)?;
         let user = self.store.user(user_id).await?;
         let password = auth::generate_password();
         let hash = hash_password(password.clone()).await?;
-        self.store.set_user_password(user_id, &hash).await?;
-        self.store.delete_user_sessions(user_id).await?;
+        self.store.set_user_password(user_id, &hash, self.now()).await?;
         log_admin_action(actor, "reset_password", &user);
         Ok((user, password))
     }

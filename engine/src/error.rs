@@ -50,6 +50,7 @@ impl From<StoreError> for EngineError {
             StoreError::Duplicate(what) => {
                 EngineError::Unprocessable { message: format!("{what} already exists"), details: vec![] }
             }
+            StoreError::UnstorableText => EngineError::BadRequest(StoreError::UnstorableText.to_string()),
             other => EngineError::Store(other),
         }
     }

@@ -69,6 +69,8 @@ pub enum FieldProblem {
     },
     /// The person chosen may not be given this (does not work the case's stage).
     NotEligible,
+    /// Holds a control character (NUL among them) other than tab and line breaks.
+    ControlCharacter,
 }
 
 impl FieldProblem {
@@ -88,6 +90,7 @@ impl FieldProblem {
             FieldProblem::Empty => "empty",
             FieldProblem::FileType { .. } => "file_type",
             FieldProblem::NotEligible => "not_eligible",
+            FieldProblem::ControlCharacter => "control_character",
         }
     }
 
@@ -106,7 +109,8 @@ impl FieldProblem {
             | FieldProblem::NotAllowed
             | FieldProblem::NotText
             | FieldProblem::Empty
-            | FieldProblem::NotEligible => json!({}),
+            | FieldProblem::NotEligible
+            | FieldProblem::ControlCharacter => json!({}),
         }
     }
 }
@@ -165,6 +169,7 @@ impl fmt::Display for FieldError {
                 write!(f, "The {} must be a {}", label.to_lowercase(), names.join(", "))
             }
             FieldProblem::NotEligible => write!(f, "Choose someone who works this stage"),
+            FieldProblem::ControlCharacter => write!(f, "{label} must not contain control characters"),
         }
     }
 }
@@ -176,6 +181,26 @@ fn describe_type(content_type: &str) -> &str {
         "image/png" => "PNG image",
         other => other,
     }
+}
+
+/// A control character other than tab, line feed and carriage return: NUL (which PostgreSQL
+/// cannot store in text) and the others, which only hide or garble text. Refused in every
+/// text a person gives (fields, comments, reasons, names, searches), on every database.
+pub fn has_control(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// Search and filter inputs (`q`, `state`, `workflow`...): an input holding a control
+/// character is refused, naming it.
+pub fn check_query_text<'a>(
+    inputs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Result<(), Vec<FieldError>> {
+    let errors: Vec<FieldError> = inputs
+        .into_iter()
+        .filter(|(_, v)| v.is_some_and(has_control))
+        .map(|(name, _)| FieldError::new(name, FieldProblem::ControlCharacter))
+        .collect();
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
 /// Values as stored: trimmed strings (numbers kept as given text), normalised where the type
@@ -233,6 +258,9 @@ pub fn check_value(def: &FieldDef, value: &Value) -> Result<Option<String>, Fiel
     };
     if raw.is_empty() {
         return Ok(None);
+    }
+    if has_control(&raw) {
+        return Err(FieldProblem::ControlCharacter);
     }
     if raw.chars().count() > MAX_TEXT {
         return Err(FieldProblem::TooLong { max: MAX_TEXT });

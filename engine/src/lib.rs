@@ -28,6 +28,7 @@ pub mod service;
 pub mod sessions;
 pub mod store;
 pub mod timeline;
+pub mod tokens;
 pub mod transition;
 pub mod webhook;
 pub mod workflow;

@@ -8,10 +8,12 @@ use serde_json::Value;
 
 mod ids;
 pub mod jobs;
+mod tokens;
 
 pub use crate::reference::Reference;
-pub use ids::{ApplicationId, OrganisationId, UserId};
+pub use ids::{ApplicationId, OrganisationId, TokenId, UserId};
 pub use jobs::{Job, JobId, JobKind, JobPayload, JobStatus, NewJob};
+pub use tokens::{ApiToken, NewToken, TokenState};
 
 /// Times are kept (and hashed) at microsecond precision, the precision both databases keep.
 /// Fixed width, so that text order is time order.

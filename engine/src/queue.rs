@@ -241,6 +241,7 @@ impl Engine {
         }
         let me = actor.user_id;
         let search = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        crate::fields::check_query_text([("q", search)]).map_err(EngineError::invalid)?;
         let mut records: Vec<ApplicationRecord> = Vec::new();
         if let Some(reference) = search.and_then(|s| s.parse::<Reference>().ok()) {
             // A whole reference: one indexed read instead of a scan.

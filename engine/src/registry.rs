@@ -28,8 +28,12 @@ impl WorkflowRegistry {
     /// that kept its version is refused), and load the older versions still in the store.
     pub async fn load(paths: &[PathBuf], ctx: &LintContext, store: &dyn Store) -> Result<Self, RegistryError> {
         let (workflows, problems) = workflow::check_paths(paths, ctx);
-        if !problems.is_empty() {
-            return Err(RegistryError::Invalid(problems));
+        let (errors, warnings): (Vec<_>, Vec<_>) = problems.into_iter().partition(|d| d.is_error());
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        if !errors.is_empty() {
+            return Err(RegistryError::Invalid(errors));
         }
         if workflows.is_empty() {
             let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();

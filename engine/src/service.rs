@@ -12,14 +12,14 @@ use sha2::{Digest, Sha256};
 
 use crate::actor::Actor;
 use crate::audit::{self, ChainBreak, storable_time};
-use crate::auth::{self, SignInLimits};
+use crate::auth::SignInLimits;
 use crate::calendar::Calendar;
 use crate::clock::Clock;
 use crate::error::{EngineError, EngineResult};
 use crate::fields::{self, FieldError, FieldProblem};
 use crate::model::{
     ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DocumentRecord, NewApplication, NewAuditEvent,
-    NewDocument, Organisation, OrganisationId, Reference, User, UserId,
+    NewDocument, Organisation, OrganisationId, Reference, UserId,
 };
 use crate::registry::WorkflowRegistry;
 use crate::store::{Store, StoreError};
@@ -75,17 +75,36 @@ pub fn sniff_content_type(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
-fn clean_filename(name: &str) -> String {
+/// Characters that reorder or hide text: bidi embeddings and overrides (U+202A-U+202E),
+/// isolates (U+2066-U+2069), the directional marks (U+200E, U+200F, U+061C), zero-width
+/// characters and the byte-order mark. `invoice\u{202e}fdp.exe` would show as
+/// "invoiceexe.pdf".
+fn hides_text(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}'..='\u{200F}' | '\u{061C}' | '\u{FEFF}')
+}
+
+/// A file name as kept and shown: the last path segment, without control characters (C0,
+/// C1), characters that reorder or hide text, or characters file systems refuse.
+pub fn clean_filename(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = base
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | '|' | ':' | '*' | '?'))
+        .filter(|c| !c.is_control() && !hides_text(*c) && !matches!(c, '"' | '<' | '>' | '|' | ':' | '*' | '?'))
         .take(120)
         .collect();
-    if cleaned.trim().is_empty() { "document".into() } else { cleaned }
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() || cleaned.chars().all(|c| c == '.') { "document".into() } else { cleaned.to_string() }
 }
 
 impl Engine {
+    /// A search or filter holding a control character is refused (422 naming it) before it
+    /// reaches the database.
+    pub(crate) fn check_filter_text(filter: &ApplicationFilter) -> EngineResult<()> {
+        let states = filter.states.iter().flatten().chain(&filter.exclude_states).map(|s| ("state", Some(s.as_str())));
+        let inputs = [("q", filter.search.as_deref()), ("workflow", filter.workflow_id.as_deref())];
+        fields::check_query_text(inputs.into_iter().chain(states)).map_err(EngineError::invalid)
+    }
+
     pub fn new(
         store: Arc<dyn Store>,
         workflows: WorkflowRegistry,
@@ -157,12 +176,6 @@ impl Engine {
     /// A user's name, for showing who holds a case.
     pub async fn user_name(&self, id: UserId) -> EngineResult<String> {
         Ok(self.store.user(id).await?.name)
-    }
-
-    /// The user an API token belongs to; none for an unknown or revoked token or a disabled
-    /// user.
-    pub async fn user_by_token(&self, token: &str) -> EngineResult<Option<User>> {
-        Ok(self.store.user_by_token(&auth::token_digest(token)).await?)
     }
 
     /// The language a user reads pages and e-mails in.
@@ -275,6 +288,7 @@ impl Engine {
             filter.readable = Some(self.readable_by(actor));
         }
         filter.limit = filter.limit.clamp(1, 500);
+        Self::check_filter_text(&filter)?;
         let records = self.store.applications(&filter).await?;
         let mut out = Vec::with_capacity(records.len());
         for record in records {
@@ -555,4 +569,22 @@ impl Engine {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_filename;
+
+    #[test]
+    fn file_names_lose_what_hides_or_reorders_text() {
+        assert_eq!(clean_filename("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(clean_filename("a\u{2066}b\u{2069}\u{200E}\u{200F}\u{061C}\u{200B}\u{FEFF}.pdf"), "ab.pdf");
+        assert_eq!(clean_filename("x\u{0}y\u{7}\u{1b}\u{85}\u{9f}.png"), "xy.png");
+        assert_eq!(clean_filename("C:\\Users\\amal\\passport.pdf"), "passport.pdf");
+        assert_eq!(clean_filename("../../etc/passwd"), "passwd");
+        assert_eq!(clean_filename("پاسپورٹ.pdf"), "پاسپورٹ.pdf", "Urdu and Arabic letters stay");
+        for nothing in ["", "\u{202E}", "..", " . ", "a/"] {
+            assert_eq!(clean_filename(nothing), "document", "{nothing:?}");
+        }
+    }
 }

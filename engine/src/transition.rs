@@ -66,6 +66,9 @@ fn need(what: &str, need: Need, value: &Option<String>, details: &mut Vec<FieldE
     if value.as_ref().is_some_and(|v| v.chars().count() > MAX_TEXT) {
         details.push(problem(FieldProblem::TooLong { max: MAX_TEXT }));
     }
+    if value.as_deref().is_some_and(crate::fields::has_control) {
+        details.push(problem(FieldProblem::ControlCharacter));
+    }
 }
 
 /// Why four-eyes keeps an actor from a step.

@@ -12,7 +12,14 @@
 //!
 //! URLs and secrets in workflow files may be written `env:NAME`: the value is read from the
 //! environment variable `NAME` when the webhook is sent ([`resolve_env`]).
+//!
+//! Destinations: a webhook never reaches loopback, private, link-local (cloud metadata),
+//! unspecified or other special-purpose addresses unless [`Destinations`] (`[webhooks]
+//! allow_private`) lists them. The host is resolved here, every address it resolves to is
+//! checked, and the request connects only to the checked addresses, so a name that resolves
+//! differently a moment later (DNS rebinding) cannot slip through.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -112,6 +119,9 @@ pub enum WebhookError {
     Connect(String),
     #[error("webhook request failed: {0}")]
     Request(String),
+    /// The destination resolves to an address webhooks may not reach.
+    #[error("webhook destination refused: {0}")]
+    Refused(String),
 }
 
 fn body_note(body: &str) -> String {
@@ -123,7 +133,7 @@ impl WebhookError {
     /// try; other answers and configuration errors are not.
     pub fn kind(&self) -> FailureKind {
         match self {
-            WebhookError::Config(_) => FailureKind::Permanent,
+            WebhookError::Config(_) | WebhookError::Refused(_) => FailureKind::Permanent,
             WebhookError::Status { status, .. } => status_kind(*status),
             WebhookError::Timeout(_) | WebhookError::Connect(_) | WebhookError::Request(_) => FailureKind::Transient,
         }
@@ -172,21 +182,155 @@ pub fn resolve_with(value: &str, lookup: impl Fn(&str) -> Option<String>) -> Res
     }
 }
 
+/// What kind of special-purpose address `ip` is, if it is one a webhook may not reach
+/// without being listed.
+pub fn special_address(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => special_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return special_v4(v4);
+            }
+            let first = v6.segments()[0];
+            if v6.is_loopback() {
+                Some("a loopback address")
+            } else if v6.is_unspecified() {
+                Some("the unspecified address")
+            } else if first & 0xfe00 == 0xfc00 {
+                Some("a private address (fc00::/7)")
+            } else if first & 0xffc0 == 0xfe80 {
+                Some("a link-local address (fe80::/10)")
+            } else if v6.is_multicast() {
+                Some("a multicast address")
+            } else if first == 0x2001 && v6.segments()[1] == 0x0db8 {
+                Some("a documentation address")
+            } else if first == 0x0064 && v6.segments()[1] == 0xff9b {
+                // NAT64 carries an IPv4 address in its last 32 bits.
+                let [.., a, b] = v6.segments();
+                special_v4(Ipv4Addr::from(((a as u32) << 16) | b as u32))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+fn special_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, ..] = ip.octets();
+    if ip.is_loopback() {
+        Some("a loopback address")
+    } else if ip.is_unspecified() || a == 0 {
+        Some("the unspecified address")
+    } else if ip.is_private() {
+        Some("a private address (RFC 1918)")
+    } else if ip.is_link_local() {
+        Some("a link-local address (169.254.0.0/16, where cloud metadata lives)")
+    } else if a == 100 && (64..128).contains(&b) {
+        Some("a shared address (100.64.0.0/10)")
+    } else if ip.is_broadcast() || ip.is_multicast() || a >= 240 {
+        Some("a broadcast, multicast or reserved address")
+    } else if ip.is_documentation() || (a == 198 && (b == 18 || b == 19)) {
+        Some("a documentation or benchmarking address")
+    } else {
+        None
+    }
+}
+
+/// One entry of the allow-list: a network, or one address and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Allowed {
+    Network(ipnet::IpNet),
+    Socket(SocketAddr),
+}
+
+/// The special-purpose destinations webhooks may reach anyway (`[webhooks] allow_private`).
+/// The default allows none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Destinations {
+    allowed: Vec<Allowed>,
+}
+
+impl Destinations {
+    /// Entries as the configuration writes them: `10.0.0.5`, `127.0.0.1:9000`, `[::1]:9000`,
+    /// `10.20.0.0/16`, `fd00::/8`. The error names the entry that is none of these.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Destinations, String> {
+        let mut allowed = Vec::new();
+        for entry in entries {
+            let entry = entry.as_ref().trim();
+            let parsed = if let Ok(net) = entry.parse::<ipnet::IpNet>() {
+                Allowed::Network(net)
+            } else if let Ok(ip) = entry.parse::<IpAddr>() {
+                Allowed::Network(ipnet::IpNet::from(ip))
+            } else if let Ok(socket) = entry.parse::<SocketAddr>() {
+                Allowed::Socket(socket)
+            } else {
+                return Err(format!(
+                    "`{entry}` is not an address, address:port or network (e.g. 127.0.0.1:9000, 10.20.0.0/16)"
+                ));
+            };
+            allowed.push(parsed);
+        }
+        Ok(Destinations { allowed })
+    }
+
+    fn allows(&self, addr: SocketAddr) -> bool {
+        self.allowed.iter().any(|a| match a {
+            Allowed::Network(net) => net.contains(&addr.ip()),
+            Allowed::Socket(s) => *s == addr,
+        })
+    }
+
+    /// Whether a webhook may connect to `addr`; the error says why not.
+    pub fn check(&self, addr: SocketAddr) -> Result<(), WebhookError> {
+        match special_address(addr.ip()) {
+            Some(what) if !self.allows(addr) => Err(WebhookError::Refused(format!(
+                "{addr} is {what}; webhooks reach it only when `[webhooks] allow_private` in the configuration lists it"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Resolve the URL's host and check every address; the addresses to connect to.
+    pub async fn resolve(&self, url: &reqwest::Url) -> Result<Vec<SocketAddr>, WebhookError> {
+        let port = url.port_or_known_default().unwrap_or(80);
+        let addrs: Vec<SocketAddr> = match url.host() {
+            Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
+            Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
+            Some(url::Host::Domain(name)) => tokio::net::lookup_host((name, port))
+                .await
+                .map_err(|e| WebhookError::Connect(format!("cannot resolve {name}: {e}")))?
+                .collect(),
+            None => return Err(WebhookError::Config("the URL has no host".into())),
+        };
+        if addrs.is_empty() {
+            return Err(WebhookError::Connect(format!("{} resolves to no address", url.host_str().unwrap_or(""))));
+        }
+        // One refused address refuses the name: which one a connection would take is not ours
+        // to choose.
+        for addr in &addrs {
+            self.check(*addr)?;
+        }
+        Ok(addrs)
+    }
+}
+
 /// Sends one signed webhook (timestamp: now; no delivery id).
 pub async fn deliver(
-    client: &reqwest::Client,
+    destinations: &Destinations,
     url: &str,
     secret: &str,
     body: &serde_json::Value,
     timeout: Duration,
 ) -> Result<(), WebhookError> {
-    deliver_with(client, url, secret, body, timeout, None, Utc::now()).await
+    deliver_with(destinations, url, secret, body, timeout, None, Utc::now()).await
 }
 
 /// Sends one signed webhook. `url` and `secret` may be `env:NAME`. `delivery_id` goes into
 /// `X-Corridor-Delivery` (use the job's deduplication key); `now` is the signed timestamp.
+/// The destination is checked against `destinations` first, and only the checked addresses
+/// are connected to; redirects are not followed and no proxy is used.
 pub async fn deliver_with(
-    client: &reqwest::Client,
+    destinations: &Destinations,
     url: &str,
     secret: &str,
     body: &serde_json::Value,
@@ -203,6 +347,12 @@ pub async fn deliver_with(
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(WebhookError::Config(format!("the URL must be http or https, not {}", parsed.scheme())));
     }
+    let addrs = destinations.resolve(&parsed).await?;
+    let mut client = reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none()).no_proxy();
+    if let Some(url::Host::Domain(name)) = parsed.host() {
+        client = client.resolve_to_addrs(name, &addrs);
+    }
+    let client = client.build().map_err(|e| WebhookError::Config(format!("HTTP client: {e}")))?;
     let bytes = serde_json::to_vec(body).map_err(|e| WebhookError::Config(format!("body: {e}")))?;
     let ts = now.timestamp();
     let mut request = client
@@ -348,13 +498,62 @@ mod tests {
 
     #[tokio::test]
     async fn bad_urls_are_permanent_and_nothing_is_sent() {
-        let client = reqwest::Client::new();
+        let allow = Destinations::parse(&["127.0.0.1"]).unwrap();
         let body = serde_json::json!({"a": 1});
         for url in ["not a url", "ftp://127.0.0.1/x", "env:CORRIDOR_TEST_SURELY_UNSET_VARIABLE"] {
-            let e = deliver(&client, url, "s", &body, DEFAULT_TIMEOUT).await.unwrap_err();
+            let e = deliver(&allow, url, "s", &body, DEFAULT_TIMEOUT).await.unwrap_err();
             assert_eq!(e.kind(), FailureKind::Permanent, "{url}: {e}");
         }
-        let e = deliver(&client, "http://127.0.0.1:9/", "", &body, DEFAULT_TIMEOUT).await.unwrap_err();
+        let e = deliver(&allow, "http://127.0.0.1:9/", "", &body, DEFAULT_TIMEOUT).await.unwrap_err();
         assert!(matches!(e, WebhookError::Config(_)), "{e}");
+    }
+
+    #[test]
+    fn special_addresses_are_refused_unless_listed() {
+        let none = Destinations::default();
+        for addr in [
+            "127.0.0.1:80",
+            "127.9.9.9:80",
+            "10.1.2.3:443",
+            "172.16.0.1:443",
+            "172.31.255.255:443",
+            "192.168.1.1:80",
+            "169.254.169.254:80",
+            "0.0.0.0:80",
+            "100.100.100.200:80",
+            "255.255.255.255:80",
+            "[::1]:80",
+            "[::]:80",
+            "[fd00:ec2::254]:80",
+            "[fe80::1]:80",
+            "[::ffff:127.0.0.1]:80",
+            "[::ffff:169.254.169.254]:80",
+            "[64:ff9b::a9fe:a9fe]:80",
+        ] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            let e = none.check(addr).unwrap_err();
+            assert_eq!(e.kind(), FailureKind::Permanent, "{addr}");
+            assert!(e.to_string().contains("allow_private"), "{e}");
+        }
+        for addr in ["93.184.215.14:443", "8.8.8.8:53", "172.32.0.1:80", "[2606:4700::1111]:443"] {
+            assert!(none.check(addr.parse().unwrap()).is_ok(), "{addr}");
+        }
+        let some = Destinations::parse(&["127.0.0.1:9000", "10.20.0.0/16", "fd00::/8", "192.168.1.5"]).unwrap();
+        assert!(some.check("127.0.0.1:9000".parse().unwrap()).is_ok());
+        assert!(some.check("127.0.0.1:9001".parse().unwrap()).is_err());
+        assert!(some.check("10.20.3.4:443".parse().unwrap()).is_ok());
+        assert!(some.check("10.21.3.4:443".parse().unwrap()).is_err());
+        assert!(some.check("[fd12::1]:443".parse().unwrap()).is_ok());
+        assert!(some.check("192.168.1.5:8080".parse().unwrap()).is_ok());
+        assert!(some.check("169.254.169.254:80".parse().unwrap()).is_err());
+        let e = Destinations::parse(&["localhost"]).unwrap_err();
+        assert!(e.contains("localhost"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_loopback_is_refused() {
+        let url = reqwest::Url::parse("http://localhost:9/hook").unwrap();
+        let e = Destinations::default().resolve(&url).await.unwrap_err();
+        assert!(matches!(e, WebhookError::Refused(_)), "{e}");
     }
 }

@@ -310,17 +310,39 @@ async fn public_status_shows_label_only_and_same_answer_for_wrong_passport(backe
     let reference = app.complete_draft(&c.firm, "it-business-visa").await;
     ok("submit", app.act(&c.firm, &reference, "submit", json!({})).await);
 
-    let r = app.http.get(app.url(&format!("/api/v1/status/{reference}?passport=ab1234567"))).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url(&format!("/api/v1/status/{reference}")))
+        .json(&json!({"passport": "ab1234567"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["status"], "Under review by the Ministry");
     assert!(body.get("fields").is_none() && body.get("state").is_none(), "{body}");
+    // Both in the body, to `/api/v1/status`.
+    let r = app
+        .http
+        .post(app.url("/api/v1/status"))
+        .json(&json!({"reference": reference.to_string(), "passport": "AB1234567"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "Under review by the Ministry");
+    // The old query-string form is gone and looks nothing up.
+    let old = app.http.get(app.url(&format!("/api/v1/status/{reference}?passport=AB1234567"))).send().await.unwrap();
+    assert_eq!(old.status().as_u16(), 410);
+    let old: Value = old.json().await.unwrap();
+    assert!(old["error"]["message"].as_str().unwrap().contains("POST"), "{old}");
+    assert!(old.get("status").is_none(), "{old}");
 
-    let wrong_passport =
-        app.http.get(app.url(&format!("/api/v1/status/{reference}?passport=ZZ9999999"))).send().await.unwrap();
+    let post = |path: String, passport: &str| app.http.post(app.url(&path)).json(&json!({"passport": passport})).send();
+    let wrong_passport = post(format!("/api/v1/status/{reference}"), "ZZ9999999").await.unwrap();
     let wrong_status = wrong_passport.status().as_u16();
     let wrong_body = wrong_passport.text().await.unwrap();
-    let no_such = app.http.get(app.url("/api/v1/status/QA-BV-2026-999999-X?passport=AB1234567")).send().await.unwrap();
+    let no_such = post("/api/v1/status/QA-BV-2026-999999-X".into(), "AB1234567").await.unwrap();
     assert_eq!(wrong_status, 404);
     assert_eq!(no_such.status().as_u16(), 404);
     assert_eq!(wrong_body, no_such.text().await.unwrap(), "no way to tell a wrong passport from a wrong reference");

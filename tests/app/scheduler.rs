@@ -75,6 +75,8 @@ impl Fx {
 async fn fixture(backend: Backend, smtp_url: &str) -> Fx {
     let mut env = TestEnv::new(backend).await;
     env.config.mail.smtp_url = smtp_url.to_string();
+    // The webhook receivers of these tests listen on loopback.
+    env.config.webhooks.allow_private = vec!["127.0.0.1".into()];
     let config = env.config.clone();
     let clock = Arc::new(ManualClock::new());
     clock.set(doha(2026, 5, 25, 10, 0, 0));

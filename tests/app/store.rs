@@ -18,8 +18,8 @@ use corridor_engine::store::postgres::PostgresStore;
 use corridor_engine::store::sqlite::SqliteStore;
 use corridor_engine::store::{
     self, ApplicationEdit, ApplicationFilter, ApplicationId, ApplicationRecord, NewApplication, NewAuditEvent,
-    NewDocument, NewJob, NewUser, Organisation, OrganisationId, Reference, Store, StoreError, TransitionWrite, User,
-    UserId,
+    NewDocument, NewJob, NewToken, NewUser, Organisation, OrganisationId, Reference, Store, StoreError, TokenId,
+    TransitionWrite, User, UserId,
 };
 use corridor_engine::workflow::Recipient;
 use serde_json::{Value, json};
@@ -361,7 +361,7 @@ async fn organisations_users_and_tokens(db: &TestDb) {
     assert_eq!(s.users().await.unwrap().iter().map(|u| u.id).collect::<Vec<_>>(), vec![amal.id, omar.id]);
     assert_eq!(s.users_with_role(&"ministry_reviewer".into()).await.unwrap().len(), 1);
 
-    s.set_user_password(amal.id, "$argon2id$new").await.unwrap();
+    s.set_user_password(amal.id, "$argon2id$new", t0()).await.unwrap();
     s.set_user_role(amal.id, &"embassy_officer".into()).await.unwrap();
     s.set_user_language(amal.id, "ur").await.unwrap();
     let amal = s.user(amal.id).await.unwrap();
@@ -371,16 +371,43 @@ async fn organisations_users_and_tokens(db: &TestDb) {
     assert!(matches!(s.set_user_role(UserId::new(99_999), &"x".into()).await, Err(StoreError::NotFound(_))));
     assert!(matches!(s.user(UserId::new(99_999)).await, Err(StoreError::NotFound(_))));
 
-    s.create_token(amal.id, "a1b2c3", t0()).await.unwrap();
-    assert_eq!(s.user_by_token("a1b2c3").await.unwrap().map(|u| u.id), Some(amal.id));
-    assert!(s.user_by_token("ffff").await.unwrap().is_none());
-    assert!(matches!(s.create_token(omar.id, "a1b2c3", t0()).await, Err(StoreError::Duplicate(_))));
-    assert!(matches!(s.create_token(UserId::new(99_999), "other", t0()).await, Err(StoreError::NotFound(_))));
-    s.set_user_disabled(amal.id, true).await.unwrap();
+    let new_token = |user: UserId, hash: &str| NewToken {
+        user_id: user,
+        token_hash: hash.into(),
+        name: "import script".into(),
+        created_at: t0(),
+        expires_at: t0() + Duration::days(90),
+    };
+    let made = s.create_token(new_token(amal.id, "a1b2c3")).await.unwrap();
+    assert_eq!((made.name.as_str(), made.user_email.as_str()), ("import script", amal.email.as_str()));
+    assert_eq!((made.created_at, made.expires_at), (t0(), t0() + Duration::days(90)));
+    assert_eq!((made.last_used_at, made.revoked_at), (None, None));
+    let (found, owner) = s.token_by_hash("a1b2c3").await.unwrap().expect("found");
+    assert_eq!((found.id, owner.id), (made.id, amal.id));
+    assert!(s.token_by_hash("ffff").await.unwrap().is_none());
+    assert!(matches!(s.create_token(new_token(omar.id, "a1b2c3")).await, Err(StoreError::Duplicate(_))));
+    assert!(matches!(s.create_token(new_token(UserId::new(99_999), "other")).await, Err(StoreError::NotFound(_))));
+    let omars = s.create_token(new_token(omar.id, "d4e5")).await.unwrap();
+    assert_eq!(s.tokens(Some(omar.id)).await.unwrap().iter().map(|t| t.id).collect::<Vec<_>>(), [omars.id]);
+    assert_eq!(s.tokens(None).await.unwrap().len(), 2);
+    // Last use: written, then not again within the interval.
+    let used = t0() + Duration::minutes(5);
+    assert!(s.touch_token(made.id, used, used - Duration::seconds(60)).await.unwrap());
+    let soon = used + Duration::seconds(30);
+    assert!(!s.touch_token(made.id, soon, soon - Duration::seconds(60)).await.unwrap());
+    assert_eq!(s.token(made.id).await.unwrap().last_used_at, Some(used));
+    // Disabling revokes every live token of the user; enabling gives none back.
+    s.set_user_disabled(amal.id, true, t0() + Duration::hours(1)).await.unwrap();
     assert!(s.user(amal.id).await.unwrap().disabled);
-    assert!(s.user_by_token("a1b2c3").await.unwrap().is_none(), "a disabled user's token does not work");
-    s.set_user_disabled(amal.id, false).await.unwrap();
-    assert!(s.user_by_token("a1b2c3").await.unwrap().is_some());
+    assert_eq!(s.token(made.id).await.unwrap().revoked_at, Some(t0() + Duration::hours(1)));
+    assert_eq!(s.token(omars.id).await.unwrap().revoked_at, None, "another user's token is untouched");
+    s.set_user_disabled(amal.id, false, t0() + Duration::hours(2)).await.unwrap();
+    assert!(s.token(made.id).await.unwrap().revoked_at.is_some());
+    // A password change revokes too; revoking twice says so.
+    s.set_user_password(omar.id, "$argon2id$other", t0() + Duration::hours(3)).await.unwrap();
+    assert!(s.token(omars.id).await.unwrap().revoked_at.is_some());
+    assert!(!s.revoke_token(omars.id, t0() + Duration::hours(4)).await.unwrap());
+    assert!(matches!(s.revoke_token(TokenId::new(99_999), t0()).await, Err(StoreError::NotFound(_))));
 }
 
 async fn create_application_numbers_references(db: &TestDb) {
@@ -1277,7 +1304,17 @@ async fn timestamps_and_json_round_trip(db: &TestDb) {
     let claimed = s.claim_jobs("w", lease_from, 90, 1).await.unwrap();
     assert_eq!(claimed[0].locked_until, Some(lease_from + Duration::seconds(90)));
     let tok_time = at("2026-03-01T09:30:00.5Z");
-    s.create_token(fx.applicant.id, "tok", tok_time).await.unwrap();
+    let tok = s
+        .create_token(NewToken {
+            user_id: fx.applicant.id,
+            token_hash: "tok".into(),
+            name: String::new(),
+            created_at: tok_time,
+            expires_at: tok_time + Duration::days(1),
+        })
+        .await
+        .unwrap();
+    assert_eq!((tok.created_at, tok.expires_at), (tok_time, tok_time + Duration::days(1)));
 
     // Times finer than a microsecond are truncated, never rounded up, and the chain still verifies.
     let fine = created + Duration::nanoseconds(999);

@@ -13,7 +13,8 @@ use axum::routing::post;
 use chrono::Utc;
 use corridor_engine::retry::{FailureKind, RetryDecision, RetryPolicy};
 use corridor_engine::webhook::{
-    self, DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, VerifyError, WebhookError, deliver, deliver_with,
+    self, DELIVERY_HEADER, Destinations, SIGNATURE_HEADER, TIMESTAMP_HEADER, VerifyError, WebhookError, deliver,
+    deliver_with,
 };
 use serde_json::json;
 
@@ -81,6 +82,12 @@ async fn start() -> (String, Receiver) {
     (base, receiver)
 }
 
+/// The receivers here listen on loopback, which webhooks reach only when the configuration
+/// lists it (`[webhooks] allow_private`).
+fn loopback_allowed() -> Destinations {
+    Destinations::parse(&["127.0.0.1"]).expect("allow-list")
+}
+
 fn body() -> serde_json::Value {
     json!({"event": "enter approved", "reference": "QA-BV-2026-000123-K", "state": "approved", "version": 4})
 }
@@ -90,7 +97,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 #[tokio::test]
 async fn the_receiver_verifies_the_signature() {
     let (base, r) = start().await;
-    let client = reqwest::Client::new();
+    let client = loopback_allowed();
     deliver_with(
         &client,
         &format!("{base}/hook"),
@@ -112,7 +119,7 @@ async fn the_receiver_verifies_the_signature() {
 #[tokio::test]
 async fn a_wrong_secret_is_detected() {
     let (base, r) = start().await;
-    let client = reqwest::Client::new();
+    let client = loopback_allowed();
     let err = deliver(&client, &format!("{base}/hook"), "not-the-secret", &body(), TIMEOUT).await.unwrap_err();
     assert!(matches!(err, WebhookError::Status { status: 401, .. }), "{err}");
     assert_eq!(err.kind(), FailureKind::Permanent);
@@ -123,7 +130,7 @@ async fn a_wrong_secret_is_detected() {
 #[tokio::test]
 async fn an_old_timestamp_is_refused_by_the_receiver() {
     let (base, r) = start().await;
-    let client = reqwest::Client::new();
+    let client = loopback_allowed();
     let an_hour_ago = Utc::now() - chrono::Duration::hours(1);
     let err =
         deliver_with(&client, &format!("{base}/hook"), SECRET, &body(), TIMEOUT, None, an_hour_ago).await.unwrap_err();
@@ -134,7 +141,7 @@ async fn an_old_timestamp_is_refused_by_the_receiver() {
 #[tokio::test]
 async fn a_receiver_answering_500_is_a_transient_failure_and_gets_retries() {
     let (base, r) = start().await;
-    let client = reqwest::Client::new();
+    let client = loopback_allowed();
     let policy = RetryPolicy::default();
     let url = format!("{base}/failing");
     let mut attempt = 0;
@@ -162,7 +169,7 @@ async fn a_receiver_answering_500_is_a_transient_failure_and_gets_retries() {
 #[tokio::test]
 async fn a_flaky_receiver_gets_the_message_on_a_later_try() {
     let (base, r) = start().await;
-    let client = reqwest::Client::new();
+    let client = loopback_allowed();
     let url = format!("{base}/flaky");
     let mut outcomes = Vec::new();
     for _ in 0..3 {
@@ -175,7 +182,7 @@ async fn a_flaky_receiver_gets_the_message_on_a_later_try() {
 #[tokio::test]
 async fn other_answers_and_network_failures_are_classified() {
     let (base, _r) = start().await;
-    let client = reqwest::Client::new();
+    let client = loopback_allowed();
     let gone = deliver(&client, &format!("{base}/gone"), SECRET, &body(), TIMEOUT).await.unwrap_err();
     assert_eq!(gone.kind(), FailureKind::Permanent, "{gone}");
     let busy = deliver(&client, &format!("{base}/busy"), SECRET, &body(), TIMEOUT).await.unwrap_err();
@@ -191,4 +198,25 @@ async fn other_answers_and_network_failures_are_classified() {
         deliver(&client, &format!("http://127.0.0.1:{port}/hook"), SECRET, &body(), TIMEOUT).await.unwrap_err();
     assert!(matches!(refused, WebhookError::Connect(_)), "{refused}");
     assert_eq!(refused.kind(), FailureKind::Transient);
+}
+
+#[tokio::test]
+async fn loopback_is_refused_without_the_allow_list_and_nothing_is_sent() {
+    let (base, r) = start().await;
+    let port = base.rsplit(':').next().unwrap().to_string();
+    for url in [format!("{base}/hook"), format!("http://localhost:{port}/hook"), format!("http://[::1]:{port}/hook")] {
+        let err = deliver(&Destinations::default(), &url, SECRET, &body(), TIMEOUT).await.unwrap_err();
+        assert!(matches!(err, WebhookError::Refused(_)), "{url}: {err}");
+        assert_eq!(err.kind(), FailureKind::Permanent);
+        assert!(err.to_string().contains("loopback") && err.to_string().contains("allow_private"), "{err}");
+    }
+    // Only the listed port opens the way.
+    let other_port = Destinations::parse(&["127.0.0.1:1"]).unwrap();
+    assert!(matches!(
+        deliver(&other_port, &format!("{base}/hook"), SECRET, &body(), TIMEOUT).await,
+        Err(WebhookError::Refused(_))
+    ));
+    let this_port = Destinations::parse(&[format!("127.0.0.1:{port}")]).unwrap();
+    deliver(&this_port, &format!("{base}/hook"), SECRET, &body(), TIMEOUT).await.unwrap();
+    assert_eq!(r.seen.lock().unwrap().len(), 1, "only the allowed delivery reached the receiver");
 }

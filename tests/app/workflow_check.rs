@@ -338,3 +338,25 @@ fn cli_graph_refuses_a_broken_file() {
     let out = corridor(&["graph", "tests/workflows/broken/dead-end.yaml"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn cli_check_warns_of_a_webhook_to_a_private_or_loopback_host_and_still_accepts_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let minimal = std::fs::read_to_string(repo().join("tests/workflows/valid/minimal.yaml")).unwrap();
+    let hooks = "webhooks:\n  - {on: enter approved, url: \"http://127.0.0.1:9000/hook\", secret: env:HOOK_SECRET}\n  - {on: enter approved, url: \"http://169.254.169.254/latest\", secret: env:HOOK_SECRET}\n  - {on: enter approved, url: \"https://embassy.example/hook\", secret: env:HOOK_SECRET}\n";
+    let text = format!("{}\n{hooks}", minimal.trim_end());
+    let path = dir.path().join("hooks.yaml");
+    std::fs::write(&path, &text).unwrap();
+    let out = corridor(&["check", path.to_str().unwrap()]);
+    let printed = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "warnings do not fail the check: {printed}");
+    let warnings: Vec<&str> = printed.lines().filter(|l| l.contains(": warning: ")).collect();
+    assert_eq!(warnings.len(), 2, "{printed}");
+    let line = text.lines().position(|l| l.contains("127.0.0.1:9000")).unwrap() + 1;
+    let column = text.lines().nth(line - 1).unwrap().find("\"http://127").unwrap() + 1;
+    let expected = format!("{}:{line}:{column}: warning: ", path.display());
+    assert!(warnings[0].starts_with(&expected), "{} does not start with {expected}", warnings[0]);
+    assert!(warnings[0].contains("loopback") && warnings[0].contains("allow_private"), "{}", warnings[0]);
+    assert!(warnings[1].contains("link-local"), "{}", warnings[1]);
+    assert!(!printed.contains("error:"), "{printed}");
+}

@@ -87,7 +87,13 @@ pub struct TestApp {
 
 /// The application, serving on a free loopback port.
 pub async fn spawn(backend: Backend) -> TestApp {
-    let env = TestEnv::new(backend).await;
+    spawn_configured(backend, |_| {}).await
+}
+
+/// As [`spawn`], with the configuration changed first (timeouts, limits, allow-lists).
+pub async fn spawn_configured(backend: Backend, change: impl FnOnce(&mut Config)) -> TestApp {
+    let mut env = TestEnv::new(backend).await;
+    change(&mut env.config);
     let clock = Arc::new(ManualClock::new());
     let (engine, store) = env.start(clock.clone()).await;
     let TestEnv { mut config, config_path, database, dir } = env;
@@ -113,11 +119,9 @@ impl TestApp {
         new_user(&*self.store, email, &name, role, org, "en", Some(hash)).await
     }
 
-    /// A new API token for `user`.
+    /// A new API token for `user`, made at the engine's time with the default lifetime.
     pub async fn token(&self, user: &User) -> String {
-        let token = auth::new_token();
-        self.store.create_token(user.id, &auth::token_digest(&token), chrono::Utc::now()).await.expect("token");
-        token
+        self.engine.issue_token(user, "test", corridor_engine::tokens::DEFAULT_DAYS).await.expect("token").secret
     }
 
     pub fn actor(&self, user: &User) -> Actor {

@@ -16,7 +16,7 @@ pub mod db;
 pub mod http;
 pub mod smtp;
 
-pub use app::{TestApp, TestEnv, act, root, spawn, submitted, user};
+pub use app::{TestApp, TestEnv, act, root, spawn, spawn_configured, submitted, user};
 pub use browser::{Browser, artifacts_dir, browser};
 pub use db::{Backend, TestDatabase};
 pub use http::{Http, Page, input_value};

@@ -3,7 +3,7 @@
 //! as a plain sentence.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use corridor_engine::error::{EngineError, ErrorKind};
 use corridor_engine::fields::FieldError;
@@ -15,8 +15,13 @@ use crate::ui::i18n::Lang;
 pub enum ApiError {
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// No usable `Authorization: Bearer` header.
     #[error("{0}")]
     Unauthorized(String),
+    /// A token was presented and does not open the API (unknown, expired, revoked, its owner
+    /// disabled): RFC 6750's `invalid_token`.
+    #[error("{0}")]
+    InvalidToken(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -50,7 +55,7 @@ impl ApiError {
                 ErrorKind::Gone => StatusCode::GONE,
                 ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -74,6 +79,7 @@ impl ApiError {
                 ErrorKind::Internal => "internal",
             },
             ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::InvalidToken(_) => "invalid_token",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::TooLarge(_) => "too_large",
             ApiError::TooManyRequests(_) => "rate_limited",
@@ -123,6 +129,19 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, debug = ?self, "request failed");
         }
         let body = json!({"error": {"code": self.code(), "message": self.public_message(), "details": self.details()}});
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 section 3: every 401 names the scheme; `invalid_token` when one was sent.
+            let challenge = match &self {
+                ApiError::InvalidToken(_) => {
+                    format!("Bearer realm=\"corridor\", error=\"invalid_token\", error_description=\"{self}\"")
+                }
+                _ => "Bearer realm=\"corridor\"".to_string(),
+            };
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        response
     }
 }

@@ -11,7 +11,9 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod limits;
 pub mod metrics;
+mod serve;
 pub mod ui;
 
 pub use corridor_engine::ratelimit;
@@ -24,6 +26,10 @@ pub struct WebSettings {
     pub public_url: String,
     /// Largest request body accepted on upload routes, in bytes.
     pub max_upload_bytes: usize,
+    /// Largest request body on every other route, in bytes.
+    pub max_body_bytes: usize,
+    /// A request body that sends nothing for this long is cut off.
+    pub body_timeout: Duration,
     /// Cookies marked Secure (set when served over TLS).
     pub secure_cookies: bool,
 }
@@ -51,11 +57,17 @@ impl AppState {
 
 /// The whole application: feature routers merged, one state.
 pub fn router(state: AppState) -> Router {
+    let body_timeout = state.settings.body_timeout;
     Router::new()
         .merge(api::router(&state))
         .merge(health::router())
         .merge(ui::router(&state))
         .layer(axum::middleware::from_fn_with_state(state.clone(), ui::site_layer))
+        .layer(axum::middleware::from_fn(limits::cache_control))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::body_limit))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }
+
+pub use serve::serve;

@@ -52,6 +52,10 @@ id_type!(
     /// A firm, ministry, embassy or other organisation.
     OrganisationId
 );
+id_type!(
+    /// An API token (the `api_tokens` row id; never the secret).
+    TokenId
+);
 
 #[cfg(test)]
 mod tests {

@@ -83,6 +83,8 @@ pub struct SchedulerSettings {
     /// Backoff; `max_attempts` comes from each job.
     pub retry: RetryPolicy,
     pub webhook_timeout: StdDuration,
+    /// Special-purpose addresses webhooks may reach anyway (`[webhooks] allow_private`).
+    pub webhook_destinations: webhook::Destinations,
     /// Base of the links in messages, e.g. `https://corridor.example.gov`.
     pub public_url: String,
     /// `retention.documents_after_days`: document contents are purged that many days after
@@ -99,6 +101,7 @@ impl SchedulerSettings {
             poll_interval,
             retry: RetryPolicy::default(),
             webhook_timeout: webhook::DEFAULT_TIMEOUT,
+            webhook_destinations: webhook::Destinations::default(),
             public_url: public_url.into().trim_end_matches('/').to_string(),
             documents_retention_days: 0,
         }
@@ -200,7 +203,6 @@ pub struct Scheduler {
     engine: Arc<Engine>,
     mailer: Mailer,
     templates: EmailTemplates,
-    http: reqwest::Client,
     settings: SchedulerSettings,
 }
 
@@ -211,12 +213,9 @@ impl Scheduler {
         templates: EmailTemplates,
         settings: SchedulerSettings,
     ) -> Result<Arc<Self>, SchedulerError> {
-        let http = reqwest::Client::builder()
-            .timeout(settings.webhook_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| SchedulerError::Http(e.to_string()))?;
-        Ok(Arc::new(Scheduler { engine, mailer, templates, http, settings }))
+        // Webhooks build their HTTP client per delivery, pinned to the addresses checked
+        // (see `webhook::deliver_with`).
+        Ok(Arc::new(Scheduler { engine, mailer, templates, settings }))
     }
 
     pub fn settings(&self) -> &SchedulerSettings {
@@ -608,7 +607,7 @@ impl Scheduler {
             .ok_or_else(|| Failure::permanent("the webhook has no secret; add `secret: env:NAME` to the workflow"))?;
         // The signature carries wall-clock time: the receiver compares it with its own clock.
         match webhook::deliver_with(
-            &self.http,
+            &self.settings.webhook_destinations,
             &p.url,
             secret,
             &p.event,

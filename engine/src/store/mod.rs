@@ -18,6 +18,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
 pub use crate::model::{AccessKind, AccessQuery, AccessRecord, NewAccess, Readable, StateScope};
+pub use crate::model::{ApiToken, NewToken, TokenId};
 pub use crate::model::{
     ApplicationEdit, ApplicationFilter, ApplicationHead, ApplicationId, ApplicationRecord, AuditEvent, Checkpoint,
     CheckpointHead, DeadlineChange, DocumentRecord, Job, JobId, JobKind, JobStatus, NewApplication, NewAuditEvent,
@@ -61,12 +62,29 @@ pub enum StoreError {
     /// A workflow file changed but kept its version number.
     #[error("workflow {id} version {version} is already stored with different content; raise `version` in the file")]
     WorkflowChanged { id: String, version: i64 },
+    /// Text the database cannot store (PostgreSQL refuses NUL in text and in JSON strings).
+    /// Inputs are checked before they get here; this keeps any that is not from a 500.
+    #[error("the text given cannot be stored (it holds a NUL or another character the database refuses)")]
+    UnstorableText,
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        // 22021 character_not_in_repertoire (NUL in text), 22P05 untranslatable_character
+        // (\u0000 in jsonb).
+        match &e {
+            sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("22021" | "22P05")) => {
+                StoreError::UnstorableText
+            }
+            _ => StoreError::Database(e),
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -111,17 +129,30 @@ pub trait UserStore: Send + Sync {
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
     async fn users(&self) -> StoreResult<Vec<User>>;
     async fn users_with_role(&self, role: &Role) -> StoreResult<Vec<User>>;
-    async fn set_user_password(&self, id: UserId, password_hash: &str) -> StoreResult<()>;
+    /// A new password, and in the same transaction every live API token of the user revoked
+    /// at `now` and every session ended: whoever held the old secret holds nothing.
+    async fn set_user_password(&self, id: UserId, password_hash: &str, now: DateTime<Utc>) -> StoreResult<()>;
     async fn set_user_role(&self, id: UserId, role: &Role) -> StoreResult<()>;
-    async fn set_user_disabled(&self, id: UserId, disabled: bool) -> StoreResult<()>;
+    /// Disabling also revokes (at `now`) every live API token and ends every session of the
+    /// user, in the same transaction. Enabling gives nothing back.
+    async fn set_user_disabled(&self, id: UserId, disabled: bool, now: DateTime<Utc>) -> StoreResult<()>;
     async fn set_user_language(&self, id: UserId, language: &str) -> StoreResult<()>;
 }
 
 /// API tokens, stored by their SHA-256 hex digest.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    async fn create_token(&self, user_id: UserId, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()>;
-    async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<User>>;
+    async fn create_token(&self, token: NewToken) -> StoreResult<ApiToken>;
+    /// The token with this digest and its owner, whatever its state: the engine decides.
+    async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<(ApiToken, User)>>;
+    async fn token(&self, id: TokenId) -> StoreResult<ApiToken>;
+    /// Every token (only `user_id`'s when given), newest first.
+    async fn tokens(&self, user_id: Option<UserId>) -> StoreResult<Vec<ApiToken>>;
+    /// Revoke a token at `now`; false (nothing written) when it was already revoked.
+    async fn revoke_token(&self, id: TokenId, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// Record a use at `now` unless one is recorded after `not_since` (one conditional
+    /// UPDATE, so that a busy token is written at most once per interval). True when written.
+    async fn touch_token(&self, id: TokenId, now: DateTime<Utc>, not_since: DateTime<Utc>) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -408,7 +439,7 @@ fn write_error(e: sqlx::Error, duplicate: impl FnOnce() -> String, missing: &'st
     } else if is_foreign_key_violation(&e) {
         StoreError::NotFound(missing)
     } else {
-        StoreError::Database(e)
+        StoreError::from(e)
     }
 }
 
@@ -461,6 +492,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "queue", include_str!("../../../migrations/sqlite/0003_queue.sql")),
     (4, "audit_checkpoints", include_str!("../../../migrations/sqlite/0004_audit_checkpoints.sql")),
     (5, "access log", include_str!("../../../migrations/sqlite/0005_access_log.sql")),
+    (7, "tokens", include_str!("../../../migrations/sqlite/0007_tokens.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
@@ -468,6 +500,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "queue", include_str!("../../../migrations/postgres/0003_queue.sql")),
     (4, "audit_checkpoints", include_str!("../../../migrations/postgres/0004_audit_checkpoints.sql")),
     (5, "access log", include_str!("../../../migrations/postgres/0005_access_log.sql")),
+    (7, "tokens", include_str!("../../../migrations/postgres/0007_tokens.sql")),
 ];
 
 fn migrator(set: &'static [(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {

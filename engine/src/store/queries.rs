@@ -60,6 +60,13 @@ impl Column for UserId {
     }
 }
 
+impl Column for crate::model::TokenId {
+    type Raw = i64;
+    fn wrap(raw: i64) -> Self {
+        crate::model::TokenId::new(raw)
+    }
+}
+
 impl Column for OrganisationId {
     type Raw = i64;
     fn wrap(raw: i64) -> Self {
@@ -92,6 +99,7 @@ macro_rules! shared_queries {
             use super::{CLAIM_JOBS_SQL, Db, TRANSITION_CONTEXT_SQL, $store, ts};
             use $crate::store::queries::from_row;
             use $crate::role::Role;
+            use $crate::store::{ApiToken, NewToken, TokenId};
             use $crate::store::{
                 ApplicationEdit, ApplicationFilter, ApplicationId, ApplicationRecord, ApplicationStore, AuditEvent,
                 AccessKind, AccessQuery, AccessRecord, AccessStore, NewAccess, RetentionStore, StateScope,
@@ -119,6 +127,32 @@ macro_rules! shared_queries {
                 Ok(from_row!(row, User {
                     email, name, role, password_hash, language, disabled, created_at; wrap id, organisation_id
                 }))
+            }
+
+            /// A token row read through [`TOKEN_COLUMNS`]'s names (they clash with the user's).
+            fn api_token(row: &DbRow) -> StoreResult<ApiToken> {
+                Ok(ApiToken {
+                    id: TokenId::new(row.try_get("token_id")?),
+                    user_id: UserId::new(row.try_get("token_user_id")?),
+                    user_email: row.try_get("token_user_email")?,
+                    user_name: row.try_get("token_user_name")?,
+                    name: row.try_get("token_name")?,
+                    created_at: row.try_get("token_created_at")?,
+                    expires_at: row.try_get("token_expires_at")?,
+                    last_used_at: row.try_get("token_last_used_at")?,
+                    revoked_at: row.try_get("token_revoked_at")?,
+                })
+            }
+
+            /// Revoke every live token of a user and end every session, inside `tx`.
+            async fn revoke_user_credentials(tx: &mut Tx, id: UserId, now: DateTime<Utc>) -> StoreResult<()> {
+                sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                    .bind(ts(now))
+                    .bind(id.get())
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id.get()).execute(&mut **tx).await?;
+                Ok(())
             }
 
             fn application(row: &DbRow) -> StoreResult<ApplicationRecord> {
@@ -622,13 +656,22 @@ macro_rules! shared_queries {
                     rows.iter().map(user).collect()
                 }
 
-                async fn set_user_password(&self, id: UserId, password_hash: &str) -> StoreResult<()> {
+                async fn set_user_password(
+                    &self,
+                    id: UserId,
+                    password_hash: &str,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<()> {
+                    let mut tx = self.write_tx().await?;
                     let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
                         .bind(password_hash)
                         .bind(id.get())
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
-                    not_found_unless_one(done.rows_affected(), "user")
+                    not_found_unless_one(done.rows_affected(), "user")?;
+                    revoke_user_credentials(&mut tx, id, now).await?;
+                    tx.commit().await?;
+                    Ok(())
                 }
 
                 async fn set_user_role(&self, id: UserId, role: &Role) -> StoreResult<()> {
@@ -640,13 +683,19 @@ macro_rules! shared_queries {
                     not_found_unless_one(done.rows_affected(), "user")
                 }
 
-                async fn set_user_disabled(&self, id: UserId, disabled: bool) -> StoreResult<()> {
+                async fn set_user_disabled(&self, id: UserId, disabled: bool, now: DateTime<Utc>) -> StoreResult<()> {
+                    let mut tx = self.write_tx().await?;
                     let done = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
                         .bind(disabled)
                         .bind(id.get())
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
-                    not_found_unless_one(done.rows_affected(), "user")
+                    not_found_unless_one(done.rows_affected(), "user")?;
+                    if disabled {
+                        revoke_user_credentials(&mut tx, id, now).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
                 }
 
                 async fn set_user_language(&self, id: UserId, language: &str) -> StoreResult<()> {
@@ -661,26 +710,86 @@ macro_rules! shared_queries {
 
             #[async_trait]
             impl TokenStore for $store {
-                async fn create_token(&self, user_id: UserId, token_hash: &str, now: DateTime<Utc>) -> StoreResult<()> {
-                    sqlx::query("INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES ($1, $2, $3)")
-                        .bind(user_id.get())
-                        .bind(token_hash)
-                        .bind(ts(now))
-                        .execute(&self.pool)
-                        .await
-                        .map_err(|e| write_error(e, || "this token".to_string(), "user"))?;
-                    Ok(())
+                async fn create_token(&self, new: NewToken) -> StoreResult<ApiToken> {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO api_tokens (user_id, token_hash, name, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    )
+                    .bind(new.user_id.get())
+                    .bind(&new.token_hash)
+                    .bind(&new.name)
+                    .bind(ts(new.created_at))
+                    .bind(ts(new.expires_at))
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(|e| write_error(e, || "this token".to_string(), "user"))?;
+                    self.token(TokenId::new(id)).await
                 }
 
-                async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<User>> {
+                async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<(ApiToken, User)>> {
                     let row = sqlx::query(
-                        "SELECT u.* FROM api_tokens t JOIN users u ON u.id = t.user_id \
-                         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND NOT u.disabled",
+                        "SELECT t.id AS token_id, t.user_id AS token_user_id, u.email AS token_user_email, u.name AS token_user_name, t.name AS token_name, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.last_used_at AS token_last_used_at, t.revoked_at AS token_revoked_at, u.* \
+                         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1",
                     )
                     .bind(token_hash)
                     .fetch_optional(&self.pool)
                     .await?;
-                    row.as_ref().map(user).transpose()
+                    row.map(|r| Ok((api_token(&r)?, user(&r)?))).transpose()
+                }
+
+                async fn token(&self, id: TokenId) -> StoreResult<ApiToken> {
+                    let row = sqlx::query(
+                        "SELECT t.id AS token_id, t.user_id AS token_user_id, u.email AS token_user_email, u.name AS token_user_name, t.name AS token_name, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.last_used_at AS token_last_used_at, t.revoked_at AS token_revoked_at \
+                         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1",
+                    )
+                    .bind(id.get())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    api_token(&row.ok_or(StoreError::NotFound("token"))?)
+                }
+
+                async fn tokens(&self, user_id: Option<UserId>) -> StoreResult<Vec<ApiToken>> {
+                    let rows = sqlx::query(
+                        "SELECT t.id AS token_id, t.user_id AS token_user_id, u.email AS token_user_email, u.name AS token_user_name, t.name AS token_name, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.last_used_at AS token_last_used_at, t.revoked_at AS token_revoked_at \
+                         FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                         WHERE $1 IS NULL OR t.user_id = $1 ORDER BY t.created_at DESC, t.id DESC",
+                    )
+                    .bind(user_id.map(|u| u.get()))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter().map(api_token).collect()
+                }
+
+                async fn revoke_token(&self, id: TokenId, now: DateTime<Utc>) -> StoreResult<bool> {
+                    let done = sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                        .bind(ts(now))
+                        .bind(id.get())
+                        .execute(&self.pool)
+                        .await?;
+                    if done.rows_affected() == 0 {
+                        // Tell an unknown token from one already revoked.
+                        self.token(id).await?;
+                        return Ok(false);
+                    }
+                    Ok(true)
+                }
+
+                async fn touch_token(
+                    &self,
+                    id: TokenId,
+                    now: DateTime<Utc>,
+                    not_since: DateTime<Utc>,
+                ) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "UPDATE api_tokens SET last_used_at = $1 \
+                         WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",
+                    )
+                    .bind(ts(now))
+                    .bind(id.get())
+                    .bind(ts(not_since))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
                 }
             }
 

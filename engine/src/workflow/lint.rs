@@ -353,6 +353,30 @@ fn check_rules(w: &Workflow, m: &SourceMap, p: &mut Problems) {
     }
     for (h, hm) in w.webhooks.iter().zip(&m.webhooks) {
         check_trigger(w, &h.on, hm.on, p);
+        if let Some(what) = special_webhook_host(&h.url) {
+            p.warning(
+                hm.url,
+                format!(
+                    "webhook `url` points at {what}: delivery is refused unless `[webhooks] allow_private` in the \
+                     configuration lists it"
+                ),
+            );
+        }
+    }
+}
+
+/// What a webhook URL written in the file names, when it is a loopback, private, link-local
+/// or other special-purpose host (a literal address, or `localhost`). `env:` URLs are read
+/// at delivery and checked then.
+fn special_webhook_host(url: &str) -> Option<&'static str> {
+    let parsed = reqwest::Url::parse(url.trim()).ok()?;
+    match parsed.host()? {
+        url::Host::Ipv4(ip) => crate::webhook::special_address(ip.into()),
+        url::Host::Ipv6(ip) => crate::webhook::special_address(ip.into()),
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            (name == "localhost" || name.ends_with(".localhost")).then_some("a loopback address (localhost)")
+        }
     }
 }
 

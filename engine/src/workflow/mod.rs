@@ -41,6 +41,13 @@ impl LintContext {
     }
 }
 
+/// An error rejects the file; a warning is shown by `corridor check` and the file still loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
 /// One problem in a workflow file, at the line and column (1-based) of the node at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -48,11 +55,22 @@ pub struct Diagnostic {
     pub line: u32,
     pub column: u32,
     pub message: String,
+    pub severity: Severity,
+}
+
+impl Diagnostic {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: error: {}", self.path.display(), self.line, self.column, self.message)
+        let severity = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{}:{}:{}: {severity}: {}", self.path.display(), self.line, self.column, self.message)
     }
 }
 
@@ -61,6 +79,7 @@ impl fmt::Display for Diagnostic {
 pub(crate) struct Problem {
     pub pos: Pos,
     pub message: String,
+    pub severity: Severity,
 }
 
 /// Collects the problems of one file.
@@ -72,11 +91,18 @@ impl Problems {
         // A position of 0 means "unknown" (serde-saphyr cannot always tell); point at the
         // start of the file rather than at a line that does not exist.
         let pos = if pos.line == 0 { Pos { line: 1, column: 1 } } else { pos };
-        self.0.push(Problem { pos, message: message.into() });
+        self.0.push(Problem { pos, message: message.into(), severity: Severity::Error });
     }
 
+    /// Something worth a look that does not make the file invalid.
+    pub fn warning(&mut self, pos: Pos, message: impl Into<String>) {
+        let pos = if pos.line == 0 { Pos { line: 1, column: 1 } } else { pos };
+        self.0.push(Problem { pos, message: message.into(), severity: Severity::Warning });
+    }
+
+    /// No errors (warnings may be there).
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        !self.0.iter().any(|p| p.severity == Severity::Error)
     }
 
     fn into_diagnostics(self, path: &Path) -> Vec<Diagnostic> {
@@ -90,6 +116,7 @@ impl Problems {
                 line: p.pos.line,
                 column: p.pos.column,
                 message: p.message,
+                severity: p.severity,
             })
             .collect()
     }
@@ -98,12 +125,16 @@ impl Problems {
 /// Parse and check one workflow file. `path` is used in messages only; `source` is the
 /// file's text. Either the checked workflow, or every problem found, sorted by position.
 pub fn parse_workflow(path: &Path, source: &str, ctx: &LintContext) -> Result<Workflow, Vec<Diagnostic>> {
-    parse_with_position(path, source, ctx).map(|(w, _)| w)
+    parse_with_position(path, source, ctx).map(|(w, _, _)| w)
 }
 
 /// As [`parse_workflow`], also giving the position of the workflow's id (for messages about
-/// the file as a whole).
-fn parse_with_position(path: &Path, source: &str, ctx: &LintContext) -> Result<(Workflow, Pos), Vec<Diagnostic>> {
+/// the file as a whole) and the warnings of a valid file.
+fn parse_with_position(
+    path: &Path,
+    source: &str,
+    ctx: &LintContext,
+) -> Result<(Workflow, Pos, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut problems = Problems::default();
     let tree = match yaml::load(source) {
         Ok(tree) => tree,
@@ -114,12 +145,17 @@ fn parse_with_position(path: &Path, source: &str, ctx: &LintContext) -> Result<(
     };
     let (workflow, map) = parse::decode(&tree, source, &mut problems);
     lint::check(&workflow, &map, ctx, &mut problems);
-    if problems.is_empty() { Ok((workflow, map.id)) } else { Err(problems.into_diagnostics(path)) }
+    if problems.is_empty() {
+        Ok((workflow, map.id, problems.into_diagnostics(path)))
+    } else {
+        Err(problems.into_diagnostics(path))
+    }
 }
 
 /// Check files or directories (every `*.yaml` / `*.yml` directly inside a directory, in name
-/// order). Returns the valid workflows and every problem found. Two files that declare the
-/// same workflow id and version are an error.
+/// order). Returns the valid workflows and every problem found (errors and warnings; a file
+/// with warnings only is valid). Two files that declare the same workflow id and version are
+/// an error.
 pub fn check_paths(paths: &[PathBuf], ctx: &LintContext) -> (Vec<Workflow>, Vec<Diagnostic>) {
     let mut files = Vec::new();
     let mut diagnostics = Vec::new();
@@ -159,7 +195,8 @@ pub fn check_paths(paths: &[PathBuf], ctx: &LintContext) -> (Vec<Workflow>, Vec<
             continue;
         };
         match parse_with_position(&file, &source, ctx) {
-            Ok((workflow, id_pos)) => {
+            Ok((workflow, id_pos, mut warnings)) => {
+                diagnostics.append(&mut warnings);
                 let key = (workflow.id.clone(), workflow.version);
                 if let Some(first) = seen.get(&key) {
                     diagnostics.push(Diagnostic {
@@ -172,6 +209,7 @@ pub fn check_paths(paths: &[PathBuf], ctx: &LintContext) -> (Vec<Workflow>, Vec<
                             workflow.version,
                             first.display()
                         ),
+                        severity: Severity::Error,
                     });
                 } else {
                     seen.insert(key, file.clone());
@@ -185,7 +223,7 @@ pub fn check_paths(paths: &[PathBuf], ctx: &LintContext) -> (Vec<Workflow>, Vec<
 }
 
 fn file_problem(path: &Path, message: String) -> Diagnostic {
-    Diagnostic { path: path.to_path_buf(), line: 1, column: 1, message }
+    Diagnostic { path: path.to_path_buf(), line: 1, column: 1, message, severity: Severity::Error }
 }
 
 /// "ministry_review" -> "Ministry review".
@@ -271,7 +309,13 @@ mod tests {
 
     #[test]
     fn diagnostic_display() {
-        let d = Diagnostic { path: "w/x.yaml".into(), line: 3, column: 7, message: "bad".into() };
+        let d = Diagnostic {
+            path: "w/x.yaml".into(),
+            line: 3,
+            column: 7,
+            message: "bad".into(),
+            severity: Severity::Error,
+        };
         assert_eq!(d.to_string(), "w/x.yaml:3:7: error: bad");
     }
 

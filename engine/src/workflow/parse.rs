@@ -79,6 +79,8 @@ pub(crate) struct RuleMap {
     pub on: Pos,
     pub to: Pos,
     pub template: Pos,
+    /// A webhook's `url`.
+    pub url: Pos,
 }
 
 /// A value and where it was written.
@@ -1272,7 +1274,7 @@ fn decode_notify(p: &mut Problems, node: &Node) -> Option<(NotifyRule, RuleMap)>
     let (on, to, tpl) = (on?, to?, tpl?);
     Some((
         NotifyRule { on: on.v, email: recipient(&to.v), template: tpl.v, pos: node.pos },
-        RuleMap { on: on.pos, to: to.pos, template: tpl.pos },
+        RuleMap { on: on.pos, to: to.pos, template: tpl.pos, ..RuleMap::default() },
     ))
 }
 
@@ -1306,7 +1308,7 @@ fn decode_schedule(p: &mut Problems, node: &Node) -> Option<(ScheduleDef, RuleMa
             template: tpl.v,
             pos: node.pos,
         },
-        RuleMap { on: cron.pos, to: to.pos, template: tpl.pos },
+        RuleMap { on: cron.pos, to: to.pos, template: tpl.pos, ..RuleMap::default() },
     ))
 }
 
@@ -1329,7 +1331,10 @@ fn decode_webhook(p: &mut Problems, node: &Node) -> Option<(WebhookDef, RuleMap)
         None => None,
     };
     let (on, url) = (on?, url?);
-    Some((WebhookDef { on: on.v, url: url.v, secret, pos: node.pos }, RuleMap { on: on.pos, ..RuleMap::default() }))
+    Some((
+        WebhookDef { on: on.v, url: url.v, secret, pos: node.pos },
+        RuleMap { on: on.pos, url: url.pos, ..RuleMap::default() },
+    ))
 }
 
 #[cfg(test)]

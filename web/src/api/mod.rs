@@ -21,7 +21,7 @@ use corridor_engine::workflow::{Target, Workflow};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::extract::{ApiJson, ApiUser, reference as parse_reference};
+use crate::extract::{ApiJson, ApiUser, UploadProblem, read_upload, reference as parse_reference};
 use crate::ui::i18n::Lang;
 use crate::{ApiError, ApiResult, AppState};
 
@@ -44,7 +44,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/v1/admin/access-log", get(access_log))
         .route("/api/v1/workflows", get(list_workflows))
         .route("/api/v1/workflows/{id}", get(get_workflow))
-        .route("/api/v1/status/{reference}", get(public_status))
+        .route("/api/v1/status", post(public_status))
+        .route("/api/v1/status/{reference}", post(public_status_of).get(status_by_query_gone))
         .route("/api/openapi.json", get(openapi::spec))
         .fallback(|| async { ApiError::NotFound("No such API route".into()) })
 }
@@ -282,6 +283,16 @@ async fn refuse_oversized_upload(
     let Some(declared) = declared.filter(|&n| n > limit as u64) else {
         return next.run(request).await;
     };
+    // Only a caller with a valid token is worth reading a large body for.
+    let (mut parts, body) = request.into_parts();
+    if let Err(refused) =
+        <ApiUser as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await
+    {
+        let mut response = refused.into_response();
+        response.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        return response;
+    }
+    let request = axum::extract::Request::from_parts(parts, body);
     const DRAIN_AT_MOST: u64 = 128 * 1024 * 1024;
     if declared <= DRAIN_AT_MOST {
         use futures_util::StreamExt;
@@ -298,30 +309,36 @@ async fn upload_document(
     Path(reference): Path<String>,
     mut multipart: Multipart,
 ) -> ApiResult<Response> {
-    let mut kind = None;
-    let mut file: Option<(String, Vec<u8>)> = None;
-    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
-        match field.name() {
-            Some("kind") => kind = Some(field.text().await.map_err(multipart_error)?.trim().to_string()),
-            Some("file") => {
-                let name = field.file_name().unwrap_or("document").to_string();
-                let bytes = field.bytes().await.map_err(multipart_error)?;
-                file = Some((name, bytes.to_vec()));
-            }
-            _ => {}
+    let upload = match read_upload(&mut multipart, state.settings.max_upload_bytes).await {
+        Ok(u) => u,
+        Err(UploadProblem::TooLarge { field: "file", max }) => {
+            let mb = max as f64 / (1024.0 * 1024.0);
+            return Err(ApiError::TooLarge(format!(
+                "The file (`file`) is too large to upload: the limit is {mb:.0} MB"
+            )));
         }
-    }
+        Err(UploadProblem::TooLarge { field, .. }) => {
+            return Err(EngineError::invalid(vec![FieldError::new(field, FieldProblem::TooLong { max: 200 })]).into());
+        }
+        Err(UploadProblem::Repeated(field)) => {
+            return Err(ApiError::BadRequest(format!("Send one `{field}` per upload")));
+        }
+        Err(UploadProblem::Unreadable(e)) => return Err(multipart_error(e)),
+    };
     let mut missing = Vec::new();
-    if kind.as_deref().is_none_or(str::is_empty) {
+    if upload.kind.as_deref().is_none_or(str::is_empty) {
         missing.push(FieldError::new("kind", FieldProblem::Required).labelled("The kind of document (`kind`)"));
+    } else if upload.kind.as_deref().is_some_and(corridor_engine::fields::has_control) {
+        missing.push(FieldError::new("kind", FieldProblem::ControlCharacter).labelled("The kind of document (`kind`)"));
     }
-    if file.is_none() {
+    if upload.file.is_none() {
         missing.push(FieldError::new("file", FieldProblem::Required).labelled("File (`file`)"));
     }
     if !missing.is_empty() {
         return Err(EngineError::invalid(missing).into());
     }
-    let (kind, (filename, bytes)) = (kind.unwrap_or_default(), file.unwrap_or_default());
+    let (kind, (filename, bytes)) = (upload.kind.unwrap_or_default(), upload.file.unwrap_or_default());
+    let filename = if filename.is_empty() { "document".to_string() } else { filename };
     let doc = state.engine.upload_document(&actor, &parse_reference(&reference)?, &kind, &filename, &bytes).await?;
     Ok((StatusCode::CREATED, Json(document_json(&doc))).into_response())
 }
@@ -346,20 +363,45 @@ async fn download_document(
 }
 
 /// A stored document, sent with its sniffed type; never rendered as HTML by the browser.
+/// Never stored by a cache or a shared proxy: documents and personal data.
+pub const NO_STORE: &str = "no-store";
+
 pub fn document_response(doc: &DocumentRecord, bytes: Vec<u8>, attachment: bool) -> Response {
-    let ascii_name: String =
-        doc.filename.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ')).collect();
-    let disposition = format!("{}; filename=\"{}\"", if attachment { "attachment" } else { "inline" }, ascii_name);
     (
         [
             (header::CONTENT_TYPE, doc.content_type.clone()),
-            (header::CONTENT_DISPOSITION, disposition),
+            (header::CONTENT_DISPOSITION, content_disposition(&doc.filename, attachment)),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
             (header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox".to_string()),
+            (header::CACHE_CONTROL, NO_STORE.to_string()),
         ],
         bytes,
     )
         .into_response()
+}
+
+/// RFC 6266: an ASCII `filename` for old clients, and the name itself as `filename*`
+/// (RFC 8187, UTF-8, percent-encoded). The name is cleaned again here, so that one stored
+/// before names were cleaned of bidi characters is not sent with them.
+pub fn content_disposition(filename: &str, attachment: bool) -> String {
+    let name = corridor_engine::service::clean_filename(filename);
+    let ascii: String =
+        name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ')).collect();
+    // A name with no ASCII letters keeps at least its extension for old clients.
+    let ascii = ascii.trim();
+    let ascii = if ascii.is_empty() || ascii.starts_with('.') { format!("document{ascii}") } else { ascii.to_string() };
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let kind = if attachment { "attachment" } else { "inline" };
+    format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 async fn take_transition(
@@ -480,32 +522,101 @@ async fn get_workflow(
     Ok(Json(workflow_json(&wf)))
 }
 
+/// The public status look-up's body: the passport number travels here, never in the URL
+/// (which proxies and logs keep).
 #[derive(Deserialize)]
-struct StatusQuery {
-    passport: Option<String>,
+#[serde(deny_unknown_fields)]
+struct StatusBody {
+    /// Given in the path instead for `POST /api/v1/status/{reference}`.
+    reference: Option<String>,
+    passport: String,
 }
 
+/// `POST /api/v1/status` with `{"reference", "passport"}`.
 async fn public_status(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(body): ApiJson<StatusBody>,
+) -> ApiResult<Response> {
+    let Some(reference) = body.reference.clone().filter(|r| !r.trim().is_empty()) else {
+        return Err(EngineError::invalid(vec![
+            FieldError::new("reference", FieldProblem::Required).labelled("Reference (`reference`)"),
+        ])
+        .into());
+    };
+    look_up_status(&state, addr, &reference, &body.passport).await
+}
+
+/// `POST /api/v1/status/{reference}` with `{"passport"}`.
+async fn public_status_of(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Path(reference): Path<String>,
-    Query(q): Query<StatusQuery>,
-) -> ApiResult<Json<Value>> {
+    ApiJson(body): ApiJson<StatusBody>,
+) -> ApiResult<Response> {
+    if body.reference.as_deref().is_some_and(|r| r.trim() != reference) {
+        return Err(ApiError::BadRequest("The body's `reference` differs from the one in the path".into()));
+    }
+    look_up_status(&state, addr, &reference, &body.passport).await
+}
+
+/// The old `GET /api/v1/status/{reference}?passport=` put the passport number in the URL. It
+/// is gone (410), and says what to send instead; nothing is looked up.
+async fn status_by_query_gone() -> Response {
+    let body = json!({"error": {
+        "code": "gone",
+        "message": "Send the passport number in a POST body: POST /api/v1/status/{reference} with {\"passport\": \"...\"}",
+        "details": [],
+    }});
+    (StatusCode::GONE, Json(body)).into_response()
+}
+
+async fn look_up_status(state: &AppState, addr: SocketAddr, reference: &str, passport: &str) -> ApiResult<Response> {
     if !state.status_limiter.allow(&addr.ip().to_string()) {
         return Err(ApiError::TooManyRequests(
             "Too many status look-ups from your address; wait a minute and try again".into(),
         ));
     }
-    let passport = q.passport.unwrap_or_default();
-    let status = match parse_reference(&reference) {
-        Ok(reference) => state.engine.public_status(&reference, &passport).await,
+    if passport.trim().is_empty() {
+        return Err(EngineError::invalid(vec![
+            FieldError::new("passport", FieldProblem::Required).labelled("Passport number (`passport`)"),
+        ])
+        .into());
+    }
+    let status = match parse_reference(reference.trim()) {
+        Ok(reference) => state.engine.public_status(&reference, passport).await,
         Err(unknown) => Err(unknown),
     };
     match status {
-        Ok(s) => Ok(Json(json!({"reference": s.reference, "status": s.status, "next_steps": s.next_steps}))),
+        Ok(s) => {
+            Ok(Json(json!({"reference": s.reference, "status": s.status, "next_steps": s.next_steps})).into_response())
+        }
         Err(EngineError::NotFound(_)) => {
             Err(ApiError::NotFound("No application matches that reference and passport number".into()))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_disposition;
+
+    #[test]
+    fn downloads_name_the_file_as_rfc_6266_says() {
+        assert_eq!(
+            content_disposition("letter.pdf", true),
+            "attachment; filename=\"letter.pdf\"; filename*=UTF-8''letter.pdf"
+        );
+        assert_eq!(
+            content_disposition("invoice\u{202E}fdp.exe", false),
+            "inline; filename=\"invoicefdp.exe\"; filename*=UTF-8''invoicefdp.exe",
+            "a name stored before names were cleaned is cleaned again"
+        );
+        assert_eq!(
+            content_disposition("خطاب التوظيف.pdf", true),
+            "attachment; filename=\"document.pdf\"; filename*=UTF-8''%D8%AE%D8%B7%D8%A7%D8%A8%20%D8%A7%D9%84%D8%AA%D9%88%D8%B8%D9%8A%D9%81.pdf"
+        );
+        assert!(!content_disposition("a\"b;c.pdf", true).contains("a\"b"), "no quote breaks out of the header value");
     }
 }

@@ -37,10 +37,12 @@ use crate::AppState;
 use crate::extract::reference as parse_reference;
 
 mod holidays;
+mod tokens;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(holidays::routes())
+        .merge(tokens::routes())
         .route("/admin", get(index))
         .route("/admin/users", get(users))
         .route("/admin/users/new", get(new_user_form).post(create_user))

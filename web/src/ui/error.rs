@@ -33,6 +33,10 @@ pub enum UiError {
     /// An action that is no longer open (someone moved the application on).
     #[error("no longer possible: {0}")]
     Conflict(String),
+    /// Input the engine refused that the page has no form to show it on (a search with a
+    /// control character in it).
+    #[error("input refused: {0}")]
+    Invalid(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -47,7 +51,8 @@ impl From<EngineError> for UiError {
             ErrorKind::Conflict | ErrorKind::ActionNotOpen => UiError::Conflict(e.to_string()),
             ErrorKind::TooLarge => UiError::TooLarge,
             ErrorKind::Gone => UiError::Gone,
-            ErrorKind::Unprocessable | ErrorKind::BadRequest => UiError::Conflict(e.to_string()),
+            ErrorKind::Unprocessable => UiError::Invalid(e.to_string()),
+            ErrorKind::BadRequest => UiError::Conflict(e.to_string()),
             ErrorKind::Internal => UiError::Internal(format!("{e:?}")),
         }
     }
@@ -83,6 +88,7 @@ pub enum PageError {
     TooLarge,
     Conflict,
     Gone,
+    Invalid,
     Internal,
 }
 
@@ -95,6 +101,7 @@ impl PageError {
             PageError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             PageError::Conflict => StatusCode::CONFLICT,
             PageError::Gone => StatusCode::GONE,
+            PageError::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -109,6 +116,7 @@ impl PageError {
             PageError::TooLarge => "too_large",
             PageError::Conflict => "conflict",
             PageError::Gone => "gone",
+            PageError::Invalid => "invalid",
             PageError::Internal => "internal",
         }
     }
@@ -147,6 +155,10 @@ impl IntoResponse for UiError {
             UiError::Conflict(why) => {
                 tracing::info!(why, "action no longer open");
                 page_error(PageError::Conflict)
+            }
+            UiError::Invalid(why) => {
+                tracing::info!(why, "input refused");
+                page_error(PageError::Invalid)
             }
             UiError::Internal(detail) => {
                 tracing::error!(detail, "page failed");

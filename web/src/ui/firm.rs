@@ -490,25 +490,17 @@ async fn upload(
 ) -> UiResult<Response> {
     let actor = applicant(&ctx)?;
     let lang = ctx.lang;
-    let mut kind = String::new();
-    let mut file: Option<(String, Vec<u8>)> = None;
-    while let Some(field) = multipart.next_field().await.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            UiError::TooLarge
-        } else {
-            UiError::Conflict(format!("unreadable upload: {e}"))
+    let upload = crate::extract::read_upload(&mut multipart, state.settings.max_upload_bytes).await.map_err(|e| {
+        use crate::extract::UploadProblem;
+        match e {
+            UploadProblem::TooLarge { .. } => UiError::TooLarge,
+            UploadProblem::Unreadable(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => UiError::TooLarge,
+            UploadProblem::Unreadable(e) => UiError::Conflict(format!("unreadable upload: {e}")),
+            UploadProblem::Repeated(field) => UiError::Conflict(format!("`{field}` sent twice")),
         }
-    })? {
-        match field.name() {
-            Some("kind") => kind = field.text().await.unwrap_or_default().trim().to_string(),
-            Some("file") => {
-                let name = field.file_name().unwrap_or("").to_string();
-                let bytes = field.bytes().await.map_err(|_| UiError::TooLarge)?;
-                file = Some((name, bytes.to_vec()));
-            }
-            _ => {}
-        }
-    }
+    })?;
+    let kind = upload.kind.unwrap_or_default();
+    let file = upload.file;
     let case = parse_reference(&reference)?;
     let view = state.engine.application(&actor, &case).await?;
     let Some(def) = view.workflow.document(&kind).cloned() else { return Err(UiError::NotFound) };

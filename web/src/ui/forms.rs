@@ -285,6 +285,7 @@ pub fn field_error_message(lang: Lang, error: &FieldError) -> String {
             i18n::t_args(lang, "documents.error.type", &[("label", mid), ("types", types_words(lang, accepted))])
         }
         FieldProblem::NotEligible => i18n::t(lang, "case.error.assignee"),
+        FieldProblem::ControlCharacter => i18n::t_args(lang, "field_error.control_character", &[("label", label)]),
     }
 }
 

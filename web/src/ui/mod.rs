@@ -52,6 +52,7 @@ pub const NAV: &[NavEntry] = &[
     NavEntry { shown_to: Audience::Admin, href: "/admin/access", key: "admin.nav.access" },
     NavEntry { shown_to: Audience::Admin, href: "/admin/jobs", key: "admin.nav.jobs" },
     NavEntry { shown_to: Audience::Admin, href: "/admin/holidays", key: "admin.holidays.nav" },
+    NavEntry { shown_to: Audience::Admin, href: "/admin/tokens", key: "admin.tokens.nav" },
     NavEntry { shown_to: Audience::Staff, href: "/queue", key: "nav.queue" },
     NavEntry { shown_to: Audience::Supervisor, href: "/queue/late", key: "nav.late" },
     NavEntry { shown_to: Audience::Staff, href: "/lookup", key: "nav.lookup" },

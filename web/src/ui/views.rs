@@ -63,6 +63,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "admin/access.html",
     "admin/holidays.html",
     "admin/holiday_changed.html",
+    "admin/tokens.html",
     "partials/timeline.html",
     "partials/summary.html",
 ];
@@ -308,7 +309,7 @@ mod tests {
     #[test]
     fn error_pages_have_their_messages() {
         use super::super::error::PageError::*;
-        for kind in [NotFound, Forbidden, Csrf, RateLimited, TooLarge, Conflict, Gone, Internal] {
+        for kind in [NotFound, Forbidden, Csrf, RateLimited, TooLarge, Conflict, Gone, Invalid, Internal] {
             for part in ["title", "body", "next"] {
                 assert!(i18n::has(&format!("error.{}.{part}", kind.key())), "{}.{part}", kind.key());
             }

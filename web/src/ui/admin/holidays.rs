@@ -165,6 +165,8 @@ async fn add(State(state): State<AppState>, admin: Admin, Form(form): Form<FormD
         errors.add("name", "#name", i18n::t(lang, "admin.holidays.error.name_missing"));
     } else if typed.name.chars().count() > MAX_NAME {
         errors.add("name", "#name", i18n::t(lang, "admin.holidays.error.name_too_long"));
+    } else if corridor_engine::fields::has_control(&typed.name) {
+        errors.add("name", "#name", i18n::t(lang, "admin.holidays.error.name_invalid"));
     }
     let (Some(date), true) = (date, errors.is_empty()) else {
         return holidays_page(&state, &admin, &calendar, &typed, &errors, StatusCode::UNPROCESSABLE_ENTITY).await;

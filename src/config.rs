@@ -13,6 +13,24 @@ pub struct Config {
     pub paths: PathsConfig,
     pub mail: MailConfig,
     pub scheduler: SchedulerConfig,
+    #[serde(default)]
+    pub sign_in: SignInConfig,
+}
+
+/// `[sign_in]`: who needs a second factor, how many sessions a user keeps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignInConfig {
+    /// Roles that must set up a TOTP second factor; `admin` always must.
+    pub second_factor_roles: Vec<String>,
+    /// Live sessions per user; one more sign-in ends the oldest.
+    pub max_sessions: usize,
+}
+
+impl Default for SignInConfig {
+    fn default() -> Self {
+        SignInConfig { second_factor_roles: vec!["admin".into()], max_sessions: 5 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -149,6 +167,14 @@ impl Config {
                     Ok(_) => ConfigError::Env { var: "CORRIDOR_*".into(), message: e.message().to_string() },
                 }
             })?;
+        if config.sign_in.max_sessions == 0 {
+            return Err(ConfigError::Syntax {
+                path: shown.to_string(),
+                line: 1,
+                column: 1,
+                message: "sign_in.max_sessions must be above 0".into(),
+            });
+        }
         if config.server.max_upload_bytes == 0 {
             return Err(ConfigError::Syntax {
                 path: shown.into(),

@@ -383,6 +383,12 @@ async fn user_add(
         if p.chars().count() < 12 {
             bail!("the password on stdin must be at least 12 characters");
         }
+        if auth::is_guessable_password(p) {
+            bail!(
+                "the password on stdin is too easy to guess: a common or breached password, one character repeated, \
+                 or a simple pattern (like aaaaaaaaaaaa or password1234); choose another"
+            );
+        }
     }
     let password = given.clone().unwrap_or_else(auth::generate_password);
     let user = store

@@ -15,6 +15,8 @@ mod e2e_firm;
 mod e2e_journey;
 mod mail_smtp;
 mod scheduler;
+mod second_factor;
+mod sessions;
 mod store;
 mod store_queue;
 mod ui_admin_http;

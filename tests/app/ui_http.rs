@@ -4,7 +4,7 @@
 
 use crate::support::{self, Backend, PASSWORD, input_value, pdf, png};
 use corridor_engine::auth;
-use corridor_engine::store::{ApplicationFilter, Reference, Session, User};
+use corridor_engine::store::{ApplicationFilter, Reference, Session, SessionStage, User};
 use corridor_engine::transition::TransitionRequest;
 use serde_json::{Map, Value};
 
@@ -733,14 +733,25 @@ async fn session_store_roundtrip(backend: Backend) {
         created_at: now,
         expires_at: now + chrono::Duration::hours(2),
         data: serde_json::json!({"k": "v"}),
+        stage: SessionStage::SignedIn,
+        last_seen_at: Some(now),
+        client_address: "192.0.2.7".into(),
+        user_agent: "Test browser".into(),
     };
     store.create_session(&session).await.expect("create");
     let read = store.session(&session.id, now).await.expect("read").expect("found");
     assert_eq!(read.user_id, Some(user.id));
     assert_eq!(read.csrf_token, session.csrf_token);
     assert_eq!(read.data, serde_json::json!({"k": "v"}));
+    assert_eq!(
+        (read.stage, read.client_address.as_str(), read.user_agent.as_str()),
+        (SessionStage::SignedIn, "192.0.2.7", "Test browser")
+    );
     assert!(store.session(&session.id, now + chrono::Duration::hours(3)).await.expect("read").is_none(), "expired");
-    store.touch_session(&session.id, now + chrono::Duration::hours(5), &serde_json::json!({})).await.expect("touch");
+    store
+        .touch_session(&session.id, now + chrono::Duration::hours(5), now, &serde_json::json!({}))
+        .await
+        .expect("touch");
     assert!(store.session(&session.id, now + chrono::Duration::hours(3)).await.expect("read").is_some(), "extended");
     let second = Session { id: auth::token_digest("b-token"), ..session.clone() };
     store.create_session(&second).await.expect("create second");

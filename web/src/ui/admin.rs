@@ -763,7 +763,7 @@ mod tests {
             ("role", &[Missing, Unknown]),
             ("organisation", &[Missing, Unknown]),
             ("language", &[Unknown]),
-            ("password", &[TooShort, TooLong]),
+            ("password", &[TooShort, TooLong, TooCommon]),
         ];
         let organisation: &[(&str, &[ProblemKind])] =
             &[("name", &[Missing, TooLong, Taken]), ("kind", &[Missing, Unknown]), ("country", &[Unknown])];

@@ -127,6 +127,12 @@ enum UserCommand {
         #[arg(long, default_value = "en")]
         language: Lang,
     },
+    /// Remove a user's second factor and recovery codes and end their sessions (a lost phone;
+    /// an administrator sets up a new one at the next sign-in).
+    ResetSecondFactor {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -221,6 +227,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::User { command: UserCommand::Add { email, name, role, org, org_kind, language } } => {
             user_add(&config, email, name, role, org, org_kind, language).await
+        }
+        Command::User { command: UserCommand::ResetSecondFactor { email } } => {
+            let engine = startup::build_engine(&config, Arc::new(SystemClock)).await?;
+            let store = startup::open_store(&config).await?;
+            let user = store.user_by_email(&email).await?.with_context(|| format!("no user with e-mail {email}"))?;
+            engine.reset_second_factor(&user).await?;
+            println!("second factor of {} removed; its sessions ended", user.email);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Token { command: TokenCommand::Create { email } } => {
             let store = startup::open_store(&config).await?;

@@ -511,6 +511,33 @@ impl Engine {
         Ok(self.store.unused_recovery_codes(user.id).await?)
     }
 
+    /// An administrator removes a user's second factor and recovery codes (a lost phone), and
+    /// ends their sessions: at the next sign-in they set up a new one if their role needs it.
+    pub async fn admin_reset_second_factor(
+        &self,
+        actor: &crate::actor::Actor,
+        user_id: crate::model::UserId,
+    ) -> EngineResult<User> {
+        self.require_admin(actor)?;
+        let user = self.store.user(user_id).await?;
+        self.reset_second_factor(&user).await?;
+        tracing::info!(
+            target: "corridor::admin",
+            admin_id = actor.user_id.map(crate::model::UserId::get),
+            user_id = user.id.get(),
+            "second factor reset"
+        );
+        Ok(user)
+    }
+
+    /// Remove a user's second factor and end their sessions (also `corridor user
+    /// reset-second-factor`, for an administrator locked out of their own account).
+    pub async fn reset_second_factor(&self, user: &User) -> EngineResult<()> {
+        self.store.delete_second_factor(user.id).await?;
+        self.store.delete_user_sessions(user.id).await?;
+        Ok(())
+    }
+
     /// Enrol `user` with a given secret (the demo's administrator, whose secret is printed at
     /// start). Returns the recovery codes.
     pub async fn enrol_with_secret(&self, user: &User, secret: &str) -> EngineResult<Vec<String>> {

@@ -190,3 +190,26 @@ async fn roles_named_in_the_configuration_need_a_second_factor_and_others_do_not
     assert_eq!(reviewer.get("/queue").await.status, 200, "still signed in");
     assert_eq!(password(&app.http(), "fatima@moci.example").await.location(), Some("/login/code"));
 }
+
+/// A lost phone: an administrator (or `corridor user reset-second-factor`) removes the factor;
+/// the person is signed out and sets up a new one at the next sign-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_factor_is_reset_by_an_administrator_or_the_command_line() {
+    let app = support::spawn(Backend::Sqlite).await;
+    app.user(ADMIN, "admin", "Corridor Operations").await;
+    let other = app.user("second@ops.example", "admin", "Corridor Operations").await;
+    let their_session = app.signed_in("second@ops.example").await;
+    let admin = app.signed_in(ADMIN).await;
+    let path = format!("/admin/users/{}", other.id);
+    let done = admin.post_form(&path, &format!("{path}/reset-second-factor"), &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(app.store.second_factor(other.id).await.expect("read").is_none());
+    assert_eq!(their_session.get("/admin").await.status, 303, "signed out");
+    assert_eq!(password(&app.http(), "second@ops.example").await.location(), Some("/login/enrol"));
+
+    let me = app.store.user_by_email(ADMIN).await.expect("read").expect("admin");
+    let out = app.cli(&["user", "reset-second-factor", "--email", ADMIN]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(app.store.second_factor(me.id).await.expect("read").is_none());
+    assert_eq!(admin.get("/admin").await.status, 303, "signed out");
+}

@@ -186,7 +186,7 @@ fn rss_kib(pid: u32) -> u64 {
 /// 80 sign-ins with distinct 1 MB e-mail addresses, against the real binary: half with their
 /// length declared, half chunked (so the guard reads the start and the handler hits the
 /// limit), each with a valid pre-sign-in cookie and token. The server's resident memory grows
-/// by under 5 MB, and it keeps answering.
+/// by under 5 MB, and it keeps answering. Then 30 unfinished 10 MB posts: under 20 MB more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eighty_sign_ins_with_one_megabyte_addresses_cost_under_five_megabytes() {
     let env = support::TestEnv::new(Backend::Sqlite).await;
@@ -272,8 +272,32 @@ async fn eighty_sign_ins_with_one_megabyte_addresses_cost_under_five_megabytes()
     }
     let after = rss_kib(pid);
     let grown = after.saturating_sub(before);
-    println!("VmRSS before {before} KiB, after {after} KiB: +{grown} KiB");
+    println!("80 sign-ins: VmRSS before {before} KiB, after {after} KiB: +{grown} KiB");
     assert!(grown < 5 * 1024, "memory grew by {grown} KiB");
+
+    // 30 unfinished anonymous 10 MB posts: the head and 1 MB, then nothing. Each is answered
+    // at once, and none is kept in memory.
+    let mut open = Vec::new();
+    for i in 0..30 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
+        let head = format!(
+            "POST /login HTTP/1.1\r\nHost: {address}\r\nOrigin: {base}\r\nCookie: corridor_csrf={cookie}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 10485760\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("head");
+        let _ = stream.write_all(&vec![b'a'; 1 << 20]).await;
+        let mut answer = vec![0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+            .await
+            .expect("an answer")
+            .unwrap_or(0);
+        let text = String::from_utf8_lossy(&answer[..n]);
+        assert!(text.starts_with("HTTP/1.1 413"), "post {i}: {text}");
+        open.push(stream);
+    }
+    let unfinished = rss_kib(pid);
+    println!("30 unfinished 10 MB posts: VmRSS {unfinished} KiB: +{} KiB", unfinished.saturating_sub(after));
+    assert!(unfinished.saturating_sub(after) < 20 * 1024, "memory grew to {unfinished} KiB");
     assert_eq!(http.get("/healthz").await.status, 200);
     child.kill().await.expect("stop");
 }

@@ -468,6 +468,25 @@ impl Engine {
         }
     }
 
+    /// The signed-in user's own password again, before a change to how they sign in (a
+    /// stolen session must not set up its own second factor). Failures count like sign-ins.
+    pub async fn confirm_password(&self, user: &User, password: &str, client: &str) -> Result<(), SignInRefusal> {
+        let keys = AttemptKeys::new(&user.email, client);
+        let limits = &self.sign_in_limits;
+        limits.admit(&keys)?;
+        let stored = user.password_hash.clone().unwrap_or_else(|| DUMMY_HASH.clone());
+        let given = password.to_string();
+        let verified = tokio::task::spawn_blocking(move || verify_password(&given, &stored))
+            .await
+            .map_err(|e| EngineError::Internal(format!("password check: {e}")))?;
+        if verified && user.password_hash.is_some() {
+            Ok(())
+        } else {
+            limits.failed(&keys);
+            Err(SignInRefusal::WrongCredentials)
+        }
+    }
+
     /// A new second factor for `user` to set up: nothing is stored until
     /// [`Engine::confirm_enrolment`].
     pub fn begin_enrolment(&self, user: &User, secret: Option<&str>) -> EngineResult<Enrolment> {

@@ -184,7 +184,21 @@ async fn roles_named_in_the_configuration_need_a_second_factor_and_others_do_not
     assert_eq!(page.status, 200);
     let secret = shown_secret(&page.body);
     let code = totp::code_at_step(&secret, totp::current_step());
-    let done = reviewer.post_form("/account/second-factor", "/account/second-factor", &[("code", &code)]).await;
+    // Signed in already, the password is asked again: a stolen session cannot set one up.
+    let without = reviewer.post_form("/account/second-factor", "/account/second-factor", &[("code", &code)]).await;
+    assert_eq!(without.status, 422);
+    let wrong = reviewer
+        .post_form(
+            "/account/second-factor",
+            "/account/second-factor",
+            &[("code", &code), ("password", "not mine at all")],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(wrong.body.contains("The password is not right"));
+    let done = reviewer
+        .post_form("/account/second-factor", "/account/second-factor", &[("code", &code), ("password", PASSWORD)])
+        .await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert_eq!(recovery_codes(&done.body).len(), 10);
     assert_eq!(reviewer.get("/queue").await.status, 200, "still signed in");

@@ -309,9 +309,31 @@ async fn enrol(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormDat
     let lang = ctx.lang;
     let enrolment = enrolment(&state, &ctx, &user).await?;
     let mut errors = FormErrors::default();
+    // Signed in already: the password again, so that a stolen session cannot set up its own.
+    let password = form.get("password").unwrap_or("");
+    if !required && password.is_empty() {
+        errors.add("password", "#password", i18n::t(lang, "login.error.password_missing"));
+    }
     if code.is_empty() {
         errors.add("code", "#code", i18n::t(lang, "login.code.error.missing"));
+    }
+    if !errors.is_empty() {
         return enrol_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &enrolment, &next, required, errors);
+    }
+    if !required {
+        match state.engine.confirm_password(&user, password, &ctx.client_key()).await {
+            Ok(()) => {}
+            Err(SignInRefusal::TooManyAttempts { retry_after }) => {
+                return throttled(lang, retry_after, "password", |errors, status| {
+                    enrol_page(&ctx, status, &enrolment, &next, required, errors)
+                });
+            }
+            Err(SignInRefusal::Failed(e)) => return Err(e.into()),
+            Err(_) => {
+                errors.add("password", "#password", i18n::t(lang, "login.enrol.wrong_password"));
+                return enrol_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &enrolment, &next, required, errors);
+            }
+        }
     }
     let codes = match state.engine.confirm_enrolment(&user, &enrolment.secret, &code, &ctx.client_key()).await {
         Ok(codes) => codes,

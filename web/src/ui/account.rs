@@ -401,7 +401,8 @@ async fn sessions_page(State(state): State<AppState>, ctx: Ctx) -> UiResult<Resp
     page.insert("sessions", &list);
     page.insert("has_second_factor", &state.engine.has_second_factor(user).await?);
     page.insert("second_factor_required", &state.engine.second_factor_required(user));
-    page.insert("recovery_left", &state.engine.unused_recovery_codes(user).await?);
+    let left = state.engine.unused_recovery_codes(user).await?;
+    page.insert("second_factor_on", &i18n::t_count(ctx.lang, "account.second_factor.on", left, &[]));
     render(&ctx, "account_sessions.html", page)
 }
 

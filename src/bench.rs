@@ -677,7 +677,7 @@ async fn queue_on(
     );
 
     // A signed-in session for the reviewer, made as the login page makes it.
-    let token = engine.sessions().create(&reviewer, None).await?.token;
+    let token = engine.sessions().create(&reviewer, None, &Default::default()).await?.token;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -20,6 +20,8 @@ pub struct Config {
     pub api: ApiConfig,
     #[serde(default)]
     pub webhooks: WebhooksConfig,
+    #[serde(default)]
+    pub sign_in: SignInConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +43,22 @@ pub struct WebhooksConfig {
     /// Loopback, private and link-local destinations webhooks may reach anyway: addresses
     /// (`10.0.0.5`), address and port (`127.0.0.1:9000`) or networks (`10.20.0.0/16`).
     pub allow_private: Vec<String>,
+}
+
+/// `[sign_in]`: who needs a second factor, how many sessions a user keeps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignInConfig {
+    /// Roles that must set up a TOTP second factor; `admin` always must.
+    pub second_factor_roles: Vec<String>,
+    /// Live sessions per user; one more sign-in ends the oldest.
+    pub max_sessions: usize,
+}
+
+impl Default for SignInConfig {
+    fn default() -> Self {
+        SignInConfig { second_factor_roles: vec!["admin".into()], max_sessions: 5 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -254,6 +272,14 @@ impl Config {
                 line: 1,
                 column: 1,
                 message: format!("webhooks.allow_private: {message}"),
+            });
+        }
+        if config.sign_in.max_sessions == 0 {
+            return Err(ConfigError::Syntax {
+                path: shown.to_string(),
+                line: 1,
+                column: 1,
+                message: "sign_in.max_sessions must be above 0".into(),
             });
         }
         if config.server.max_upload_bytes == 0 {

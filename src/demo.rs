@@ -131,6 +131,23 @@ pub async fn seed(engine: &Engine, store: &dyn Store) -> anyhow::Result<()> {
     for a in ACCOUNTS {
         println!("  {:<28} {:<20} {}", a.email, a.role, a.org);
     }
+    for user in store.users().await? {
+        if !engine.second_factor_required(&user) || !ACCOUNTS.iter().any(|a| a.email == user.email) {
+            continue;
+        }
+        let secret = match store.second_factor(user.id).await? {
+            Some(factor) => factor.secret,
+            None => {
+                let secret = auth::new_totp_secret();
+                engine.enrol_with_secret(&user, &secret).await?;
+                secret
+            }
+        };
+        let url = auth::otpauth_url(&secret, &user.email).unwrap_or_default();
+        println!("Second factor of {} (add it to an authenticator app, or `oathtool --totp -b KEY`):", user.email);
+        println!("  key {secret}");
+        println!("  {url}");
+    }
     Ok(())
 }
 

@@ -128,6 +128,12 @@ enum UserCommand {
         #[arg(long, default_value = "en")]
         language: Lang,
     },
+    /// Remove a user's second factor and recovery codes and end their sessions (a lost phone;
+    /// an administrator sets up a new one at the next sign-in).
+    ResetSecondFactor {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -333,6 +339,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User { command: UserCommand::Add { email, name, role, org, org_kind, language } } => {
             user_add(&config, email, name, role, org, org_kind, language).await
         }
+        Command::User { command: UserCommand::ResetSecondFactor { email } } => {
+            let engine = startup::build_engine(&config, Arc::new(SystemClock)).await?;
+            let store = startup::open_store(&config).await?;
+            let user = store.user_by_email(&email).await?.with_context(|| format!("no user with e-mail {email}"))?;
+            engine.reset_second_factor(&user).await?;
+            println!("second factor of {} removed; its sessions ended", user.email);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Token { command } => token_cmd(&config, command).await,
         Command::Generate { applications, firms, seed } => {
             let made = generate::run(&config, applications, firms, seed).await?;
@@ -467,6 +481,12 @@ async fn user_add(
     if let Some(p) = &given {
         if p.chars().count() < 12 {
             bail!("the password on stdin must be at least 12 characters");
+        }
+        if auth::is_guessable_password(p) {
+            bail!(
+                "the password on stdin is too easy to guess: a common or breached password, one character repeated, \
+                 or a simple pattern (like aaaaaaaaaaaa or password1234); choose another"
+            );
         }
     }
     let password = given.clone().unwrap_or_else(auth::generate_password);

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use corridor_engine::auth::SignInPolicy;
 use corridor_engine::calendar;
 use corridor_engine::clock::Clock;
 use corridor_engine::registry::WorkflowRegistry;
+use corridor_engine::role::Role;
 use corridor_engine::service::Engine;
 use corridor_engine::store::{self, Store};
 use corridor_engine::workflow::LintContext;
@@ -65,8 +67,18 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Bui
     let workflows = WorkflowRegistry::load(&[config.paths.workflows.clone()], &lint_context(config), store.as_ref())
         .await
         .context("loading workflows")?;
+    let policy = SignInPolicy {
+        second_factor_roles: config.sign_in.second_factor_roles.iter().map(|r| Role::from(r.trim())).collect(),
+        max_sessions: config.sign_in.max_sessions,
+    };
     let engine = Engine::new(store.clone(), workflows, calendars.into(), clock, config.uploads_dir())
-        .with_audit_files(config.audit_files());
+        .with_audit_files(config.audit_files())
+        .with_sign_in_policy(policy);
+    for role in &engine.sign_in_policy().second_factor_roles {
+        if !engine.assignable_roles().contains(role) {
+            tracing::warn!(%role, "sign_in.second_factor_roles names a role no workflow declares");
+        }
+    }
     // Holidays added or removed at run time (kept in the database) over the calendar files.
     engine.refresh_holidays().await.context("loading the holidays changed at run time")?;
     Ok(Built { engine: Arc::new(engine), store })

@@ -47,6 +47,8 @@ pub enum ProblemKind {
     Unknown,
     /// Another record already has it (e-mail address, organisation name).
     Taken,
+    /// A password that is too easy to guess ([`crate::auth::is_guessable_password`]).
+    TooCommon,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -73,6 +75,7 @@ impl fmt::Display for Problem {
             ProblemKind::Invalid => "is not in the right format",
             ProblemKind::Unknown => "is not one of the values offered",
             ProblemKind::Taken => "is already in use",
+            ProblemKind::TooCommon => "is too easy to guess (a common or breached password, or a simple pattern)",
         };
         write!(f, "{} {what}", self.field)
     }
@@ -234,6 +237,8 @@ pub fn check_user(
             problems.push(Problem::new("password", ProblemKind::TooShort));
         } else if chars(&password) > MAX_PASSWORD_CHARS {
             problems.push(Problem::new("password", ProblemKind::TooLong));
+        } else if auth::is_guessable_password(&password) {
+            problems.push(Problem::new("password", ProblemKind::TooCommon));
         }
     }
     if problems.is_empty() {

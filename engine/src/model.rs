@@ -302,6 +302,60 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
     /// Small per-session facts for the UI (JSON object).
     pub data: Value,
+    /// Signed in, or half-way through sign-in.
+    pub stage: SessionStage,
+    /// The last request, to within a few minutes (None: not since it started).
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Where it was started from, as the user sees it on their sessions page.
+    pub client_address: String,
+    pub user_agent: String,
+}
+
+/// How far a session is through sign-in. Only `SignedIn` opens pages; the two others are the
+/// step after a right password, when a second factor is owed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStage {
+    SignedIn,
+    /// The user has a second factor: the code is owed.
+    SecondFactor,
+    /// The user's role requires a second factor and they have none yet: enrolment is owed.
+    Enrol,
+}
+
+impl SessionStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStage::SignedIn => "signed_in",
+            SessionStage::SecondFactor => "second_factor",
+            SessionStage::Enrol => "enrol",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SessionStage> {
+        match text {
+            "signed_in" => Some(SessionStage::SignedIn),
+            "second_factor" => Some(SessionStage::SecondFactor),
+            "enrol" => Some(SessionStage::Enrol),
+            _ => None,
+        }
+    }
+}
+
+/// A user's confirmed TOTP second factor.
+#[derive(Clone)]
+pub struct SecondFactor {
+    pub user_id: UserId,
+    /// Base32, as the authenticator app holds it.
+    pub secret: String,
+    /// The last time step whose code was accepted.
+    pub last_step: Option<i64>,
+    pub enabled_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for SecondFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondFactor").field("user_id", &self.user_id).field("enabled_at", &self.enabled_at).finish()
+    }
 }
 
 #[derive(Debug, Clone, Default)]

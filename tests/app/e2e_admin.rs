@@ -22,7 +22,8 @@ async fn switch_language(b: &Browser, code: &str) {
 #[tokio::test]
 async fn an_administrator_looks_after_the_service_in_a_real_browser() {
     let app = support::spawn(Backend::Sqlite).await;
-    app.user("root@ops.example", "admin", "Corridor Operations").await;
+    // No second factor yet: the first sign-in sets it up.
+    app.user_without_second_factor("root@ops.example", "admin", "Corridor Operations").await;
     let firm = app.user("ayesha@indus.example", "applicant", "Indus Software House").await;
     let reference = app.complete_draft(&firm, "it-business-visa").await;
     let actor = app.actor(&firm);
@@ -55,11 +56,25 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
 
     let mut b = support::browser(&app.base, "e2e-admin").await;
 
-    // ---- sign in: the administrator lands on the overview ----
+    // ---- sign in: the password, then the second factor is set up (QR code, key, one code,
+    // recovery codes), then the administrator lands on the overview ----
     b.goto("/login").await;
     b.fill("#email", "root@ops.example").await;
     b.fill("#password", PASSWORD).await;
     b.submit("#sign-in").await;
+    assert_eq!(b.path().await, "/login/enrol");
+    assert!(b.exists("img#qr-code[src^='data:image/svg+xml;base64,']").await, "a QR code");
+    b.axe("enrol").await;
+    b.screenshot("enrol").await;
+    let secret: String = b.text("#totp-secret").await.chars().filter(|c| !c.is_whitespace()).collect();
+    b.fill("#code", &support::totp::code_at_step(&secret, support::totp::current_step())).await;
+    b.submit("#confirm-enrolment").await;
+    assert_eq!(
+        b.find("#recovery-codes").await.find_all(fantoccini::Locator::Css("li")).await.expect("codes").len(),
+        10
+    );
+    b.axe("recovery-codes").await;
+    b.submit("#continue").await;
     assert_eq!(b.path().await, "/admin");
     assert!(b.exists("a[href='/admin/jobs?status=dead']").await, "the dead letter is announced");
     b.axe("overview").await;

@@ -19,6 +19,8 @@ mod mail_smtp;
 mod need_to_know;
 mod retention;
 mod scheduler;
+mod second_factor;
+mod sessions;
 mod store;
 mod store_queue;
 mod tokens;

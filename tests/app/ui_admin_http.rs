@@ -318,9 +318,13 @@ async fn everyone_but_an_administrator_gets_not_found() {
     let anonymous = app.http().get("/admin/users").await;
     assert_eq!(anonymous.status, 303);
     assert_eq!(anonymous.location(), Some("/login?next=/admin/users"));
-    // The administrator lands on the overview.
-    let login = app.http().post_form("/login", "/login", &[("email", ADMIN), ("password", PASSWORD)]).await;
-    assert_eq!(login.location(), Some("/admin"));
+    // The administrator gives the password, then the second factor, and lands on the overview.
+    let http = app.http();
+    let login = http.post_form("/login", "/login", &[("email", ADMIN), ("password", PASSWORD)]).await;
+    assert_eq!(login.location(), Some("/login/code"));
+    let code = app.fresh_code(ADMIN).await;
+    let done = http.post_form("/login/code", "/login/code", &[("code", &code)]).await;
+    assert_eq!(done.location(), Some("/admin"));
 }
 
 #[tokio::test]

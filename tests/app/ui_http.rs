@@ -4,7 +4,7 @@
 
 use crate::support::{self, Backend, PASSWORD, input_value, pdf, png};
 use corridor_engine::auth;
-use corridor_engine::store::{ApplicationFilter, Reference, Session, User};
+use corridor_engine::store::{ApplicationFilter, Reference, Session, SessionStage, User};
 use corridor_engine::transition::TransitionRequest;
 use serde_json::{Map, Value};
 
@@ -72,8 +72,9 @@ async fn sign_in_makes_a_new_httponly_session_in_the_database_and_sign_out_ends_
     let http = app.http();
     let login = http.get("/login").await;
     assert_eq!(login.status, 200);
-    let anon = cookie_value(&login, "corridor_csrf").expect("anonymous form token cookie");
-    assert_eq!(login.csrf().as_deref(), Some(anon.as_str()));
+    let anon = cookie_value(&login, "corridor_csrf").expect("pre-sign-in cookie");
+    let anon = corridor_engine::sessions::pre_sign_in_form_token(&anon);
+    assert_eq!(login.csrf().as_deref(), Some(anon.as_str()), "the form's token is derived from the cookie");
 
     let page = http.post_form("/login", "/login", &[("email", "amna@firm.example"), ("password", PASSWORD)]).await;
     assert_eq!(page.status, 303, "{}", page.body);
@@ -141,16 +142,31 @@ async fn secure_cookies_when_configured() {
     let login = http.get("/login").await;
     assert!(set_cookies(&login).iter().all(|c| c.contains("; Secure")), "{:?}", set_cookies(&login));
     assert_eq!(login.header("strict-transport-security"), Some("max-age=31536000"));
-    let anon = cookie_value(&login, "corridor_csrf").expect("token");
+    // Secure cookies carry the __Host- prefix: only this host, over TLS, may set them.
+    assert!(cookie_value(&login, "corridor_csrf").is_none());
+    let anon = cookie_value(&login, "__Host-corridor_csrf").expect("pre-sign-in cookie");
+    let token = login.csrf().expect("token");
     let page = http
         .post_raw(
             "/login",
-            &[("csrf", anon.as_str()), ("email", "sec@firm.example"), ("password", PASSWORD)],
-            &[("cookie", &format!("corridor_csrf={anon}")), ("origin", &base)],
+            &[("csrf", token.as_str()), ("email", "sec@firm.example"), ("password", PASSWORD)],
+            &[("cookie", &format!("__Host-corridor_csrf={anon}")), ("origin", &base)],
         )
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
-    assert!(set_cookies(&page).iter().filter(|c| c.starts_with("corridor_session=")).all(|c| c.contains("; Secure")));
+    let sessions: Vec<String> =
+        set_cookies(&page).into_iter().filter(|c| c.starts_with("__Host-corridor_session=")).collect();
+    assert_eq!(sessions.len(), 1, "{:?}", set_cookies(&page));
+    assert!(sessions.iter().all(|c| c.contains("; Secure") && c.contains("Path=/") && !c.contains("Domain")));
+    let session = cookie_value(&page, "__Host-corridor_session").expect("session");
+    let plain = http
+        .client
+        .get(format!("{base}/applications"))
+        .header("cookie", format!("__Host-corridor_session={session}"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(plain.status().as_u16(), 200, "the prefixed cookie opens the session");
 }
 
 #[tokio::test]
@@ -167,7 +183,7 @@ async fn wrong_passwords_are_refused_and_sign_in_attempts_are_limited() {
     let unknown = http.post_form("/login", "/login", &[("email", "nobody@firm.example"), ("password", "nope")]).await;
     assert_eq!(unknown.status, 422);
     assert!(unknown.body.contains("not right"));
-    // Per account: ten tries in a window, then refused even with the right password.
+    // Per account and address: three failures, then a wait, even for the right password.
     let mut last = 0;
     for _ in 0..10 {
         last =
@@ -733,14 +749,25 @@ async fn session_store_roundtrip(backend: Backend) {
         created_at: now,
         expires_at: now + chrono::Duration::hours(2),
         data: serde_json::json!({"k": "v"}),
+        stage: SessionStage::SignedIn,
+        last_seen_at: Some(now),
+        client_address: "192.0.2.7".into(),
+        user_agent: "Test browser".into(),
     };
     store.create_session(&session).await.expect("create");
     let read = store.session(&session.id, now).await.expect("read").expect("found");
     assert_eq!(read.user_id, Some(user.id));
     assert_eq!(read.csrf_token, session.csrf_token);
     assert_eq!(read.data, serde_json::json!({"k": "v"}));
+    assert_eq!(
+        (read.stage, read.client_address.as_str(), read.user_agent.as_str()),
+        (SessionStage::SignedIn, "192.0.2.7", "Test browser")
+    );
     assert!(store.session(&session.id, now + chrono::Duration::hours(3)).await.expect("read").is_none(), "expired");
-    store.touch_session(&session.id, now + chrono::Duration::hours(5), &serde_json::json!({})).await.expect("touch");
+    store
+        .touch_session(&session.id, now + chrono::Duration::hours(5), now, &serde_json::json!({}))
+        .await
+        .expect("touch");
     assert!(store.session(&session.id, now + chrono::Duration::hours(3)).await.expect("read").is_some(), "extended");
     let second = Session { id: auth::token_digest("b-token"), ..session.clone() };
     store.create_session(&second).await.expect("create second");

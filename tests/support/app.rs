@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::db::{Backend, TestDatabase};
 use super::http::Http;
-use super::{PASSWORD, pdf, png};
+use super::{PASSWORD, pdf, png, totp};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -112,11 +112,37 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    /// A user (and its organisation, made on first use) with [`PASSWORD`].
+    /// A user (and its organisation, made on first use) with [`PASSWORD`]. A user whose role
+    /// needs a second factor (administrators) has one already, with the secret
+    /// [`totp::secret_for`] their address, so that [`TestApp::signed_in`] can answer it.
     pub async fn user(&self, email: &str, role: &str, org: &str) -> User {
+        let user = self.user_without_second_factor(email, role, org).await;
+        if self.engine.second_factor_required(&user) {
+            self.engine.enrol_with_secret(&user, &totp::secret_for(email)).await.expect("second factor");
+        }
+        user
+    }
+
+    /// A user with [`PASSWORD`] and no second factor, whatever their role.
+    pub async fn user_without_second_factor(&self, email: &str, role: &str, org: &str) -> User {
         let name = format!("{} Tester", email.split('@').next().unwrap_or(email));
         let hash = auth::hash_password(PASSWORD).expect("hash");
         new_user(&*self.store, email, &name, role, org, "en", Some(hash)).await
+    }
+
+    /// A code of `email`'s second factor (secret [`totp::secret_for`]) that the engine has not
+    /// taken yet: the earliest of the steps it accepts now (the one before, this one, the
+    /// next) after the last one taken, waiting for the next step when all three were used.
+    pub async fn fresh_code(&self, email: &str) -> String {
+        let user = self.store.user_by_email(email).await.expect("read").expect("user");
+        loop {
+            let last = self.store.second_factor(user.id).await.expect("read").and_then(|f| f.last_step).unwrap_or(0);
+            let now = totp::current_step();
+            if let Some(step) = (now - 1..=now + 1).find(|s| *s as i64 > last) {
+                return totp::code_at_step(&totp::secret_for(email), step);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
     }
 
     /// A new API token for `user`, made at the engine's time with the default lifetime.
@@ -133,12 +159,27 @@ impl TestApp {
         Http::new(&self.base)
     }
 
-    /// A client signed in as `email`.
+    /// A new client connecting from another loopback address (`127.0.0.N`).
+    pub fn http_from(&self, n: u8) -> Http {
+        Http::from_address(&self.base, std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, n)))
+    }
+
+    /// A client signed in as `email` (answering the second factor when asked).
     pub async fn signed_in(&self, email: &str) -> Http {
         let http = self.http();
+        self.sign_in_with(&http, email).await;
+        http
+    }
+
+    /// Sign `http` in as `email`: the password, then the code when one is asked for.
+    pub async fn sign_in_with(&self, http: &Http, email: &str) {
         let page = http.post_form("/login", "/login", &[("email", email), ("password", PASSWORD)]).await;
         assert_eq!(page.status, 303, "sign-in as {email} failed: {}", page.body);
-        http
+        if page.location().is_some_and(|l| l.starts_with("/login/code")) {
+            let code = self.fresh_code(email).await;
+            let page = http.post_form("/login/code", "/login/code", &[("code", &code)]).await;
+            assert_eq!(page.status, 303, "the second factor of {email} was refused: {}", page.body);
+        }
     }
 
     /// Every field of a workflow filled with its published example.

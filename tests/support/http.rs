@@ -74,6 +74,20 @@ impl Http {
         }
     }
 
+    /// A client whose connections come from `address` (any of 127.0.0.0/8 on Linux), so the
+    /// server sees another client address.
+    pub fn from_address(base: &str, address: std::net::IpAddr) -> Http {
+        Http {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .local_address(address)
+                .build()
+                .expect("client"),
+            base: base.to_string(),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Page {
         let r = self.client.get(format!("{}{}", self.base, path)).send().await.expect("GET");
         Self::page(r).await

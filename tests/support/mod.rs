@@ -6,7 +6,8 @@
 //! * [`app`]: the configuration, the engine and the application on 127.0.0.1:0 as the
 //!   binary starts them, with a manual clock; users, tokens, drafts, transitions, the CLI;
 //! * [`api`]: the JSON API with bearer tokens; [`http`]: pages, cookies and form tokens;
-//! * [`browser`]: headless Chromium with axe-core; [`smtp`]: an SMTP server that records.
+//! * [`browser`]: headless Chromium with axe-core; [`smtp`]: an SMTP server that records;
+//! * [`totp`]: RFC 6238 codes, written apart from the engine's TOTP, for the second factor.
 #![allow(dead_code, unused_imports)]
 
 pub mod api;
@@ -15,6 +16,7 @@ pub mod browser;
 pub mod db;
 pub mod http;
 pub mod smtp;
+pub mod totp;
 
 pub use app::{TestApp, TestEnv, act, root, spawn, spawn_configured, submitted, user};
 pub use browser::{Browser, artifacts_dir, browser};

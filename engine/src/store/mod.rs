@@ -22,8 +22,8 @@ pub use crate::model::{ApiToken, NewToken, TokenId};
 pub use crate::model::{
     ApplicationEdit, ApplicationFilter, ApplicationHead, ApplicationId, ApplicationRecord, AuditEvent, Checkpoint,
     CheckpointHead, DeadlineChange, DocumentRecord, Job, JobId, JobKind, JobStatus, NewApplication, NewAuditEvent,
-    NewDocument, NewJob, NewUser, Organisation, OrganisationId, Reference, ScheduleRow, Session, Step, StoredHoliday,
-    StoredWorkflow, TransitionContext, TransitionWrite, User, UserId,
+    NewDocument, NewJob, NewUser, Organisation, OrganisationId, Reference, ScheduleRow, SecondFactor, Session,
+    SessionStage, Step, StoredHoliday, StoredWorkflow, TransitionContext, TransitionWrite, User, UserId,
 };
 
 pub mod postgres;
@@ -36,7 +36,7 @@ pub mod prelude {
     pub use super::{AccessStore, RetentionStore};
     pub use super::{
         ApplicationStore, AuditStore, CalendarStore, CheckpointStore, DeadlineStore, JobStore, OrganisationStore,
-        ScheduleStore, SessionStore, Store, TokenStore, UserStore, WorkflowStore,
+        ScheduleStore, SecondFactorStore, SessionStore, Store, TokenStore, UserStore, WorkflowStore,
     };
 }
 
@@ -103,6 +103,7 @@ pub trait Store:
     + JobStore
     + ScheduleStore
     + CalendarStore
+    + SecondFactorStore
     + SessionStore
     + AccessStore
     + RetentionStore
@@ -378,14 +379,49 @@ pub trait SessionStore: Send + Sync {
     async fn create_session(&self, session: &Session) -> StoreResult<()>;
     /// The session with this id, if it has not expired at `now`.
     async fn session(&self, id: &str, now: DateTime<Utc>) -> StoreResult<Option<Session>>;
-    /// Move the expiry (and replace the data) of a session.
-    async fn touch_session(&self, id: &str, expires_at: DateTime<Utc>, data: &Value) -> StoreResult<()>;
+    /// Move the expiry (and replace the data) of a session seen at `seen`.
+    async fn touch_session(
+        &self,
+        id: &str,
+        expires_at: DateTime<Utc>,
+        seen: DateTime<Utc>,
+        data: &Value,
+    ) -> StoreResult<()>;
     /// End one session; no error when it is already gone.
     async fn delete_session(&self, id: &str) -> StoreResult<()>;
     /// End every session of a user (password reset, account disabled). Returns how many.
     async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<u64>;
     /// Remove sessions that expired before `now`. Returns how many.
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+    /// A user's signed-in sessions live at `now`, newest first.
+    async fn user_sessions(&self, user_id: UserId, now: DateTime<Utc>) -> StoreResult<Vec<Session>>;
+    /// End one session of this user; false when it is not theirs or already gone.
+    async fn delete_user_session(&self, user_id: UserId, id: &str) -> StoreResult<bool>;
+}
+
+/// The second factor (TOTP) and its recovery codes.
+#[async_trait]
+pub trait SecondFactorStore: Send + Sync {
+    async fn second_factor(&self, user_id: UserId) -> StoreResult<Option<SecondFactor>>;
+    /// Set (or replace) the user's factor, with `first_step` already used (the code that
+    /// confirmed it), and replace the recovery codes: one transaction.
+    async fn set_second_factor(
+        &self,
+        user_id: UserId,
+        secret: &str,
+        first_step: i64,
+        recovery_code_hashes: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Take a time step: true when it is later than every step taken before (compare-and-set,
+    /// so two instances never both accept one code).
+    async fn take_totp_step(&self, user_id: UserId, step: i64) -> StoreResult<bool>;
+    /// Use a recovery code: true when it was the user's and unused.
+    async fn use_recovery_code(&self, user_id: UserId, code_hash: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    /// How many unused recovery codes the user has.
+    async fn unused_recovery_codes(&self, user_id: UserId) -> StoreResult<i64>;
+    /// Remove the factor and the recovery codes (an administrator's reset).
+    async fn delete_second_factor(&self, user_id: UserId) -> StoreResult<()>;
 }
 
 /// A context whose steps and document kinds the database aggregated into JSON arrays next to
@@ -492,6 +528,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "queue", include_str!("../../../migrations/sqlite/0003_queue.sql")),
     (4, "audit_checkpoints", include_str!("../../../migrations/sqlite/0004_audit_checkpoints.sql")),
     (5, "access log", include_str!("../../../migrations/sqlite/0005_access_log.sql")),
+    (6, "sign in", include_str!("../../../migrations/sqlite/0006_sign_in.sql")),
     (7, "tokens", include_str!("../../../migrations/sqlite/0007_tokens.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -500,6 +537,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "queue", include_str!("../../../migrations/postgres/0003_queue.sql")),
     (4, "audit_checkpoints", include_str!("../../../migrations/postgres/0004_audit_checkpoints.sql")),
     (5, "access log", include_str!("../../../migrations/postgres/0005_access_log.sql")),
+    (6, "sign in", include_str!("../../../migrations/postgres/0006_sign_in.sql")),
     (7, "tokens", include_str!("../../../migrations/postgres/0007_tokens.sql")),
 ];
 

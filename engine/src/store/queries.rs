@@ -105,7 +105,8 @@ macro_rules! shared_queries {
                 AccessKind, AccessQuery, AccessRecord, AccessStore, NewAccess, RetentionStore, StateScope,
                 AuditStore, CalendarStore, ApplicationHead, Checkpoint, CheckpointHead, CheckpointStore, DeadlineChange, DeadlineStore, DocumentRecord, Job, JobId, JobKind, JobStatus,
                 JobStore, NewApplication, NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, OrganisationId,
-                OrganisationStore, Reference, ScheduleRow, ScheduleStore, Session, SessionStore, Store, StoreError,
+                OrganisationStore, Reference, ScheduleRow, ScheduleStore, SecondFactor, SecondFactorStore, Session, SessionStage,
+                SessionStore, Store, StoreError,
                 StoreResult, StoredHoliday, StoredWorkflow, TokenStore, TransitionContext, TransitionWrite, User,
                 UserId, UserStore, WorkflowStore, chain_next, search_patterns, transition_context, write_error,
             };
@@ -272,7 +273,17 @@ macro_rules! shared_queries {
             }
 
             fn session(row: &DbRow) -> StoreResult<Session> {
-                Ok(from_row!(row, Session { id, csrf_token, created_at, expires_at, data; wrap user_id }))
+                let stage: String = row.try_get("stage")?;
+                let stage = SessionStage::parse(&stage)
+                    .ok_or_else(|| StoreError::Corrupt(format!("session stage `{stage}`")))?;
+                Ok(from_row!(row, Session {
+                    id, csrf_token, created_at, expires_at, data, last_seen_at, client_address, user_agent;
+                    wrap user_id; local stage
+                }))
+            }
+
+            fn second_factor(row: &DbRow) -> StoreResult<SecondFactor> {
+                Ok(from_row!(row, SecondFactor { secret, last_step, enabled_at; wrap user_id }))
             }
 
             fn holiday(row: &DbRow) -> StoreResult<StoredHoliday> {
@@ -1588,8 +1599,8 @@ macro_rules! shared_queries {
             impl SessionStore for $store {
                 async fn create_session(&self, session: &Session) -> StoreResult<()> {
                     sqlx::query(
-                        "INSERT INTO sessions (id, user_id, csrf_token, created_at, expires_at, data) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
+                        "INSERT INTO sessions (id, user_id, csrf_token, created_at, expires_at, data, stage, \
+                         last_seen_at, client_address, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     )
                     .bind(&session.id)
                     .bind(session.user_id.map(UserId::get))
@@ -1597,6 +1608,10 @@ macro_rules! shared_queries {
                     .bind(ts(session.created_at))
                     .bind(ts(session.expires_at))
                     .bind(&session.data)
+                    .bind(session.stage.as_str())
+                    .bind(session.last_seen_at.map(ts))
+                    .bind(&session.client_address)
+                    .bind(&session.user_agent)
                     .execute(&self.pool)
                     .await
                     .map_err(|e| write_error(e, || "this session".to_string(), "user"))?;
@@ -1612,11 +1627,18 @@ macro_rules! shared_queries {
                     row.as_ref().map(session).transpose()
                 }
 
-                async fn touch_session(&self, id: &str, expires_at: DateTime<Utc>, data: &Value) -> StoreResult<()> {
-                    sqlx::query("UPDATE sessions SET expires_at = $1, data = $2 WHERE id = $3")
+                async fn touch_session(
+                    &self,
+                    id: &str,
+                    expires_at: DateTime<Utc>,
+                    seen: DateTime<Utc>,
+                    data: &Value,
+                ) -> StoreResult<()> {
+                    sqlx::query("UPDATE sessions SET expires_at = $1, data = $2, last_seen_at = $4 WHERE id = $3")
                         .bind(ts(expires_at))
                         .bind(data)
                         .bind(id)
+                        .bind(ts(seen))
                         .execute(&self.pool)
                         .await?;
                     Ok(())
@@ -1641,6 +1663,130 @@ macro_rules! shared_queries {
                         .execute(&self.pool)
                         .await?;
                     Ok(done.rows_affected())
+                }
+
+                async fn user_sessions(&self, user_id: UserId, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
+                    let rows = sqlx::query(
+                        "SELECT * FROM sessions WHERE user_id = $1 AND stage = 'signed_in' AND expires_at > $2 \
+                         ORDER BY created_at DESC, id",
+                    )
+                    .bind(user_id.get())
+                    .bind(ts(now))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter().map(session).collect()
+                }
+
+                async fn delete_user_session(&self, user_id: UserId, id: &str) -> StoreResult<bool> {
+                    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id = $2")
+                        .bind(user_id.get())
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+            }
+
+            #[async_trait]
+            impl SecondFactorStore for $store {
+                async fn second_factor(&self, user_id: UserId) -> StoreResult<Option<SecondFactor>> {
+                    let row = sqlx::query("SELECT * FROM second_factors WHERE user_id = $1")
+                        .bind(user_id.get())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(second_factor).transpose()
+                }
+
+                async fn set_second_factor(
+                    &self,
+                    user_id: UserId,
+                    secret: &str,
+                    first_step: i64,
+                    recovery_code_hashes: &[String],
+                    now: DateTime<Utc>,
+                ) -> StoreResult<()> {
+                    let mut tx = self.write_tx().await?;
+                    sqlx::query("DELETE FROM second_factors WHERE user_id = $1")
+                        .bind(user_id.get())
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO second_factors (user_id, secret, last_step, enabled_at) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(user_id.get())
+                    .bind(secret)
+                    .bind(first_step)
+                    .bind(ts(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| write_error(e, || "this second factor".to_string(), "user"))?;
+                    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                        .bind(user_id.get())
+                        .execute(&mut *tx)
+                        .await?;
+                    for hash in recovery_code_hashes {
+                        sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+                            .bind(user_id.get())
+                            .bind(hash)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn take_totp_step(&self, user_id: UserId, step: i64) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "UPDATE second_factors SET last_step = $2 \
+                         WHERE user_id = $1 AND (last_step IS NULL OR last_step < $2)",
+                    )
+                    .bind(user_id.get())
+                    .bind(step)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn use_recovery_code(
+                    &self,
+                    user_id: UserId,
+                    code_hash: &str,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<bool> {
+                    let done = sqlx::query(
+                        "UPDATE recovery_codes SET used_at = $3 \
+                         WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL",
+                    )
+                    .bind(user_id.get())
+                    .bind(code_hash)
+                    .bind(ts(now))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn unused_recovery_codes(&self, user_id: UserId) -> StoreResult<i64> {
+                    let row = sqlx::query(
+                        "SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+                    )
+                    .bind(user_id.get())
+                    .fetch_one(&self.pool)
+                    .await?;
+                    Ok(row.try_get("n")?)
+                }
+
+                async fn delete_second_factor(&self, user_id: UserId) -> StoreResult<()> {
+                    let mut tx = self.write_tx().await?;
+                    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                        .bind(user_id.get())
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("DELETE FROM second_factors WHERE user_id = $1")
+                        .bind(user_id.get())
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(())
                 }
             }
         }

@@ -51,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/disable", post(disable_user))
         .route("/admin/users/{id}/enable", post(enable_user))
         .route("/admin/users/{id}/reset-password", post(reset_password))
+        .route("/admin/users/{id}/reset-second-factor", post(reset_second_factor))
         .route("/admin/organisations", get(organisations))
         .route("/admin/organisations/new", get(new_organisation_form).post(create_organisation))
         .route("/admin/workflows", get(workflows))
@@ -322,6 +323,15 @@ async fn enable_user(State(state): State<AppState>, admin: Admin, Path(id): Path
 async fn reset_password(State(state): State<AppState>, admin: Admin, Path(id): Path<String>) -> UiResult<Response> {
     let (user, password) = state.engine.admin_reset_password(&admin.actor, id_of(&id)?).await?;
     password_page(&admin, &user, &password, "admin.password.reset")
+}
+
+async fn reset_second_factor(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> UiResult<Response> {
+    let user = state.engine.admin_reset_second_factor(&admin.actor, id_of(&id)?).await?;
+    Ok(Redirect::to(&format!("/admin/users/{}?notice=admin.second_factor_reset", user.id)).into_response())
 }
 
 // ---- organisations ----
@@ -776,7 +786,7 @@ mod tests {
             ("role", &[Missing, Unknown]),
             ("organisation", &[Missing, Unknown]),
             ("language", &[Unknown]),
-            ("password", &[TooShort, TooLong]),
+            ("password", &[TooShort, TooLong, TooCommon]),
         ];
         let organisation: &[(&str, &[ProblemKind])] =
             &[("name", &[Missing, TooLong, Taken]), ("kind", &[Missing, Unknown]), ("country", &[Unknown])];

@@ -2,14 +2,22 @@
 //!
 //! * Sessions are the engine's (`corridor_engine::sessions`: create, find, touch, end, expiry);
 //!   the cookie holds the random token the engine gave, never stored. Cookies are HttpOnly,
-//!   SameSite=Lax, and Secure when `secure_cookies` is set. A new session (new id) is made at
-//!   every sign-in; sign-out ends it.
+//!   SameSite=Lax, and, when `secure_cookies` is set, Secure with the `__Host-` prefix (so no
+//!   other host, not even a subdomain, can set them). A new session (new id) is made at every
+//!   sign-in; sign-out ends it.
 //! * Every page request passes through [`context`], which loads the session and the user,
-//!   picks the language, and puts a [`Ctx`] in the request for handlers to extract.
-//! * Every POST to a page is checked here, before any handler runs: a cross-site request
-//!   (`Sec-Fetch-Site` / `Origin`) is refused, and the form must carry the `csrf` field equal to
-//!   the session's token (or, before sign-in, to the `corridor_csrf` cookie: double submit).
-//!   URL-encoded and multipart bodies are both read and checked, then handed on unchanged.
+//!   picks the language, and puts a [`Ctx`] in the request for handlers to extract. A
+//!   half-signed-in session (second factor owed) gives no user: only the sign-in steps open.
+//! * Every POST to a page is checked here, before any handler runs and before its body is
+//!   buffered: a cross-site request (`Sec-Fetch-Site` / `Origin`) is refused, a request
+//!   without a session (or pre-sign-in cookie) is refused, a declared length over the limit is
+//!   refused, and the form token is taken from the `X-CSRF-Token` header or from the first
+//!   [`TOKEN_PREFIX_BYTES`] of the body (forms put the `csrf` field first). Only then is the
+//!   body handed on, under a limit: [`ANONYMOUS_FORM_BYTES`] before sign-in, [`MAX_FORM_BYTES`]
+//!   for a signed-in form, the upload limit for a signed-in multipart form. Before sign-in
+//!   the token is derived from the pre-sign-in cookie
+//!   (`corridor_engine::sessions::pre_sign_in_form_token`), so one browser's token fails in
+//!   another.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -26,20 +34,40 @@ use axum::response::{IntoResponse, Response};
 use corridor_engine::actor::Actor;
 use corridor_engine::auth;
 use corridor_engine::role::Role;
-use corridor_engine::store::{Session, User};
+use corridor_engine::sessions::{ClientInfo, Visitor, pre_sign_in_form_token};
+use corridor_engine::store::{Session, SessionStage, User};
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
 
 use super::error::{PageError, UiError, UiResult};
 use super::i18n::Lang;
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "corridor_session";
+/// The pre-sign-in cookie: a random id the sign-in form's token is derived from.
 pub const CSRF_COOKIE: &str = "corridor_csrf";
 pub const LANG_COOKIE: &str = "corridor_lang";
 /// The name of the hidden field every form carries.
 pub const CSRF_FIELD: &str = "csrf";
+/// A script may send the form token in this header instead.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// Largest URL-encoded form accepted.
-const MAX_FORM_BYTES: usize = 1024 * 1024;
+/// The session cookie's name: with `__Host-` when cookies are Secure.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-corridor_session" } else { SESSION_COOKIE }
+}
+
+/// The pre-sign-in cookie's name: with `__Host-` when cookies are Secure.
+pub fn csrf_cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-corridor_csrf" } else { CSRF_COOKIE }
+}
+
+/// Largest URL-encoded form accepted from a signed-in user.
+pub const MAX_FORM_BYTES: usize = 1024 * 1024;
+/// Largest body accepted before sign-in (the sign-in form, the language switch, status).
+pub const ANONYMOUS_FORM_BYTES: usize = 64 * 1024;
+/// The form token must be within this many first bytes of the body.
+pub const TOKEN_PREFIX_BYTES: usize = 16 * 1024;
 
 /// The cookies of a request.
 #[derive(Debug, Default)]
@@ -97,8 +125,12 @@ pub struct CtxInner {
     /// Path and query of this request (for `next=` links and the language switch).
     pub path: String,
     pub client_ip: Option<IpAddr>,
-    /// A fresh anonymous token to be set as the `corridor_csrf` cookie.
-    new_anonymous_token: bool,
+    pub user_agent: String,
+    /// Half signed in: the password was right, the second factor (or its enrolment) is owed.
+    /// `session` is that session; `user` stays None.
+    pub half_signed_in: Option<User>,
+    /// A fresh pre-sign-in id, to be set as the pre-sign-in cookie.
+    new_pre_session: Option<String>,
 }
 
 impl Deref for Ctx {
@@ -138,12 +170,25 @@ impl Ctx {
             csrf: String::new(),
             path: path.to_string(),
             client_ip: None,
-            new_anonymous_token: false,
+            user_agent: String::new(),
+            half_signed_in: None,
+            new_pre_session: None,
         }))
     }
 
     pub fn client_key(&self) -> String {
         self.client_ip.map(|ip| ip.to_string()).unwrap_or_else(|| "unknown".into())
+    }
+
+    /// Where the request comes from, for a new session.
+    pub fn client_info(&self) -> ClientInfo {
+        ClientInfo { address: self.client_key(), user_agent: self.user_agent.clone() }
+    }
+
+    /// The half-signed-in user and what they owe, if that is where this visitor is.
+    pub fn half_signed_in(&self) -> Option<(&User, SessionStage)> {
+        let user = self.half_signed_in.as_ref()?;
+        Some((user, self.session.as_ref()?.stage))
     }
 }
 
@@ -173,15 +218,31 @@ pub fn anonymous_lang(headers: &HeaderMap) -> Lang {
 
 /// The live session a cookie names, with its user (the engine ends sessions that ran out and
 /// those of disabled users).
-async fn load_session(state: &AppState, cookies: &Cookies) -> UiResult<Option<(Session, User)>> {
-    let Some(token) = cookies.get(SESSION_COOKIE).filter(|t| looks_like_token(t)) else { return Ok(None) };
+async fn load_session(state: &AppState, cookies: &Cookies) -> UiResult<Option<Visitor>> {
+    let name = session_cookie_name(state.settings.secure_cookies);
+    let Some(token) = cookies.get(name).filter(|t| looks_like_token(t)) else { return Ok(None) };
     Ok(state.engine.sessions().find(token).await?)
 }
 
 /// Start a signed-in session for `user`, ending `old` if there was one. Returns the cookie.
-pub async fn start_session(state: &AppState, user: &User, old: Option<&Session>) -> UiResult<HeaderValue> {
-    let started = state.engine.sessions().create(user, old).await?;
-    Ok(cookie(SESSION_COOKIE, &started.token, state.settings.secure_cookies, None))
+pub async fn start_session(state: &AppState, ctx: &Ctx, user: &User) -> UiResult<HeaderValue> {
+    let started = state.engine.sessions().create(user, ctx.session.as_ref(), &ctx.client_info()).await?;
+    let secure = state.settings.secure_cookies;
+    Ok(cookie(session_cookie_name(secure), &started.token, secure, None))
+}
+
+/// Start a half-signed-in session (`stage` owed), ending the visitor's old one. Returns the
+/// cookie.
+pub async fn start_half_signed_in(
+    state: &AppState,
+    ctx: &Ctx,
+    user: &User,
+    stage: SessionStage,
+) -> UiResult<HeaderValue> {
+    let started =
+        state.engine.sessions().create_half_signed_in(user, stage, ctx.session.as_ref(), &ctx.client_info()).await?;
+    let secure = state.settings.secure_cookies;
+    Ok(cookie(session_cookie_name(secure), &started.token, secure, None))
 }
 
 /// End the request's session. Returns the cookie that clears it.
@@ -189,7 +250,14 @@ pub async fn end_session(state: &AppState, ctx: &Ctx) -> UiResult<HeaderValue> {
     if let Some(s) = &ctx.session {
         state.engine.sessions().end(s).await?;
     }
-    Ok(cookie(SESSION_COOKIE, "", state.settings.secure_cookies, Some(0)))
+    let secure = state.settings.secure_cookies;
+    Ok(cookie(session_cookie_name(secure), "", secure, Some(0)))
+}
+
+/// The cookie that ends the pre-sign-in id (after sign-in).
+pub fn clear_pre_session(state: &AppState) -> HeaderValue {
+    let secure = state.settings.secure_cookies;
+    cookie(csrf_cookie_name(secure), "", secure, Some(0))
 }
 
 /// Whether a state-changing request comes from our own pages. Browsers send
@@ -218,48 +286,100 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Read a POST body, find its `csrf` field, compare; hand the body back unchanged.
+/// Check a POST before its body is read (see the module comment); hand the body on, with the
+/// part read to find the token put back in front, under the limit for this visitor and form.
 async fn check_form(state: &AppState, ctx: &Ctx, headers: &HeaderMap, body: Body) -> UiResult<Body> {
     if !same_origin(headers, &state.settings.public_url) {
         return Err(UiError::Csrf("cross-origin request"));
     }
-    if ctx.csrf.is_empty() {
-        return Err(UiError::Csrf("no token to compare with"));
+    // No session and no pre-sign-in cookie: no token can match; nothing is read.
+    if ctx.csrf.is_empty() || ctx.new_pre_session.is_some() {
+        return Err(UiError::Csrf("no session to compare with"));
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let given: Option<String>;
-    let bytes: Bytes;
-    if content_type.starts_with("application/x-www-form-urlencoded") {
-        bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| UiError::TooLarge)?;
-        let pairs: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(&bytes).map_err(|_| UiError::Csrf("unreadable form"))?;
-        given = pairs.into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v);
-    } else if content_type.starts_with("multipart/form-data") {
-        let boundary =
-            multer::parse_boundary(&content_type).map_err(|_| UiError::Csrf("multipart without boundary"))?;
-        let limit = state.settings.max_upload_bytes + MAX_FORM_BYTES;
-        bytes = axum::body::to_bytes(body, limit).await.map_err(|_| UiError::TooLarge)?;
-        let stream = futures_util::stream::once({
-            let b = bytes.clone();
-            async move { Ok::<Bytes, Infallible>(b) }
-        });
-        let mut multipart = multer::Multipart::new(stream, boundary);
-        let mut found = None;
-        while let Ok(Some(field)) = multipart.next_field().await {
-            if field.name() == Some(CSRF_FIELD) {
-                found = field.text().await.ok();
-                break;
-            }
-        }
-        given = found;
+    let multipart = if content_type.starts_with("multipart/form-data") {
+        true
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        false
     } else {
         return Err(UiError::Csrf("forms are sent URL-encoded or multipart"));
+    };
+    let limit = match (ctx.user.is_some(), multipart) {
+        (false, _) => ANONYMOUS_FORM_BYTES,
+        (true, false) => MAX_FORM_BYTES,
+        (true, true) => state.settings.max_upload_bytes + MAX_FORM_BYTES,
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    if declared.is_some_and(|n: usize| n > limit) {
+        return Err(UiError::TooLarge);
     }
+    let from_header = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (prefix, rest, complete) = match from_header {
+        Some(_) => (Bytes::new(), body, false),
+        None => read_prefix(body, TOKEN_PREFIX_BYTES.min(limit)).await?,
+    };
+    let given = match from_header {
+        Some(token) => Some(token),
+        None if multipart => {
+            let boundary =
+                multer::parse_boundary(&content_type).map_err(|_| UiError::Csrf("multipart without boundary"))?;
+            token_in_multipart(prefix.clone(), boundary).await
+        }
+        None => token_in_urlencoded(&prefix, complete),
+    };
     match given {
-        Some(token) if constant_time_eq(token.trim(), &ctx.csrf) => Ok(Body::from(bytes)),
-        Some(_) => Err(UiError::Csrf("wrong token")),
-        None => Err(UiError::Csrf("no token")),
+        Some(token) if constant_time_eq(token.trim(), &ctx.csrf) => {}
+        Some(_) => return Err(UiError::Csrf("wrong token")),
+        None => return Err(UiError::Csrf("no token")),
     }
+    if prefix.len() > limit {
+        return Err(UiError::TooLarge);
+    }
+    let whole =
+        futures_util::stream::once(async move { Ok::<Bytes, axum::Error>(prefix) }).chain(rest.into_data_stream());
+    Ok(Body::new(http_body_util::Limited::new(Body::from_stream(whole), limit)))
+}
+
+/// Read at least `want` bytes of the body (less if it is shorter): the bytes, the rest of the
+/// body, and whether that was all of it.
+async fn read_prefix(mut body: Body, want: usize) -> UiResult<(Bytes, Body, bool)> {
+    let mut buf: Vec<u8> = Vec::new();
+    while buf.len() < want {
+        match body.frame().await {
+            None => return Ok((Bytes::from(buf), Body::empty(), true)),
+            Some(Err(_)) => return Err(UiError::Csrf("the form did not arrive whole")),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+    Ok((Bytes::from(buf), body, false))
+}
+
+/// The `csrf` field among the pairs that arrived whole.
+fn token_in_urlencoded(prefix: &[u8], complete: bool) -> Option<String> {
+    let whole = if complete {
+        prefix
+    } else {
+        let end = prefix.iter().rposition(|b| *b == b'&')?;
+        &prefix[..end]
+    };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(whole).ok()?;
+    pairs.into_iter().find(|(k, _)| k == CSRF_FIELD).map(|(_, v)| v)
+}
+
+/// The `csrf` field of a multipart body, if it is complete within `prefix`.
+async fn token_in_multipart(prefix: Bytes, boundary: String) -> Option<String> {
+    let stream = futures_util::stream::once(async move { Ok::<Bytes, Infallible>(prefix) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    while let Ok(Some(field)) = multipart.next_field().await {
+        if field.name() == Some(CSRF_FIELD) {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 /// The page middleware: session, language, form guard, error pages, cookies, headers.
@@ -277,19 +397,31 @@ pub async fn context(State(state): State<AppState>, req: Request, next: Next) ->
             return finish(&ctx, e.into_response());
         }
     };
-    let stale_cookie = loaded.is_none() && cookies.get(SESSION_COOKIE).is_some_and(|v| !v.is_empty());
-    let (session, user) = match loaded {
-        Some((s, u)) => (Some(s), Some(u)),
-        None => (None, None),
+    let secure = state.settings.secure_cookies;
+    let stale_cookie = loaded.is_none() && cookies.get(session_cookie_name(secure)).is_some_and(|v| !v.is_empty());
+    let (session, user, half_signed_in) = match loaded {
+        Some(Visitor::SignedIn { session, user }) => (Some(session), Some(user), None),
+        Some(Visitor::HalfSignedIn { session, user }) => (Some(session), None, Some(user)),
+        None => (None, None, None),
     };
-    let lang = user.as_ref().and_then(|u| Lang::from_code(&u.language)).unwrap_or(fallback_lang);
-    let (csrf, new_anonymous_token) = match &session {
-        Some(s) => (s.csrf_token.clone(), false),
-        None => match cookies.get(CSRF_COOKIE).filter(|t| looks_like_token(t)) {
-            Some(t) => (t.to_string(), false),
-            None => (auth::random_id(), true),
+    let lang =
+        user.as_ref().or(half_signed_in.as_ref()).and_then(|u| Lang::from_code(&u.language)).unwrap_or(fallback_lang);
+    let (csrf, new_pre_session) = match &session {
+        Some(s) => (s.csrf_token.clone(), None),
+        None => match cookies.get(csrf_cookie_name(secure)).filter(|t| looks_like_token(t)) {
+            Some(id) => (pre_sign_in_form_token(id), None),
+            None => {
+                let id = auth::random_id();
+                (pre_sign_in_form_token(&id), Some(id))
+            }
         },
     };
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(200).collect())
+        .unwrap_or_default();
     let actor = user.as_ref().map(Actor::from_user);
     let ctx = Ctx(Arc::new(CtxInner {
         lang,
@@ -300,7 +432,9 @@ pub async fn context(State(state): State<AppState>, req: Request, next: Next) ->
         csrf,
         path,
         client_ip,
-        new_anonymous_token,
+        user_agent,
+        half_signed_in,
+        new_pre_session,
     }));
 
     let body = if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
@@ -323,23 +457,19 @@ pub async fn context(State(state): State<AppState>, req: Request, next: Next) ->
     if let Some(c) = set_anonymous_cookie(&state, &ctx) {
         response.headers_mut().append(header::SET_COOKIE, c);
     }
+    let name = session_cookie_name(secure);
     if stale_cookie
-        && !response
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .any(|c| c.as_bytes().starts_with(SESSION_COOKIE.as_bytes()))
+        && !response.headers().get_all(header::SET_COOKIE).iter().any(|c| c.as_bytes().starts_with(name.as_bytes()))
     {
-        response
-            .headers_mut()
-            .append(header::SET_COOKIE, cookie(SESSION_COOKIE, "", state.settings.secure_cookies, Some(0)));
+        response.headers_mut().append(header::SET_COOKIE, cookie(name, "", secure, Some(0)));
     }
     response
 }
 
 fn set_anonymous_cookie(state: &AppState, ctx: &Ctx) -> Option<HeaderValue> {
-    (ctx.new_anonymous_token && ctx.session.is_none())
-        .then(|| cookie(CSRF_COOKIE, &ctx.csrf, state.settings.secure_cookies, None))
+    let secure = state.settings.secure_cookies;
+    let id = ctx.new_pre_session.as_ref().filter(|_| ctx.session.is_none())?;
+    Some(cookie(csrf_cookie_name(secure), id, secure, None))
 }
 
 /// Render the error page a handler asked for; pages are never cached.

@@ -104,7 +104,7 @@ async fn a_stalled_body_is_cut_after_the_body_timeout(backend: Backend) {
     let app = spawn_configured(backend, |c| c.server.body_timeout_seconds = 2).await;
     let mut stalled = TcpStream::connect(addr(&app)).await.unwrap();
     stalled
-        .write_all(b"POST /login HTTP/1.1\r\nHost: corridor\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\nemail=a")
+        .write_all(b"POST /api/v1/status HTTP/1.1\r\nHost: corridor\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"reference\": \"Q")
         .await
         .unwrap();
     let started = Instant::now();

@@ -61,12 +61,17 @@ fn session_of(request: &Request) -> Caller {
 }
 
 /// An upload's large limit is for signed-in users only: a page upload must come with a live
-/// session. Anyone else gets the small limit, whatever the route.
+/// session that is fully signed in (not one still owing its second factor). Anyone else gets the small limit, whatever the route.
 async fn large_body_allowed(state: &AppState, caller: Caller) -> bool {
     match caller {
         Caller::Api => true,
         Caller::Session(None) => false,
-        Caller::Session(Some(token)) => matches!(state.engine.sessions().find(&token).await, Ok(Some(_))),
+        Caller::Session(Some(token)) => {
+            matches!(
+                state.engine.sessions().find(&token).await,
+                Ok(Some(corridor_engine::sessions::Visitor::SignedIn { .. }))
+            )
+        }
     }
 }
 

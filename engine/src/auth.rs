@@ -246,6 +246,10 @@ pub enum SignInRefusal {
     /// Longer than any e-mail address can be; refused before anything else.
     #[error("the e-mail address is too long")]
     EmailTooLong,
+    /// Holds a control character (NUL among them), which no address has; refused before the
+    /// store is asked, on every database alike.
+    #[error("the e-mail address holds a control character")]
+    EmailHasControl,
     /// Not the code of this step (or one used already), nor an unused recovery code.
     #[error("wrong code")]
     WrongCode,
@@ -398,6 +402,9 @@ impl Engine {
     pub async fn sign_in(&self, email: &str, password: &str, client: &str) -> Result<PasswordAccepted, SignInRefusal> {
         if email.len() > MAX_EMAIL_BYTES {
             return Err(SignInRefusal::EmailTooLong);
+        }
+        if crate::fields::has_control(email) {
+            return Err(SignInRefusal::EmailHasControl);
         }
         let keys = AttemptKeys::new(email, client);
         let limits = &self.sign_in_limits;

@@ -258,6 +258,13 @@ async fn nul_in_a_field_a_comment_and_a_search_is_422_naming_it(backend: Backend
 
 async fn nul_in_page_forms_and_searches_is_422(backend: Backend) {
     let app = spawn(backend).await;
+    let signin = app
+        .http()
+        .post_form("/login", "/login", &[("email", "reviewer\u{0}@ministry.example"), ("password", "long-enough-pass")])
+        .await;
+    assert_eq!(signin.status, 422, "{}", signin.body);
+    assert!(signin.body.contains("href=\"#email\""), "the error names the e-mail input: {}", signin.body);
+    assert!(signin.body.contains("no control characters"), "{}", signin.body);
     app.user("reviewer@ministry.example", "ministry_reviewer", "Ministry").await;
     let reviewer = app.signed_in("reviewer@ministry.example").await;
     let page = reviewer.get("/queue?q=%00").await;

@@ -119,11 +119,17 @@ async fn login(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormDat
         errors.add("email", "#email", i18n::t(lang, "login.error.email_missing"));
     } else if email.len() > MAX_EMAIL_BYTES {
         errors.add("email", "#email", i18n::t(lang, "login.error.email_too_long"));
+    } else if corridor_engine::fields::has_control(&email) {
+        errors.add("email", "#email", i18n::t(lang, "login.error.email_control"));
     }
     if password.is_empty() {
         errors.add("password", "#password", i18n::t(lang, "login.error.password_missing"));
     }
-    let shown_email = if email.len() > MAX_EMAIL_BYTES { String::new() } else { email.clone() };
+    let shown_email = if email.len() > MAX_EMAIL_BYTES || corridor_engine::fields::has_control(&email) {
+        String::new()
+    } else {
+        email.clone()
+    };
     let retry = |errors: FormErrors, status: StatusCode| {
         let mut page = Context::new();
         page.insert("next", &next);
@@ -140,6 +146,10 @@ async fn login(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormDat
         Err(SignInRefusal::TooManyAttempts { retry_after }) => return throttled(lang, retry_after, "email", retry),
         Err(SignInRefusal::EmailTooLong) => {
             errors.add("email", "#email", i18n::t(lang, "login.error.email_too_long"));
+            return retry(errors, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        Err(SignInRefusal::EmailHasControl) => {
+            errors.add("email", "#email", i18n::t(lang, "login.error.email_control"));
             return retry(errors, StatusCode::UNPROCESSABLE_ENTITY);
         }
         Err(SignInRefusal::WrongCredentials | SignInRefusal::WrongCode) => {

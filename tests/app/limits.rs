@@ -269,6 +269,8 @@ async fn nul_in_page_forms_and_searches_is_422(backend: Backend) {
     let reviewer = app.signed_in("reviewer@ministry.example").await;
     let page = reviewer.get("/queue?q=%00").await;
     assert_eq!(page.status, 422, "{}", page.body);
+    assert!(page.body.contains("href=\"#filter-q\""), "the error names the search input: {}", page.body);
+    assert!(page.body.contains("control characters"), "{}", page.body);
     app.user("admin@ministry.example", "admin", "Ministry").await;
     let admin = app.signed_in("admin@ministry.example").await;
     let orgs = app.store.organisations().await.unwrap();

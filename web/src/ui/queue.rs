@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
@@ -21,7 +22,7 @@ use tera::Context;
 use super::error::{UiError, UiResult};
 use super::forms::FormData;
 use super::session::Ctx;
-use super::views::render;
+use super::views::{render, render_status};
 use crate::AppState;
 use crate::extract::reference as parse_reference;
 
@@ -214,8 +215,23 @@ async fn queue_page(state: &AppState, ctx: &Ctx, q: &HashMap<String, String>, sc
         after: given(q, "after").and_then(crate::api::parse_cursor),
         limit: PAGE_SIZE,
     };
+    // A search the engine refuses (a control character) is shown on its input, with no rows.
+    let mut search_errors = super::forms::FormErrors::default();
     let page = match firm {
-        FirmFilter::Any | FirmFilter::One(_) => Some(engine.queue(&actor, &query).await?),
+        FirmFilter::Any | FirmFilter::One(_) => match engine.queue(&actor, &query).await {
+            Ok(page) => Some(page),
+            Err(EngineError::Unprocessable { details, .. }) if !details.is_empty() => {
+                for problem in &details {
+                    search_errors.add(
+                        &problem.field,
+                        &format!("#filter-{}", problem.field),
+                        super::forms::field_error_message(ctx.lang, problem),
+                    );
+                }
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
         FirmFilter::Choose { .. } | FirmFilter::NoMatch => None,
     };
     let mut rows: Vec<Row> = Vec::new();
@@ -275,6 +291,10 @@ async fn queue_page(state: &AppState, ctx: &Ctx, q: &HashMap<String, String>, sc
         }
         FirmFilter::Any | FirmFilter::One(_) => {}
     }
+    let refused = !search_errors.0.is_empty();
+    if refused {
+        search_errors.insert_into(&mut page_ctx);
+    }
     page_ctx.insert("scope", if scope == Scope::Late { "late" } else { "work" });
     // The message group of the page's own texts (title, lead, empty...).
     page_ctx.insert("k", if scope == Scope::Late { "late" } else { "queue" });
@@ -299,6 +319,9 @@ async fn queue_page(state: &AppState, ctx: &Ctx, q: &HashMap<String, String>, sc
     page_ctx.insert("filtered", &!filters.is_empty());
     page_ctx.insert("next", &next);
     page_ctx.insert("first", &first);
+    if refused {
+        return render_status(ctx, StatusCode::UNPROCESSABLE_ENTITY, "staff/queue.html", page_ctx);
+    }
     render(ctx, "staff/queue.html", page_ctx)
 }
 

@@ -4,20 +4,6 @@ use crate::support::api::{ApiApp as TestApp, spawn as spawn_app};
 use crate::support::{Backend, pdf};
 use serde_json::{Value, json};
 
-/// Run one scenario on both stores.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
 on_both!(
     full_journey_to_visa_issued_with_audit_verification,
     concurrent_transitions_with_same_version_yield_one_success,

@@ -17,19 +17,6 @@ use tokio::net::TcpStream;
 
 use crate::support::{Backend, TestApp, TestEnv, pdf, spawn, spawn_configured};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
 on_both!(
     a_connection_sending_a_header_line_every_two_seconds_is_closed_while_healthz_answers,
     a_stalled_body_is_cut_after_the_body_timeout,

@@ -8,6 +8,21 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+/// Each named scenario `async fn NAME(Backend)` of a module, as one test on SQLite
+/// (`MODULE::sqlite::NAME`) and one on PostgreSQL (`MODULE::postgres::NAME`).
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
 mod api;
 mod audit_tamper;
 mod demo;

@@ -11,19 +11,6 @@ use crate::support::{Backend, Http};
 use corridor_engine::model::{AccessKind, AccessQuery};
 use corridor_engine::store::User;
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
 on_both!(
     the_firms_api_history_is_its_page_timeline,
     a_reviewer_cannot_read_a_case_in_security_clearance,

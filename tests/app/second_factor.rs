@@ -6,19 +6,6 @@
 
 use crate::support::{self, Backend, Http, PASSWORD, totp};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
 on_both!(
     an_administrator_cannot_sign_in_without_the_second_factor,
     an_administrator_without_one_must_enrol_and_can_do_nothing_else_first,

@@ -9,19 +9,6 @@ use serde_json::Value;
 
 use crate::support::{Backend, TestApp, spawn};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
 on_both!(
     a_request_without_a_token_gets_the_bearer_challenge,
     a_token_is_refused_once_it_has_expired,

@@ -86,15 +86,7 @@ async fn a_sign_in_token_from_another_browser_is_refused(backend: Backend) {
     let second_token = second_page.csrf().expect("token");
     assert_ne!(first_token, second_token);
     // The page's token is not the cookie's value.
-    let cookie = second_page
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|c| c.to_str().ok())
-        .find_map(|c| c.strip_prefix("corridor_csrf="))
-        .and_then(|c| c.split(';').next())
-        .expect("pre-sign-in cookie")
-        .to_string();
+    let cookie = second_page.set_cookie("corridor_csrf").expect("pre-sign-in cookie");
     assert_ne!(cookie, second_token);
     let origin = app.base.clone();
     for (what, token) in [("another browser's token", first_token.as_str()), ("the cookie's value", cookie.as_str())] {

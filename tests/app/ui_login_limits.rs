@@ -125,15 +125,7 @@ async fn an_anonymous_post_over_the_sign_in_limit_is_refused_without_being_read(
     let app = support::spawn(Backend::Sqlite).await;
     let http = app.http();
     let login = http.get("/login").await;
-    let cookie = login
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|c| c.to_str().ok())
-        .find_map(|c| c.strip_prefix("corridor_csrf="))
-        .and_then(|c| c.split(';').next())
-        .expect("pre-sign-in cookie")
-        .to_string();
+    let cookie = login.set_cookie("corridor_csrf").expect("pre-sign-in cookie");
     let address = app.base.trim_start_matches("http://").to_string();
     for (what, cookie_header, expected) in [
         ("with the pre-sign-in cookie", format!("Cookie: corridor_csrf={cookie}\r\n"), 413),
@@ -202,15 +194,7 @@ async fn eighty_sign_ins_with_one_megabyte_addresses_cost_under_five_megabytes()
     let http = support::Http::new(&base);
     let login = http.get("/login").await;
     let token = login.csrf().expect("token");
-    let cookie = login
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|c| c.to_str().ok())
-        .find_map(|c| c.strip_prefix("corridor_csrf="))
-        .and_then(|c| c.split(';').next())
-        .expect("pre-sign-in cookie")
-        .to_string();
+    let cookie = login.set_cookie("corridor_csrf").expect("pre-sign-in cookie");
     // Warm up: a few ordinary requests, so that start-up allocations are behind us.
     for _ in 0..5 {
         http.post_form("/login", "/login", &[("email", "warm@firm.example"), ("password", "x")]).await;

@@ -22,6 +22,18 @@ impl Page {
     pub fn csrf(&self) -> Option<String> {
         csrf_in(&self.body)
     }
+
+    /// The value of the cookie `name` that this answer sets.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|c| c.to_str().ok())
+            .find_map(|c| c.strip_prefix(prefix.as_str()))
+            .and_then(|c| c.split(';').next())
+            .map(str::to_string)
+    }
 }
 
 pub fn csrf_in(html: &str) -> Option<String> {

@@ -1,17 +1,17 @@
 //! The daily retention run (see [`crate::retention`]). Its time is a row of the `schedules`
-//! table (`corridor/retention`, 01:30 UTC every day), taken by compare-and-set like the
+//! table (`corridor:retention`, 01:30 UTC every day), taken by compare-and-set like the
 //! workflows' schedules, so that of several instances exactly one enqueues each day's run; the
 //! run is a `retention` job keyed by its time, so a crash repeats nothing and loses nothing.
 
 use chrono::{DateTime, Utc};
 
-use super::{Failure, Outcome, Scheduler, SchedulerError, schedules::next_fire};
+use super::schedules::FirstRun;
+use super::{Failure, Outcome, Scheduler, SchedulerError};
 use crate::model::jobs::{JobPayload, RetentionJob};
-use crate::store::{NewJob, ScheduleRow};
+use crate::store::NewJob;
 
-const KEY: &str = "corridor/retention";
+const KEY: &str = "corridor:retention";
 const CRON: &str = "30 1 * * *";
-const TIMEZONE: &str = "UTC";
 const ATTEMPTS: i32 = 5;
 
 impl Scheduler {
@@ -21,39 +21,14 @@ impl Scheduler {
         if days == 0 {
             return Ok(0);
         }
-        let store = &self.engine.store;
-        let next = match next_fire(CRON, TIMEZONE, now) {
-            Ok(n) => crate::audit::storable_time(n),
-            Err(e) => return Err(SchedulerError::Engine(crate::error::EngineError::Internal(e))),
-        };
-        let rows = store.schedules().await?;
-        let Some(row) = rows.into_iter().find(|r| r.key == KEY) else {
-            // First start with retention on: the first run is due now.
-            let row = ScheduleRow {
-                key: KEY.into(),
-                cron: CRON.into(),
-                timezone: TIMEZONE.into(),
-                next_fire_at: crate::audit::storable_time(now),
-                last_fired_at: None,
-            };
-            store.ensure_schedule(&row, now).await?;
-            return Ok(0);
-        };
-        if row.next_fire_at > now {
-            return Ok(0);
-        }
-        let fire_at = row.next_fire_at;
-        store
-            .enqueue_jobs(vec![NewJob {
-                dedup_key: format!("retention:{}", crate::audit::canonical_time(fire_at)),
-                application_id: None,
-                payload: JobPayload::Retention(RetentionJob { documents_after_days: days, fired_at: fire_at }),
-                run_at: now,
-                max_attempts: ATTEMPTS,
-            }])
-            .await?;
-        let advanced = ScheduleRow { next_fire_at: next, last_fired_at: Some(fire_at), ..row };
-        Ok(usize::from(store.advance_schedule(&advanced, fire_at, now).await?))
+        self.fire_system_schedule(KEY, CRON, FirstRun::Now, now, |fire_at| NewJob {
+            dedup_key: format!("retention:{}", crate::audit::canonical_time(fire_at)),
+            application_id: None,
+            payload: JobPayload::Retention(RetentionJob { documents_after_days: days, fired_at: fire_at }),
+            run_at: now,
+            max_attempts: ATTEMPTS,
+        })
+        .await
     }
 
     pub(super) async fn retention(&self, p: &RetentionJob, now: DateTime<Utc>) -> Result<Outcome, Failure> {

@@ -45,6 +45,15 @@ pub const CHECKPOINT_SCHEDULE: &str = "corridor:audit-checkpoint";
 /// Tries of a checkpoint job before it is a dead letter.
 const CHECKPOINT_ATTEMPTS: i32 = 5;
 
+/// When a system schedule (not a workflow's) fires for the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstRun {
+    /// At once, on the first pass after the schedule is turned on.
+    Now,
+    /// At the cron expression's next time.
+    Next,
+}
+
 impl Scheduler {
     /// Enqueue the audit checkpoint when its time has come (one instance takes it); 1 when
     /// this instance did.
@@ -52,28 +61,51 @@ impl Scheduler {
         let Some(cron) = self.engine.audit_files().and_then(|f| f.checkpoint_cron.clone()) else {
             return Ok(0);
         };
+        self.fire_system_schedule(CHECKPOINT_SCHEDULE, &cron, FirstRun::Next, now, |fire_at| NewJob {
+            dedup_key: format!("checkpoint:{}", crate::audit::canonical_time(fire_at)),
+            application_id: None,
+            payload: JobPayload::Checkpoint(CheckpointJob { fired_at: fire_at }),
+            run_at: now,
+            max_attempts: CHECKPOINT_ATTEMPTS,
+        })
+        .await
+    }
+
+    /// One of Corridor's own schedules (UTC), kept as a row of the `schedules` table under
+    /// `key` and taken by compare-and-set like the workflows' schedules, so that of several
+    /// instances exactly one enqueues each run: the job `job(fire_at)` makes, keyed by its
+    /// time, so that a crash repeats nothing and loses nothing. A changed `cron` moves the
+    /// next run. 1 when this instance enqueued a run.
+    pub(crate) async fn fire_system_schedule(
+        &self,
+        key: &str,
+        cron: &str,
+        first: FirstRun,
+        now: DateTime<Utc>,
+        job: impl FnOnce(DateTime<Utc>) -> NewJob,
+    ) -> Result<usize, SchedulerError> {
         let store = &self.engine.store;
-        let next = match next_fire(&cron, "UTC", now) {
+        let next = match next_fire(cron, "UTC", now) {
             Ok(n) => crate::audit::storable_time(n),
             Err(e) => {
-                tracing::warn!(error = %e, "audit checkpoint schedule skipped");
+                tracing::warn!(schedule = key, error = %e, "schedule skipped");
                 return Ok(0);
             }
         };
         let rows = store.schedules().await?;
-        let Some(row) = rows.iter().find(|r| r.key == CHECKPOINT_SCHEDULE) else {
+        let Some(row) = rows.into_iter().find(|r| r.key == key) else {
             let row = ScheduleRow {
-                key: CHECKPOINT_SCHEDULE.into(),
-                cron,
+                key: key.into(),
+                cron: cron.into(),
                 timezone: "UTC".into(),
-                next_fire_at: next,
+                next_fire_at: if first == FirstRun::Now { crate::audit::storable_time(now) } else { next },
                 last_fired_at: None,
             };
             store.ensure_schedule(&row, now).await?;
             return Ok(0);
         };
         if row.cron != cron {
-            let moved = ScheduleRow { cron, next_fire_at: next, ..row.clone() };
+            let moved = ScheduleRow { cron: cron.into(), next_fire_at: next, ..row.clone() };
             store.advance_schedule(&moved, row.next_fire_at, now).await?;
             return Ok(0);
         }
@@ -81,16 +113,8 @@ impl Scheduler {
             return Ok(0);
         }
         let fire_at = row.next_fire_at;
-        store
-            .enqueue_jobs(vec![NewJob {
-                dedup_key: format!("checkpoint:{}", crate::audit::canonical_time(fire_at)),
-                application_id: None,
-                payload: JobPayload::Checkpoint(CheckpointJob { fired_at: fire_at }),
-                run_at: now,
-                max_attempts: CHECKPOINT_ATTEMPTS,
-            }])
-            .await?;
-        let advanced = ScheduleRow { next_fire_at: next, last_fired_at: Some(fire_at), ..row.clone() };
+        store.enqueue_jobs(vec![job(fire_at)]).await?;
+        let advanced = ScheduleRow { next_fire_at: next, last_fired_at: Some(fire_at), ..row };
         Ok(usize::from(store.advance_schedule(&advanced, fire_at, now).await?))
     }
 

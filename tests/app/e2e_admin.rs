@@ -54,6 +54,18 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
         .expect("job");
     store.fail_job(job.id, "e2e", "connection refused (os error 111)", None, now).await.expect("fail");
 
+    let firm_token = app.token(&firm).await;
+    // The firm's script downloads one of its documents: a line of the access log.
+    let document =
+        app.store.documents(app.store.application_by_reference(&reference).await.unwrap().unwrap().id).await.unwrap();
+    let downloaded = reqwest::Client::new()
+        .get(format!("{}/api/v1/applications/{reference}/documents/{}", app.base, document[0].id))
+        .bearer_auth(&firm_token)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(downloaded.status(), 200);
+
     let mut b = support::browser(&app.base, "e2e-admin").await;
 
     // ---- sign in: the password, then the second factor is set up (QR code, key, one code,
@@ -201,6 +213,32 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
     assert!(b.text("h1").await.contains("working day again"));
     b.axe("holiday-removed").await;
 
+    // ---- API tokens: the firm's token is listed and revoked ----
+    b.goto("/admin/tokens").await;
+    assert!(b.text("#tokens").await.contains("ayesha@indus.example"), "the firm's token is listed");
+    b.axe("tokens").await;
+    b.screenshot("tokens").await;
+    b.submit("#tokens button[id^='revoke-']").await;
+    assert!(!b.exists("#tokens button[id^='revoke-']").await, "no active token is left");
+    b.axe("tokens-revoked").await;
+    let refused = reqwest::Client::new()
+        .get(format!("{}/api/v1/applications", app.base))
+        .bearer_auth(&firm_token)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(refused.status(), 401, "the revoked token is refused");
+
+    // ---- the access log, and the administrator's own sessions ----
+    b.goto("/admin/access").await;
+    assert!(b.text("main").await.contains(reference.as_str()), "the download is in the access log");
+    b.axe("access").await;
+    b.screenshot("access").await;
+    b.goto("/account/sessions").await;
+    assert!(b.exists("#sessions").await, "the administrator's sessions are listed");
+    b.axe("account-sessions").await;
+    b.screenshot("account-sessions").await;
+
     // ---- the same pages in Arabic ----
     switch_language(&b, "ar").await;
     let pages = [
@@ -216,6 +254,8 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
         "/admin/audit?verify=all".into(),
         format!("/admin/audit/{reference}"),
         "/admin/access".into(),
+        "/admin/tokens".into(),
+        "/account/sessions".into(),
         "/admin/jobs".into(),
         "/admin/jobs?status=pending".into(),
         "/admin/holidays?calendar=qatar".into(),

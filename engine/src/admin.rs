@@ -232,14 +232,10 @@ pub fn check_user(
     }
     // A password is kept exactly as typed: spaces are allowed and count.
     let password = input.password.clone();
-    if !password.is_empty() {
-        if chars(&password) < MIN_PASSWORD_CHARS {
-            problems.push(Problem::new("password", ProblemKind::TooShort));
-        } else if chars(&password) > MAX_PASSWORD_CHARS {
-            problems.push(Problem::new("password", ProblemKind::TooLong));
-        } else if auth::is_guessable_password(&password) {
-            problems.push(Problem::new("password", ProblemKind::TooCommon));
-        }
+    if !password.is_empty()
+        && let Some(kind) = password_problem(&password)
+    {
+        problems.push(Problem::new("password", kind));
     }
     if problems.is_empty() {
         Ok(UserInput { email, name, role, organisation_id: input.organisation_id, language, password })
@@ -248,8 +244,22 @@ pub fn check_user(
     }
 }
 
+/// What is wrong with a password someone chose (too short, too long or too easy to guess);
+/// the same rules wherever a password is set.
+pub(crate) fn password_problem(password: &str) -> Option<ProblemKind> {
+    if chars(password) < MIN_PASSWORD_CHARS {
+        Some(ProblemKind::TooShort)
+    } else if chars(password) > MAX_PASSWORD_CHARS {
+        Some(ProblemKind::TooLong)
+    } else if auth::is_guessable_password(password) {
+        Some(ProblemKind::TooCommon)
+    } else {
+        None
+    }
+}
+
 /// Argon2 takes tens of milliseconds of CPU on purpose: keep it off the async workers.
-async fn hash_password(password: String) -> EngineResult<String> {
+pub(crate) async fn hash_password(password: String) -> EngineResult<String> {
     tokio::task::spawn_blocking(move || auth::hash_password(&password))
         .await
         .map_err(|e| EngineError::Internal(format!("password hashing task: {e}")))?

@@ -367,6 +367,54 @@ pub enum PasswordAccepted {
     Enrol(User),
 }
 
+/// A signed-in user's own password change, as typed into the form.
+#[derive(Debug, Clone, Default)]
+pub struct PasswordChange {
+    pub current: String,
+    pub new: String,
+    pub again: String,
+    /// Revoke the user's API tokens too.
+    pub revoke_tokens: bool,
+}
+
+/// What is wrong with one input of a password change. Each names its input ([`Self::field`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordChangeProblem {
+    CurrentMissing,
+    /// Not the account's password (the attempt counts toward the sign-in throttle).
+    CurrentWrong,
+    NewMissing,
+    /// One of the rules of every chosen password ([`crate::admin::ProblemKind`]: too short,
+    /// too long, too easy to guess).
+    NewRefused(crate::admin::ProblemKind),
+    AgainMissing,
+    /// The two new entries differ.
+    AgainDifferent,
+}
+
+impl PasswordChangeProblem {
+    /// The form input it is about.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::CurrentMissing | Self::CurrentWrong => "current_password",
+            Self::NewMissing | Self::NewRefused(_) => "new_password",
+            Self::AgainMissing | Self::AgainDifferent => "new_password_again",
+        }
+    }
+}
+
+/// Why a password change was refused; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordChangeRefusal {
+    #[error("the password change has problems: {0:?}")]
+    Problems(Vec<PasswordChangeProblem>),
+    /// Too many wrong passwords for this account from this address: wait `retry_after`.
+    #[error("too many sign-in attempts")]
+    TooManyAttempts { retry_after: Duration },
+    #[error(transparent)]
+    Failed(#[from] EngineError),
+}
+
 /// A second factor being set up: shown once, stored only when a code from it is confirmed.
 pub struct Enrolment {
     pub secret: String,
@@ -492,6 +540,58 @@ impl Engine {
             limits.failed(&keys);
             Err(SignInRefusal::WrongCredentials)
         }
+    }
+
+    /// A signed-in user changes their own password: the current one must be right (a wrong
+    /// one counts like a failed sign-in of this account from `client`), the new one obeys the
+    /// rules of every chosen password and is typed twice alike. Then, in one transaction, the
+    /// password is replaced, every session but `session_id` (the one asking) ends and, when
+    /// asked, every API token is revoked.
+    pub async fn change_own_password(
+        &self,
+        user: &User,
+        session_id: &str,
+        change: &PasswordChange,
+        client: &str,
+    ) -> Result<(), PasswordChangeRefusal> {
+        use PasswordChangeProblem as P;
+        let mut problems = Vec::new();
+        // Kept exactly as typed, as everywhere a password is set: spaces count.
+        if change.new.is_empty() {
+            problems.push(P::NewMissing);
+        } else if let Some(kind) = crate::admin::password_problem(&change.new) {
+            problems.push(P::NewRefused(kind));
+        }
+        if change.again.is_empty() {
+            problems.push(P::AgainMissing);
+        } else if !change.new.is_empty() && change.again != change.new {
+            problems.push(P::AgainDifferent);
+        }
+        if change.current.is_empty() {
+            problems.insert(0, P::CurrentMissing);
+        } else {
+            match self.confirm_password(user, &change.current, client).await {
+                Ok(()) => {}
+                Err(SignInRefusal::TooManyAttempts { retry_after }) => {
+                    return Err(PasswordChangeRefusal::TooManyAttempts { retry_after });
+                }
+                Err(SignInRefusal::Failed(e)) => return Err(e.into()),
+                Err(_) => {
+                    tracing::info!(user = user.id.get(), address = %client, "password change: wrong current password");
+                    problems.insert(0, P::CurrentWrong);
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(PasswordChangeRefusal::Problems(problems));
+        }
+        let hash = crate::admin::hash_password(change.new.clone()).await?;
+        self.store
+            .change_own_password(user.id, &hash, session_id, change.revoke_tokens, self.now())
+            .await
+            .map_err(EngineError::from)?;
+        tracing::info!(user = user.id.get(), tokens_revoked = change.revoke_tokens, "password changed by its user");
+        Ok(())
     }
 
     /// A new second factor for `user` to set up: nothing is stored until

@@ -105,6 +105,13 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
     assert_eq!(b.path().await, "/admin/organisations?notice=admin.organisation_created");
     b.axe("organisations").await;
 
+    // ---- the administrator's own password page, empty and then with its mistakes ----
+    b.goto("/account/password").await;
+    b.axe("account-password").await;
+    b.submit("#change-password").await;
+    assert!(b.text(".error-summary").await.contains("Enter your current password"));
+    b.axe("account-password-errors").await;
+
     // ---- a user, first with mistakes, then with a generated password ----
     b.goto("/admin/users").await;
     b.axe("users").await;

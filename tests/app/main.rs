@@ -32,6 +32,7 @@ mod e2e_journey;
 mod limits;
 mod mail_smtp;
 mod need_to_know;
+mod password_change;
 mod retention;
 mod scheduler;
 mod second_factor;

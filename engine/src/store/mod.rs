@@ -133,6 +133,16 @@ pub trait UserStore: Send + Sync {
     /// A new password, and in the same transaction every live API token of the user revoked
     /// at `now` and every session ended: whoever held the old secret holds nothing.
     async fn set_user_password(&self, id: UserId, password_hash: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// The user's own new password: in the same transaction every session but `keep_session`
+    /// ended and, with `revoke_tokens`, every live API token revoked at `now`.
+    async fn change_own_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        keep_session: &str,
+        revoke_tokens: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     async fn set_user_role(&self, id: UserId, role: &Role) -> StoreResult<()>;
     /// Disabling also revokes (at `now`) every live API token and ends every session of the
     /// user, in the same transaction. Enabling gives nothing back.

@@ -685,6 +685,37 @@ macro_rules! shared_queries {
                     Ok(())
                 }
 
+                async fn change_own_password(
+                    &self,
+                    id: UserId,
+                    password_hash: &str,
+                    keep_session: &str,
+                    revoke_tokens: bool,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<()> {
+                    let mut tx = self.write_tx().await?;
+                    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                        .bind(password_hash)
+                        .bind(id.get())
+                        .execute(&mut *tx)
+                        .await?;
+                    not_found_unless_one(done.rows_affected(), "user")?;
+                    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+                        .bind(id.get())
+                        .bind(keep_session)
+                        .execute(&mut *tx)
+                        .await?;
+                    if revoke_tokens {
+                        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                            .bind(ts(now))
+                            .bind(id.get())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
                 async fn set_user_role(&self, id: UserId, role: &Role) -> StoreResult<()> {
                     let done = sqlx::query("UPDATE users SET role = $1 WHERE id = $2")
                         .bind(role)

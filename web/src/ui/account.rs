@@ -1,5 +1,5 @@
 //! Signing in (the password, then the second factor or its enrolment), signing out, the
-//! language switch, and the user's own sessions.
+//! language switch, and the user's own sessions and password.
 
 use axum::Router;
 use axum::extract::{Form, Query, State};
@@ -7,7 +7,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use corridor_engine::actor::Actor;
-use corridor_engine::auth::{MAX_EMAIL_BYTES, PasswordAccepted, SignInRefusal};
+use corridor_engine::admin::ProblemKind;
+use corridor_engine::auth::{
+    MAX_EMAIL_BYTES, PasswordAccepted, PasswordChange, PasswordChangeProblem, PasswordChangeRefusal, SignInRefusal,
+};
 use corridor_engine::store::{SessionStage, User};
 use serde::Deserialize;
 use std::time::Duration;
@@ -28,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/second-factor", get(enrol_form).post(enrol))
         .route("/account/sessions", get(sessions_page))
         .route("/account/sessions/end", post(end_session))
+        .route("/account/password", get(password_form).post(change_password))
         .route("/logout", post(logout))
         .route("/language", post(language))
 }
@@ -431,6 +435,64 @@ async fn end_session(State(state): State<AppState>, ctx: Ctx, Form(form): Form<F
         return Ok(response);
     }
     Ok(Redirect::to("/account/sessions?notice=session_ended").into_response())
+}
+
+// ---- the user's own password ----
+
+fn password_page(ctx: &Ctx, status: StatusCode, revoke_tokens: bool, errors: FormErrors) -> UiResult<Response> {
+    let mut page = Context::new();
+    page.insert("revoke_tokens", &revoke_tokens);
+    errors.insert_into(&mut page);
+    render_status(ctx, status, "account_password.html", page)
+}
+
+async fn password_form(ctx: Ctx) -> UiResult<Response> {
+    ctx.signed_in()?;
+    // Revoking the API tokens is offered, on unless the user turns it off.
+    password_page(&ctx, StatusCode::OK, true, FormErrors::default())
+}
+
+fn password_problem_key(problem: PasswordChangeProblem) -> &'static str {
+    use PasswordChangeProblem as P;
+    match problem {
+        P::CurrentMissing => "account.password.error.current_missing",
+        P::CurrentWrong => "account.password.error.current_wrong",
+        P::NewMissing => "account.password.error.new_missing",
+        P::NewRefused(ProblemKind::TooShort) => "account.password.error.new_too_short",
+        P::NewRefused(ProblemKind::TooLong) => "account.password.error.new_too_long",
+        // Too easy to guess: the only other rule of a chosen password.
+        P::NewRefused(_) => "account.password.error.new_too_common",
+        P::AgainMissing => "account.password.error.again_missing",
+        P::AgainDifferent => "account.password.error.again_different",
+    }
+}
+
+async fn change_password(State(state): State<AppState>, ctx: Ctx, Form(form): Form<FormData>) -> UiResult<Response> {
+    let (user, _) = ctx.signed_in()?;
+    let session = ctx.session.as_ref().ok_or(UiError::SignIn { next: ctx.path.clone() })?;
+    let change = PasswordChange {
+        current: form.get("current_password").unwrap_or("").to_string(),
+        new: form.get("new_password").unwrap_or("").to_string(),
+        again: form.get("new_password_again").unwrap_or("").to_string(),
+        revoke_tokens: form.get("revoke_tokens").is_some(),
+    };
+    let lang = ctx.lang;
+    match state.engine.change_own_password(user, &session.id, &change, &ctx.client_key()).await {
+        Ok(()) => Ok(Redirect::to("/account/sessions?notice=password_changed").into_response()),
+        Err(PasswordChangeRefusal::Problems(problems)) => {
+            let mut errors = FormErrors::default();
+            for p in problems {
+                errors.add(p.field(), &format!("#{}", p.field()), i18n::t(lang, password_problem_key(p)));
+            }
+            password_page(&ctx, StatusCode::UNPROCESSABLE_ENTITY, change.revoke_tokens, errors)
+        }
+        Err(PasswordChangeRefusal::TooManyAttempts { retry_after }) => {
+            throttled(lang, retry_after, "current_password", |errors, status| {
+                password_page(&ctx, status, change.revoke_tokens, errors)
+            })
+        }
+        Err(PasswordChangeRefusal::Failed(e)) => Err(e.into()),
+    }
 }
 
 /// The language cookie lasts a year.

@@ -37,6 +37,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "login_enrol.html",
     "recovery_codes.html",
     "account_sessions.html",
+    "account_password.html",
     "status.html",
     "firm/dashboard.html",
     "firm/start.html",

@@ -9,7 +9,6 @@
 
 use crate::support::{self, Backend, Browser, PASSWORD};
 use corridor_engine::transition::TransitionRequest;
-use corridor_engine::workflow::FieldType;
 
 const WORKFLOW: &str = "it-business-visa";
 
@@ -35,25 +34,6 @@ async fn fill_with_mistakes(b: &Browser) {
     b.fill("#f-contact_email", "not-an-email").await;
     b.fill("#f-duration_of_stay", "500").await;
     b.submit("#save-continue").await;
-}
-
-/// Fill every field with the workflow's example value, with the input its type calls for.
-async fn fill_correctly(app: &support::TestApp, b: &Browser) {
-    let wf = app.engine.workflow(WORKFLOW).expect("workflow");
-    for f in &wf.fields {
-        let id = format!("#f-{}", f.name);
-        match f.field_type {
-            FieldType::Date => b.set_value(&id, &f.example).await,
-            FieldType::Country => b.select(&id, &f.example).await,
-            FieldType::Choice if f.options.len() <= 6 => {
-                let i = f.options.iter().position(|o| o.value == f.example).expect("example is an option");
-                let radio = if i == 0 { id.clone() } else { format!("{id}-{}", i + 1) };
-                b.click(&radio).await;
-            }
-            FieldType::Choice => b.select(&id, &f.example).await,
-            _ => b.fill(&id, &f.example).await,
-        }
-    }
 }
 
 #[tokio::test]
@@ -136,7 +116,7 @@ async fn a_firm_applies_through_the_pages_in_a_real_browser() {
     switch_language(&b, "en").await;
 
     // ---- the form, right ----
-    fill_correctly(&app, &b).await;
+    b.fill_with_examples(&app.engine.workflow(WORKFLOW).expect("workflow")).await;
     b.submit("#save-continue").await;
     assert!(b.path().await.contains("/documents"), "{}", b.path().await);
     b.axe("documents").await;

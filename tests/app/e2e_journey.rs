@@ -11,7 +11,6 @@
 //! the test fails, never skips, without them.
 
 use crate::support::{self, Backend, Browser, PASSWORD};
-use corridor_engine::workflow::FieldType;
 
 const WORKFLOW: &str = "it-business-visa";
 
@@ -41,25 +40,6 @@ async fn axe_both(b: &mut Browser, label: &str) {
     b.axe(&format!("{label}-ar")).await;
     b.screenshot(&format!("{label}-ar")).await;
     switch_language(b, "en").await;
-}
-
-/// Every field with the workflow's example value, with the input its type calls for.
-async fn fill_correctly(app: &support::TestApp, b: &Browser) {
-    let wf = app.engine.workflow(WORKFLOW).expect("workflow");
-    for f in &wf.fields {
-        let id = format!("#f-{}", f.name);
-        match f.field_type {
-            FieldType::Date => b.set_value(&id, &f.example).await,
-            FieldType::Country => b.select(&id, &f.example).await,
-            FieldType::Choice if f.options.len() <= 6 => {
-                let i = f.options.iter().position(|o| o.value == f.example).expect("example is an option");
-                let radio = if i == 0 { id.clone() } else { format!("{id}-{}", i + 1) };
-                b.click(&radio).await;
-            }
-            FieldType::Choice => b.select(&id, &f.example).await,
-            _ => b.fill(&id, &f.example).await,
-        }
-    }
 }
 
 /// Open the case from the queue (its reference is a link there).
@@ -123,7 +103,7 @@ async fn the_whole_journey_through_the_pages_of_every_role() {
     );
     b.axe("details-errors").await;
     b.screenshot("details-errors").await;
-    fill_correctly(&app, &b).await;
+    b.fill_with_examples(&app.engine.workflow(WORKFLOW).expect("workflow")).await;
     b.submit("#save-continue").await;
     assert!(b.path().await.contains("/documents"));
     for (kind, file) in &uploads {

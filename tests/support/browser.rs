@@ -129,6 +129,26 @@ impl Drop for Browser {
 use fantoccini::Locator;
 
 impl Browser {
+    /// Fill every field of `workflow`'s application form with its example value, with the
+    /// input its type calls for.
+    pub async fn fill_with_examples(&self, workflow: &corridor_engine::workflow::Workflow) {
+        use corridor_engine::workflow::FieldType;
+        for f in &workflow.fields {
+            let id = format!("#f-{}", f.name);
+            match f.field_type {
+                FieldType::Date => self.set_value(&id, &f.example).await,
+                FieldType::Country => self.select(&id, &f.example).await,
+                FieldType::Choice if f.options.len() <= 6 => {
+                    let i = f.options.iter().position(|o| o.value == f.example).expect("example is an option");
+                    let radio = if i == 0 { id.clone() } else { format!("{id}-{}", i + 1) };
+                    self.click(&radio).await;
+                }
+                FieldType::Choice => self.select(&id, &f.example).await,
+                _ => self.fill(&id, &f.example).await,
+            }
+        }
+    }
+
     pub async fn goto(&self, path: &str) {
         self.client.goto(&format!("{}{}", self.base, path)).await.unwrap_or_else(|e| panic!("open {path}: {e}"));
     }

@@ -17,7 +17,7 @@ use corridor_engine::service::Engine;
 use crate::AuditCommand;
 
 pub async fn run(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
-    let startup::Built { engine, .. } = startup::build(config, Arc::new(SystemClock)).await?;
+    let startup::Built { engine, store } = startup::build(config, Arc::new(SystemClock)).await?;
     match command {
         AuditCommand::Verify { reference, public_key, witness } => {
             verify(&engine, reference.as_deref(), public_key.as_deref(), witness).await
@@ -64,7 +64,50 @@ pub async fn run(config: &Config, command: AuditCommand) -> anyhow::Result<ExitC
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::VerifyProof { file, public_key } => verify_proof(&file, &public_key),
+        AuditCommand::AccessLog { reference, limit } => {
+            let reference = reference.as_deref().map(parse_reference).transpose()?;
+            access_log(store.as_ref(), reference, limit).await
+        }
     }
+}
+
+/// The access log for the operator, page by page (keyset on the line id), as TSV.
+async fn access_log(
+    store: &dyn corridor_engine::store::Store,
+    reference: Option<Reference>,
+    limit: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    use corridor_engine::model::AccessQuery;
+    // A tab or line break in a name would shift the columns.
+    let cell = |s: &str| s.replace(['\t', '\n', '\r'], " ");
+    println!("id\tat\twho\trole\tkind\treference\titem\tdocument\tclient");
+    let mut left = limit.unwrap_or(usize::MAX);
+    let mut before = None;
+    while left > 0 {
+        let page_size = left.min(corridor_engine::access::MAX_ACCESS_PAGE as usize) as i64;
+        let query = AccessQuery { reference: reference.clone(), user_id: None, before, limit: page_size };
+        let lines = store.access_log(&query).await?;
+        for l in &lines {
+            println!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                l.id,
+                corridor_engine::audit::canonical_time(l.at),
+                cell(&l.actor_name),
+                l.role,
+                l.kind.as_str(),
+                l.reference,
+                cell(&l.item),
+                l.document_id.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
+                l.client.as_deref().map(cell).unwrap_or_else(|| "-".into()),
+            );
+        }
+        left -= lines.len();
+        match lines.last() {
+            Some(last) if lines.len() as i64 == page_size => before = Some(last.id),
+            _ => break,
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_reference(given: &str) -> anyhow::Result<Reference> {

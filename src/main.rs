@@ -230,6 +230,16 @@ enum AuditCommand {
     /// Print the checkpoints' public key and its fingerprint (the key file is made when
     /// missing).
     PublicKey,
+    /// Print the access log (full views of sensitive fields, document downloads), newest
+    /// first, one tab-separated line each.
+    AccessLog {
+        /// Only this application's lines.
+        #[arg(long)]
+        reference: Option<String>,
+        /// At most this many lines (default: all).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
 }
 
 async fn token_cmd(config: &Config, command: TokenCommand) -> anyhow::Result<ExitCode> {

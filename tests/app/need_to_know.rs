@@ -326,6 +326,20 @@ async fn downloads_are_in_the_access_log_and_on_the_admin_page(backend: Backend)
     let kinds: Vec<&str> = api["lines"].as_array().unwrap().iter().map(|l| l["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds.iter().filter(|k| **k == "document").count(), 2, "{api}");
     assert_eq!(app.get(&c.security.token, "/api/v1/admin/access-log").await.0, 403);
+    // And for the operator, from the command line: a header and the two downloads, newest first.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_corridor"))
+        .arg("--config")
+        .arg(&app.config_path)
+        .args(["audit", "access-log", "--reference", reference.as_str()])
+        .current_dir(crate::support::root())
+        .output()
+        .expect("run corridor");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let documents: Vec<&str> = stdout.lines().filter(|l| l.split('\t').nth(4) == Some("document")).collect();
+    assert_eq!(documents.len(), 2, "{stdout}");
+    assert!(documents.iter().all(|l| l.contains(reference.as_str()) && l.contains(&kind)), "{stdout}");
+    assert!(documents[0].contains("Tester") && stdout.starts_with("id\tat\twho"), "{stdout}");
 
     // Append-only, whoever writes to the database.
     let before = access_lines(&app, &reference).await.len();

@@ -260,6 +260,13 @@ impl Calendar {
         self.holidays.values().flatten()
     }
 
+    /// The last day this calendar knows the holidays of: 31 December of the last year it
+    /// lists any. Deadlines counted past it skip weekends only. None without holidays.
+    pub fn holidays_known_until(&self) -> Option<NaiveDate> {
+        let last = self.holidays().map(|h| h.date).max()?;
+        NaiveDate::from_ymd_opt(last.year(), 12, 31)
+    }
+
     /// The holidays on one date (empty when none).
     pub fn holidays_on(&self, date: NaiveDate) -> &[Holiday] {
         self.holidays.get(&date).map(Vec::as_slice).unwrap_or(&[])

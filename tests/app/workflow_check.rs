@@ -360,3 +360,37 @@ fn cli_check_warns_of_a_webhook_to_a_private_or_loopback_host_and_still_accepts_
     assert!(warnings[1].contains("link-local"), "{}", warnings[1]);
     assert!(!printed.contains("error:"), "{printed}");
 }
+
+#[test]
+fn check_warns_of_a_calendar_whose_holidays_end_within_180_days() {
+    use chrono::Datelike;
+    let dir = tempfile::tempdir().unwrap();
+    let year = chrono::Utc::now().year();
+    let calendar = |last_year: i32| {
+        format!(
+            "name = \"Qatar\"\ntimezone = \"Asia/Qatar\"\nweekend = [\"friday\", \"saturday\"]\n\
+             holidays = [{{ date = {last_year}-12-18, name = \"Qatar National Day\" }}]\n"
+        )
+    };
+    let calendars = dir.path().join("calendars");
+    std::fs::create_dir(&calendars).unwrap();
+    std::fs::write(calendars.join("qatar.toml"), calendar(year - 1)).unwrap();
+    std::fs::write(calendars.join("later.toml"), calendar(year + 2)).unwrap();
+    let ctx = LintContext { templates_dir: repo().join("config/templates/email"), calendars_dir: calendars };
+    let minimal_path = repo().join("tests/workflows/valid/minimal.yaml");
+    let minimal = std::fs::read_to_string(&minimal_path).unwrap();
+
+    let (loaded, problems) = workflow::check_paths(std::slice::from_ref(&minimal_path), &ctx);
+    assert_eq!(loaded.len(), 1, "a warning does not reject the file: {problems:?}");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let warning = &problems[0];
+    assert!(!warning.is_error());
+    let line = minimal.lines().position(|l| l.starts_with("calendar:")).unwrap() as u32 + 1;
+    assert_eq!(warning.line, line, "{warning}");
+    assert!(warning.message.contains(&format!("only until {}-12-31", year - 1)), "{warning}");
+
+    let later = dir.path().join("later.yaml");
+    std::fs::write(&later, minimal.replacen("calendar: qatar", "calendar: later", 1)).unwrap();
+    let (_, problems) = workflow::check_paths(&[later], &ctx);
+    assert!(problems.is_empty(), "a calendar known two years ahead is not warned of: {problems:?}");
+}

@@ -114,8 +114,28 @@ fn check_calendar(w: &Workflow, m: &SourceMap, ctx: &LintContext, p: &mut Proble
     let path = ctx.calendars_dir.join(format!("{}.toml", w.calendar));
     if !path.is_file() {
         p.error(m.calendar, format!("calendar `{}` does not exist: no file {}", w.calendar, path.display()));
+        return;
+    }
+    // An invalid calendar file is reported where calendars are loaded; here only its end.
+    let Ok(calendar) = crate::calendar::Calendar::load(&path) else { return };
+    let today = chrono::Utc::now().date_naive();
+    if let Some(until) = calendar.holidays_known_until()
+        && until < today + chrono::Duration::days(CALENDAR_WARNING_DAYS)
+    {
+        p.warning(
+            m.calendar,
+            format!(
+                "calendar `{}` lists holidays only until {until}, less than {CALENDAR_WARNING_DAYS} days from \
+                 today: deadlines counted past it skip weekends only; add the next year's holidays to {}",
+                w.calendar,
+                path.display()
+            ),
+        );
     }
 }
+
+/// A calendar in use whose holidays end sooner than this is warned of.
+pub const CALENDAR_WARNING_DAYS: i64 = 180;
 
 fn check_states(w: &Workflow, m: &SourceMap, p: &mut Problems) {
     let initials: Vec<(&StateDef, &super::parse::StateMap)> =

@@ -154,6 +154,17 @@ impl Engine {
         self.calendars.ids()
     }
 
+    /// The calendars the loaded workflows count their deadlines on, each once.
+    pub fn calendars_in_use(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        for w in self.workflows() {
+            if !ids.contains(&w.calendar) && self.calendar_named(&w.calendar).is_some() {
+                ids.push(w.calendar.clone());
+            }
+        }
+        ids
+    }
+
     /// An organisation's name, for showing who a case belongs to.
     pub async fn organisation_name(&self, id: OrganisationId) -> EngineResult<String> {
         Ok(self.store.organisation(id).await?.name)

@@ -626,6 +626,10 @@ async fn a_holiday_moves_open_deadlines_and_is_audited(backend: Backend) {
     let date = day.format("%Y-%m-%d").to_string();
 
     let http = app.signed_in(ADMIN).await;
+    // Without a choice the page opens on the calendar the workflows count on.
+    let first = http.get("/admin/holidays").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(first.body.contains("Qatar National Day"), "opens on Qatar: {}", first.body);
     let page = http.get("/admin/holidays?calendar=qatar").await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("Qatar National Day") && page.body.contains("Friday, Saturday"), "{}", page.body);
@@ -665,6 +669,7 @@ async fn a_holiday_moves_open_deadlines_and_is_audited(backend: Backend) {
         .await;
     assert_eq!(added.status, 200, "{}", added.body);
     assert!(added.body.contains("Holiday added") && added.body.contains(reference.as_str()), "{}", added.body);
+    assert!(added.body.contains("Calendar: Qatar"), "the confirmation names the calendar: {}", added.body);
     let after = app.engine.application(&actor, &reference).await.expect("read").record.deadline_at.expect("deadline");
     assert!(after > before, "{before} -> {after}");
     let list = http.get("/admin/holidays?calendar=qatar").await;

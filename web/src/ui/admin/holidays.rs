@@ -35,13 +35,14 @@ struct CalendarQuery {
     calendar: Option<String>,
 }
 
-/// The calendar asked for, or the first one; an unknown one is a page that does not exist.
+/// The calendar asked for, or else the first one a workflow counts on (or the first one);
+/// an unknown one is a page that does not exist.
 fn chosen_calendar(state: &AppState, asked: Option<&str>) -> UiResult<String> {
     let ids = state.engine.calendar_ids();
     match asked.map(str::trim).filter(|c| !c.is_empty()) {
         Some(c) if ids.iter().any(|i| i == c) => Ok(c.to_string()),
         Some(_) => Err(UiError::NotFound),
-        None => ids.into_iter().next().ok_or(UiError::NotFound),
+        None => state.engine.calendars_in_use().into_iter().chain(ids).next().ok_or(UiError::NotFound),
     }
 }
 
@@ -116,7 +117,7 @@ async fn list(State(state): State<AppState>, admin: Admin, Query(q): Query<Calen
 }
 
 /// What a change did, with the deadlines it moved.
-fn change_page(admin: &Admin, change: &HolidayChange) -> UiResult<Response> {
+fn change_page(state: &AppState, admin: &Admin, change: &HolidayChange) -> UiResult<Response> {
     let moved: Vec<serde_json::Value> = change
         .moved
         .iter()
@@ -129,7 +130,9 @@ fn change_page(admin: &Admin, change: &HolidayChange) -> UiResult<Response> {
     page.insert(
         "change",
         &serde_json::json!({"calendar": change.calendar, "date": change.date.format("%Y-%m-%d").to_string(),
-                            "name": change.name, "is_holiday": change.is_holiday}),
+                            "name": change.name, "is_holiday": change.is_holiday,
+                            "calendar_name": state.engine.calendar_named(&change.calendar).map(|c| c.name().to_string())
+                                .unwrap_or_else(|| change.calendar.clone())}),
     );
     page.insert("moved", &moved);
     render(&admin.ctx, "admin/holiday_changed.html", page)
@@ -172,7 +175,7 @@ async fn add(State(state): State<AppState>, admin: Admin, Form(form): Form<FormD
         return holidays_page(&state, &admin, &calendar, &typed, &errors, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
     match state.engine.add_holiday(&admin.actor, &calendar, date, &typed.name).await {
-        Ok(change) => change_page(&admin, &change),
+        Ok(change) => change_page(&state, &admin, &change),
         // A change by someone else since the page was read: the engine's words, on the form.
         Err(EngineError::BadRequest(why)) => {
             errors.add("date", "#date", why);
@@ -186,5 +189,5 @@ async fn remove(State(state): State<AppState>, admin: Admin, Form(form): Form<Fo
     let calendar = chosen_calendar(&state, Some(form.get("calendar").unwrap_or("")))?;
     let date = form.get("date").and_then(parse_date).ok_or(UiError::NotFound)?;
     let change = state.engine.remove_holiday(&admin.actor, &calendar, date).await?;
-    change_page(&admin, &change)
+    change_page(&state, &admin, &change)
 }

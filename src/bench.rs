@@ -142,6 +142,7 @@ async fn measure(
         for t in &path {
             let actor = actor_for(t, firm, &staff_by_role, last_four_eyes)?;
             let request = TransitionRequest {
+                reason_code: None,
                 action: t.action.clone(),
                 expected_version: version,
                 comment: (t.comment == Need::Required).then(|| "Checked against the register.".to_string()),

@@ -22,6 +22,22 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     #[serde(default)]
     pub sign_in: SignInConfig,
+    #[serde(default)]
+    pub i18n: I18nConfig,
+}
+
+/// `[i18n]`: the languages this deployment speaks; every text a user reads in a workflow
+/// file must be written in each.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct I18nConfig {
+    pub languages: Vec<corridor_engine::lang::Lang>,
+}
+
+impl Default for I18nConfig {
+    fn default() -> Self {
+        I18nConfig { languages: corridor_engine::lang::LANGS.to_vec() }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -280,6 +296,14 @@ impl Config {
                 line: 1,
                 column: 1,
                 message: "sign_in.max_sessions must be above 0".into(),
+            });
+        }
+        if !config.i18n.languages.contains(&corridor_engine::lang::Lang::En) {
+            return Err(ConfigError::Syntax {
+                path: shown.into(),
+                line: 1,
+                column: 1,
+                message: "i18n.languages must include en (the wording shown where a language is not enabled)".into(),
             });
         }
         if config.server.max_upload_bytes == 0 {

@@ -279,6 +279,7 @@ async fn walk(
             Actor::from_user(user)
         };
         let request = TransitionRequest {
+            reason_code: None,
             action: t.action.clone(),
             expected_version: version,
             comment: (t.comment == Need::Required)

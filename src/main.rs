@@ -404,6 +404,7 @@ fn check_setup(config_path: &PathBuf) -> (PathBuf, workflow::LintContext) {
             workflow::LintContext {
                 templates_dir: PathBuf::from("config/templates/email"),
                 calendars_dir: PathBuf::from("config/calendars"),
+                languages: corridor_engine::lang::LANGS.to_vec(),
             },
         ),
     }

@@ -17,7 +17,11 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 
 pub fn lint_context(config: &Config) -> LintContext {
-    LintContext { templates_dir: config.email_templates_dir(), calendars_dir: config.paths.calendars.clone() }
+    LintContext {
+        templates_dir: config.email_templates_dir(),
+        calendars_dir: config.paths.calendars.clone(),
+        languages: config.i18n.languages.clone(),
+    }
 }
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {

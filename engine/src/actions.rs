@@ -13,27 +13,32 @@ use crate::actor::Actor;
 use crate::error::{EngineError, EngineResult};
 use crate::service::{ApplicationView, Engine};
 use crate::store::{AuditEvent, DocumentRecord, Step};
+use crate::text::Text;
 use crate::transition::{self, FourEyesBlock, TransitionInput, TransitionRequest};
-use crate::workflow::{Need, TransitionDef};
+use crate::workflow::{Need, ReasonDef, TransitionDef, Workflow};
 
 /// One action of the workflow, as a button or an API client needs it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ActionInfo {
     pub action: String,
-    pub label: String,
+    pub label: Text,
     pub comment: Need,
     pub reason: Need,
+    /// The reason codes offered (one is required when `reason` is required), with their
+    /// wording.
+    pub reason_codes: Vec<ReasonDef>,
     pub outcome: Option<String>,
     pub four_eyes: bool,
 }
 
-impl From<&TransitionDef> for ActionInfo {
-    fn from(t: &TransitionDef) -> Self {
+impl ActionInfo {
+    pub fn of(workflow: &Workflow, t: &TransitionDef) -> Self {
         ActionInfo {
             action: t.action.clone(),
             label: t.label.clone(),
             comment: t.comment,
             reason: t.reason,
+            reason_codes: t.reason_codes.iter().filter_map(|c| workflow.reason(c)).cloned().collect(),
             outcome: t.outcome.clone(),
             four_eyes: t.four_eyes,
         }
@@ -103,6 +108,7 @@ impl Engine {
             // Placeholder texts: a comment or reason is part of the request, not a bar.
             let filled = |need: Need| (need != Need::None).then(|| "-".to_string());
             let request = TransitionRequest {
+                reason_code: t.reason_codes.first().cloned(),
                 action: t.action.clone(),
                 expected_version: view.record.version,
                 comment: filled(t.comment),
@@ -139,8 +145,8 @@ impl Engine {
                 Err(_) => continue,
             };
             match reason {
-                None => out.takeable.push(ActionInfo::from(t)),
-                Some(reason) => out.blocked.push(BlockedAction { info: ActionInfo::from(t), reason }),
+                None => out.takeable.push(ActionInfo::of(&view.workflow, t)),
+                Some(reason) => out.blocked.push(BlockedAction { info: ActionInfo::of(&view.workflow, t), reason }),
             }
         }
         Ok(out)

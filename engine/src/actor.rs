@@ -122,8 +122,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("qatar.toml"), "").expect("write calendar");
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let ctx =
-            LintContext { templates_dir: root.join("config/templates/email"), calendars_dir: dir.path().to_path_buf() };
+        let ctx = LintContext {
+            templates_dir: root.join("config/templates/email"),
+            calendars_dir: dir.path().to_path_buf(),
+            languages: crate::lang::LANGS.to_vec(),
+        };
         let path = root.join("workflows/it-business-visa.yaml");
         let source = std::fs::read_to_string(&path).expect("read");
         parse_workflow(&path, &source, &ctx).expect("valid")

@@ -8,6 +8,8 @@ use chrono::NaiveDate;
 use serde_json::{Map, Value, json};
 
 use crate::countries;
+use crate::lang::Lang;
+use crate::text::Text;
 use crate::workflow::{FieldDef, FieldType, Workflow};
 
 /// Longest text accepted in one field.
@@ -18,8 +20,9 @@ pub const MAX_TEXT: usize = 1000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldError {
     pub field: String,
-    /// The input's label as the workflow writes it ("Date of birth"), when it has one.
-    pub label: Option<String>,
+    /// The input's label as the workflow writes it ("Date of birth"), in each language, when
+    /// it has one.
+    pub label: Option<Text>,
     pub problem: FieldProblem,
 }
 
@@ -56,9 +59,10 @@ pub enum FieldProblem {
     NotAChoice {
         options: Vec<String>,
     },
-    /// Does not match the field's pattern; `message` is the workflow's own description of it.
+    /// Does not match the field's pattern; `message` is the workflow's own description of it,
+    /// in each language.
     Pattern {
-        message: Option<String>,
+        message: Option<Text>,
         example: String,
     },
     /// An uploaded file with no content.
@@ -102,7 +106,10 @@ impl FieldProblem {
             FieldProblem::BelowMinimum { min } => json!({"min": min}),
             FieldProblem::AboveMaximum { max } => json!({"max": max}),
             FieldProblem::NotAChoice { options } => json!({"options": options}),
-            FieldProblem::Pattern { message, example } => json!({"message": message, "example": example}),
+            // English, as the other parameters are (the API's `message` beside it is worded).
+            FieldProblem::Pattern { message, example } => {
+                json!({"message": message.as_ref().map(Text::en), "example": example})
+            }
             FieldProblem::FileType { accepted } => json!({"accepted": accepted}),
             FieldProblem::Required
             | FieldProblem::UnknownField
@@ -125,14 +132,17 @@ impl FieldError {
         FieldError { field: def.name.clone(), label: Some(def.label.clone()), problem }
     }
 
-    pub fn labelled(mut self, label: &str) -> Self {
-        self.label = Some(label.to_string());
+    pub fn labelled(mut self, label: &Text) -> Self {
+        self.label = Some(label.clone());
         self
     }
 
-    /// The label, else the input's name in words.
-    pub fn label_or_name(&self) -> String {
-        self.label.clone().unwrap_or_else(|| self.field.rsplit('.').next().unwrap_or(&self.field).replace('_', " "))
+    /// The label in `lang`, else the input's name in words.
+    pub fn label_or_name(&self, lang: Lang) -> String {
+        match &self.label {
+            Some(label) => label.get(lang).to_string(),
+            None => self.field.rsplit('.').next().unwrap_or(&self.field).replace('_', " "),
+        }
     }
 }
 
@@ -142,7 +152,7 @@ fn number(n: f64) -> String {
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let label = self.label_or_name();
+        let label = self.label_or_name(Lang::En);
         let document = self.field.starts_with("documents.");
         match &self.problem {
             FieldProblem::Required if document => write!(f, "Upload the {}", label.to_lowercase()),
@@ -161,7 +171,7 @@ impl fmt::Display for FieldError {
             FieldProblem::BelowMinimum { min } => write!(f, "{label} must be {} or more", number(*min)),
             FieldProblem::AboveMaximum { max } => write!(f, "{label} must be {} or less", number(*max)),
             FieldProblem::NotAChoice { options } => write!(f, "{label} must be one of: {}", options.join(", ")),
-            FieldProblem::Pattern { message: Some(m), .. } => write!(f, "{m}"),
+            FieldProblem::Pattern { message: Some(m), .. } => write!(f, "{}", m.en()),
             FieldProblem::Pattern { message: None, .. } => write!(f, "{label} is not in the expected format"),
             FieldProblem::Empty => write!(f, "The selected {} is empty", lower_first(&label)),
             FieldProblem::FileType { accepted } => {

@@ -27,6 +27,7 @@ pub mod scheduler;
 pub mod service;
 pub mod sessions;
 pub mod store;
+pub mod text;
 pub mod timeline;
 pub mod tokens;
 pub mod transition;

@@ -20,6 +20,7 @@ use crate::model::{
     Reference, User, UserId,
 };
 use crate::service::{ApplicationView, Engine};
+use crate::text::Text;
 use crate::workflow::{DurationUnit, Workflow};
 
 /// Largest queue page.
@@ -29,10 +30,10 @@ pub const MAX_PAGE: i64 = 100;
 #[derive(Debug, Clone, Serialize)]
 pub struct Stage {
     pub workflow_id: String,
-    pub workflow_title: String,
+    pub workflow_title: Text,
     pub state: String,
     /// The state's label for staff, as the workflow file writes it.
-    pub label: String,
+    pub label: Text,
 }
 
 /// How near its deadline a case is. `DueSoon` starts where the workflow's first reminder for
@@ -109,12 +110,17 @@ pub struct QueuePage {
 pub struct Decision {
     pub view: ApplicationView,
     /// The transition's label ("Issue visa").
-    pub label: String,
+    pub label: Text,
     /// `granted`, `refused`... as the workflow names it.
     pub outcome: String,
     pub event: AuditEvent,
     /// The deciding official's organisation (the issuing authority).
     pub authority: Option<Organisation>,
+    /// The declared reason the official chose (`reason_code` in the event data), with its
+    /// wording in each language.
+    pub reason_code: Option<crate::workflow::ReasonDef>,
+    /// What the applicant may do next (the transition's `next_steps`), e.g. on a refusal.
+    pub next_steps: Option<Text>,
 }
 
 fn sort_key(r: &ApplicationRecord) -> (bool, Option<DateTime<Utc>>, ApplicationId) {
@@ -519,6 +525,15 @@ impl Engine {
             Some(id) => self.store.organisation(id).await.ok(),
             None => None,
         };
-        Ok(Decision { label: transition.label.clone(), outcome, event, authority, view })
+        let reason_code = crate::timeline::reason_of(&view.workflow, &event);
+        Ok(Decision {
+            label: transition.label.clone(),
+            outcome,
+            event,
+            authority,
+            reason_code,
+            next_steps: transition.next_steps.clone(),
+            view,
+        })
     }
 }

@@ -57,8 +57,8 @@ pub struct ApplicationView {
 #[derive(Debug, Clone, Serialize)]
 pub struct PublicStatus {
     pub reference: Reference,
-    pub status: String,
-    pub next_steps: Option<String>,
+    pub status: crate::text::Text,
+    pub next_steps: Option<crate::text::Text>,
 }
 
 /// Content types recognised from a file's first bytes; the name and the declared type are
@@ -395,7 +395,7 @@ impl Engine {
         if bytes.len() as u64 > def.max_size {
             return Err(EngineError::TooLarge(format!(
                 "The {} must be smaller than {} MB",
-                def.label.to_lowercase(),
+                def.label.en().to_lowercase(),
                 def.max_size as f64 / 1_000_000.0
             )));
         }

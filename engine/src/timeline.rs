@@ -13,7 +13,8 @@ use crate::error::EngineResult;
 use crate::model::{AuditEvent, Reference, UserId};
 use crate::role::Role;
 use crate::service::{ApplicationView, Engine};
-use crate::workflow::Workflow;
+use crate::text::Text;
+use crate::workflow::{ReasonDef, Workflow};
 
 /// The audit action of a document whose content the retention rules deleted.
 pub const PURGE_DOCUMENT: &str = "purge_document";
@@ -24,20 +25,20 @@ pub const PURGE_DOCUMENT: &str = "purge_document";
 pub enum Step {
     /// A transition of the workflow: its label, and the public status it led to.
     Transition {
-        label: String,
-        status: Option<String>,
+        label: Text,
+        status: Option<Text>,
     },
     Created,
     FieldsUpdated,
     /// A document uploaded: its kind and the label the workflow gives it.
     DocumentUploaded {
         document: String,
-        label: String,
+        label: Text,
     },
     /// A document's content deleted under the retention rules.
     DocumentPurged {
         document: String,
-        label: String,
+        label: Text,
     },
     /// Anything else (claims, releases, escalations...): staff only.
     Other,
@@ -57,12 +58,25 @@ pub struct TimelineEntry {
     pub actor_id: Option<UserId>,
     pub comment: Option<String>,
     pub reason: Option<String>,
+    /// The declared reason the actor chose (`reason_code` in the event data), with its
+    /// wording; a code this version no longer declares is shown as it is.
+    pub reason_code: Option<ReasonDef>,
 }
 
-fn document_label(workflow: &Workflow, e: &AuditEvent) -> (String, String) {
+fn document_label(workflow: &Workflow, e: &AuditEvent) -> (String, Text) {
     let kind = e.data.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_string();
-    let label = workflow.document(&kind).map(|d| d.label.clone()).unwrap_or_else(|| kind.clone());
+    let label = workflow.document(&kind).map(|d| d.label.clone()).unwrap_or_else(|| Text::same(kind.clone()));
     (kind, label)
+}
+
+/// The reason code an event carries (`reason_code` in its data), with the workflow's wording.
+pub fn reason_of(workflow: &Workflow, e: &AuditEvent) -> Option<ReasonDef> {
+    let code = e.data.get("reason_code")?.as_str()?;
+    Some(workflow.reason(code).cloned().unwrap_or_else(|| ReasonDef {
+        code: code.to_string(),
+        label: Text::same(code.replace('_', " ")),
+        pos: Default::default(),
+    }))
 }
 
 /// The timeline of `events` (oldest first, as is the result) as `actor` may read it.
@@ -107,6 +121,7 @@ pub fn for_actor(actor: &Actor, workflow: &Workflow, events: &[AuditEvent]) -> V
             actor_id: if firm { None } else { e.actor_id },
             comment,
             reason: e.reason.clone(),
+            reason_code: reason_of(workflow, e),
         });
     }
     out

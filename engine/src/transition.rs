@@ -21,7 +21,7 @@ pub const MESSAGE_ATTEMPTS: i32 = 8;
 /// Longest comment or reason kept.
 const MAX_TEXT: usize = 4000;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionRequest {
     pub action: String,
@@ -30,6 +30,10 @@ pub struct TransitionRequest {
     pub comment: Option<String>,
     #[serde(default)]
     pub reason: Option<String>,
+    /// One of the transition's `reason_codes` (a refusal's or a request's declared reason);
+    /// stored in the event data as `reason_code`.
+    #[serde(default)]
+    pub reason_code: Option<String>,
     /// New field values given with the transition (e.g. when answering a request for more
     /// information); merged over what was given before.
     #[serde(default)]
@@ -54,9 +58,9 @@ fn text(given: &Option<String>) -> Option<String> {
     given.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
 }
 
+/// The comment and the reason are the page's own inputs: the caller words their label.
 fn need(what: &str, need: Need, value: &Option<String>, details: &mut Vec<FieldError>) {
-    let label = if what == "reason" { "Reason" } else { "Comment" };
-    let problem = |p| FieldError::new(what, p).labelled(label);
+    let problem = |p| FieldError::new(what, p);
     if need == Need::Required && value.is_none() {
         details.push(problem(FieldProblem::Required));
     }
@@ -154,6 +158,10 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
     let mut details = Vec::new();
     need("comment", transition.comment, &comment, &mut details);
     need("reason", transition.reason, &reason, &mut details);
+    let reason_code = text(&request.reason_code);
+    if let Some(problem) = reason_code_problem(transition, reason_code.as_deref()) {
+        details.push(FieldError::new("reason_code", problem));
+    }
 
     let mut values = app.fields.as_object().cloned().unwrap_or_default();
     let mut fields_changed = Vec::new();
@@ -226,6 +234,9 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
     if let Some(outcome) = &transition.outcome {
         data.insert("outcome".into(), json!(outcome));
     }
+    if let Some(code) = &reason_code {
+        data.insert("reason_code".into(), json!(code));
+    }
 
     let mut jobs = follow_up_jobs(
         workflow,
@@ -271,6 +282,23 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
         jobs,
         now,
     })
+}
+
+/// What is wrong with the reason code given (`code`) for `transition`: one of its
+/// `reason_codes` is needed when it has some and `reason: required`; none may be given when it
+/// offers none; a code it does not offer is not a choice.
+pub fn reason_code_problem(transition: &crate::workflow::TransitionDef, code: Option<&str>) -> Option<FieldProblem> {
+    match code {
+        None if transition.reason == Need::Required && !transition.reason_codes.is_empty() => {
+            Some(FieldProblem::Required)
+        }
+        None => None,
+        Some(_) if transition.reason_codes.is_empty() => Some(FieldProblem::NotAllowed),
+        Some(c) if !transition.reason_codes.iter().any(|r| r == c) => {
+            Some(FieldProblem::NotAChoice { options: transition.reason_codes.clone() })
+        }
+        Some(_) => None,
+    }
 }
 
 /// The deadline of the state being entered, and the time left on a paused clock.
@@ -372,7 +400,7 @@ fn follow_up_jobs(
                         "action": action,
                         "from": from.name,
                         "to": to.name,
-                        "public_status": to.public,
+                        "public_status": to.public.en(),
                         "at": now,
                     }),
                 }),

@@ -170,6 +170,7 @@ async fn a_firm_applies_through_the_pages_in_a_real_browser() {
             &app.actor(&reviewer),
             &case,
             &TransitionRequest {
+                reason_code: None,
                 action: "request_information".into(),
                 expected_version: version,
                 comment: Some("Please give the full legal name of the host organisation.".into()),

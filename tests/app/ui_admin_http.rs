@@ -390,6 +390,7 @@ async fn audit_chain_is_shown_and_a_tampered_row_is_found(backend: Backend) {
             &actor,
             &reference,
             &TransitionRequest {
+                reason_code: None,
                 action: "submit".into(),
                 expected_version: view.record.version,
                 comment: Some("Please <b>hurry</b>".into()),
@@ -603,6 +604,7 @@ async fn a_holiday_moves_open_deadlines_and_is_audited(backend: Backend) {
             &actor,
             &reference,
             &TransitionRequest {
+                reason_code: None,
                 action: "submit".into(),
                 expected_version: version,
                 comment: None,

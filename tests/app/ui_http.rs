@@ -315,6 +315,7 @@ async fn a_script_in_a_field_is_shown_as_text_everywhere() {
             &app.actor(&reviewer),
             &reference,
             &TransitionRequest {
+                reason_code: None,
                 action: "request_information".into(),
                 expected_version: v,
                 comment: Some(evil.into()),
@@ -541,6 +542,7 @@ async fn the_firm_journey_over_http() {
             &app.actor(&reviewer),
             &reference.parse::<Reference>().expect("a reference"),
             &TransitionRequest {
+                reason_code: None,
                 action: "request_information".into(),
                 expected_version: v,
                 comment: Some("Please correct the host organisation.".into()),

@@ -45,6 +45,7 @@ async fn take(
             &actor,
             reference,
             &TransitionRequest {
+                reason_code: None,
                 action: action.into(),
                 expected_version: version,
                 comment: comment.map(str::to_string),

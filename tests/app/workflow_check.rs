@@ -21,8 +21,11 @@ struct Ctx {
 fn ctx() -> Ctx {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("qatar.toml"), "# test calendar\n").expect("write calendar");
-    let ctx =
-        LintContext { templates_dir: repo().join("config/templates/email"), calendars_dir: dir.path().to_path_buf() };
+    let ctx = LintContext {
+        templates_dir: repo().join("config/templates/email"),
+        calendars_dir: dir.path().to_path_buf(),
+        languages: corridor_engine::lang::LANGS.to_vec(),
+    };
     Ctx { _dir: dir, ctx }
 }
 
@@ -188,7 +191,7 @@ fn two_files_with_the_same_id_and_version_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let base = std::fs::read_to_string(repo().join("tests/workflows/valid/minimal.yaml")).expect("read");
     std::fs::write(dir.path().join("a.yaml"), &base).expect("write");
-    std::fs::write(dir.path().join("b.yml"), base.replace("title: Minimal test workflow", "title: Changed"))
+    std::fs::write(dir.path().join("b.yml"), base.replace("en: Minimal test workflow", "en: Changed test workflow"))
         .expect("write");
     let (workflows, problems) = workflow::check_paths(&[dir.path().to_path_buf()], &c.ctx);
     assert_eq!(workflows.len(), 1);
@@ -376,7 +379,11 @@ fn check_warns_of_a_calendar_whose_holidays_end_within_180_days() {
     std::fs::create_dir(&calendars).unwrap();
     std::fs::write(calendars.join("qatar.toml"), calendar(year - 1)).unwrap();
     std::fs::write(calendars.join("later.toml"), calendar(year + 2)).unwrap();
-    let ctx = LintContext { templates_dir: repo().join("config/templates/email"), calendars_dir: calendars };
+    let ctx = LintContext {
+        templates_dir: repo().join("config/templates/email"),
+        calendars_dir: calendars,
+        languages: corridor_engine::lang::LANGS.to_vec(),
+    };
     let minimal_path = repo().join("tests/workflows/valid/minimal.yaml");
     let minimal = std::fs::read_to_string(&minimal_path).unwrap();
 

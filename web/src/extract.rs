@@ -130,3 +130,21 @@ pub async fn read_upload(multipart: &mut axum::extract::Multipart, max_file: usi
     }
     Ok(upload)
 }
+
+/// The language of an API answer's workflow texts: `Accept-Language`, English when it names
+/// none Corridor speaks.
+pub struct ApiLang(pub corridor_engine::lang::Lang);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiLang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let lang = parts
+            .headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(corridor_engine::lang::Lang::from_accept_language)
+            .unwrap_or_default();
+        Ok(ApiLang(lang))
+    }
+}

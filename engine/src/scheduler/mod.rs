@@ -432,11 +432,12 @@ impl Scheduler {
     fn application_context(&self, view: &ApplicationView, state: &str, about: &Notice<'_>) -> Map<String, Value> {
         let mut c = Map::new();
         c.insert("reference".into(), json!(view.record.reference));
-        c.insert("workflow_title".into(), json!(view.workflow.title));
+        // English until messages are worded per recipient (`Text::get(lang)`).
+        c.insert("workflow_title".into(), json!(view.workflow.title.en()));
         let def = view.workflow.state(state);
         c.insert("state".into(), json!(state));
-        c.insert("state_label".into(), json!(def.map(|s| s.label.clone()).unwrap_or_else(|| state.to_string())));
-        c.insert("public_status".into(), json!(def.map(|s| s.public.clone())));
+        c.insert("state_label".into(), json!(view.workflow.state_label(state).en()));
+        c.insert("public_status".into(), json!(def.map(|s| s.public.en())));
         let deadline = about.deadline.or(view.record.deadline_at);
         let calendar = self.engine.calendar(&view.workflow).ok();
         c.insert("deadline".into(), json!(deadline.map(|d| describe_time(d, calendar))));
@@ -579,6 +580,7 @@ impl Scheduler {
         }
         let action = p.action.as_str();
         let request = TransitionRequest {
+            reason_code: None,
             action: action.to_string(),
             expected_version: view.record.version,
             comment: None,
@@ -670,7 +672,7 @@ impl Scheduler {
             self.engine.store.users_with_role(&role).await?.into_iter().filter(|u| !u.disabled).collect();
         let overdue = self.overdue(&workflow, &role, now).await?;
         let mut context = Map::new();
-        context.insert("workflow_title".into(), json!(workflow.title));
+        context.insert("workflow_title".into(), json!(workflow.title.en()));
         context.insert("schedule".into(), json!(p.schedule));
         context.insert("overdue_count".into(), json!(overdue.len()));
         context.insert("overdue".into(), Value::Array(overdue));
@@ -701,7 +703,7 @@ impl Scheduler {
             .into_iter()
             .filter(|r| r.deadline_at.is_some_and(|d| d < now))
             .map(|r| {
-                let label = workflow.state(&r.state).map(|s| s.label.clone()).unwrap_or_else(|| r.state.clone());
+                let label = workflow.state_label(&r.state).en().to_string();
                 json!({
                     "reference": r.reference,
                     "state_label": label,

@@ -11,7 +11,7 @@ pub struct Edge<'a> {
     pub from: &'a str,
     pub to: &'a str,
     pub action: &'a str,
-    pub label: &'a str,
+    pub label: &'a crate::text::Text,
     pub by: &'a str,
     /// The transition goes back to the state the application came from (`to: $return`);
     /// this edge is one of the states it can return to.
@@ -57,10 +57,10 @@ pub fn edges(w: &Workflow) -> Vec<Edge<'_>> {
 /// Mermaid `stateDiagram-v2`: paste into any Markdown renderer that knows Mermaid.
 pub fn mermaid(w: &Workflow) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "---\ntitle: {} (version {})\n---", mermaid_text(&w.title), w.version);
+    let _ = writeln!(out, "---\ntitle: {} (version {})\n---", mermaid_text(w.title.en()), w.version);
     out.push_str("stateDiagram-v2\n");
     for s in &w.states {
-        let _ = writeln!(out, "    state \"{}\" as {}", mermaid_text(&s.label), s.name);
+        let _ = writeln!(out, "    state \"{}\" as {}", mermaid_text(s.label.en()), s.name);
     }
     for s in w.states.iter().filter(|s| s.initial) {
         let _ = writeln!(out, "    [*] --> {}", s.name);
@@ -97,12 +97,12 @@ pub fn mermaid(w: &Workflow) -> String {
 pub fn dot(w: &Workflow) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "digraph {} {{", dot_id(&w.id));
-    let _ = writeln!(out, "  label={};", dot_id(&format!("{} (version {})", w.title, w.version)));
+    let _ = writeln!(out, "  label={};", dot_id(&format!("{} (version {})", w.title.en(), w.version)));
     out.push_str("  labelloc=t;\n  rankdir=LR;\n");
     out.push_str("  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n");
     out.push_str("  edge [fontname=\"Helvetica\", fontsize=10];\n");
     for s in &w.states {
-        let mut label = s.label.clone();
+        let mut label = s.label.en().to_string();
         if let Some(owner) = &s.owner {
             label.push_str(&format!("\n({owner})"));
         }
@@ -181,8 +181,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("qatar.toml"), "").expect("write");
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let ctx =
-            LintContext { templates_dir: root.join("config/templates/email"), calendars_dir: dir.path().to_path_buf() };
+        let ctx = LintContext {
+            templates_dir: root.join("config/templates/email"),
+            calendars_dir: dir.path().to_path_buf(),
+            languages: crate::lang::LANGS.to_vec(),
+        };
         let path = root.join("workflows/it-business-visa.yaml");
         let source = std::fs::read_to_string(&path).expect("read");
         let w = parse_workflow(&path, &source, &ctx).expect("valid");

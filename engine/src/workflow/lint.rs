@@ -293,6 +293,25 @@ fn check_transitions(w: &Workflow, m: &SourceMap, p: &mut Problems) -> bool {
             }
         }
         check_role(w, &t.by, tm.by, &format!("in `by` of transition `{}`", t.action), true, p);
+        let reasons: Vec<&str> = w.reasons.iter().map(|r| r.code.as_str()).collect();
+        for (code, pos) in t.reason_codes.iter().zip(&tm.reason_codes) {
+            if w.reason(code).is_none() {
+                p.error(
+                    *pos,
+                    format!(
+                        "unknown reason code `{code}` in `reason_codes` of transition `{}`{}",
+                        t.action,
+                        hint(code, &reasons, "reason code")
+                    ),
+                );
+            }
+        }
+        if !t.reason_codes.is_empty() && t.by == Role::SYSTEM {
+            p.error(
+                tm.reason_codes[0],
+                format!("transition `{}` is taken by the system, which cannot choose a reason code", t.action),
+            );
+        }
         if t.comment_to_applicant.is_some() && t.comment == Need::None {
             p.error(
                 tm.comment_to_applicant,
@@ -506,12 +525,12 @@ mod tests {
     /// A small valid workflow; tests change one thing in it.
     const BASE: &str = r#"workflow: t
 version: 1
-title: T
+title: {en: T, ar: ت, ur: ٹ}
 calendar: qatar
 reference_prefix: QA-T
 roles: [applicant, ministry_reviewer]
 fields:
-  - {name: full_name, label: Full name, type: text, example: Ayesha Khan}
+  - {name: full_name, label: {en: Full name, ar: الاسم الكامل, ur: پورا نام}, type: text, example: Ayesha Khan}
 states:
   draft: {initial: true, owner: applicant}
   review: {owner: ministry_reviewer, deadline: 5 working days}
@@ -542,7 +561,14 @@ notify:
         std::fs::write(calendars.join("qatar.toml"), "").expect("write");
         std::fs::write(templates.join("good_news.txt"), "Subject: Good news for {{ reference }}\n\nHello.\n")
             .expect("write");
-        Setup { _dir: dir, ctx: LintContext { templates_dir: templates, calendars_dir: calendars } }
+        Setup {
+            _dir: dir,
+            ctx: LintContext {
+                templates_dir: templates,
+                calendars_dir: calendars,
+                languages: crate::lang::LANGS.to_vec(),
+            },
+        }
     }
 
     fn errors_with(setup: &Setup, source: &str) -> Vec<String> {

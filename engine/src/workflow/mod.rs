@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::lang::{LANGS, Lang};
+
 pub mod graph;
 mod lint;
 pub mod model;
@@ -29,6 +31,9 @@ pub struct LintContext {
     pub templates_dir: PathBuf,
     /// Working-day calendars, `NAME.toml`: usually `config/calendars`.
     pub calendars_dir: PathBuf,
+    /// The languages the deployment enables (`[i18n] languages`): every text a user reads
+    /// must be written in each. English is always among them (the fallback).
+    pub languages: Vec<Lang>,
 }
 
 impl LintContext {
@@ -37,6 +42,7 @@ impl LintContext {
         LintContext {
             templates_dir: config_dir.join("templates").join("email"),
             calendars_dir: config_dir.join("calendars"),
+            languages: LANGS.to_vec(),
         }
     }
 }
@@ -143,7 +149,7 @@ fn parse_with_position(
             return Err(problems.into_diagnostics(path));
         }
     };
-    let (workflow, map) = parse::decode(&tree, source, &mut problems);
+    let (workflow, map) = parse::decode(&tree, source, &ctx.languages, &mut problems);
     lint::check(&workflow, &map, ctx, &mut problems);
     if problems.is_empty() {
         Ok((workflow, map.id, problems.into_diagnostics(path)))
@@ -245,8 +251,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("qatar.toml"), "").expect("write calendar");
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let ctx =
-            LintContext { templates_dir: root.join("config/templates/email"), calendars_dir: dir.path().to_path_buf() };
+        let ctx = LintContext {
+            templates_dir: root.join("config/templates/email"),
+            calendars_dir: dir.path().to_path_buf(),
+            languages: LANGS.to_vec(),
+        };
         (dir, ctx)
     }
 

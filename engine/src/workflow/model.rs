@@ -2,6 +2,7 @@
 //! everything downstream (transitions, UI, scheduler) trusts it without re-checking.
 
 use crate::role::Role;
+use crate::text::Text;
 use regex::Regex;
 use serde::Serialize;
 
@@ -19,8 +20,8 @@ pub struct Workflow {
     pub id: String,
     /// Version number written in the file; a changed file must raise it.
     pub version: u32,
-    pub title: String,
-    pub description: String,
+    pub title: Text,
+    pub description: Option<Text>,
     /// Name of a calendar under `config/calendars/` (e.g. `qatar`).
     pub calendar: String,
     /// Prefix of the application references, e.g. `QA-BV` gives `QA-BV-2026-000123-K`.
@@ -41,6 +42,9 @@ pub struct Workflow {
     /// (`look_up: [ROLE, ...]`), whatever its state; their lists still hold only what the
     /// states let them read.
     pub look_up: Vec<Role>,
+    /// The reason codes refusals and requests for information offer (`reasons:`), in file
+    /// order.
+    pub reasons: Vec<ReasonDef>,
     /// Hex SHA-256 of the file's bytes: a changed file that keeps its version is refused.
     pub content_hash: String,
     /// The file as loaded, kept so that applications on an old version can still be served.
@@ -62,21 +66,21 @@ pub enum FieldType {
 #[derive(Debug, Clone, Serialize)]
 pub struct ChoiceOption {
     pub value: String,
-    pub label: String,
+    pub label: Text,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FieldDef {
     pub name: String,
-    pub label: String,
-    pub hint: Option<String>,
+    pub label: Text,
+    pub hint: Option<Text>,
     #[serde(rename = "type")]
     pub field_type: FieldType,
     pub required: bool,
     #[serde(serialize_with = "serialize_regex")]
     pub pattern: Option<Regex>,
     /// Shown to users when the pattern fails, e.g. "two capital letters then seven digits".
-    pub pattern_message: Option<String>,
+    pub pattern_message: Option<Text>,
     /// A valid example value (the API publishes it; tests and demo data use it).
     pub example: String,
     /// Options of a `choice` field.
@@ -105,8 +109,8 @@ fn serialize_regex<S: serde::Serializer>(re: &Option<Regex>, s: S) -> Result<S::
 #[derive(Debug, Clone, Serialize)]
 pub struct DocumentDef {
     pub name: String,
-    pub label: String,
-    pub hint: Option<String>,
+    pub label: Text,
+    pub hint: Option<Text>,
     pub required: bool,
     /// Accepted content types, e.g. `application/pdf`.
     pub accept: Vec<String>,
@@ -158,15 +162,15 @@ pub struct Escalation {
 pub struct StateDef {
     pub name: String,
     /// Label for staff pages.
-    pub label: String,
+    pub label: Text,
     /// The role that holds applications in this state (its queue).
     pub owner: Option<Role>,
     pub initial: bool,
     pub terminal: bool,
     /// Label shown to the public and the applicant.
-    pub public: String,
+    pub public: Text,
     /// What happens next, in plain words, for the applicant and the public status page.
-    pub next_steps: Option<String>,
+    pub next_steps: Option<Text>,
     pub deadline: Option<Duration>,
     /// The applicant owes information: the clock of the state that asked stops.
     pub pauses_clock: bool,
@@ -204,7 +208,7 @@ pub enum Need {
 pub struct TransitionDef {
     pub action: String,
     /// Button label.
-    pub label: String,
+    pub label: Text,
     pub from: Vec<String>,
     pub to: Target,
     /// The role allowed to take it. `system` marks actions only the scheduler takes.
@@ -220,6 +224,22 @@ pub struct TransitionDef {
     /// `comment_to_applicant: true|false`: whether the firm reads this transition's comment
     /// (timeline, API, e-mails). When absent, see [`TransitionDef::comment_reaches_applicant`].
     pub comment_to_applicant: Option<bool>,
+    /// The codes of [`Workflow::reasons`] this transition offers (`reason_codes:`); the actor
+    /// picks one. Required when `reason: required`, else optional; none offered when empty.
+    pub reason_codes: Vec<String>,
+    /// What the applicant may do after this decision (reapply, ask for a review), e.g. on a
+    /// refusal letter.
+    pub next_steps: Option<Text>,
+    pub pos: Pos,
+}
+
+/// A reason a refusal or a request for information may give (`reasons:`), e.g.
+/// `{code: incomplete_documents, label: {en: …, ar: …, ur: …}}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReasonDef {
+    /// lower_snake_case, stored in the event data.
+    pub code: String,
+    pub label: Text,
     pub pos: Pos,
 }
 
@@ -284,6 +304,21 @@ impl Workflow {
 
     pub fn transition(&self, state: &str, action: &str) -> Option<&TransitionDef> {
         self.transitions.iter().find(|t| t.action == action && t.from.iter().any(|f| f == state))
+    }
+
+    /// The declared reason of `code`.
+    pub fn reason(&self, code: &str) -> Option<&ReasonDef> {
+        self.reasons.iter().find(|r| r.code == code)
+    }
+
+    /// The public label of `state`, else its name (a state no longer in this version).
+    pub fn state_public(&self, state: &str) -> Text {
+        self.state(state).map_or_else(|| Text::same(state), |s| s.public.clone())
+    }
+
+    /// The staff label of `state`, else its name.
+    pub fn state_label(&self, state: &str) -> Text {
+        self.state(state).map_or_else(|| Text::same(state), |s| s.label.clone())
     }
 
     pub fn passport_field(&self) -> Option<&FieldDef> {

@@ -13,7 +13,9 @@ use sha2::{Digest, Sha256};
 use super::model::*;
 use super::yaml::{Node, Value};
 use super::{Problems, humanise};
+use crate::lang::Lang;
 use crate::role::Role;
+use crate::text::Text;
 
 /// Positions of the nodes that the linter may need to point at. The vectors run parallel to
 /// the model's (`states[i]` describes `workflow.states[i]`, and so on).
@@ -71,6 +73,8 @@ pub(crate) struct TransitionMap {
     pub reason: Pos,
     pub four_eyes: Pos,
     pub comment_to_applicant: Pos,
+    /// Each code of `reason_codes`.
+    pub reason_codes: Vec<Pos>,
 }
 
 /// A notify rule, schedule or webhook: its trigger, recipient and template.
@@ -227,6 +231,82 @@ fn node_text(p: &mut Problems, node: &Node, key: &str) -> Option<Sp<String>> {
             None
         }
     }
+}
+
+/// A text users read, written in each enabled language: `key: {en: …, ar: …, ur: …}`.
+/// Reports a plain string, a missing, empty or unknown language, each at its node; gives the
+/// text whenever its English wording could be read, so that later checks still run.
+fn translated(p: &mut Problems, e: &Entries, key: &str, required: bool, langs: &[Lang]) -> Option<Sp<Text>> {
+    let Some(node) = e.get(key) else {
+        if required {
+            p.error(e.pos, format!("{} needs `{key}`, given in {}", e.what, codes(langs)));
+        }
+        return None;
+    };
+    node_translated(p, node, key, &e.what, langs)
+}
+
+fn codes(langs: &[Lang]) -> String {
+    langs.iter().map(|l| l.code()).collect::<Vec<_>>().join(", ")
+}
+
+fn node_translated(p: &mut Problems, node: &Node, key: &str, what: &str, langs: &[Lang]) -> Option<Sp<Text>> {
+    let example = langs.iter().map(|l| format!("{}: …", l.code())).collect::<Vec<_>>().join(", ");
+    let pairs = match &node.value {
+        Value::Map(pairs) => pairs,
+        Value::Str(_) | Value::Int(_) | Value::Float(_) => {
+            p.error(
+                node.pos,
+                format!(
+                    "`{key}` of {what} is a plain text: give it in each language, `{key}: {{{example}}}` (missing {})",
+                    codes(langs)
+                ),
+            );
+            return None;
+        }
+        Value::Null => {
+            p.error(node.pos, format!("`{key}` of {what} must not be empty"));
+            return None;
+        }
+        _ => {
+            p.error(node.pos, format!("`{key}` of {what} must be a mapping `{{{example}}}`, found {}", node.kind()));
+            return None;
+        }
+    };
+    let mut wordings: Vec<(Lang, String)> = Vec::new();
+    for (k, v) in pairs {
+        let code = k.scalar_text().unwrap_or_default();
+        let Ok(lang) = code.parse::<Lang>() else {
+            p.error(k.pos, format!("unknown language `{code}` in `{key}` of {what}; write {}", codes(langs)));
+            continue;
+        };
+        if wordings.iter().any(|(l, _)| *l == lang) {
+            p.error(k.pos, format!("language `{code}` is given twice in `{key}` of {what}"));
+            continue;
+        }
+        match &v.value {
+            Value::Str(_) | Value::Int(_) | Value::Float(_) => {
+                let s = v.scalar_text().unwrap_or_default();
+                if s.trim().is_empty() {
+                    p.error(v.pos, format!("`{key}` of {what} is empty in `{code}`"));
+                } else {
+                    wordings.push((lang, s.trim().to_string()));
+                }
+            }
+            Value::Null => p.error(v.pos, format!("`{key}` of {what} is empty in `{code}`")),
+            _ => p.error(v.pos, format!("`{key}` of {what} in `{code}` must be text, found {}", v.kind())),
+        }
+    }
+    let missing: Vec<&str> =
+        langs.iter().filter(|l| !wordings.iter().any(|(w, _)| w == *l)).map(|l| l.code()).collect();
+    let given_empty = pairs.iter().any(|(k, _)| k.scalar_text().is_some_and(|c| missing.contains(&c.as_str())));
+    if !missing.is_empty() && !given_empty {
+        p.error(
+            node.pos,
+            format!("`{key}` of {what} has no {} wording: give it in {}", missing.join(", "), codes(langs)),
+        );
+    }
+    Text::from_pairs(wordings).map(|v| Sp { v, pos: node.pos })
 }
 
 /// A name used to refer to something (state, role, action, field): lower-case letters,
@@ -528,17 +608,18 @@ const TOP_KEYS: &[&str] = &[
     "schedules",
     "webhooks",
     "look_up",
+    "reasons",
 ];
 
 /// Decode the whole file. Always returns a model (possibly with gaps) and its source map;
 /// the problems found are added to `p`.
-pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, SourceMap) {
+pub(crate) fn decode(root: &Node, source: &str, l: &[Lang], p: &mut Problems) -> (Workflow, SourceMap) {
     let mut map = SourceMap { id: root.pos, states_key: root.pos, calendar: root.pos, ..SourceMap::default() };
     let mut w = Workflow {
         id: String::new(),
         version: 0,
-        title: String::new(),
-        description: String::new(),
+        title: Text::default(),
+        description: None,
         calendar: String::new(),
         reference_prefix: String::new(),
         roles: Vec::new(),
@@ -551,6 +632,7 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
         schedules: Vec::new(),
         webhooks: Vec::new(),
         look_up: Vec::new(),
+        reasons: Vec::new(),
         content_hash: hex::encode(Sha256::digest(source.as_bytes())),
         source: source.to_string(),
     };
@@ -583,12 +665,10 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
             _ => p.error(node.pos, format!("`version` must be a whole number, 1 or more, found {}", shown(node))),
         },
     }
-    if let Some(t) = text(p, &top, "title", true) {
+    if let Some(t) = translated(p, &top, "title", true, l) {
         w.title = t.v;
     }
-    if let Some(d) = text(p, &top, "description", false) {
-        w.description = d.v;
-    }
+    w.description = translated(p, &top, "description", false, l).map(|d| d.v);
     if let Some(c) = text(p, &top, "calendar", true) {
         map.calendar = c.pos;
         if is_file_name(&c.v) {
@@ -666,7 +746,7 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
             let mut names = HashSet::new();
             let mut passport_seen = false;
             for item in items {
-                if let Some((field, name_pos, passport_pos, visible_to)) = decode_field(p, item) {
+                if let Some((field, name_pos, passport_pos, visible_to)) = decode_field(p, item, l) {
                     if !names.insert(field.name.clone()) {
                         p.error(name_pos, format!("field `{}` is declared twice", field.name));
                         continue;
@@ -688,7 +768,7 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
     if let Some((_, items)) = list(p, &top, "documents", false) {
         let mut names = HashSet::new();
         for item in items {
-            if let Some((doc, name_pos)) = decode_document(p, item) {
+            if let Some((doc, name_pos)) = decode_document(p, item, l) {
                 if !names.insert(doc.name.clone()) {
                     p.error(name_pos, format!("document `{}` is declared twice", doc.name));
                     continue;
@@ -721,7 +801,7 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
                             p.error(key.pos, format!("state `{}` is declared twice", state_name.v));
                             continue;
                         }
-                        match decode_state(p, &state_name, value) {
+                        match decode_state(p, &state_name, value, l) {
                             Some((state, smap)) => {
                                 w.states.push(state);
                                 map.states.push(smap);
@@ -751,7 +831,7 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
         }
         Some((_, items)) => {
             for item in items {
-                match decode_transition(p, item) {
+                match decode_transition(p, item, l) {
                     Some((t, tmap)) => {
                         w.transitions.push(t);
                         map.transitions.push(tmap);
@@ -759,6 +839,21 @@ pub(crate) fn decode(root: &Node, source: &str, p: &mut Problems) -> (Workflow, 
                     None => map.incomplete = true,
                 }
             }
+        }
+    }
+
+    // Reason codes
+    if let Some((_, items)) = list(p, &top, "reasons", false) {
+        for item in items {
+            let Some(re) = entries(p, item, describe(item, "code", "reason"), &["code", "label"]) else { continue };
+            let code = name(p, &re, "code", true);
+            let label = translated(p, &re, "label", true, l);
+            let (Some(code), Some(label)) = (code, label) else { continue };
+            if w.reasons.iter().any(|r| r.code == code.v) {
+                p.error(code.pos, format!("reason `{}` is declared twice", code.v));
+                continue;
+            }
+            w.reasons.push(ReasonDef { code: code.v, label: label.v, pos: code.pos });
         }
     }
 
@@ -821,12 +916,12 @@ const FIELD_KEYS: &[&str] = &[
 ];
 
 /// A field, the position of its name, of its `passport` flag and of its `visible_to` roles.
-fn decode_field(p: &mut Problems, node: &Node) -> Option<(FieldDef, Pos, Pos, Vec<Pos>)> {
+fn decode_field(p: &mut Problems, node: &Node, l: &[Lang]) -> Option<(FieldDef, Pos, Pos, Vec<Pos>)> {
     let e = entries(p, node, describe(node, "name", "field"), FIELD_KEYS)?;
     let field_name = name(p, &e, "name", true)?;
 
-    let label = text(p, &e, "label", true).map(|s| s.v).unwrap_or_else(|| humanise(&field_name.v));
-    let hint = text(p, &e, "hint", false).map(|s| s.v);
+    let label = translated(p, &e, "label", true, l).map(|s| s.v).unwrap_or_else(|| Text::same(humanise(&field_name.v)));
+    let hint = translated(p, &e, "hint", false, l).map(|s| s.v);
     let field_type = match text(p, &e, "type", true) {
         None => None,
         Some(t) => match t.v.as_str() {
@@ -868,7 +963,7 @@ fn decode_field(p: &mut Problems, node: &Node) -> Option<(FieldDef, Pos, Pos, Ve
                 None
             }
         });
-    let pattern_message = text(p, &e, "pattern_message", false).map(|s| s.v);
+    let pattern_message = translated(p, &e, "pattern_message", false, l).map(|s| s.v);
     if let Some((_, pos)) = &pattern {
         if !matches!(field_type, Some(FieldType::Text | FieldType::Email) | None) {
             p.error(*pos, "`pattern` applies to text and email fields only");
@@ -889,11 +984,17 @@ fn decode_field(p: &mut Problems, node: &Node) -> Option<(FieldDef, Pos, Pos, Ve
             let option = match &item.value {
                 Value::Map(_) => entries(p, item, "an option", &["value", "label"]).and_then(|oe| {
                     let value = text(p, &oe, "value", true)?;
-                    let label = text(p, &oe, "label", false).map_or_else(|| value.v.clone(), |l| l.v);
+                    let what = format!("option `{}`", value.v);
+                    let label = match oe.get("label") {
+                        Some(node) => node_translated(p, node, "label", &what, l).map(|t| t.v),
+                        None => None,
+                    };
+                    let label = label.unwrap_or_else(|| Text::same(value.v.clone()));
                     Some((value, label))
                 }),
+                // A plain option is a value shown as it is (a code, a year).
                 _ => node_text(p, item, "option").map(|v| {
-                    let label = v.v.clone();
+                    let label = Text::same(v.v.clone());
                     (v, label)
                 }),
             };
@@ -984,11 +1085,11 @@ fn regex_error_summary(err: &regex::Error) -> String {
 
 const DOCUMENT_KEYS: &[&str] = &["name", "label", "hint", "required", "accept", "max_size"];
 
-fn decode_document(p: &mut Problems, node: &Node) -> Option<(DocumentDef, Pos)> {
+fn decode_document(p: &mut Problems, node: &Node, l: &[Lang]) -> Option<(DocumentDef, Pos)> {
     let e = entries(p, node, describe(node, "name", "document"), DOCUMENT_KEYS)?;
     let doc_name = name(p, &e, "name", true)?;
-    let label = text(p, &e, "label", true).map(|s| s.v).unwrap_or_else(|| humanise(&doc_name.v));
-    let hint = text(p, &e, "hint", false).map(|s| s.v);
+    let label = translated(p, &e, "label", true, l).map(|s| s.v).unwrap_or_else(|| Text::same(humanise(&doc_name.v)));
+    let hint = translated(p, &e, "hint", false, l).map(|s| s.v);
     let required = flag(p, &e, "required").is_some_and(|f| f.v);
     let mut accept = Vec::new();
     match texts(p, &e, "accept", true) {
@@ -1058,12 +1159,14 @@ const STATE_KEYS: &[&str] = &[
     "readers",
 ];
 
-fn decode_state(p: &mut Problems, state_name: &Sp<String>, node: &Node) -> Option<(StateDef, StateMap)> {
+fn decode_state(p: &mut Problems, state_name: &Sp<String>, node: &Node, l: &[Lang]) -> Option<(StateDef, StateMap)> {
     let e = entries(p, node, format!("state `{}`", state_name.v), STATE_KEYS)?;
     let mut m = StateMap { name: state_name.pos, ..StateMap::default() };
-    let label = text(p, &e, "label", false).map(|s| s.v).unwrap_or_else(|| humanise(&state_name.v));
-    let public = text(p, &e, "public", false).map(|s| s.v).unwrap_or_else(|| label.clone());
-    let next_steps = text(p, &e, "next_steps", false).map(|s| s.v);
+    // A state without a `label` shows its name in words, as it is, in every language.
+    let label =
+        translated(p, &e, "label", false, l).map(|s| s.v).unwrap_or_else(|| Text::same(humanise(&state_name.v)));
+    let public = translated(p, &e, "public", false, l).map(|s| s.v).unwrap_or_else(|| label.clone());
+    let next_steps = translated(p, &e, "next_steps", false, l).map(|s| s.v);
     let owner = name(p, &e, "owner", false).map(|o| {
         m.owner = o.pos;
         o.v
@@ -1149,13 +1252,15 @@ const TRANSITION_KEYS: &[&str] = &[
     "reason",
     "outcome",
     "comment_to_applicant",
+    "reason_codes",
+    "next_steps",
 ];
 
-fn decode_transition(p: &mut Problems, node: &Node) -> Option<(TransitionDef, TransitionMap)> {
+fn decode_transition(p: &mut Problems, node: &Node, l: &[Lang]) -> Option<(TransitionDef, TransitionMap)> {
     let e = entries(p, node, describe(node, "action", "transition"), TRANSITION_KEYS)?;
     let action = name(p, &e, "action", true)?;
     let mut m = TransitionMap { action: action.pos, ..TransitionMap::default() };
-    let label = text(p, &e, "label", false).map(|s| s.v).unwrap_or_else(|| humanise(&action.v));
+    let label = translated(p, &e, "label", false, l).map(|s| s.v).unwrap_or_else(|| Text::same(humanise(&action.v)));
 
     let mut complete = true;
     let mut from = Vec::new();
@@ -1238,6 +1343,21 @@ fn decode_transition(p: &mut Problems, node: &Node) -> Option<(TransitionDef, Tr
         m.comment_to_applicant = f.pos;
         f.v
     });
+    let mut reason_codes: Vec<String> = Vec::new();
+    if let Some((_, codes)) = texts(p, &e, "reason_codes", false) {
+        for c in codes {
+            if !check_name(p, &c, "reason code") {
+                continue;
+            }
+            if reason_codes.contains(&c.v) {
+                p.error(c.pos, format!("reason code `{}` is listed twice in `reason_codes`", c.v));
+                continue;
+            }
+            m.reason_codes.push(c.pos);
+            reason_codes.push(c.v);
+        }
+    }
+    let next_steps = translated(p, &e, "next_steps", false, l).map(|s| s.v);
 
     if !complete {
         return None;
@@ -1257,6 +1377,8 @@ fn decode_transition(p: &mut Problems, node: &Node) -> Option<(TransitionDef, Tr
             reason,
             outcome,
             comment_to_applicant,
+            reason_codes,
+            next_steps,
             pos: node.pos,
         },
         m,

@@ -21,7 +21,7 @@ use corridor_engine::workflow::{Target, Workflow};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::extract::{ApiJson, ApiUser, UploadProblem, read_upload, reference as parse_reference};
+use crate::extract::{ApiJson, ApiLang, ApiUser, UploadProblem, read_upload, reference as parse_reference};
 use crate::ui::i18n::Lang;
 use crate::{ApiError, ApiResult, AppState};
 
@@ -53,11 +53,17 @@ pub fn router(state: &AppState) -> Router<AppState> {
 /// `actions`: what the actor can take now; `blocked`: what the actor's role takes in this state
 /// but the engine bars this actor from, with the reason as a code, its parameters and a
 /// sentence. Both in the workflow file's order.
-pub fn actions_json(workflow: &Workflow, now: &ActionsNow) -> (Value, Value) {
+pub fn actions_json(lang: Lang, workflow: &Workflow, now: &ActionsNow) -> (Value, Value) {
+    let codes = |a: &corridor_engine::actions::ActionInfo| -> Vec<Value> {
+        a.reason_codes.iter().map(|r| json!({"code": r.code, "label": r.label.get(lang)})).collect()
+    };
     let takeable = now
         .takeable
         .iter()
-        .map(|a| json!({"action": a.action, "label": a.label, "comment": a.comment, "reason": a.reason}))
+        .map(|a| {
+            json!({"action": a.action, "label": a.label.get(lang), "comment": a.comment, "reason": a.reason,
+                   "reason_codes": codes(a)})
+        })
         .collect();
     let blocked = now
         .blocked
@@ -65,9 +71,10 @@ pub fn actions_json(workflow: &Workflow, now: &ActionsNow) -> (Value, Value) {
         .map(|b| {
             json!({
                 "action": b.info.action,
-                "label": b.info.label,
+                "label": b.info.label.get(lang),
                 "reason": b.reason,
-                "message": crate::ui::case::block_message(Lang::En, workflow, &b.reason),
+                "reason_codes": codes(&b.info),
+                "message": crate::ui::case::block_message(lang, workflow, &b.reason),
             })
         })
         .collect();
@@ -76,17 +83,17 @@ pub fn actions_json(workflow: &Workflow, now: &ActionsNow) -> (Value, Value) {
 
 /// An application as the engine lets this caller be shown it ([`Shown`]: sensitive fields
 /// masked unless the workflow names the caller's role, no holder for the firm).
-pub fn application_json(view: &ApplicationView, shown: &Shown, now: &ActionsNow) -> Value {
+pub fn application_json(lang: Lang, view: &ApplicationView, shown: &Shown, now: &ActionsNow) -> Value {
     let r = &view.record;
-    let (actions, blocked) = actions_json(&view.workflow, now);
+    let (actions, blocked) = actions_json(lang, &view.workflow, now);
     let state = view.workflow.state(&r.state);
     let mut body = json!({
         "reference": r.reference,
         "workflow": r.workflow_id,
         "workflow_version": r.workflow_version,
         "state": r.state,
-        "state_label": state.map(|s| s.label.clone()),
-        "public_status": state.map(|s| s.public.clone()),
+        "state_label": state.map(|s| s.label.get(lang)),
+        "public_status": state.map(|s| s.public.get(lang)),
         "version": r.version,
         "organisation_id": r.organisation_id,
         "fields": shown.fields,
@@ -113,10 +120,10 @@ pub fn client(addr: &SocketAddr) -> Client {
 
 /// An application as it is answered after a change: masked like a list (the firm sees its own
 /// in full); `GET /api/v1/applications/{ref}` is the full view.
-async fn changed_json(state: &AppState, actor: &Actor, view: &ApplicationView) -> ApiResult<Value> {
+async fn changed_json(state: &AppState, lang: Lang, actor: &Actor, view: &ApplicationView) -> ApiResult<Value> {
     let now = state.engine.actions_now(actor, view).await?;
     let shown = state.engine.shown(actor, view, Disclosure::List, &Client::default()).await?;
-    Ok(application_json(view, &shown, &now))
+    Ok(application_json(lang, view, &shown, &now))
 }
 
 fn document_json(d: &DocumentRecord) -> Value {
@@ -126,17 +133,19 @@ fn document_json(d: &DocumentRecord) -> Value {
 
 /// One step of the firm's timeline: what its page shows, no more (no official's name or id,
 /// no internal event, a comment only where the workflow lets it reach the applicant).
-fn timeline_json(e: &TimelineEntry) -> Value {
+fn timeline_json(lang: Lang, e: &TimelineEntry) -> Value {
     let mut v = json!({
         "action": e.action, "from": e.from_state, "to": e.to_state, "at": e.at,
         "role": e.role,
-        "actor": e.actor_name.clone().unwrap_or_else(|| crate::ui::timeline::role_label(Lang::En, &e.role)),
+        "actor": e.actor_name.clone().unwrap_or_else(|| crate::ui::timeline::role_label(lang, &e.role)),
         "comment": e.comment, "reason": e.reason,
+        "reason_code": e.reason_code.as_ref().map(|r| &r.code),
+        "reason_label": e.reason_code.as_ref().map(|r| r.label.get(lang)),
     });
     match &e.step {
         Step::Transition { label, status } => {
-            v["label"] = json!(label);
-            v["status"] = json!(status);
+            v["label"] = json!(label.get(lang));
+            v["status"] = json!(status.as_ref().map(|s| s.get(lang)));
         }
         Step::DocumentUploaded { document, .. } | Step::DocumentPurged { document, .. } => {
             v["document"] = json!(document);
@@ -163,10 +172,11 @@ struct CreateApplication {
 async fn create_application(
     State(state): State<AppState>,
     ApiUser(actor): ApiUser,
+    ApiLang(lang): ApiLang,
     ApiJson(body): ApiJson<CreateApplication>,
 ) -> ApiResult<Response> {
     let view = state.engine.create_application(&actor, &body.workflow, &body.fields).await?;
-    let body = changed_json(&state, &actor, &view).await?;
+    let body = changed_json(&state, lang, &actor, &view).await?;
     let location = format!("/api/v1/applications/{}", view.record.reference);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(body)).into_response())
 }
@@ -184,6 +194,7 @@ struct ListQuery {
 async fn list_applications(
     State(state): State<AppState>,
     ApiUser(actor): ApiUser,
+    ApiLang(lang): ApiLang,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let after = match q.after.as_deref() {
@@ -209,7 +220,7 @@ async fn list_applications(
     let mut items: Vec<Value> = Vec::with_capacity(views.len());
     for view in &views {
         let shown = state.engine.shown(&actor, view, Disclosure::List, &Client::default()).await?;
-        items.push(application_json(view, &shown, &state.engine.actions_now(&actor, view).await?));
+        items.push(application_json(lang, view, &shown, &state.engine.actions_now(&actor, view).await?));
     }
     Ok(Json(json!({"applications": items, "next": next})))
 }
@@ -231,6 +242,7 @@ pub fn parse_cursor(s: &str) -> Option<(Option<chrono::DateTime<chrono::Utc>>, A
 async fn get_application(
     State(state): State<AppState>,
     ApiUser(actor): ApiUser,
+    ApiLang(lang): ApiLang,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -238,7 +250,7 @@ async fn get_application(
     let (view, docs) = state.engine.documents(&actor, &reference).await?;
     let now = state.engine.actions_now(&actor, &view).await?;
     let shown = state.engine.shown(&actor, &view, Disclosure::Full, &client(&addr)).await?;
-    let mut body = application_json(&view, &shown, &now);
+    let mut body = application_json(lang, &view, &shown, &now);
     body["documents"] = docs.iter().map(document_json).collect();
     Ok(Json(body))
 }
@@ -253,12 +265,13 @@ struct UpdateFields {
 async fn update_fields(
     State(state): State<AppState>,
     ApiUser(actor): ApiUser,
+    ApiLang(lang): ApiLang,
     Path(reference): Path<String>,
     ApiJson(body): ApiJson<UpdateFields>,
 ) -> ApiResult<Json<Value>> {
     let view =
         state.engine.update_fields(&actor, &parse_reference(&reference)?, body.expected_version, &body.fields).await?;
-    Ok(Json(changed_json(&state, &actor, &view).await?))
+    Ok(Json(changed_json(&state, lang, &actor, &view).await?))
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
@@ -306,6 +319,7 @@ async fn refuse_oversized_upload(
 async fn upload_document(
     State(state): State<AppState>,
     ApiUser(actor): ApiUser,
+    ApiLang(lang): ApiLang,
     Path(reference): Path<String>,
     mut multipart: Multipart,
 ) -> ApiResult<Response> {
@@ -327,12 +341,21 @@ async fn upload_document(
     };
     let mut missing = Vec::new();
     if upload.kind.as_deref().is_none_or(str::is_empty) {
-        missing.push(FieldError::new("kind", FieldProblem::Required).labelled("The kind of document (`kind`)"));
+        missing.push(
+            FieldError::new("kind", FieldProblem::Required)
+                .labelled(&corridor_engine::text::Text::same("The kind of document (`kind`)")),
+        );
     } else if upload.kind.as_deref().is_some_and(corridor_engine::fields::has_control) {
-        missing.push(FieldError::new("kind", FieldProblem::ControlCharacter).labelled("The kind of document (`kind`)"));
+        missing.push(
+            FieldError::new("kind", FieldProblem::ControlCharacter)
+                .labelled(&corridor_engine::text::Text::same("The kind of document (`kind`)")),
+        );
     }
     if upload.file.is_none() {
-        missing.push(FieldError::new("file", FieldProblem::Required).labelled("File (`file`)"));
+        missing.push(
+            FieldError::new("file", FieldProblem::Required)
+                .labelled(&corridor_engine::text::Text::same("File (`file`)")),
+        );
     }
     if !missing.is_empty() {
         return Err(EngineError::invalid(missing).into());
@@ -407,6 +430,7 @@ pub fn content_disposition(filename: &str, attachment: bool) -> String {
 async fn take_transition(
     State(state): State<AppState>,
     ApiUser(actor): ApiUser,
+    ApiLang(lang): ApiLang,
     Path(reference): Path<String>,
     ApiJson(request): ApiJson<TransitionRequest>,
 ) -> ApiResult<Json<Value>> {
@@ -414,7 +438,7 @@ async fn take_transition(
     match state.engine.transition(&actor, &reference, &request).await {
         Ok(view) => {
             state.metrics.transitions.fetch_add(1, Ordering::Relaxed);
-            Ok(Json(changed_json(&state, &actor, &view).await?))
+            Ok(Json(changed_json(&state, lang, &actor, &view).await?))
         }
         Err(e) => {
             if matches!(e, EngineError::StaleVersion { .. }) {
@@ -428,13 +452,14 @@ async fn take_transition(
 async fn history(
     State(state): State<AppState>,
     ApiUser(actor): ApiUser,
+    ApiLang(lang): ApiLang,
     Path(reference): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let reference = parse_reference(&reference)?;
     // The firm reads exactly its page's timeline; staff read the audit record.
     if actor.is_applicant() {
         let (_, entries) = state.engine.timeline(&actor, &reference).await?;
-        return Ok(Json(json!({"events": entries.iter().map(timeline_json).collect::<Vec<_>>()})));
+        return Ok(Json(json!({"events": entries.iter().map(|e| timeline_json(lang, e)).collect::<Vec<_>>()})));
     }
     let events = state.engine.history(&actor, &reference).await?;
     Ok(Json(json!({"events": events.iter().map(event_json).collect::<Vec<_>>()})))
@@ -475,51 +500,84 @@ async fn access_log(
 }
 
 /// A workflow as API clients and forms need it: fields with an example each, documents,
-/// states, transitions and the role that may take each.
-pub fn workflow_json(wf: &Workflow) -> Value {
-    json!({
-        "id": wf.id,
-        "version": wf.version,
-        "title": wf.title,
-        "description": wf.description,
-        "calendar": wf.calendar,
-        "roles": wf.roles,
-        "look_up": wf.look_up,
-        "fields": wf.fields.iter().map(|f| json!({
-            "name": f.name, "label": f.label, "hint": f.hint, "type": f.field_type, "required": f.required,
-            "pattern": f.pattern.as_ref().map(|p| p.as_str()), "example": f.example,
-            "options": f.options, "min": f.min, "max": f.max, "sensitive": f.sensitive, "visible_to": f.visible_to,
-        })).collect::<Vec<_>>(),
-        "documents": wf.documents.iter().map(|d| json!({
-            "name": d.name, "label": d.label, "hint": d.hint, "required": d.required, "accept": d.accept, "max_size": d.max_size,
-        })).collect::<Vec<_>>(),
-        "states": wf.states.iter().map(|s| json!({
-            "name": s.name, "label": s.label, "public": s.public, "owner": s.owner, "initial": s.initial,
-            "terminal": s.terminal, "deadline": s.deadline, "pauses_clock": s.pauses_clock, "on_deadline": s.on_deadline,
-            "readers": s.readers,
-        })).collect::<Vec<_>>(),
-        "transitions": wf.transitions.iter().map(|t| json!({
-            "action": t.action, "label": t.label, "from": t.from,
-            "to": match &t.to { Target::State(s) => s.clone(), Target::Return => "$return".into() },
-            "by": t.by, "four_eyes": t.four_eyes, "comment": t.comment, "reason": t.reason,
-            "comment_to_applicant": wf.comment_reaches_applicant(t),
-            "requires": {"fields": t.requires_fields, "documents": t.requires_documents},
-        })).collect::<Vec<_>>(),
-    })
+/// states, transitions and the role that may take each. Texts in `lang`; with `all_languages`
+/// each item also carries `i18n`, every text of it as `{"en", "ar", "ur"}`.
+pub fn workflow_json(lang: Lang, wf: &Workflow, all_languages: bool) -> Value {
+    use corridor_engine::text::Text;
+    let one = |t: &Text| json!(t.get(lang));
+    let opt = |t: &Option<Text>| json!(t.as_ref().map(|t| t.get(lang)));
+    let texts = |pairs: &[(&str, Option<&Text>)]| -> Option<Value> {
+        all_languages
+            .then(|| Value::Object(pairs.iter().filter_map(|(k, t)| t.map(|t| (k.to_string(), json!(t)))).collect()))
+    };
+    let with = |mut v: Value, i18n: Option<Value>| {
+        if let Some(i18n) = i18n {
+            v["i18n"] = i18n;
+        }
+        v
+    };
+    with(
+        json!({
+            "id": wf.id,
+            "version": wf.version,
+            "title": one(&wf.title),
+            "description": opt(&wf.description),
+            "calendar": wf.calendar,
+            "roles": wf.roles,
+            "look_up": wf.look_up,
+            "reasons": wf.reasons.iter().map(|r| with(
+                json!({"code": r.code, "label": one(&r.label)}),
+                texts(&[("label", Some(&r.label))]),
+            )).collect::<Vec<_>>(),
+            "fields": wf.fields.iter().map(|f| with(json!({
+                "name": f.name, "label": one(&f.label), "hint": opt(&f.hint), "type": f.field_type, "required": f.required,
+                "pattern": f.pattern.as_ref().map(|p| p.as_str()), "pattern_message": opt(&f.pattern_message),
+                "example": f.example,
+                "options": f.options.iter().map(|o| with(
+                    json!({"value": o.value, "label": one(&o.label)}),
+                    texts(&[("label", Some(&o.label))]),
+                )).collect::<Vec<_>>(),
+                "min": f.min, "max": f.max, "sensitive": f.sensitive, "visible_to": f.visible_to,
+            }), texts(&[("label", Some(&f.label)), ("hint", f.hint.as_ref()), ("pattern_message", f.pattern_message.as_ref())]))).collect::<Vec<_>>(),
+            "documents": wf.documents.iter().map(|d| with(json!({
+                "name": d.name, "label": one(&d.label), "hint": opt(&d.hint), "required": d.required, "accept": d.accept, "max_size": d.max_size,
+            }), texts(&[("label", Some(&d.label)), ("hint", d.hint.as_ref())]))).collect::<Vec<_>>(),
+            "states": wf.states.iter().map(|s| with(json!({
+                "name": s.name, "label": one(&s.label), "public": one(&s.public), "next_steps": opt(&s.next_steps),
+                "owner": s.owner, "initial": s.initial,
+                "terminal": s.terminal, "deadline": s.deadline, "pauses_clock": s.pauses_clock, "on_deadline": s.on_deadline,
+                "readers": s.readers,
+            }), texts(&[("label", Some(&s.label)), ("public", Some(&s.public)), ("next_steps", s.next_steps.as_ref())]))).collect::<Vec<_>>(),
+            "transitions": wf.transitions.iter().map(|t| with(json!({
+                "action": t.action, "label": one(&t.label), "from": t.from,
+                "to": match &t.to { Target::State(s) => s.clone(), Target::Return => "$return".into() },
+                "by": t.by, "four_eyes": t.four_eyes, "comment": t.comment, "reason": t.reason,
+                "reason_codes": t.reason_codes, "next_steps": opt(&t.next_steps),
+                "comment_to_applicant": wf.comment_reaches_applicant(t),
+                "requires": {"fields": t.requires_fields, "documents": t.requires_documents},
+            }), texts(&[("label", Some(&t.label)), ("next_steps", t.next_steps.as_ref())]))).collect::<Vec<_>>(),
+        }),
+        texts(&[("title", Some(&wf.title)), ("description", wf.description.as_ref())]),
+    )
 }
 
-async fn list_workflows(State(state): State<AppState>, ApiUser(_actor): ApiUser) -> Json<Value> {
-    let items: Vec<Value> = state.engine.workflows().iter().map(|w| workflow_json(w)).collect();
+async fn list_workflows(
+    State(state): State<AppState>,
+    ApiUser(_actor): ApiUser,
+    ApiLang(lang): ApiLang,
+) -> Json<Value> {
+    let items: Vec<Value> = state.engine.workflows().iter().map(|w| workflow_json(lang, w, false)).collect();
     Json(json!({"workflows": items}))
 }
 
 async fn get_workflow(
     State(state): State<AppState>,
     ApiUser(_actor): ApiUser,
+    ApiLang(lang): ApiLang,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let wf = state.engine.workflow(&id).ok_or_else(|| ApiError::NotFound(format!("There is no workflow `{id}`")))?;
-    Ok(Json(workflow_json(&wf)))
+    Ok(Json(workflow_json(lang, &wf, true)))
 }
 
 /// The public status look-up's body: the passport number travels here, never in the URL
@@ -536,15 +594,17 @@ struct StatusBody {
 async fn public_status(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiLang(lang): ApiLang,
     ApiJson(body): ApiJson<StatusBody>,
 ) -> ApiResult<Response> {
     let Some(reference) = body.reference.clone().filter(|r| !r.trim().is_empty()) else {
         return Err(EngineError::invalid(vec![
-            FieldError::new("reference", FieldProblem::Required).labelled("Reference (`reference`)"),
+            FieldError::new("reference", FieldProblem::Required)
+                .labelled(&corridor_engine::text::Text::same("Reference (`reference`)")),
         ])
         .into());
     };
-    look_up_status(&state, addr, &reference, &body.passport).await
+    look_up_status(&state, lang, addr, &reference, &body.passport).await
 }
 
 /// `POST /api/v1/status/{reference}` with `{"passport"}`.
@@ -552,12 +612,13 @@ async fn public_status_of(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Path(reference): Path<String>,
+    ApiLang(lang): ApiLang,
     ApiJson(body): ApiJson<StatusBody>,
 ) -> ApiResult<Response> {
     if body.reference.as_deref().is_some_and(|r| r.trim() != reference) {
         return Err(ApiError::BadRequest("The body's `reference` differs from the one in the path".into()));
     }
-    look_up_status(&state, addr, &reference, &body.passport).await
+    look_up_status(&state, lang, addr, &reference, &body.passport).await
 }
 
 /// The old `GET /api/v1/status/{reference}?passport=` put the passport number in the URL. It
@@ -571,7 +632,13 @@ async fn status_by_query_gone() -> Response {
     (StatusCode::GONE, Json(body)).into_response()
 }
 
-async fn look_up_status(state: &AppState, addr: SocketAddr, reference: &str, passport: &str) -> ApiResult<Response> {
+async fn look_up_status(
+    state: &AppState,
+    lang: Lang,
+    addr: SocketAddr,
+    reference: &str,
+    passport: &str,
+) -> ApiResult<Response> {
     if !state.status_limiter.allow(&addr.ip().to_string()) {
         return Err(ApiError::TooManyRequests(
             "Too many status look-ups from your address; wait a minute and try again".into(),
@@ -579,7 +646,8 @@ async fn look_up_status(state: &AppState, addr: SocketAddr, reference: &str, pas
     }
     if passport.trim().is_empty() {
         return Err(EngineError::invalid(vec![
-            FieldError::new("passport", FieldProblem::Required).labelled("Passport number (`passport`)"),
+            FieldError::new("passport", FieldProblem::Required)
+                .labelled(&corridor_engine::text::Text::same("Passport number (`passport`)")),
         ])
         .into());
     }
@@ -589,7 +657,9 @@ async fn look_up_status(state: &AppState, addr: SocketAddr, reference: &str, pas
     };
     match status {
         Ok(s) => {
-            Ok(Json(json!({"reference": s.reference, "status": s.status, "next_steps": s.next_steps})).into_response())
+            let next_steps = s.next_steps.as_ref().map(|n| n.get(lang));
+            Ok(Json(json!({"reference": s.reference, "status": s.status.get(lang), "next_steps": next_steps}))
+                .into_response())
         }
         Err(EngineError::NotFound(_)) => {
             Err(ApiError::NotFound("No application matches that reference and passport number".into()))

@@ -428,13 +428,14 @@ struct WorkflowRow {
 }
 
 async fn workflows(State(state): State<AppState>, admin: Admin) -> UiResult<Response> {
+    let lang = admin.ctx.lang;
     let list = state.engine.admin_workflows(&admin.actor)?;
     let rows: Vec<WorkflowRow> = list
         .iter()
         .map(|w| WorkflowRow {
             id: w.id.clone(),
             version: w.version,
-            title: w.title.clone(),
+            title: w.title.get(lang).to_string(),
             url: format!("/admin/workflows/{}/{}", w.id, w.version),
             content_hash: w.content_hash.clone(),
             states: w.states.len(),
@@ -494,7 +495,7 @@ fn transition_rows(lang: Lang, w: &Workflow) -> Vec<serde_json::Value> {
             }
             serde_json::json!({
                 "action": t.action,
-                "label": t.label,
+                "label": t.label.get(lang),
                 "from": t.from,
                 "to": to,
                 "returns": t.to == Target::Return,
@@ -521,7 +522,7 @@ async fn workflow_page(
     let title = i18n::t_args(
         lang,
         "admin.workflow.diagram_title",
-        &[("title", w.title.clone()), ("version", w.version.to_string())],
+        &[("title", w.title.get(lang).to_string()), ("version", w.version.to_string())],
     );
     let edges = graph::edges(&w);
     let desc = i18n::t_args(
@@ -533,14 +534,14 @@ async fn workflow_page(
             ("returns", edges.iter().filter(|e| e.returns).count().to_string()),
         ],
     );
-    let svg = diagram::svg(&w, &DiagramText { title: &title, desc: &desc, id: "workflow-diagram" });
+    let svg = diagram::svg(&w, &DiagramText { title: &title, desc: &desc, id: "workflow-diagram", lang });
     let states: Vec<serde_json::Value> = w
         .states
         .iter()
         .map(|s| {
             let deadline = s.deadline.as_ref().map(|d| duration_words(lang, d));
             serde_json::json!({
-                "name": s.name, "label": s.label, "public": s.public,
+                "name": s.name, "label": s.label.get(lang), "public": s.public.get(lang),
                 "owner": s.owner, "owner_label": s.owner.as_deref().map(|o| role_label(lang, o)),
                 "initial": s.initial, "terminal": s.terminal, "pauses_clock": s.pauses_clock,
                 "deadline": deadline, "on_deadline": s.on_deadline,
@@ -551,7 +552,8 @@ async fn workflow_page(
     page.insert(
         "workflow",
         &serde_json::json!({
-            "id": w.id, "version": w.version, "title": w.title, "description": w.description,
+            "id": w.id, "version": w.version, "title": w.title.get(lang),
+            "description": w.description.as_ref().map(|d| d.get(lang)),
             "calendar": w.calendar, "reference_prefix": w.reference_prefix, "content_hash": w.content_hash,
             "roles": w.roles.iter().map(|r| role_label(lang, r)).collect::<Vec<_>>(),
         }),
@@ -559,8 +561,24 @@ async fn workflow_page(
     page.insert("diagram", &svg);
     page.insert("states", &states);
     page.insert("transitions", &transition_rows(lang, &w));
-    page.insert("fields", &w.fields);
-    page.insert("documents", &w.documents);
+    let fields: Vec<serde_json::Value> = w
+        .fields
+        .iter()
+        .map(|f| {
+            serde_json::json!({"name": f.name, "label": f.label.get(lang), "type": f.field_type,
+                               "required": f.required, "sensitive": f.sensitive, "example": f.example})
+        })
+        .collect();
+    let documents: Vec<serde_json::Value> = w
+        .documents
+        .iter()
+        .map(|d| {
+            serde_json::json!({"name": d.name, "label": d.label.get(lang), "required": d.required,
+                               "accept": d.accept, "max_size": d.max_size})
+        })
+        .collect();
+    page.insert("fields", &fields);
+    page.insert("documents", &documents);
     render(&admin.ctx, "admin/workflow.html", page)
 }
 
@@ -644,7 +662,7 @@ async fn audit_page(State(state): State<AppState>, admin: Admin, Path(reference)
     page.insert(
         "application",
         &serde_json::json!({
-            "reference": r.reference, "workflow": report.application.workflow.title, "workflow_id": r.workflow_id,
+            "reference": r.reference, "workflow": report.application.workflow.title.get(lang), "workflow_id": r.workflow_id,
             "workflow_version": r.workflow_version, "state": r.state, "version": r.version,
         }),
     );

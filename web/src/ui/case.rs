@@ -73,11 +73,23 @@ struct ActionView {
     reason_name: String,
     comment: String,
     reason: String,
+    /// The declared reasons offered, worded in the page's language; `reason_code_need` is
+    /// `required` when the transition requires a reason.
+    reason_codes: Vec<ReasonOption>,
+    reason_code_name: String,
+    reason_code_need: &'static str,
     /// A refusing decision (red button).
     warning: bool,
     /// Why the engine bars this user from it (in the page's language), and its code.
     blocked: Option<String>,
     blocked_code: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ReasonOption {
+    code: String,
+    label: String,
+    selected: bool,
 }
 
 #[derive(Serialize)]
@@ -125,6 +137,7 @@ pub struct Typed {
     pub action: String,
     pub comment: String,
     pub reason: String,
+    pub reason_code: String,
 }
 
 pub fn four_eyes_message(lang: Lang, block: FourEyesBlock) -> String {
@@ -142,15 +155,14 @@ pub fn block_message(lang: Lang, workflow: &Workflow, reason: &BlockReason) -> S
     match reason {
         BlockReason::FourEyes { rule } => four_eyes_message(lang, *rule),
         BlockReason::Missing { fields, documents } => {
-            let items: Vec<String> = fields
-                .iter()
-                .map(|f| workflow.field(f).map(|d| d.label.clone()).unwrap_or_else(|| f.clone()))
-                .chain(
-                    documents
-                        .iter()
-                        .map(|k| workflow.document(k).map(|d| d.label.clone()).unwrap_or_else(|| k.clone())),
-                )
-                .collect();
+            let items: Vec<String> =
+                fields
+                    .iter()
+                    .map(|f| workflow.field(f).map(|d| d.label.get(lang).to_string()).unwrap_or_else(|| f.clone()))
+                    .chain(documents.iter().map(|k| {
+                        workflow.document(k).map(|d| d.label.get(lang).to_string()).unwrap_or_else(|| k.clone())
+                    }))
+                    .collect();
             i18n::t_args(lang, "actions.missing", &[("items", items.join(", "))])
         }
     }
@@ -162,13 +174,24 @@ fn action_views(lang: Lang, workflow: &Workflow, now: &ActionsNow, typed: &Typed
         let mine = typed.action == a.action;
         ActionView {
             action: a.action.clone(),
-            label: a.label.clone(),
+            label: a.label.get(lang).to_string(),
             comment_need: need_str(a.comment),
             reason_need: need_str(a.reason),
             comment_name: format!("comment-{}", a.action),
             reason_name: format!("reason-{}", a.action),
             comment: if mine { typed.comment.clone() } else { String::new() },
             reason: if mine { typed.reason.clone() } else { String::new() },
+            reason_codes: a
+                .reason_codes
+                .iter()
+                .map(|r| ReasonOption {
+                    code: r.code.clone(),
+                    label: r.label.get(lang).to_string(),
+                    selected: mine && typed.reason_code == r.code,
+                })
+                .collect(),
+            reason_code_name: format!("reason_code-{}", a.action),
+            reason_code_need: if a.reason == Need::Required { "required" } else { "optional" },
             warning: a.outcome.as_deref() == Some("refused"),
             blocked: reason.map(|r| block_message(lang, workflow, r)),
             blocked_code: reason.map(BlockReason::code),
@@ -226,11 +249,11 @@ pub async fn case_page(
     let case = CaseView {
         reference: r.reference.clone(),
         url: case_url(&r.reference, ""),
-        workflow_title: wf.title.clone(),
+        workflow_title: wf.title.get(lang).to_string(),
         name: corridor_engine::fields::applicant_name(wf, &values),
         firm: engine.organisation_name(r.organisation_id).await.ok(),
-        stage: state_def.map(|s| s.label.clone()).unwrap_or_else(|| r.state.clone()),
-        status: state_def.map(|s| s.public.clone()).unwrap_or_else(|| r.state.clone()),
+        stage: wf.state_label(&r.state).get(lang).to_string(),
+        status: wf.state_public(&r.state).get(lang).to_string(),
         tag: super::firm::tag_for(wf, &r.state),
         terminal,
         deadline: r.deadline_at.filter(|_| !terminal),
@@ -248,7 +271,7 @@ pub async fn case_page(
     let documents: Vec<DocumentView> = docs
         .iter()
         .map(|d| DocumentView {
-            label: wf.document(&d.kind).map(|def| def.label.clone()).unwrap_or_else(|| d.kind.clone()),
+            label: wf.document(&d.kind).map(|def| def.label.get(lang).to_string()).unwrap_or_else(|| d.kind.clone()),
             filename: d.filename.clone(),
             content_type: d.content_type.clone(),
             size: d.size,
@@ -336,6 +359,7 @@ async fn act(
     let typed = Typed {
         comment: form.get(&format!("comment-{action}")).unwrap_or("").to_string(),
         reason: form.get(&format!("reason-{action}")).unwrap_or("").to_string(),
+        reason_code: form.get(&format!("reason_code-{action}")).unwrap_or("").trim().to_string(),
         action: action.clone(),
     };
     let reference = parse_reference(&reference)?;
@@ -346,6 +370,7 @@ async fn act(
         expected_version: form.i64("version").unwrap_or(-1),
         comment: Some(typed.comment.clone()).filter(|c| !c.trim().is_empty()),
         reason: Some(typed.reason.clone()).filter(|r| !r.trim().is_empty()),
+        reason_code: Some(typed.reason_code.clone()).filter(|c| !c.is_empty()),
         fields: None,
     };
     let mut errors = FormErrors::default();
@@ -356,9 +381,8 @@ async fn act(
         Err(EngineError::Unprocessable { details, .. }) => {
             for d in details {
                 let (key, message) = match (d.field.as_str(), &d.problem) {
-                    ("comment" | "reason", FieldProblem::Required | FieldProblem::TooLong { .. }) => {
-                        (format!("{}-{action}", d.field), forms::field_error_message(lang, &d))
-                    }
+                    ("comment" | "reason", FieldProblem::Required | FieldProblem::TooLong { .. })
+                    | ("reason_code", _) => (format!("{}-{action}", d.field), forms::field_error_message(lang, &d)),
                     // Anything else the workflow demands (a document, a field): staff cannot
                     // fix it here, but they should know why.
                     _ => ("action".to_string(), forms::field_error_message(lang, &d)),

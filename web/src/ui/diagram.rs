@@ -18,8 +18,11 @@
 //!
 //! The SVG is an image (`role="img"`) named by its `<title>` and described by its `<desc>`;
 //! the page puts the same facts in tables for anyone who cannot see it. Every piece of
-//! workflow text is escaped; the labels are the workflow's English and are marked
-//! `lang="en"`. Colours are presentation attributes (the CSP forbids inline `style`).
+//! workflow text is escaped. State labels are in the page's language, each `<text>` marked
+//! with its `lang` and, for Arabic and Urdu, `direction="rtl"` with `unicode-bidi="embed"` so
+//! that the words run right to left inside a box centred on `text-anchor="middle"`; the
+//! identifiers on the edges and the English second lines stay `lang="en"`, left to right.
+//! Colours are presentation attributes (the CSP forbids inline `style`).
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -57,6 +60,8 @@ pub struct DiagramText<'a> {
     pub desc: &'a str,
     /// Prefix of element ids, unique on the page.
     pub id: &'a str,
+    /// The page's language: the states' labels are drawn in it.
+    pub lang: corridor_engine::lang::Lang,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -362,7 +367,7 @@ enum Side {
 pub fn svg(w: &Workflow, text: &DiagramText) -> String {
     let g = layered(w);
     let n = w.states.len();
-    let labels: Vec<Vec<String>> = w.states.iter().map(|s| wrap(&s.label)).collect();
+    let labels: Vec<Vec<String>> = w.states.iter().map(|s| wrap(s.label.get(text.lang))).collect();
     let subs: Vec<String> = (0..n).map(|i| subline(w, i)).collect();
     let widest_label = labels.iter().flatten().map(|l| l.chars().count()).max().unwrap_or(0) as f64 * CHAR_LABEL;
     let widest_sub = subs.iter().map(|l| l.chars().count()).max().unwrap_or(0) as f64 * CHAR_SMALL;
@@ -582,9 +587,11 @@ pub fn svg(w: &Workflow, text: &DiagramText) -> String {
         for (line_no, line) in labels[i].iter().enumerate() {
             let _ = write!(
                 out,
-                r#"<text x="{}" y="{}" text-anchor="middle" font-size="14" font-weight="bold" fill="{INK}">{}</text>"#,
+                r#"<text x="{}" y="{}" text-anchor="middle" font-size="14" font-weight="bold" fill="{INK}" lang="{}" direction="{}" unicode-bidi="embed">{}</text>"#,
                 f(centre),
                 f(r.y + BOX_PAD_Y + 14.0 + line_no as f64 * LINE),
+                text.lang.code(),
+                text.lang.dir(),
                 escape(line),
             );
         }
@@ -620,6 +627,7 @@ mod tests {
         let ctx = LintContext {
             templates_dir: root().join("config/templates/email"),
             calendars_dir: root().join("config/calendars"),
+            languages: corridor_engine::lang::LANGS.to_vec(),
         };
         let path = root().join("workflows").join(file);
         let source = std::fs::read_to_string(&path).expect("read workflow");
@@ -627,7 +635,7 @@ mod tests {
     }
 
     fn text() -> DiagramText<'static> {
-        DiagramText { title: "Diagram", desc: "States & transitions", id: "wf" }
+        DiagramText { title: "Diagram", desc: "States & transitions", id: "wf", lang: corridor_engine::lang::Lang::En }
     }
 
     #[test]
@@ -686,7 +694,7 @@ mod tests {
             assert!(svg.contains("<desc id=\"wf-desc\">States &amp; transitions</desc>"));
             for s in &w.states {
                 assert_eq!(svg.matches(&format!("data-state=\"{}\"", s.name)).count(), 1, "{file}: {}", s.name);
-                for line in wrap(&s.label) {
+                for line in wrap(s.label.en()) {
                     assert!(svg.contains(&format!(">{}</text>", escape(&line))), "{file}: label of {}", s.name);
                 }
             }
@@ -705,8 +713,8 @@ mod tests {
     #[test]
     fn workflow_text_is_escaped() {
         let mut w = load("it-business-visa.yaml");
-        w.states[0].label = "<script>alert(1)</script> & \"quotes\"".into();
-        let svg = svg(&w, &DiagramText { title: "<b>", desc: "d", id: "x\"y" });
+        w.states[0].label = corridor_engine::text::Text::same("<script>alert(1)</script> & \"quotes\"");
+        let svg = svg(&w, &DiagramText { title: "<b>", desc: "d", id: "x\"y", lang: corridor_engine::lang::Lang::En });
         assert!(!svg.contains("<script>") && !svg.contains("<b>"));
         assert!(svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(svg.contains("x&quot;y-title"));

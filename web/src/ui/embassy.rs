@@ -86,14 +86,14 @@ async fn letter(
     let firm = state.engine.organisation_name(r.organisation_id).await.ok();
     let mut page = Context::new();
     page.insert("reference", &r.reference);
-    page.insert("workflow_title", &wf.title);
+    page.insert("workflow_title", wf.title.get(ctx.lang));
     page.insert("name", &corridor_engine::fields::applicant_name(wf, &values));
     page.insert("passport", &passport);
     page.insert("firm", &firm);
     page.insert("granted", &(decision.outcome == "granted"));
     page.insert("refused", &(decision.outcome == "refused"));
-    page.insert("decision", &decision.label);
-    page.insert("status", &wf.state(&r.state).map(|s| s.public.clone()).unwrap_or_default());
+    page.insert("decision", decision.label.get(ctx.lang));
+    page.insert("status", wf.state_public(&r.state).get(ctx.lang));
     page.insert("reason", &decision.event.reason);
     page.insert("comment", &decision.event.comment);
     page.insert("decided_at", &decision.event.at);

@@ -139,7 +139,7 @@ pub fn tag_for(wf: &Workflow, state: &str) -> &'static str {
     if def.owner.as_ref() == Some(&Role::APPLICANT) { "orange" } else { "blue" }
 }
 
-pub fn card(view: &ApplicationView) -> AppCard {
+pub fn card(lang: Lang, view: &ApplicationView) -> AppCard {
     let r = &view.record;
     let wf = &view.workflow;
     let state = wf.state(&r.state);
@@ -147,12 +147,12 @@ pub fn card(view: &ApplicationView) -> AppCard {
     AppCard {
         reference: r.reference.clone(),
         url: app_url(&r.reference, ""),
-        workflow_title: wf.title.clone(),
+        workflow_title: wf.title.get(lang).to_string(),
         name: fields::applicant_name(wf, &values),
         state: r.state.clone(),
-        status: state.map(|s| s.public.clone()).unwrap_or_else(|| r.state.clone()),
+        status: wf.state_public(&r.state).get(lang).to_string(),
         tag: tag_for(wf, &r.state),
-        next_steps: state.and_then(|s| s.next_steps.clone()),
+        next_steps: state.and_then(|s| s.next_steps.as_ref()).map(|n| n.get(lang).to_string()),
         deadline: r.deadline_at,
         is_draft: state.is_some_and(|s| s.initial),
         with_applicant: state.is_some_and(|s| s.owner.as_ref() == Some(&Role::APPLICANT)),
@@ -201,9 +201,9 @@ fn doc_views(lang: Lang, view: &ApplicationView, docs: &[DocumentRecord], errors
             let id = format!("doc-{}", d.name);
             DocView {
                 name: d.name.clone(),
-                label: d.label.clone(),
-                label_mid: forms::lower_label(&d.label),
-                hint: d.hint.clone(),
+                label: d.label.get(lang).to_string(),
+                label_mid: forms::lower_label(d.label.get(lang)),
+                hint: d.hint.as_ref().map(|h| h.get(lang).to_string()),
                 required: d.required,
                 accepts: forms::accepted_words(lang, d),
                 accept_attr: d.accept.join(","),
@@ -282,7 +282,7 @@ async fn dashboard(State(state): State<AppState>, ctx: Ctx, Query(q): Query<Page
     let next = (views.len() as i64 == PAGE_SIZE)
         .then(|| views.last().map(|v| crate::api::format_cursor(v.record.deadline_at, v.record.id)))
         .flatten();
-    let cards: Vec<AppCard> = views.iter().map(card).collect();
+    let cards: Vec<AppCard> = views.iter().map(|v| card(ctx.lang, v)).collect();
     let mut page = Context::new();
     page.insert("applications", &cards);
     page.insert("next", &next);
@@ -304,7 +304,8 @@ fn start_page(ctx: &Ctx, state: &AppState, errors: &FormErrors, status: StatusCo
         .iter()
         .enumerate()
         .map(|(i, w)| {
-            serde_json::json!({"id": w.id, "title": w.title, "description": w.description,
+            serde_json::json!({"id": w.id, "title": w.title.get(ctx.lang),
+                               "description": w.description.as_ref().map(|d| d.get(ctx.lang)),
                                "input_id": if i == 0 { "workflow".to_string() } else { format!("workflow-{}", i + 1) }})
         })
         .collect();
@@ -340,7 +341,7 @@ async fn application(State(state): State<AppState>, ctx: Ctx, Path(reference): P
     let (_, events) = state.engine.timeline(&actor, &case).await?;
     let lang = ctx.lang;
     let (details_task, documents_task) = task_status(&view, &docs);
-    let card = card(&view);
+    let card = card(lang, &view);
     let mut page = Context::new();
     page.insert("fields", &forms::field_views(lang, &view.workflow, &values_of(&view), &FormErrors::default()));
     page.insert("documents", &doc_views(lang, &view, &docs, &FormErrors::default()));
@@ -355,7 +356,7 @@ async fn application(State(state): State<AppState>, ctx: Ctx, Path(reference): P
     page.insert("request", &if card.with_applicant && !card.is_draft { open_request(&view, &events) } else { None });
     // An answer still missing a field or document is put right on the answer page itself.
     let answer = answer_action(wf, st).filter(|t| now.takeable(&t.action) || now.blocked(&t.action).is_some());
-    page.insert("answer", &answer.map(|t| t.label.clone()));
+    page.insert("answer", &answer.map(|t| t.label.get(lang)));
     page.insert("can_withdraw", &withdraw_action(wf, st).is_some_and(|t| now.takeable(&t.action)));
     // Once a decision closed it: the printable decision letter (the engine says whether there
     // is one; a withdrawal or a lapse has none).
@@ -379,7 +380,7 @@ fn details_page(
     status: StatusCode,
 ) -> UiResult<Response> {
     let mut page = Context::new();
-    page.insert("app", &card(view));
+    page.insert("app", &card(ctx.lang, view));
     page.insert("fields", &forms::field_views(ctx.lang, &view.workflow, values, errors));
     errors.insert_into(&mut page);
     render_status(ctx, status, "firm/details.html", page)
@@ -457,7 +458,7 @@ fn documents_view(
     status: StatusCode,
 ) -> UiResult<Response> {
     let mut page = Context::new();
-    let c = card(view);
+    let c = card(ctx.lang, view);
     page.insert("editable", &c.with_applicant);
     page.insert(
         "continue_url",
@@ -524,7 +525,7 @@ async fn upload(
                         lang,
                         "documents.error.too_large",
                         &[
-                            ("label", forms::lower_label(&def.label)),
+                            ("label", forms::lower_label(def.label.get(lang))),
                             ("size", super::views::file_size(lang, def.max_size as i64)),
                         ],
                     ),
@@ -541,7 +542,7 @@ async fn upload(
         _ => errors.add(
             &key,
             &href,
-            i18n::t_args(lang, "documents.error.choose", &[("label", forms::lower_label(&def.label))]),
+            i18n::t_args(lang, "documents.error.choose", &[("label", forms::lower_label(def.label.get(lang)))]),
         ),
     }
     let (view, docs) = state.engine.documents(&actor, &case).await?;
@@ -570,10 +571,10 @@ fn check_view(
     status: StatusCode,
 ) -> UiResult<Response> {
     let mut page = Context::new();
-    page.insert("app", &card(view));
+    page.insert("app", &card(ctx.lang, view));
     page.insert("fields", &forms::field_views(ctx.lang, &view.workflow, &values_of(view), &FormErrors::default()));
     page.insert("documents", &doc_views(ctx.lang, view, docs, &FormErrors::default()));
-    page.insert("submit_label", &submit_action(&view.workflow).map(|t| t.label.clone()));
+    page.insert("submit_label", &submit_action(&view.workflow).map(|t| t.label.get(ctx.lang)));
     errors.insert_into(&mut page);
     render_status(ctx, status, "firm/check.html", page)
 }
@@ -604,6 +605,7 @@ async fn submit(
     }
     let action = submit_action(&view.workflow).ok_or(UiError::NotFound)?.action.clone();
     let request = TransitionRequest {
+        reason_code: None,
         action,
         expected_version: form.i64("version").unwrap_or(-1),
         comment: None,
@@ -642,7 +644,7 @@ async fn confirmation(State(state): State<AppState>, ctx: Ctx, Path(reference): 
         return Ok(Redirect::to(&app_url(&view.record.reference, "")).into_response());
     }
     let mut page = Context::new();
-    page.insert("app", &card(&view));
+    page.insert("app", &card(ctx.lang, &view));
     render(&ctx, "firm/confirmation.html", page)
 }
 
@@ -661,9 +663,9 @@ fn respond_view(
 ) -> UiResult<Response> {
     let action = answer_action(&view.workflow, &view.record.state).ok_or(UiError::NotFound)?;
     let mut page = Context::new();
-    page.insert("app", &card(view));
+    page.insert("app", &card(ctx.lang, view));
     page.insert("request", &open_request(view, events));
-    page.insert("action_label", &action.label);
+    page.insert("action_label", action.label.get(ctx.lang));
     page.insert("comment_need", need_str(action.comment));
     page.insert("comment", comment);
     page.insert("fields", &forms::field_views(ctx.lang, &view.workflow, values, errors));
@@ -700,6 +702,7 @@ async fn respond(
     let given = form.field_values(&view.workflow);
     let comment = form.get("comment").unwrap_or("").to_string();
     let request = TransitionRequest {
+        reason_code: None,
         action,
         expected_version: form.i64("version").unwrap_or(-1),
         comment: Some(comment.clone()),
@@ -740,8 +743,8 @@ fn withdraw_view(
 ) -> UiResult<Response> {
     let action = withdraw_action(&view.workflow, &view.record.state).ok_or(UiError::NotFound)?;
     let mut page = Context::new();
-    page.insert("app", &card(view));
-    page.insert("action_label", &action.label);
+    page.insert("app", &card(ctx.lang, view));
+    page.insert("action_label", action.label.get(ctx.lang));
     page.insert("reason_need", need_str(action.reason));
     page.insert("reason", reason);
     errors.insert_into(&mut page);
@@ -773,6 +776,7 @@ async fn withdraw(
     };
     let reason = form.get("reason").unwrap_or("").to_string();
     let request = TransitionRequest {
+        reason_code: None,
         action: action.action.clone(),
         expected_version: form.i64("version").unwrap_or(-1),
         comment: None,

@@ -149,9 +149,12 @@ pub fn display_value(lang: Lang, def: &FieldDef, raw: &str) -> String {
         return String::new();
     }
     match def.field_type {
-        FieldType::Choice => {
-            def.options.iter().find(|o| o.value == raw).map(|o| o.label.clone()).unwrap_or_else(|| raw.to_string())
-        }
+        FieldType::Choice => def
+            .options
+            .iter()
+            .find(|o| o.value == raw)
+            .map(|o| o.label.get(lang).to_string())
+            .unwrap_or_else(|| raw.to_string()),
         FieldType::Country => {
             corridor_engine::countries::name(raw).map(str::to_string).unwrap_or_else(|| raw.to_string())
         }
@@ -183,7 +186,7 @@ pub fn field_view(lang: Lang, def: &FieldDef, values: &Map<String, Value>, error
             .enumerate()
             .map(|(i, o)| OptionView {
                 value: o.value.clone(),
-                label: o.label.clone(),
+                label: o.label.get(lang).to_string(),
                 checked: o.value == value,
                 id: if i == 0 { id.clone() } else { format!("{id}-{}", i + 1) },
             })
@@ -206,8 +209,8 @@ pub fn field_view(lang: Lang, def: &FieldDef, values: &Map<String, Value>, error
     FieldView {
         name: def.name.clone(),
         id,
-        label: def.label.clone(),
-        hint: def.hint.clone(),
+        label: def.label.get(lang).to_string(),
+        hint: def.hint.as_ref().map(|h| h.get(lang).to_string()),
         input,
         required: def.required,
         display: display_value(lang, def, &value),
@@ -235,11 +238,19 @@ pub fn field_views(
 /// Labels (the workflow's own) start in lower case in the middle of a sentence. The API words
 /// its error details with this too, in English.
 pub fn field_error_message(lang: Lang, error: &FieldError) -> String {
-    let label = error.label_or_name();
-    let mid = lower_label(&label);
     let field = error.field.as_str();
+    // The page's own inputs are labelled by the page, in its language.
+    let label = match (&error.label, field) {
+        (None, "comment" | "reason" | "reason_code") => i18n::t(lang, &format!("case.{field}")),
+        _ => error.label_or_name(lang),
+    };
+    let mid = lower_label(&label);
     let text = matches!(field, "comment" | "reason");
     match &error.problem {
+        FieldProblem::Required if field == "reason_code" => i18n::t(lang, "case.error.reason_code_required"),
+        FieldProblem::NotAChoice { .. } | FieldProblem::NotAllowed if field == "reason_code" => {
+            i18n::t(lang, "case.error.reason_code_unknown")
+        }
         FieldProblem::Required if field.starts_with("documents.") => {
             i18n::t_args(lang, "field_error.document_missing", &[("label", mid)])
         }
@@ -271,9 +282,9 @@ pub fn field_error_message(lang: Lang, error: &FieldError) -> String {
             i18n::t_args(lang, "field_error.max", &[("label", label), ("max", fmt_num(*max))])
         }
         FieldProblem::NotAChoice { .. } => i18n::t_args(lang, "field_error.choice", &[("label", mid)]),
-        // The workflow's own words (English), after a translated lead-in.
+        // The workflow's own words in the page's language, after a translated lead-in.
         FieldProblem::Pattern { message: Some(rule), .. } => {
-            i18n::t_args(lang, "field_error.pattern_with", &[("label", mid), ("rule", rule.clone())])
+            i18n::t_args(lang, "field_error.pattern_with", &[("label", mid), ("rule", rule.get(lang).to_string())])
         }
         FieldProblem::Pattern { message: None, example } => {
             i18n::t_args(lang, "field_error.pattern", &[("label", mid), ("example", example.clone())])
@@ -402,7 +413,10 @@ mod tests {
             FieldProblem::BelowMinimum { min: 1.0 },
             FieldProblem::AboveMaximum { max: 90.0 },
             FieldProblem::NotAChoice { options: vec!["a".into()] },
-            FieldProblem::Pattern { message: Some("Two letters".into()), example: "AB".into() },
+            FieldProblem::Pattern {
+                message: Some(corridor_engine::text::Text::same("Two letters")),
+                example: "AB".into(),
+            },
             FieldProblem::Pattern { message: None, example: "AB".into() },
             FieldProblem::Empty,
             FieldProblem::FileType { accepted: vec!["application/pdf".into()] },
@@ -410,8 +424,9 @@ mod tests {
         ];
         for lang in i18n::LANGS {
             for problem in &problems {
-                for field in ["date_of_birth", "documents.photo", "comment", "reason", "file"] {
-                    let error = FieldError::new(field, problem.clone()).labelled("Date of birth");
+                for field in ["date_of_birth", "documents.photo", "comment", "reason", "reason_code", "file"] {
+                    let error = FieldError::new(field, problem.clone())
+                        .labelled(&corridor_engine::text::Text::same("Date of birth"));
                     let m = field_error_message(*lang, &error);
                     assert!(
                         !m.is_empty() && !m.contains('{') && !m.contains("error."),

@@ -71,7 +71,14 @@ async fn status_check(State(state): State<AppState>, ctx: Ctx, Form(form): Form<
     };
     match status {
         Ok(found) => {
-            page.insert("result", &found);
+            page.insert(
+                "result",
+                &serde_json::json!({
+                    "reference": found.reference,
+                    "status": found.status.get(lang),
+                    "next_steps": found.next_steps.as_ref().map(|n| n.get(lang)),
+                }),
+            );
             FormErrors::default().insert_into(&mut page);
             render(&ctx, "status.html", page)
         }

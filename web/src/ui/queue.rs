@@ -87,7 +87,7 @@ struct Row {
     passport: Option<String>,
 }
 
-fn row(item: &QueueItem, shown: &Shown, me: Option<UserId>) -> Row {
+fn row(lang: super::i18n::Lang, item: &QueueItem, shown: &Shown, me: Option<UserId>) -> Row {
     let r = &item.view.record;
     let wf = &item.view.workflow;
     let values = r.fields.as_object().cloned().unwrap_or_default();
@@ -97,8 +97,8 @@ fn row(item: &QueueItem, shown: &Shown, me: Option<UserId>) -> Row {
         url: case_url(&r.reference, ""),
         name: corridor_engine::fields::applicant_name(wf, &values),
         firm: item.organisation.as_ref().map(|o| o.name.clone()),
-        workflow_title: wf.title.clone(),
-        stage: wf.state(&r.state).map(|s| s.label.clone()).unwrap_or_else(|| r.state.clone()),
+        workflow_title: wf.title.get(lang).to_string(),
+        stage: wf.state_label(&r.state).get(lang).to_string(),
         deadline: r.deadline_at,
         urgency: tag.map(|t| t.0),
         urgency_colour: tag.map(|t| t.1),
@@ -237,7 +237,7 @@ async fn queue_page(state: &AppState, ctx: &Ctx, q: &HashMap<String, String>, sc
     let mut rows: Vec<Row> = Vec::new();
     for item in page.iter().flat_map(|p| p.items.iter()) {
         let shown = engine.shown(&actor, &item.view, Disclosure::List, &Client::default()).await?;
-        rows.push(row(item, &shown, actor.user_id));
+        rows.push(row(ctx.lang, item, &shown, actor.user_id));
     }
     let filters = filters_query(q);
     let with = |extra: String| {
@@ -250,7 +250,7 @@ async fn queue_page(state: &AppState, ctx: &Ctx, q: &HashMap<String, String>, sc
 
     // The filter choices: only the workflows and stages of this view.
     let mut workflows: Vec<(String, String)> =
-        stages.iter().map(|s| (s.workflow_id.clone(), s.workflow_title.clone())).collect();
+        stages.iter().map(|s| (s.workflow_id.clone(), s.workflow_title.get(ctx.lang).to_string())).collect();
     workflows.dedup();
     let mut page_ctx = Context::new();
     match &firm {
@@ -300,7 +300,11 @@ async fn queue_page(state: &AppState, ctx: &Ctx, q: &HashMap<String, String>, sc
     page_ctx.insert("k", if scope == Scope::Late { "late" } else { "queue" });
     page_ctx.insert("base", base);
     page_ctx.insert("rows", &rows);
-    page_ctx.insert("stages", &stages);
+    let stage_choices: Vec<serde_json::Value> = stages
+        .iter()
+        .map(|s| serde_json::json!({"workflow_id": s.workflow_id, "state": s.state, "label": s.label.get(ctx.lang)}))
+        .collect();
+    page_ctx.insert("stages", &stage_choices);
     page_ctx.insert(
         "workflows",
         &workflows.iter().map(|(id, title)| serde_json::json!({"id": id, "title": title})).collect::<Vec<_>>(),

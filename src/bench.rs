@@ -142,7 +142,8 @@ async fn measure(
         for t in &path {
             let actor = actor_for(t, firm, &staff_by_role, last_four_eyes)?;
             let request = TransitionRequest {
-                reason_code: None,
+                // A declared reason where the workflow offers some (required with a reason).
+                reason_code: t.reason_codes.first().cloned(),
                 action: t.action.clone(),
                 expected_version: version,
                 comment: (t.comment == Need::Required).then(|| "Checked against the register.".to_string()),

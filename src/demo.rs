@@ -279,7 +279,8 @@ async fn walk(
             Actor::from_user(user)
         };
         let request = TransitionRequest {
-            reason_code: None,
+            // A declared reason where the workflow offers some (required with a reason).
+            reason_code: t.reason_codes.first().cloned(),
             action: t.action.clone(),
             expected_version: version,
             comment: (t.comment == Need::Required)

@@ -263,6 +263,7 @@ async fn engine_take(app: &support::TestApp, email: &str, reference: &str, actio
             &actor,
             &reference,
             &corridor_engine::transition::TransitionRequest {
+                reason_code: None,
                 action: action.into(),
                 expected_version: version,
                 comment: None,

@@ -46,4 +46,5 @@ mod ui_login_limits;
 mod ui_staff_http;
 mod webhook;
 mod workflow_check;
+mod workflow_content;
 mod workflow_versions;

@@ -567,7 +567,7 @@ async fn each_workflow_page_draws_every_state_in_an_inline_svg() {
         for s in &w.states {
             assert!(svg.contains(&format!(r#"data-state="{}""#, s.name)), "{}: state {} in the diagram", w.id, s.name);
             assert!(
-                svg.contains(&format!(">{}</text>", s.label)) || s.label.len() > 30,
+                svg.contains(&format!(">{}</text>", s.label.en())) || s.label.en().len() > 30,
                 "{}: label of {}",
                 w.id,
                 s.name

@@ -84,7 +84,7 @@ const CORPUS: &[(&str, &[(u32, u32, &str)])] = &[
         &[
             (9, 11, "unknown role `embassy_officer` in `look_up`"),
             (17, 18, "unknown role `security_oficer` in `visible_to` of field `passport_number`"),
-            (23, 96, "`applicant` in `readers` of state `review`: the firm always reads its own applications"),
+            (23, 136, "`applicant` in `readers` of state `review`: the firm always reads its own applications"),
             (29, 113, "transition `approve` takes no comment: `comment_to_applicant` needs"),
         ],
     ),
@@ -400,4 +400,53 @@ fn check_warns_of_a_calendar_whose_holidays_end_within_180_days() {
     std::fs::write(&later, minimal.replacen("calendar: qatar", "calendar: later", 1)).unwrap();
     let (_, problems) = workflow::check_paths(&[later], &ctx);
     assert!(problems.is_empty(), "a calendar known two years ahead is not warned of: {problems:?}");
+}
+
+#[test]
+fn cli_check_reports_each_missing_or_plain_translation_at_its_position_all_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let minimal = std::fs::read_to_string(repo().join("tests/workflows/valid/minimal.yaml")).unwrap();
+    // The field's label loses its Arabic; the document's label is a plain string; a state's
+    // public label says `fr`; a refusal offers a reason code nobody declared.
+    let text = minimal
+        .replacen("label: {en: Passport number, ar: رقم جواز السفر, ur: پاسپورٹ نمبر}", "label: {en: Passport number, ur: پاسپورٹ نمبر}", 1)
+        .replacen(
+            "label: {en: Passport bio page, ar: صفحة البيانات في جواز السفر, ur: پاسپورٹ کا بائیو صفحہ}",
+            "label: Passport bio page",
+            1,
+        )
+        .replacen("public: {en: Approved, ar: تمت الموافقة, ur: منظور}", "public: {en: Approved, ar: تمت الموافقة, ur: منظور, fr: Approuvé}", 1)
+        .replacen(
+            "  - {action: approve, from: review, to: approved, by: ministry_reviewer, four_eyes: true}",
+            "  - {action: approve, from: review, to: approved, by: ministry_reviewer, four_eyes: true, reason_codes: [made_up]}",
+            1,
+        );
+    let path = dir.path().join("untranslated.yaml");
+    std::fs::write(&path, &text).unwrap();
+    let out = corridor(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let printed = stdout(&out);
+    let errors: Vec<&str> = printed.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 4, "{printed}");
+    let at = |needle: &str| {
+        let line = text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        let in_line = text.lines().nth(line - 1).unwrap();
+        // Columns count characters, as the Arabic before them shows.
+        let column = in_line[..in_line.find(needle).unwrap()].chars().count() + 1;
+        format!("{}:{line}:{column}: error: ", path.display())
+    };
+    let expect = [
+        (at("{en: Passport number, ur:"), "`label` of field `passport_number` has no ar wording"),
+        (at("Passport bio page, required"), "`label` of document `passport_scan` is a plain text"),
+        (at("fr: Approuvé"), "unknown language `fr` in `public` of state `approved`"),
+        (at("made_up"), "unknown reason code `made_up` in `reason_codes` of transition `approve`"),
+    ];
+    for (prefix, message) in expect {
+        assert!(
+            errors.iter().any(|l| l.starts_with(&prefix) && l.contains(message)),
+            "{prefix}{message} in\n{printed}"
+        );
+    }
+    // The plain text names what is missing: every language the deployment enables.
+    assert!(printed.contains("(missing en, ar, ur)"), "{printed}");
 }

@@ -273,6 +273,7 @@ pub async fn act(engine: &Engine, actor: &Actor, reference: &Reference, action: 
             actor,
             reference,
             &TransitionRequest {
+                reason_code: None,
                 action: action.into(),
                 expected_version: version,
                 comment: comment.map(str::to_string),

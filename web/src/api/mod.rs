@@ -319,7 +319,6 @@ async fn refuse_oversized_upload(
 async fn upload_document(
     State(state): State<AppState>,
     ApiUser(actor): ApiUser,
-    ApiLang(lang): ApiLang,
     Path(reference): Path<String>,
     mut multipart: Multipart,
 ) -> ApiResult<Response> {

@@ -263,7 +263,12 @@ async fn engine_take(app: &support::TestApp, email: &str, reference: &str, actio
             &actor,
             &reference,
             &corridor_engine::transition::TransitionRequest {
-                reason_code: None,
+                // A refusal names one of its declared reasons with its free text.
+                reason_code: reason.and_then(|_| {
+                    app.engine.workflow("it-business-visa").and_then(|w| {
+                        w.transitions.iter().find(|t| t.action == action).and_then(|t| t.reason_codes.first().cloned())
+                    })
+                }),
                 action: action.into(),
                 expected_version: version,
                 comment: None,

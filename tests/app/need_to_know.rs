@@ -193,7 +193,16 @@ async fn a_reviewer_cannot_read_a_case_in_security_clearance(backend: Backend) {
     // on it (the role, so the decider's colleagues too), by no other role, in lists as in a
     // single read.
     let refused = submitted(&app, &c).await;
-    ok("reject", app.act(&c.reviewer.token, &refused, "reject", json!({"reason": "Not eligible"})).await);
+    ok(
+        "reject",
+        app.act(
+            &c.reviewer.token,
+            &refused,
+            "reject",
+            json!({"reason": "Not eligible", "reason_code": "firm_not_verifiable"}),
+        )
+        .await,
+    );
     for reviewer in [&c.reviewer, &c.reviewer3] {
         assert_eq!(app.get(&reviewer.token, &format!("/api/v1/applications/{refused}")).await.0, 200);
         let (_, list) = app.get(&reviewer.token, "/api/v1/applications").await;

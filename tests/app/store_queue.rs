@@ -19,7 +19,7 @@ async fn take(app: &TestApp, who: &User, reference: &Reference, action: &str) {
     let version = app.engine.application(&actor, reference).await.expect("read").record.version;
     let needs_reason = matches!(action, "reject" | "refuse_visa" | "deny_clearance");
     let request = TransitionRequest {
-        reason_code: None,
+        reason_code: needs_reason.then(|| "information_inconsistent".to_string()),
         action: action.into(),
         expected_version: version,
         comment: (action == "request_information").then(|| "Which host?".to_string()),

@@ -39,13 +39,17 @@ async fn take(
     reason: Option<&str>,
 ) {
     let actor = app.actor(who);
-    let version = app.engine.application(&actor, reference).await.expect("read").record.version;
+    let view = app.engine.application(&actor, reference).await.expect("read");
+    let version = view.record.version;
+    // A refusal names one of its declared reasons with its free text.
+    let reason_code =
+        view.workflow.transition(&view.record.state, action).and_then(|t| t.reason_codes.first().cloned());
     app.engine
         .transition(
             &actor,
             reference,
             &TransitionRequest {
-                reason_code: None,
+                reason_code: reason.and(reason_code),
                 action: action.into(),
                 expected_version: version,
                 comment: comment.map(str::to_string),
@@ -553,6 +557,7 @@ async fn the_embassy_looks_up_decides_and_prints_the_letter() {
     let no_reason = noor.post_form(&url, &format!("{url}/act"), &[("version", &v), ("action", "refuse_visa")]).await;
     assert_eq!(no_reason.status, 422);
     assert!(no_reason.body.contains("Enter the reason for this decision"));
+    assert!(no_reason.body.contains("Choose the reason code for this decision"));
     let done = noor
         .post_form(
             &url,
@@ -561,6 +566,7 @@ async fn the_embassy_looks_up_decides_and_prints_the_letter() {
                 ("version", &v),
                 ("action", "refuse_visa"),
                 ("reason-refuse_visa", "The invitation letter could not be verified"),
+                ("reason_code-refuse_visa", "host_not_confirmed"),
             ],
         )
         .await;

@@ -256,7 +256,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
         "/admin/organisations".into(),
         "/admin/organisations/new".into(),
         "/admin/workflows".into(),
-        "/admin/workflows/it-business-visa/3".into(),
+        "/admin/workflows/it-business-visa/4".into(),
         "/admin/workflows/market-access/2".into(),
         "/admin/audit?verify=all".into(),
         format!("/admin/audit/{reference}"),
@@ -274,7 +274,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
         assert_eq!((lang.as_str(), dir.as_str()), ("ar", "rtl"), "{path}");
         b.axe(&format!("ar-{path}")).await;
     }
-    b.goto("/admin/workflows/it-business-visa/3").await;
+    b.goto("/admin/workflows/it-business-visa/4").await;
     b.client.execute("document.querySelector('svg.diagram').scrollIntoView()", vec![]).await.expect("scroll");
     b.screenshot("workflow-ar").await;
     b.goto("/admin/users/new").await;
@@ -294,7 +294,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
     // ---- a phone-sized window ----
     switch_language(&b, "en").await;
     b.client.set_window_size(390, 844).await.expect("resize");
-    for path in ["/admin/users", "/admin/workflows/it-business-visa/3", &format!("/admin/audit/{reference}")] {
+    for path in ["/admin/users", "/admin/workflows/it-business-visa/4", &format!("/admin/audit/{reference}")] {
         b.goto(path).await;
         b.axe(&format!("narrow-{path}")).await;
         let overflow = b

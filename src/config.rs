@@ -26,17 +26,19 @@ pub struct Config {
     pub i18n: I18nConfig,
 }
 
-/// `[i18n]`: the languages this deployment speaks; every text a user reads in a workflow
-/// file must be written in each.
+/// `[i18n]`: the languages this deployment speaks (every text a user reads in a workflow file
+/// must be written in each), and how each is written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct I18nConfig {
     pub languages: Vec<corridor_engine::lang::Lang>,
+    /// The digits of each language (`latn`, `arab`, `arabext`): one set for all, or a table.
+    pub digits: corridor_engine::locale::Numbering,
 }
 
 impl Default for I18nConfig {
     fn default() -> Self {
-        I18nConfig { languages: corridor_engine::lang::LANGS.to_vec() }
+        I18nConfig { languages: corridor_engine::lang::LANGS.to_vec(), digits: Default::default() }
     }
 }
 
@@ -355,6 +357,21 @@ mod tests {
         assert!(c.database.url.starts_with("sqlite://"));
         assert_eq!(c.smtp_url(), None);
         assert_eq!(c.retention.documents_after_days, 0, "documents are kept unless a retention period is set");
+    }
+
+    #[test]
+    fn digits_are_latin_unless_configured_and_a_wrong_set_is_located() {
+        use corridor_engine::lang::Lang;
+        use corridor_engine::locale::Digits;
+        let c = Config::parse("corridor.toml", DEFAULTS, |_| None).unwrap();
+        assert_eq!(c.i18n.digits.digits(Lang::Ar), Digits::Latn);
+        assert_eq!(c.i18n.digits.digits(Lang::Ur), Digits::Latn);
+        let env = |k: &str| (k == "CORRIDOR_I18N_DIGITS").then(|| "arab".to_string());
+        let c = Config::parse("corridor.toml", DEFAULTS, env).unwrap();
+        assert_eq!(c.i18n.digits.digits(Lang::Ar), Digits::Arab);
+        let text = DEFAULTS.replace(r#"digits = { ar = "latn", ur = "latn" }"#, r#"digits = { ar = "hindi" }"#);
+        let e = Config::parse("corridor.toml", &text, |_| None).unwrap_err().to_string();
+        assert!(e.starts_with("corridor.toml:") && e.contains("`hindi` is not a set of digits"), "{e}");
     }
 
     #[test]

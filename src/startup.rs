@@ -65,6 +65,7 @@ pub async fn build_engine(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Res
 
 /// Everything but the listening socket, with the store handle.
 pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Built> {
+    corridor_engine::locale::configure(config.i18n.digits.clone());
     let store = open_store(config).await?;
     let calendars = calendar::load_calendars(&config.paths.calendars)
         .with_context(|| format!("loading calendars from {}", config.paths.calendars.display()))?;

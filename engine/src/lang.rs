@@ -69,30 +69,6 @@ impl Lang {
         prefs.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
         prefs.first().map(|(_, l)| *l)
     }
-
-    /// CLDR plural category of `n` in this language.
-    pub fn plural(self, n: i64) -> &'static str {
-        match self {
-            Lang::Ar => {
-                let m = n.rem_euclid(100);
-                match n {
-                    0 => "zero",
-                    1 => "one",
-                    2 => "two",
-                    _ if (3..=10).contains(&m) => "few",
-                    _ if (11..=99).contains(&m) => "many",
-                    _ => "other",
-                }
-            }
-            Lang::En | Lang::Ur => {
-                if n == 1 {
-                    "one"
-                } else {
-                    "other"
-                }
-            }
-        }
-    }
 }
 
 /// Not one of [`LANGS`]; carries what was given.

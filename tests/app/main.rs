@@ -42,6 +42,7 @@ mod store_queue;
 mod tokens;
 mod ui_admin_http;
 mod ui_http;
+mod ui_languages;
 mod ui_login_limits;
 mod ui_staff_http;
 mod webhook;

@@ -529,9 +529,9 @@ async fn workflow_page(
         lang,
         "admin.workflow.diagram_desc",
         &[
-            ("states", w.states.len().to_string()),
-            ("transitions", edges.len().to_string()),
-            ("returns", edges.iter().filter(|e| e.returns).count().to_string()),
+            ("states", corridor_engine::locale::number(lang, w.states.len() as i64)),
+            ("transitions", corridor_engine::locale::number(lang, edges.len() as i64)),
+            ("returns", corridor_engine::locale::number(lang, edges.iter().filter(|e| e.returns).count() as i64)),
         ],
     );
     let svg = diagram::svg(&w, &DiagramText { title: &title, desc: &desc, id: "workflow-diagram", lang });

@@ -159,6 +159,7 @@ pub fn display_value(lang: Lang, def: &FieldDef, raw: &str) -> String {
             corridor_engine::countries::name(raw).map(str::to_string).unwrap_or_else(|| raw.to_string())
         }
         FieldType::Date => super::views::long_date(lang, &Value::String(raw.to_string())),
+        FieldType::Number => super::views::number(lang, &Value::String(raw.to_string())),
         _ => raw.to_string(),
     }
 }

@@ -4,9 +4,13 @@
 //! fails to render for want of a translation (a unit test checks that the catalogues agree).
 //!
 //! Templates call `t(key="...")`; extra arguments fill `{name}` placeholders, and `count=N`
-//! picks the plural form (`key.zero|one|two|few|many|other`, CLDR rules) when the catalogue
-//! has one. The language of the page being rendered is held in a thread-local for the
-//! duration of one synchronous `Tera::render` call (see [`with_lang`]).
+//! picks the plural form (`key.zero|one|two|few|many|other`, CLDR's rules through
+//! [`corridor_engine::locale`]) when the catalogue has one. Numbers filled in are written in
+//! the language's digits. In right-to-left languages every filled-in value is wrapped in
+//! Unicode's first-strong isolate (U+2068 … U+2069), as Fluent does: a Latin name or
+//! reference inside an Arabic sentence keeps its own direction, and the sentence's full stop
+//! stays where Arabic puts it. The language of the page being rendered is held in a
+//! thread-local for the duration of one synchronous `Tera::render` call (see [`with_lang`]).
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -89,20 +93,38 @@ pub fn t(lang: Lang, key: &str) -> String {
 }
 
 pub fn t_args(lang: Lang, key: &str, args: &[(&str, String)]) -> String {
-    fill(&t(lang, key), args)
+    fill(&t(lang, key), &isolated(lang, args))
 }
 
-/// `key` with the plural form for `count`, `{count}` filled.
+/// First-strong isolate and pop directional isolate: the text between takes the direction of
+/// its first strong letter, and does not reorder what is around it.
+const FSI: char = '\u{2068}';
+const PDI: char = '\u{2069}';
+
+/// The values to fill in, each isolated when the page reads right to left.
+fn isolated<'a>(lang: Lang, args: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+    if lang.dir() != "rtl" {
+        return args.to_vec();
+    }
+    args.iter()
+        .map(|(name, value)| {
+            let value = if value.is_empty() { String::new() } else { format!("{FSI}{value}{PDI}") };
+            (*name, value)
+        })
+        .collect()
+}
+
+/// `key` with the plural form for `count`, `{count}` filled in the language's digits.
 pub fn t_count(lang: Lang, key: &str, count: i64, args: &[(&str, String)]) -> String {
-    let plural_key = format!("{key}.{}", lang.plural(count));
+    let plural_key = format!("{key}.{}", corridor_engine::locale::plural_key(lang, count));
     let other_key = format!("{key}.other");
     let message = lookup(lang, &plural_key)
         .or_else(|| lookup(lang, &other_key))
         .map(str::to_string)
         .unwrap_or_else(|| t(lang, key));
-    let mut all: Vec<(&str, String)> = vec![("count", count.to_string())];
+    let mut all: Vec<(&str, String)> = vec![("count", corridor_engine::locale::number(lang, count))];
     all.extend(args.iter().cloned());
-    fill(&message, &all)
+    fill(&message, &isolated(lang, &all))
 }
 
 thread_local! {
@@ -121,10 +143,11 @@ pub fn current() -> Lang {
     CURRENT.with(|c| c.get())
 }
 
-fn arg_text(v: &tera::Value) -> String {
+fn arg_text(lang: Lang, v: &tera::Value) -> String {
     match v {
         tera::Value::String(s) => s.clone(),
         tera::Value::Null => String::new(),
+        tera::Value::Number(n) if n.is_i64() => corridor_engine::locale::number(lang, n.as_i64().unwrap_or(0)),
         other => other.to_string(),
     }
 }
@@ -136,7 +159,7 @@ pub fn tera_t(args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> 
     let rest: Vec<(&str, String)> = args
         .iter()
         .filter(|(k, _)| k.as_str() != "key" && k.as_str() != "count")
-        .map(|(k, v)| (k.as_str(), arg_text(v)))
+        .map(|(k, v)| (k.as_str(), arg_text(lang, v)))
         .collect();
     let text = match args.get("count").and_then(|c| c.as_i64().or_else(|| c.as_str().and_then(|s| s.parse().ok()))) {
         Some(n) => t_count(lang, key, n, &rest),
@@ -216,12 +239,26 @@ mod tests {
     }
 
     #[test]
-    fn arabic_plurals() {
-        assert_eq!(Lang::Ar.plural(0), "zero");
-        assert_eq!(Lang::Ar.plural(2), "two");
-        assert_eq!(Lang::Ar.plural(5), "few");
-        assert_eq!(Lang::Ar.plural(11), "many");
-        assert_eq!(Lang::Ar.plural(100), "other");
-        assert_eq!(Lang::En.plural(1), "one");
+    fn counts_pick_the_cldr_plural_form_of_each_language() {
+        let shown = |lang, n| t_count(lang, "admin.audit.ok", n, &[]).replace([FSI, PDI], "");
+        let form = |lang, f: &str, n: i64| {
+            lookup(lang, &format!("admin.audit.ok.{f}")).unwrap().replace("{count}", &n.to_string())
+        };
+        // The catalogue has no `zero` form: 0 falls back to `other`.
+        for (n, f) in [(0, "other"), (1, "one"), (2, "two"), (3, "few"), (11, "many"), (100, "other")] {
+            assert_eq!(shown(Lang::Ar, n), form(Lang::Ar, f, n), "{n}");
+        }
+        assert_eq!(shown(Lang::En, 1), form(Lang::En, "one", 1));
+        assert_eq!(shown(Lang::En, 2), form(Lang::En, "other", 2));
+        assert_eq!(shown(Lang::En, 12345), form(Lang::En, "other", 12345).replace("12345", "12,345"), "grouped");
+    }
+
+    #[test]
+    fn values_filled_into_right_to_left_messages_are_isolated() {
+        let name = [("name", "Ayesha Khan".to_string())];
+        let ar = t_args(Lang::Ar, "layout.signed_in_as", &name);
+        assert!(ar.contains("\u{2068}Ayesha Khan\u{2069}"), "{ar}");
+        let en = t_args(Lang::En, "layout.signed_in_as", &name);
+        assert!(en.contains("Ayesha Khan") && !en.contains('\u{2068}'), "{en}");
     }
 }

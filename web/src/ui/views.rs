@@ -3,8 +3,9 @@
 //!
 //! Templates get, besides their own variables: `lang`, `dir`, `csrf`, `path`, `user`
 //! (`name`, `email`, `role`, or null), `languages`, `nav`, `notice` and `home`. Functions:
-//! `t(key=...)`, `csrf_field()`. Filters: `long_date`, `date_time`, `country_name`,
-//! `file_size`.
+//! `t(key=...)`, `csrf_field()`. Filters: `long_date`, `short_date`, `date_time`, `deadline`,
+//! `hijri_date`, `number`, `country_name`, `file_size`. Every date and number is written by
+//! [`corridor_engine::locale`] (CLDR through ICU4X) in the page's language and digits.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -14,6 +15,8 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use tera::{Context, Tera, Value};
+
+use corridor_engine::locale;
 
 use super::error::{PageError, UiResult};
 use super::i18n::{self, LANGS, Lang};
@@ -93,6 +96,21 @@ fn build() -> Tera {
     tera.register_filter("date_time", |v: &Value, _: &HashMap<String, Value>| {
         Ok(Value::String(date_time(i18n::current(), v)))
     });
+    tera.register_filter("short_date", |v: &Value, _: &HashMap<String, Value>| {
+        Ok(Value::String(date_with(v, |d| locale::short_date(i18n::current(), d))))
+    });
+    tera.register_filter("hijri_date", |v: &Value, _: &HashMap<String, Value>| {
+        Ok(Value::String(date_with(v, |d| locale::hijri_date(i18n::current(), d))))
+    });
+    tera.register_filter("deadline", |v: &Value, _: &HashMap<String, Value>| {
+        Ok(Value::String(match parse_time(v) {
+            Some(t) => locale::format_deadline(i18n::current(), t, DISPLAY_TZ),
+            None => long_date(i18n::current(), v),
+        }))
+    });
+    tera.register_filter("number", |v: &Value, _: &HashMap<String, Value>| {
+        Ok(Value::String(number(i18n::current(), v)))
+    });
     tera.register_filter("country_name", |v: &Value, _: &HashMap<String, Value>| {
         let code = v.as_str().unwrap_or("");
         Ok(Value::String(
@@ -125,33 +143,37 @@ fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
     v.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|d| d.with_timezone(&Utc))
 }
 
-pub fn format_date(lang: Lang, d: NaiveDate) -> String {
-    use chrono::Datelike;
-    let month = i18n::t(lang, &format!("date.month.{}", d.month()));
-    i18n::t_args(lang, "date.long", &[("day", d.day().to_string()), ("month", month), ("year", d.year().to_string())])
-}
-
-pub fn long_date(lang: Lang, v: &Value) -> String {
+/// A date given as an instant (its day in Doha) or as `YYYY-MM-DD`, written by `f`; anything
+/// else as it came.
+fn date_with(v: &Value, f: impl Fn(NaiveDate) -> String) -> String {
     if let Some(t) = parse_time(v) {
-        return format_date(lang, t.with_timezone(&DISPLAY_TZ).date_naive());
+        return f(t.with_timezone(&DISPLAY_TZ).date_naive());
     }
     match v.as_str().and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()) {
-        Some(d) => format_date(lang, d),
+        Some(d) => f(d),
         None => v.as_str().unwrap_or("").to_string(),
     }
 }
 
+/// "9 December 2026", "9 ديسمبر 2026", "9 دسمبر، 2026".
+pub fn long_date(lang: Lang, v: &Value) -> String {
+    date_with(v, |d| locale::date(lang, d))
+}
+
+/// An instant as its date and time in Doha, the zone named: "9 December 2026 at 14:30 (Qatar
+/// Time)".
 pub fn date_time(lang: Lang, v: &Value) -> String {
     match parse_time(v) {
-        Some(t) => {
-            let local = t.with_timezone(&DISPLAY_TZ);
-            i18n::t_args(
-                lang,
-                "date.date_time",
-                &[("date", format_date(lang, local.date_naive())), ("time", local.format("%H:%M").to_string())],
-            )
-        }
+        Some(t) => format!("{} ({})", locale::date_time(lang, t, DISPLAY_TZ), locale::zone_name(lang, DISPLAY_TZ)),
         None => long_date(lang, v),
+    }
+}
+
+/// A whole number grouped in the page's digits; anything else as it came.
+pub fn number(lang: Lang, v: &Value) -> String {
+    match v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())) {
+        Some(n) => locale::number(lang, n),
+        None => v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
     }
 }
 
@@ -159,11 +181,12 @@ pub fn date_time(lang: Lang, v: &Value) -> String {
 pub fn file_size(lang: Lang, bytes: i64) -> String {
     const MB: i64 = 1024 * 1024;
     if bytes >= MB {
-        let mb = bytes as f64 / MB as f64;
-        let n = if bytes % MB == 0 { format!("{mb:.0}") } else { format!("{mb:.1}") };
+        // Tenths of a megabyte, rounded half up; whole megabytes without a decimal.
+        let tenths = (bytes * 10 + MB / 2) / MB;
+        let n = if bytes % MB == 0 { locale::number(lang, bytes / MB) } else { locale::decimal(lang, tenths, 1) };
         i18n::t_args(lang, "units.mb", &[("n", n)])
     } else {
-        i18n::t_args(lang, "units.kb", &[("n", ((bytes + 1023) / 1024).max(1).to_string())])
+        i18n::t_args(lang, "units.kb", &[("n", locale::number(lang, ((bytes + 1023) / 1024).max(1)))])
     }
 }
 
@@ -326,8 +349,23 @@ mod tests {
 
     #[test]
     fn dates_read_in_each_language() {
-        let d = NaiveDate::from_ymd_opt(2026, 3, 27).unwrap();
-        assert_eq!(format_date(Lang::En, d), "27 March 2026");
-        assert!(format_date(Lang::Ar, d).contains("2026"));
+        let d = Value::String("2026-03-27".into());
+        assert_eq!(long_date(Lang::En, &d), "27 March 2026");
+        assert_eq!(long_date(Lang::Ar, &d), "27 مارس 2026");
+        assert_eq!(long_date(Lang::Ur, &d), "27 مارچ، 2026");
+        // An instant is shown on its day in Doha: 21:30 UTC is already the next morning there.
+        let late = Value::String("2026-12-08T21:30:00Z".into());
+        assert_eq!(long_date(Lang::En, &late), "9 December 2026");
+        assert_eq!(date_time(Lang::En, &late), "9 December 2026 at 00:30 (Qatar Time)");
+        assert_eq!(date_time(Lang::Ar, &late), "9 ديسمبر 2026 في 12:30 ص (توقيت قطر)");
+        assert_eq!(long_date(Lang::En, &Value::String("not a date".into())), "not a date");
+    }
+
+    #[test]
+    fn sizes_and_numbers_in_the_page_language() {
+        assert_eq!(file_size(Lang::En, 5 * 1024 * 1024), "5 MB");
+        assert_eq!(file_size(Lang::En, 1536 * 1024), "1.5 MB");
+        assert_eq!(file_size(Lang::En, 10), "1 KB");
+        assert_eq!(number(Lang::Ar, &Value::from(12345)), "12,345");
     }
 }

@@ -7,7 +7,7 @@ use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::{Datelike, NaiveDate};
 use corridor_engine::error::EngineError;
 use corridor_engine::holidays::{HolidayChange, HolidayEntry, HolidaySource};
 use serde::Deserialize;
@@ -46,18 +46,6 @@ fn chosen_calendar(state: &AppState, asked: Option<&str>) -> UiResult<String> {
     }
 }
 
-fn weekday_key(d: Weekday) -> &'static str {
-    match d {
-        Weekday::Mon => "admin.holidays.weekday.mon",
-        Weekday::Tue => "admin.holidays.weekday.tue",
-        Weekday::Wed => "admin.holidays.weekday.wed",
-        Weekday::Thu => "admin.holidays.weekday.thu",
-        Weekday::Fri => "admin.holidays.weekday.fri",
-        Weekday::Sat => "admin.holidays.weekday.sat",
-        Weekday::Sun => "admin.holidays.weekday.sun",
-    }
-}
-
 /// What the add form held, to show it again with its errors.
 #[derive(Default)]
 struct Typed {
@@ -90,14 +78,14 @@ async fn holidays_page(
         .map(|e: &HolidayEntry| {
             serde_json::json!({
                 "date": e.date.format("%Y-%m-%d").to_string(),
-                "weekday": i18n::t(lang, weekday_key(e.date.weekday())),
+                "weekday": corridor_engine::locale::weekday(lang, e.date.weekday()),
                 "name": e.name, "approximate": e.approximate,
                 "source": e.source, "changed_by": e.changed_by, "changed_at": e.changed_at,
                 "active": e.source != HolidaySource::Removed,
             })
         })
         .collect();
-    let weekend: Vec<String> = cal.weekend().into_iter().map(|d| i18n::t(lang, weekday_key(d))).collect();
+    let weekend: Vec<String> = cal.weekend().into_iter().map(|d| corridor_engine::locale::weekday(lang, d)).collect();
     let mut page = Context::new();
     page.insert("calendars", &calendars);
     page.insert(

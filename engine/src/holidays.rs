@@ -2,16 +2,32 @@
 //!
 //! The calendar files (`config/calendars/*.toml`) are the base. The `holidays` table holds what
 //! administrators changed while Corridor runs: a day added as a holiday, or a holiday of the
-//! file taken away (`removed`, e.g. an Eid that fell a day later than printed). Every instance
-//! merges the two at start and again on each scheduler poll ([`Engine::refresh_holidays`]),
-//! so a change made on one instance reaches the others within a poll interval.
+//! file taken away (`removed`, e.g. an Eid that fell a day later than printed).
 //!
-//! Adding or removing a holiday moves the deadlines of open applications whose clock runs
-//! across that day: the deadline keeps its number of working days from the day the
-//! application entered its state, counted again on the changed calendar. Their pending
-//! reminder, escalation and deadline jobs are re-timed, and each moved deadline is recorded in
-//! that application's audit chain (action `deadline_recomputed`), all in one transaction per
-//! application. Calendar-day and hour deadlines do not depend on holidays and stay.
+//! # Revisions
+//!
+//! Each change is also a numbered row of `calendar_changes` (one sequence for all calendars),
+//! written in the same transaction: the newest number is the *revision* of the run-time
+//! holidays. The engine holds the merged calendars of one revision ([`Calendars`]). Every
+//! transition reads the revision in the statement that reads the application, inside its
+//! database transaction, and reloads the holidays in that transaction when the engine's are
+//! older ([`Engine::counting_calendar`]): a change committed on any instance applies to the
+//! very next transition on every instance. The application records the revision its deadline
+//! was counted with (`applications.calendar_revision`).
+//!
+//! # Re-timing
+//!
+//! [`Engine::retime_deadlines`] recounts every open application counted with an older
+//! revision, after each change and at the start of each scheduler pass (so a transition that
+//! read the old revision just before a change committed on another instance, or a change whose
+//! instance stopped before re-timing, is repaired by the next pass anywhere). The calendar it
+//! was counted on is the current one with the newer changes undone; the deadline keeps its
+//! number of working days from the day the application entered its state, counted again on the
+//! current calendar. Its pending reminder, escalation and deadline jobs are re-timed, and each
+//! moved deadline is recorded in that application's audit chain (action
+//! `deadline_recomputed`), all in one transaction per application, compared on its version and
+//! the revision read. A deadline that holds (calendar days, hours, or a change elsewhere) only
+//! gets the new revision.
 
 use crate::role::Role;
 use std::collections::HashMap;

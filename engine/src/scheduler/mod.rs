@@ -251,7 +251,10 @@ impl Scheduler {
         // Deadlines counted on an older calendar revision than the newest (a change made on
         // any instance) are repaired before their timers are looked at; with none, this is
         // one indexed read.
-        self.engine.retime_deadlines(&crate::actor::Actor::system()).await?;
+        // A failure here must not hold up the messages: the next pass tries again.
+        if let Err(e) = self.engine.retime_deadlines(&crate::actor::Actor::system()).await {
+            tracing::warn!(error = %e, "could not recount the deadlines on the changed calendars");
+        }
         let fired = self.fire_schedules(now).await?
             + self.fire_checkpoint_schedule(now).await?
             + self.fire_retention(now).await?;

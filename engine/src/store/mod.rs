@@ -298,17 +298,6 @@ pub trait RetentionStore: Send + Sync {
 /// escalations.
 #[async_trait]
 pub trait DeadlineStore: Send + Sync {
-    /// Applications whose clock runs (a deadline is set) with a deadline at or after `from`,
-    /// that entered their state at or before `entered_by`; keyset paging in (deadline, id)
-    /// order after `after`. Used to find the deadlines a holiday touches, through the
-    /// deadline index.
-    async fn applications_with_deadline_from(
-        &self,
-        from: DateTime<Utc>,
-        entered_by: DateTime<Utc>,
-        after: Option<(DateTime<Utc>, ApplicationId)>,
-        limit: i64,
-    ) -> StoreResult<Vec<ApplicationRecord>>;
     /// Applications whose clock runs (a deadline is set) counted with a calendar revision
     /// before `revision`, in (revision, id) order after `after`: what the re-timing pass
     /// recounts.

@@ -1239,30 +1239,6 @@ macro_rules! shared_queries {
 
             #[async_trait]
             impl DeadlineStore for $store {
-                async fn applications_with_deadline_from(
-                    &self,
-                    from: DateTime<Utc>,
-                    entered_by: DateTime<Utc>,
-                    after: Option<(DateTime<Utc>, ApplicationId)>,
-                    limit: i64,
-                ) -> StoreResult<Vec<ApplicationRecord>> {
-                    let (after_deadline, after_id) = after.unwrap_or((from, ApplicationId::new(0)));
-                    let rows = sqlx::query(
-                        "SELECT * FROM applications \
-                         WHERE deadline_at IS NOT NULL AND deadline_at >= $1 AND state_entered_at <= $2 \
-                           AND (deadline_at > $3 OR (deadline_at = $3 AND id > $4)) \
-                         ORDER BY deadline_at, id LIMIT $5",
-                    )
-                    .bind(ts(from))
-                    .bind(ts(entered_by))
-                    .bind(ts(after_deadline))
-                    .bind(after_id.get())
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                    rows.iter().map(application).collect()
-                }
-
                 async fn applications_counted_before(
                     &self,
                     revision: i64,

@@ -1252,7 +1252,7 @@ holidays = [
         let p = &cals["pakistan"];
         assert_eq!(p.timezone(), chrono_tz::Asia::Karachi);
         assert_eq!(p.weekend(), vec![Weekday::Sat, Weekday::Sun]);
-        for year in [2026, 2027] {
+        for year in [2026, 2027, 2028] {
             let sports = second_tuesday_of_february(year);
             assert!(q.holidays_on(sports).iter().any(|h| h.name.contains("Sports")), "{year}");
             assert!(q.holidays_on(d(year, 12, 18)).iter().any(|h| h.name.contains("National Day")));
@@ -1268,7 +1268,11 @@ holidays = [
                     p.holidays_on(d(year, m, day)).iter().any(|h| h.name.contains(name)),
                     "{year}-{m}-{day} {name}"
                 );
-                assert!(!p.holidays_on(d(year, m, day)).iter().any(|h| h.approximate), "{name} is fixed");
+                // (Eid al-Fitr 2026 ends on Pakistan Day: only the fixed holiday is fixed.)
+                assert!(
+                    p.holidays_on(d(year, m, day)).iter().filter(|h| h.name.contains(name)).all(|h| !h.approximate),
+                    "{name} is fixed"
+                );
             }
             for cal in [q, p] {
                 let fitr: Vec<_> =
@@ -1281,5 +1285,26 @@ holidays = [
         }
         assert_eq!(second_tuesday_of_february(2026), d(2026, 2, 10));
         assert_eq!(second_tuesday_of_february(2027), d(2027, 2, 9));
+        assert_eq!(second_tuesday_of_february(2028), d(2028, 2, 8));
+    }
+
+    /// Pakistan's 2026 Islamic holidays are those of the Cabinet Division's circular for 2026.
+    #[test]
+    fn pakistan_2026_follows_the_cabinet_division_circular() {
+        let cals = load_calendars(&shipped_dir()).unwrap();
+        let p = &cals["pakistan"];
+        let days = |name: &str| -> Vec<NaiveDate> {
+            p.holidays().filter(|h| h.date.year() == 2026 && h.name.contains(name)).map(|h| h.date).collect()
+        };
+        assert_eq!(days("Adha"), vec![d(2026, 5, 27), d(2026, 5, 28), d(2026, 5, 29)]);
+        assert_eq!(days("Ashura"), vec![d(2026, 6, 24), d(2026, 6, 25)]);
+        assert_eq!(days("Fitr"), vec![d(2026, 3, 21), d(2026, 3, 22), d(2026, 3, 23)]);
+        assert_eq!(days("Milad"), vec![d(2026, 8, 25)]);
+        // 2027 is Pakistan's own (a day after the Gulf), not a copy of Qatar's.
+        let q = &cals["qatar"];
+        assert!(p.is_holiday(d(2027, 5, 19)) && !q.is_holiday(d(2027, 5, 20)));
+        assert!(p.is_holiday(d(2027, 6, 16)));
+        assert_eq!(p.holidays_known_until(), Some(d(2028, 12, 31)));
+        assert_eq!(q.holidays_known_until(), Some(d(2028, 12, 31)));
     }
 }

@@ -2,16 +2,32 @@
 //!
 //! The calendar files (`config/calendars/*.toml`) are the base. The `holidays` table holds what
 //! administrators changed while Corridor runs: a day added as a holiday, or a holiday of the
-//! file taken away (`removed`, e.g. an Eid that fell a day later than printed). Every instance
-//! merges the two at start and again on each scheduler poll ([`Engine::refresh_holidays`]),
-//! so a change made on one instance reaches the others within a poll interval.
+//! file taken away (`removed`, e.g. an Eid that fell a day later than printed).
 //!
-//! Adding or removing a holiday moves the deadlines of open applications whose clock runs
-//! across that day: the deadline keeps its number of working days from the day the
-//! application entered its state, counted again on the changed calendar. Their pending
-//! reminder, escalation and deadline jobs are re-timed, and each moved deadline is recorded in
-//! that application's audit chain (action `deadline_recomputed`), all in one transaction per
-//! application. Calendar-day and hour deadlines do not depend on holidays and stay.
+//! # Revisions
+//!
+//! Each change is also a numbered row of `calendar_changes` (one sequence for all calendars),
+//! written in the same transaction: the newest number is the *revision* of the run-time
+//! holidays. The engine holds the merged calendars of one revision ([`Calendars`]). Every
+//! transition reads the revision in the statement that reads the application, inside its
+//! database transaction, and reloads the holidays in that transaction when the engine's are
+//! older ([`Engine::counting_calendar`]): a change committed on any instance applies to the
+//! very next transition on every instance. The application records the revision its deadline
+//! was counted with (`applications.calendar_revision`).
+//!
+//! # Re-timing
+//!
+//! [`Engine::retime_deadlines`] recounts every open application counted with an older
+//! revision, after each change and at the start of each scheduler pass (so a transition that
+//! read the old revision just before a change committed on another instance, or a change whose
+//! instance stopped before re-timing, is repaired by the next pass anywhere). The calendar it
+//! was counted on is the current one with the newer changes undone; the deadline keeps its
+//! number of working days from the day the application entered its state, counted again on the
+//! current calendar. Its pending reminder, escalation and deadline jobs are re-timed, and each
+//! moved deadline is recorded in that application's audit chain (action
+//! `deadline_recomputed`), all in one transaction per application, compared on its version and
+//! the revision read. A deadline that holds (calendar days, hours, or a change elsewhere) only
+//! gets the new revision.
 
 use crate::role::Role;
 use std::collections::HashMap;
@@ -24,20 +40,20 @@ use serde_json::json;
 use crate::actor::Actor;
 use crate::calendar::{Calendar, Holiday};
 use crate::error::{EngineError, EngineResult};
-use crate::model::{ApplicationRecord, DeadlineChange, JobKind, NewAuditEvent, Reference, StoredHoliday};
+use crate::model::{
+    ApplicationRecord, CalendarChange, DeadlineChange, JobKind, NewAuditEvent, Reference, StoredHoliday, StoredHolidays,
+};
 use crate::service::Engine;
+use crate::workflow::CALENDAR_WARNING_DAYS;
 use crate::workflow::DurationUnit;
 
-/// How far after a deadline a timer may still fire (an escalation "N working days after"):
-/// applications whose deadline is this long before a changed day are not looked at.
-const TIMER_REACH_DAYS: i64 = 60;
 /// Applications read per page while recomputing.
 const PAGE: i64 = 500;
 /// Longest holiday name kept.
 const MAX_NAME: usize = 200;
 
 /// The loaded calendars: the files as read at start, and the same with the run-time changes
-/// merged in (what deadlines are computed on).
+/// merged in (what deadlines are computed on), as of one revision of those changes.
 ///
 /// The merged calendars are handed out as `&'static Calendar` so that callers keep the plain
 /// borrow they had when calendars never changed. A rebuilt calendar is therefore leaked: it
@@ -46,20 +62,42 @@ const MAX_NAME: usize = 200;
 #[derive(Debug, Default)]
 pub struct Calendars {
     base: HashMap<String, Calendar>,
-    merged: RwLock<HashMap<String, (Vec<StoredHoliday>, &'static Calendar)>>,
+    merged: RwLock<Merged>,
+}
+
+#[derive(Debug, Default)]
+struct Merged {
+    /// The revision of the run-time holidays merged in; -1 before they were first read.
+    revision: i64,
+    calendars: HashMap<String, (Vec<StoredHoliday>, &'static Calendar)>,
 }
 
 impl From<HashMap<String, Calendar>> for Calendars {
     fn from(base: HashMap<String, Calendar>) -> Self {
-        let merged = base.iter().map(|(k, c)| (k.clone(), (Vec::new(), &*Box::leak(Box::new(c.clone()))))).collect();
-        Calendars { base, merged: RwLock::new(merged) }
+        let calendars = base.iter().map(|(k, c)| (k.clone(), (Vec::new(), &*Box::leak(Box::new(c.clone()))))).collect();
+        Calendars { base, merged: RwLock::new(Merged { revision: -1, calendars }) }
     }
 }
 
 impl Calendars {
     /// The calendar with its run-time holidays.
     pub fn get(&self, id: &str) -> Option<&'static Calendar> {
-        self.merged.read().unwrap_or_else(|e| e.into_inner()).get(id).map(|(_, c)| *c)
+        self.merged.read().unwrap_or_else(|e| e.into_inner()).calendars.get(id).map(|(_, c)| *c)
+    }
+
+    /// The calendar and the revision it is at, when that revision is `revision` or newer.
+    fn at_least(&self, id: &str, revision: i64) -> Option<(i64, &'static Calendar)> {
+        let merged = self.merged.read().unwrap_or_else(|e| e.into_inner());
+        if merged.revision < revision {
+            return None;
+        }
+        merged.calendars.get(id).map(|(_, c)| (merged.revision, *c))
+    }
+
+    /// Every calendar and the revision they are at, read together.
+    fn snapshot(&self) -> (i64, HashMap<String, &'static Calendar>) {
+        let merged = self.merged.read().unwrap_or_else(|e| e.into_inner());
+        (merged.revision, merged.calendars.iter().map(|(k, (_, c))| (k.clone(), *c)).collect())
     }
 
     /// The calendar as its file describes it.
@@ -74,12 +112,16 @@ impl Calendars {
         ids
     }
 
-    /// Rebuild the calendars whose stored changes differ from those applied last.
-    pub fn apply(&self, stored: &[StoredHoliday]) {
+    /// Rebuild the calendars whose stored changes differ from those applied last. Holidays
+    /// older than those applied (read before another task's newer read) are ignored.
+    pub fn apply(&self, stored: &StoredHolidays) {
         let mut merged = self.merged.write().unwrap_or_else(|e| e.into_inner());
+        if stored.revision < merged.revision {
+            return;
+        }
         for (id, base) in &self.base {
-            let mine: Vec<StoredHoliday> = stored.iter().filter(|h| &h.calendar == id).cloned().collect();
-            if merged.get(id).is_some_and(|(applied, _)| *applied == mine) {
+            let mine: Vec<StoredHoliday> = stored.holidays.iter().filter(|h| &h.calendar == id).cloned().collect();
+            if merged.calendars.get(id).is_some_and(|(applied, _)| *applied == mine) {
                 continue;
             }
             let mut cal = base.clone();
@@ -90,8 +132,31 @@ impl Calendars {
                     cal.add_holiday(Holiday::new(h.date, h.name.clone()));
                 }
             }
-            merged.insert(id.clone(), (mine, Box::leak(Box::new(cal))));
+            merged.calendars.insert(id.clone(), (mine, Box::leak(Box::new(cal))));
         }
+        merged.revision = stored.revision;
+    }
+
+    /// `current` (calendar `id` at revision `at`) as it was at the older revision `then`: the
+    /// changes of that calendar numbered after `then` undone, newest first. A day made a
+    /// holiday was a working day before (adding refuses a holiday); a day made a working day
+    /// had its file's holidays, or else the one named.
+    fn as_at(&self, id: &str, current: &Calendar, changes: &[CalendarChange], then: i64, at: i64) -> Calendar {
+        let mut cal = current.clone();
+        for c in changes.iter().rev().filter(|c| c.calendar == id && c.revision > then && c.revision <= at) {
+            if c.is_holiday {
+                cal.remove_holiday(c.date);
+            } else {
+                let file = self.base.get(id).map(|b| b.holidays_on(c.date).to_vec()).unwrap_or_default();
+                if file.is_empty() {
+                    cal.add_holiday(Holiday::new(c.date, c.name.clone()));
+                }
+                for h in file {
+                    cal.add_holiday(h);
+                }
+            }
+        }
+        cal
     }
 }
 
@@ -157,13 +222,56 @@ fn sensible_date(date: NaiveDate) -> EngineResult<()> {
     }
 }
 
+/// A calendar in use whose holidays end soon: deadlines counted past its last listed year
+/// skip weekends only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CalendarWarning {
+    /// The calendar's id (`qatar`), as workflow files name it.
+    pub calendar: String,
+    /// Its display name (`Qatar`).
+    pub name: String,
+    /// The last day it knows the holidays of; `None` when it lists none.
+    pub holidays_until: Option<NaiveDate>,
+}
+
+/// What the re-timing pass did with one application.
+enum Retimed {
+    Moved(MovedDeadline),
+    /// The deadline holds on the newer calendar: only the revision is recorded.
+    Holds,
+    /// The application changed meanwhile; the transition that changed it counted anew.
+    Raced,
+}
+
 impl Engine {
     /// Merge the stored holiday changes into the calendars (at start, and on every scheduler
-    /// poll so that other instances' changes arrive).
+    /// poll). Transitions do not wait for this: each reads the revision itself
+    /// ([`Engine::counting_calendar`]).
     pub async fn refresh_holidays(&self) -> EngineResult<()> {
         let stored = self.store.stored_holidays().await?;
         self.calendars.apply(&stored);
         Ok(())
+    }
+
+    /// The calendar a transition counts its deadline on, and the revision it is at: the one
+    /// held when it is at least as new as the revision the transition read in its own
+    /// database transaction, else the holidays read again inside that transaction. So a
+    /// holiday change committed on any instance applies to the very next transition on every
+    /// instance, at the cost of one primary-key read per transition.
+    pub(crate) async fn counting_calendar(
+        &self,
+        calendar: &str,
+        open: &mut dyn crate::store::OpenTransition,
+    ) -> EngineResult<(i64, &'static Calendar)> {
+        let needed = open.context().calendar_revision;
+        if let Some(found) = self.calendars.at_least(calendar, needed) {
+            return Ok(found);
+        }
+        let stored = open.stored_holidays().await?;
+        self.calendars.apply(&stored);
+        self.calendars
+            .at_least(calendar, needed)
+            .ok_or_else(|| EngineError::Internal(format!("calendar `{calendar}` is not loaded")))
     }
 
     fn calendar_by_id(&self, calendar: &str) -> EngineResult<&'static Calendar> {
@@ -172,19 +280,33 @@ impl Engine {
         })
     }
 
+    /// The calendars in use (see [`Engine::calendars_in_use`]) whose holidays end within
+    /// [`CALENDAR_WARNING_DAYS`] of `now` (the calendar's own day), or that list none: the
+    /// same rule as `corridor check`, on the calendars as deadlines see them now.
+    pub fn calendar_warnings(&self, now: DateTime<Utc>) -> Vec<CalendarWarning> {
+        self.calendars_in_use()
+            .into_iter()
+            .filter_map(|id| {
+                let cal = self.calendars.get(&id)?;
+                let horizon = cal.local_date(now) + Duration::days(CALENDAR_WARNING_DAYS);
+                let until = cal.holidays_known_until();
+                until.is_none_or(|u| u < horizon).then(|| CalendarWarning {
+                    calendar: id.clone(),
+                    name: cal.name().to_string(),
+                    holidays_until: until,
+                })
+            })
+            .collect()
+    }
+
     /// The holidays of a calendar as deadlines see them now, with those taken away at run time
     /// (source `removed`), by date.
     pub async fn holidays(&self, calendar: &str) -> EngineResult<Vec<HolidayEntry>> {
-        self.refresh_holidays().await?;
+        let stored = self.store.stored_holidays().await?;
+        self.calendars.apply(&stored);
         let merged = self.calendar_by_id(calendar)?;
-        let stored: HashMap<NaiveDate, StoredHoliday> = self
-            .store
-            .stored_holidays()
-            .await?
-            .into_iter()
-            .filter(|h| h.calendar == calendar)
-            .map(|h| (h.date, h))
-            .collect();
+        let stored: HashMap<NaiveDate, StoredHoliday> =
+            stored.holidays.into_iter().filter(|h| h.calendar == calendar).map(|h| (h.date, h)).collect();
         let mut out: Vec<HolidayEntry> = merged
             .holidays()
             .map(|h| {
@@ -231,20 +353,17 @@ impl Engine {
             return Err(EngineError::BadRequest(format!("{date} is already a holiday in {calendar}: {}", h.name)));
         }
         let now = self.now();
-        self.store
-            .put_holiday(&StoredHoliday {
-                calendar: calendar.to_string(),
-                date,
-                name: name.to_string(),
-                removed: false,
-                changed_by: Some(actor.name.clone()),
-                changed_at: Some(now),
-            })
-            .await?;
-        self.refresh_holidays().await?;
-        let after = self.calendar_by_id(calendar)?;
-        tracing::info!(calendar, %date, name, by = %actor.name, "holiday added");
-        let moved = self.recompute_deadlines(actor, calendar, date, name, true, before, after).await?;
+        let row = StoredHoliday {
+            calendar: calendar.to_string(),
+            date,
+            name: name.to_string(),
+            removed: false,
+            changed_by: Some(actor.name.clone()),
+            changed_at: Some(now),
+        };
+        let revision = self.store.change_holiday(&self.change_of(actor, &row, true, now), Some(&row)).await?;
+        tracing::info!(calendar, %date, name, revision, by = %actor.name, "holiday added");
+        let moved = self.retime_deadlines(actor).await?;
         Ok(HolidayChange { calendar: calendar.into(), date, name: name.into(), is_holiday: true, moved })
     }
 
@@ -257,92 +376,125 @@ impl Engine {
         let Some(name) = before.holidays_on(date).first().map(|h| h.name.clone()) else {
             return Err(EngineError::NotFound(format!("holiday on {date} in {calendar}")));
         };
+        let now = self.now();
+        let row = StoredHoliday {
+            calendar: calendar.to_string(),
+            date,
+            name: name.clone(),
+            removed: true,
+            changed_by: Some(actor.name.clone()),
+            changed_at: Some(now),
+        };
+        // A file's holiday is kept as taken away; one added at run time is simply deleted.
         let in_file = self.calendars.file_calendar(calendar).is_some_and(|c| c.is_holiday(date));
-        if in_file {
-            self.store
-                .put_holiday(&StoredHoliday {
-                    calendar: calendar.to_string(),
-                    date,
-                    name: name.clone(),
-                    removed: true,
-                    changed_by: Some(actor.name.clone()),
-                    changed_at: Some(self.now()),
-                })
-                .await?;
-        } else {
-            self.store.delete_holiday(calendar, date).await?;
-        }
-        self.refresh_holidays().await?;
-        let after = self.calendar_by_id(calendar)?;
-        tracing::info!(calendar, %date, name, by = %actor.name, "holiday removed");
-        let moved = self.recompute_deadlines(actor, calendar, date, &name, false, before, after).await?;
+        let change = self.change_of(actor, &row, false, now);
+        let revision = self.store.change_holiday(&change, in_file.then_some(&row)).await?;
+        tracing::info!(calendar, %date, name, revision, by = %actor.name, "holiday removed");
+        let moved = self.retime_deadlines(actor).await?;
         Ok(HolidayChange { calendar: calendar.into(), date, name, is_holiday: false, moved })
     }
 
-    /// Move the working-day deadlines (and their timers) that `date` touches, from the
-    /// calendar `before` to `after`.
-    #[allow(clippy::too_many_arguments)]
-    async fn recompute_deadlines(
-        &self,
-        actor: &Actor,
-        calendar: &str,
-        date: NaiveDate,
-        name: &str,
-        added: bool,
-        before: &Calendar,
-        after: &Calendar,
-    ) -> EngineResult<Vec<MovedDeadline>> {
+    fn change_of(&self, actor: &Actor, row: &StoredHoliday, is_holiday: bool, now: DateTime<Utc>) -> CalendarChange {
+        CalendarChange {
+            revision: 0,
+            calendar: row.calendar.clone(),
+            date: row.date,
+            name: row.name.clone(),
+            is_holiday,
+            changed_by: Some(actor.name.clone()),
+            changed_at: now,
+        }
+    }
+
+    /// The re-timing pass: every open application whose deadline was counted on an older
+    /// revision of the run-time holidays is counted again on the newest, with its timers, an
+    /// audit event where the deadline moved, and the revision recorded either way. Run after
+    /// each holiday change and on every scheduler poll (where, with nothing to do, it is one
+    /// indexed read), so a deadline counted on the old calendar while a change was being made
+    /// on another instance is repaired too.
+    pub async fn retime_deadlines(&self, actor: &Actor) -> EngineResult<Vec<MovedDeadline>> {
+        self.refresh_holidays().await?;
+        let (revision, calendars) = self.calendars.snapshot();
         let now = self.now();
-        let from = before.start_of_day(date) - Duration::days(TIMER_REACH_DAYS);
-        let entered_by = before.end_of_day(date);
         let mut moved = Vec::new();
+        let mut changes: Option<Vec<CalendarChange>> = None;
+        let mut as_at: HashMap<(String, i64), Calendar> = HashMap::new();
         let mut cursor = None;
         loop {
-            let page = self.store.applications_with_deadline_from(from, entered_by, cursor, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            cursor = last.deadline_at.map(|d| (d, last.id));
+            let page = self.store.applications_counted_before(revision, cursor, PAGE).await?;
+            let (Some(first), Some(last)) = (page.first(), page.last()) else { break };
+            cursor = Some((last.calendar_revision, last.id));
+            // Pages come in revision order: the first one holds the oldest.
+            if changes.is_none() {
+                changes = Some(self.store.calendar_changes_after(first.calendar_revision).await?);
+            }
+            let changes = changes.as_deref().unwrap_or_default();
+            let mut holding = Vec::new();
             for app in &page {
-                if let Some(m) =
-                    self.move_one_deadline(actor, calendar, date, name, added, before, after, app, now).await?
-                {
-                    moved.push(m);
+                let retimed = match self.workflows.get(&app.workflow_id, app.workflow_version as u32) {
+                    Some(workflow) => match calendars.get(&workflow.calendar) {
+                        Some(after) => {
+                            let key = (workflow.calendar.clone(), app.calendar_revision);
+                            let before = as_at.entry(key).or_insert_with(|| {
+                                self.calendars.as_at(
+                                    &workflow.calendar,
+                                    after,
+                                    changes,
+                                    app.calendar_revision,
+                                    revision,
+                                )
+                            });
+                            let applied: Vec<&CalendarChange> = changes
+                                .iter()
+                                .filter(|c| {
+                                    c.calendar == workflow.calendar
+                                        && c.revision > app.calendar_revision
+                                        && c.revision <= revision
+                                })
+                                .collect();
+                            self.retime_one(actor, &workflow, &applied, before, after, app, revision, now).await?
+                        }
+                        None => Retimed::Holds,
+                    },
+                    None => Retimed::Holds,
+                };
+                match retimed {
+                    Retimed::Moved(m) => moved.push(m),
+                    Retimed::Holds => holding.push((app.id, app.version, app.calendar_revision)),
+                    Retimed::Raced => {}
                 }
             }
+            self.store.mark_counted(&holding, revision).await?;
             if (page.len() as i64) < PAGE {
                 break;
             }
         }
-        tracing::info!(calendar, %date, moved = moved.len(), "deadlines recomputed after a holiday change");
+        if !moved.is_empty() {
+            tracing::info!(revision, moved = moved.len(), "deadlines recounted on the changed calendars");
+        }
         Ok(moved)
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn move_one_deadline(
+    async fn retime_one(
         &self,
         actor: &Actor,
-        calendar: &str,
-        date: NaiveDate,
-        name: &str,
-        added: bool,
+        workflow: &crate::workflow::Workflow,
+        applied: &[&CalendarChange],
         before: &Calendar,
         after: &Calendar,
         app: &ApplicationRecord,
+        revision: i64,
         now: DateTime<Utc>,
-    ) -> EngineResult<Option<MovedDeadline>> {
-        let Some(old_deadline) = app.deadline_at else {
-            return Ok(None);
+    ) -> EngineResult<Retimed> {
+        let (Some(old_deadline), Some(newest)) = (app.deadline_at, applied.last()) else {
+            return Ok(Retimed::Holds);
         };
-        let Some(workflow) = self.workflows.get(&app.workflow_id, app.workflow_version as u32) else {
-            return Ok(None);
-        };
-        if workflow.calendar != calendar {
-            return Ok(None);
-        }
         let Some(state) = workflow.state(&app.state) else {
-            return Ok(None);
+            return Ok(Retimed::Holds);
         };
         let Some(duration) = state.deadline else {
-            return Ok(None);
+            return Ok(Retimed::Holds);
         };
         // Working days from the day the state was entered (or the clock resumed) to the
         // deadline's day, on the old calendar; the same count on the new one.
@@ -394,14 +546,18 @@ impl Engine {
             timers.push((job.id, run_at, payload));
         }
         if new_deadline == old_deadline && timers.is_empty() {
-            return Ok(None);
+            return Ok(Retimed::Holds);
         }
+        let change_word = |c: &CalendarChange| if c.is_holiday { "holiday added" } else { "holiday removed" };
         let timers_moved = timers.len();
         let written = self
             .store
             .move_deadline(DeadlineChange {
                 application_id: app.id,
                 state: app.state.clone(),
+                version: app.version,
+                counted_with: app.calendar_revision,
+                revision,
                 old_deadline: Some(old_deadline),
                 new_deadline,
                 timers,
@@ -416,10 +572,18 @@ impl Engine {
                     comment: None,
                     reason: None,
                     data: json!({
-                        "calendar": calendar,
-                        "date": date,
-                        "holiday": name,
-                        "change": if added { "holiday added" } else { "holiday removed" },
+                        "calendar": workflow.calendar,
+                        "date": newest.date,
+                        "holiday": newest.name,
+                        "change": change_word(newest),
+                        "changes": applied.iter().map(|c| json!({
+                            "revision": c.revision,
+                            "date": c.date,
+                            "holiday": c.name,
+                            "change": change_word(c),
+                        })).collect::<Vec<_>>(),
+                        "counted_with": app.calendar_revision,
+                        "revision": revision,
                         "old_deadline": old_deadline,
                         "deadline": new_deadline,
                     }),
@@ -428,12 +592,16 @@ impl Engine {
                 now,
             })
             .await?;
-        Ok(written.then(|| MovedDeadline {
-            reference: app.reference.clone(),
-            state: app.state.clone(),
-            old_deadline,
-            new_deadline,
-            timers_moved,
-        }))
+        Ok(if written {
+            Retimed::Moved(MovedDeadline {
+                reference: app.reference.clone(),
+                state: app.state.clone(),
+                old_deadline,
+                new_deadline,
+                timers_moved,
+            })
+        } else {
+            Retimed::Raced
+        })
     }
 }

@@ -101,6 +101,9 @@ pub struct ApplicationRecord {
     pub escalated_at: Option<DateTime<Utc>>,
     /// Reviewer who claimed the case in its current state.
     pub assigned_to: Option<UserId>,
+    /// The revision of the run-time holidays its deadline was counted with (see
+    /// [`crate::holidays`]); 0 before any change.
+    pub calendar_revision: i64,
     /// The head of its audit chain: the seq and hash of its last event, written with every
     /// event (0 and the genesis hash before the first).
     pub audit_seq: i64,
@@ -207,6 +210,8 @@ pub struct TransitionWrite {
     pub submitted_at: Option<DateTime<Utc>>,
     pub deadline_at: Option<DateTime<Utc>>,
     pub paused_remaining: Option<Value>,
+    /// The revision of the run-time holidays the deadline was counted with.
+    pub calendar_revision: i64,
     /// Timers of the state being left that must not fire any more.
     pub cancel_timers: bool,
     pub audit: NewAuditEvent,
@@ -231,6 +236,7 @@ impl TransitionWrite {
             submitted_at: self.submitted_at.map(storable_time).or(before.submitted_at),
             deadline_at: self.deadline_at.map(storable_time),
             paused_remaining: self.paused_remaining.clone(),
+            calendar_revision: self.calendar_revision,
             escalated_at: None,
             assigned_to: None,
             state_entered_at: storable_time(self.now),
@@ -503,6 +509,8 @@ pub struct TransitionContext {
     pub steps: Vec<Step>,
     /// The kinds of the documents uploaded so far.
     pub document_kinds: Vec<String>,
+    /// The revision of the run-time holidays, read in the same statement.
+    pub calendar_revision: i64,
 }
 
 /// A holiday added (or a calendar-file holiday taken away) at run time.
@@ -515,6 +523,28 @@ pub struct StoredHoliday {
     pub removed: bool,
     pub changed_by: Option<String>,
     pub changed_at: Option<DateTime<Utc>>,
+}
+
+/// The run-time holidays of every calendar as of one revision, read in one statement.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredHolidays {
+    /// The newest holiday change's number; 0 before the first.
+    pub revision: i64,
+    pub holidays: Vec<StoredHoliday>,
+}
+
+/// One holiday change made at run time, numbered across all calendars.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CalendarChange {
+    pub revision: i64,
+    pub calendar: String,
+    pub date: chrono::NaiveDate,
+    /// The holiday added, or the one made a working day.
+    pub name: String,
+    /// True: the day became a holiday; false: a working day.
+    pub is_holiday: bool,
+    pub changed_by: Option<String>,
+    pub changed_at: DateTime<Utc>,
 }
 
 /// A cron schedule's progress.
@@ -533,6 +563,11 @@ pub struct ScheduleRow {
 pub struct DeadlineChange {
     pub application_id: ApplicationId,
     pub state: String,
+    /// The version and the calendar revision the change was computed from (unchanged by it).
+    pub version: i64,
+    pub counted_with: i64,
+    /// The calendar revision the new deadline is counted with.
+    pub revision: i64,
     pub old_deadline: Option<DateTime<Utc>>,
     pub new_deadline: DateTime<Utc>,
     /// (job id, new run time, new payload as stored) of pending timers.

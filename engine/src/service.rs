@@ -19,7 +19,7 @@ use crate::error::{EngineError, EngineResult};
 use crate::fields::{self, FieldError, FieldProblem};
 use crate::model::{
     ApplicationEdit, ApplicationFilter, ApplicationRecord, AuditEvent, DocumentRecord, NewApplication, NewAuditEvent,
-    NewDocument, Organisation, OrganisationId, Reference, UserId,
+    NewDocument, Organisation, OrganisationId, Reference, TransitionWrite, UserId,
 };
 use crate::registry::WorkflowRegistry;
 use crate::store::{Store, StoreError};
@@ -486,19 +486,21 @@ impl Engine {
         request: &TransitionRequest,
     ) -> EngineResult<ApplicationView> {
         let not_found = || EngineError::NotFound("application".into());
-        let open = self.store.begin_transition(reference).await?.ok_or_else(not_found)?;
+        let mut open = self.store.begin_transition(reference).await?.ok_or_else(not_found)?;
+        let workflow = self.workflow_of(&open.context().application)?;
+        let (calendar_revision, calendar) = self.counting_calendar(&workflow.calendar, &mut *open).await?;
         let context = open.context();
-        let workflow = self.workflow_of(&context.application)?;
         let decided = transition::decide(TransitionInput {
             workflow: &workflow,
             application: &context.application,
             steps: &context.steps,
             document_kinds: &context.document_kinds,
-            calendar: self.calendar(&workflow)?,
+            calendar,
             actor,
             request,
             now: self.now(),
-        });
+        })
+        .map(|write| TransitionWrite { calendar_revision, ..write });
         let write = match actor.may_see(&context.application, &workflow) {
             crate::actor::Reading::Yes => decided?,
             crate::actor::Reading::No => return Err(not_found()),

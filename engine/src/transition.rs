@@ -265,6 +265,8 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
         submitted_at: (app.state == *initial && to_state.name != *initial).then_some(now),
         deadline_at,
         paused_remaining,
+        // Set by the caller, which knows the revision of the calendar it passed.
+        calendar_revision: 0,
         cancel_timers: true,
         audit: NewAuditEvent {
             actor_id: actor.user_id,

@@ -25,6 +25,7 @@ macro_rules! on_both {
 
 mod api;
 mod audit_tamper;
+mod calendars;
 mod demo;
 mod e2e_admin;
 mod e2e_firm;

@@ -234,6 +234,7 @@ fn move_to(app: &ApplicationRecord, to: &str, deadline: Option<DateTime<Utc>>, w
         submitted_at: None,
         deadline_at: deadline,
         paused_remaining: None,
+        calendar_revision: 0,
         cancel_timers: true,
         audit: event("move", Some(&app.state), Some(to), when),
         jobs: vec![],

@@ -226,15 +226,12 @@ impl Scheduler {
         &self.engine
     }
 
-    /// Run the loop until the task is dropped or aborted: refresh the holidays, do all due
-    /// work, sleep a poll interval.
+    /// Run the loop until the task is dropped or aborted: do all due work (the re-timing of
+    /// deadlines counted on an older calendar first), sleep a poll interval.
     pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             tracing::info!(worker = %self.settings.worker_id, mail = %self.mailer.describe(), "scheduler started");
             loop {
-                if let Err(e) = self.engine.refresh_holidays().await {
-                    tracing::warn!(error = %e, "could not refresh the holidays");
-                }
                 match self.run_due_once(self.engine.now()).await {
                     Ok(r) if r.claimed > 0 || r.schedules_fired > 0 => {
                         tracing::info!(?r, "scheduler pass")
@@ -251,6 +248,13 @@ impl Scheduler {
     /// is left (jobs enqueued on the way, e.g. the messages a reminder fans out to, included).
     /// Jobs that fail are retried later than `now`, so this returns.
     pub async fn run_due_once(self: &Arc<Self>, now: DateTime<Utc>) -> Result<RunReport, SchedulerError> {
+        // Deadlines counted on an older calendar revision than the newest (a change made on
+        // any instance) are repaired before their timers are looked at; with none, this is
+        // one indexed read.
+        // A failure here must not hold up the messages: the next pass tries again.
+        if let Err(e) = self.engine.retime_deadlines(&crate::actor::Actor::system()).await {
+            tracing::warn!(error = %e, "could not recount the deadlines on the changed calendars");
+        }
         let fired = self.fire_schedules(now).await?
             + self.fire_checkpoint_schedule(now).await?
             + self.fire_retention(now).await?;

@@ -14,7 +14,7 @@
 
 use crate::role::Role;
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 pub use crate::model::{AccessKind, AccessQuery, AccessRecord, NewAccess, Readable, StateScope};
@@ -25,6 +25,7 @@ pub use crate::model::{
     NewDocument, NewJob, NewUser, Organisation, OrganisationId, Reference, ScheduleRow, SecondFactor, Session,
     SessionStage, Step, StoredHoliday, StoredWorkflow, TransitionContext, TransitionWrite, User, UserId,
 };
+pub use crate::model::{CalendarChange, StoredHolidays};
 
 pub mod postgres;
 mod queries;
@@ -218,6 +219,9 @@ pub trait ApplicationStore: Send + Sync {
 #[async_trait]
 pub trait OpenTransition: Send {
     fn context(&self) -> &TransitionContext;
+    /// The run-time holidays, read inside this transaction (when the context's revision is
+    /// newer than the calendars the engine holds).
+    async fn stored_holidays(&mut self) -> StoreResult<StoredHolidays>;
     /// Write the transition and commit; `Conflict` when the version moved. Returns the
     /// application as written.
     async fn commit(self: Box<Self>, write: TransitionWrite) -> StoreResult<ApplicationRecord>;
@@ -294,20 +298,22 @@ pub trait RetentionStore: Send + Sync {
 /// escalations.
 #[async_trait]
 pub trait DeadlineStore: Send + Sync {
-    /// Applications whose clock runs (a deadline is set) with a deadline at or after `from`,
-    /// that entered their state at or before `entered_by`; keyset paging in (deadline, id)
-    /// order after `after`. Used to find the deadlines a holiday touches, through the
-    /// deadline index.
-    async fn applications_with_deadline_from(
+    /// Applications whose clock runs (a deadline is set) counted with a calendar revision
+    /// before `revision`, in (revision, id) order after `after`: what the re-timing pass
+    /// recounts.
+    async fn applications_counted_before(
         &self,
-        from: DateTime<Utc>,
-        entered_by: DateTime<Utc>,
-        after: Option<(DateTime<Utc>, ApplicationId)>,
+        revision: i64,
+        after: Option<(i64, ApplicationId)>,
         limit: i64,
     ) -> StoreResult<Vec<ApplicationRecord>>;
+    /// Record that these applications' deadlines hold on calendar `revision` as they are:
+    /// (id, version, revision counted with) each, written only where both are unchanged.
+    async fn mark_counted(&self, applications: &[(ApplicationId, i64, i64)], revision: i64) -> StoreResult<u64>;
     /// Move an application's deadline and re-time its pending timers, with an audit event, in
-    /// one transaction. False (nothing written) when the application left `state` or its
-    /// deadline is no longer `old_deadline`.
+    /// one transaction, and record the revision it is counted with. False (nothing written)
+    /// when the application left `state`, its version or the revision it was counted with
+    /// moved, or its deadline is no longer `old_deadline`.
     async fn move_deadline(&self, change: DeadlineChange) -> StoreResult<bool>;
     /// Mark an application escalated (the queue shows it) with an audit event, unless it left
     /// `state` or was already marked. True when this call marked it.
@@ -375,12 +381,15 @@ pub trait ScheduleStore: Send + Sync {
 /// Holidays changed at run time, on top of the calendar files.
 #[async_trait]
 pub trait CalendarStore: Send + Sync {
-    /// Holidays changed at run time, every calendar.
-    async fn stored_holidays(&self) -> StoreResult<Vec<StoredHoliday>>;
-    /// Insert or replace the row of (calendar, date).
-    async fn put_holiday(&self, holiday: &StoredHoliday) -> StoreResult<()>;
-    /// Delete the row of (calendar, date); false when there was none.
-    async fn delete_holiday(&self, calendar: &str, date: NaiveDate) -> StoreResult<bool>;
+    /// Holidays changed at run time, every calendar, with the revision they are at (one
+    /// statement, so the two agree).
+    async fn stored_holidays(&self) -> StoreResult<StoredHolidays>;
+    /// Log `change` as the next revision and, in the same transaction, insert or replace the
+    /// row of its (calendar, date) with `row`, or delete that row when `row` is `None`.
+    /// Returns the revision. Two changes at once on PostgreSQL: one is a `Duplicate`.
+    async fn change_holiday(&self, change: &CalendarChange, row: Option<&StoredHoliday>) -> StoreResult<i64>;
+    /// The holiday changes numbered after `revision`, oldest first.
+    async fn calendar_changes_after(&self, revision: i64) -> StoreResult<Vec<CalendarChange>>;
 }
 
 /// Web sessions.
@@ -440,6 +449,7 @@ fn transition_context(
     application: ApplicationRecord,
     steps: &str,
     document_kinds: &str,
+    calendar_revision: i64,
 ) -> StoreResult<TransitionContext> {
     let corrupt =
         |what: &str, e: serde_json::Error| StoreError::Corrupt(format!("{what} of {}: {e}", application.reference));
@@ -447,7 +457,7 @@ fn transition_context(
     // SQL does not promise the order of an aggregate's input.
     steps.sort_by_key(|s| s.seq);
     let document_kinds = serde_json::from_str(document_kinds).map_err(|e| corrupt("documents", e))?;
-    Ok(TransitionContext { application, steps, document_kinds })
+    Ok(TransitionContext { application, steps, document_kinds, calendar_revision })
 }
 
 /// Open the store a database URL names: `sqlite://PATH` (or `sqlite::memory:`),
@@ -540,6 +550,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "access log", include_str!("../../../migrations/sqlite/0005_access_log.sql")),
     (6, "sign in", include_str!("../../../migrations/sqlite/0006_sign_in.sql")),
     (7, "tokens", include_str!("../../../migrations/sqlite/0007_tokens.sql")),
+    (9, "calendar revisions", include_str!("../../../migrations/sqlite/0009_calendar_revisions.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
@@ -549,6 +560,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "access log", include_str!("../../../migrations/postgres/0005_access_log.sql")),
     (6, "sign in", include_str!("../../../migrations/postgres/0006_sign_in.sql")),
     (7, "tokens", include_str!("../../../migrations/postgres/0007_tokens.sql")),
+    (9, "calendar revisions", include_str!("../../../migrations/postgres/0009_calendar_revisions.sql")),
 ];
 
 fn migrator(set: &'static [(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {

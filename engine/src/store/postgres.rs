@@ -44,7 +44,8 @@ const TRANSITION_CONTEXT_SQL: &str = "SELECT a.*, \
      (SELECT COALESCE(json_agg(json_build_array(seq, actor_id, action, from_state, to_state, hash) ORDER BY seq), \
        '[]') FROM audit_events WHERE application_id = a.id)::text AS context_steps, \
      (SELECT COALESCE(json_agg(kind), '[]') FROM documents WHERE application_id = a.id)::text \
-       AS context_document_kinds \
+       AS context_document_kinds, \
+     (SELECT COALESCE(MAX(revision), 0) FROM calendar_changes) AS context_calendar_revision \
      FROM applications a WHERE a.reference = $1";
 
 /// Times are written at the microsecond precision the column keeps.

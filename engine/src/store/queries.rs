@@ -13,7 +13,8 @@
 //!   microsecond timestamptz on PostgreSQL);
 //! - `CLAIM_JOBS_SQL` (binds `$1` now, `$2` limit, `$3` worker, `$4` lease end; returns the
 //!   claimed rows) and `TRANSITION_CONTEXT_SQL` (bind `$1` reference; the application's
-//!   columns plus `context_steps` and `context_document_kinds`, JSON arrays as text);
+//!   columns plus `context_steps` and `context_document_kinds`, JSON arrays as text, and
+//!   `context_calendar_revision`, the newest holiday change's number);
 //! - the store type, with a field `pool` (reads and single-statement writes) and a method
 //!   `write_tx()` (a write transaction);
 //!
@@ -92,7 +93,7 @@ macro_rules! shared_queries {
     ($store:ident, $backend:literal, $migrator:expr, $audit_data:literal) => {
         mod sql {
             use async_trait::async_trait;
-            use chrono::{DateTime, NaiveDate, Utc};
+            use chrono::{DateTime, Utc};
             use serde_json::Value;
             use sqlx::{QueryBuilder, Row, Transaction};
 
@@ -103,7 +104,7 @@ macro_rules! shared_queries {
             use $crate::store::{
                 ApplicationEdit, ApplicationFilter, ApplicationId, ApplicationRecord, ApplicationStore, AuditEvent,
                 AccessKind, AccessQuery, AccessRecord, AccessStore, NewAccess, RetentionStore, StateScope,
-                AuditStore, CalendarStore, ApplicationHead, Checkpoint, CheckpointHead, CheckpointStore, DeadlineChange, DeadlineStore, DocumentRecord, Job, JobId, JobKind, JobStatus,
+                AuditStore, CalendarStore, CalendarChange, StoredHolidays, ApplicationHead, Checkpoint, CheckpointHead, CheckpointStore, DeadlineChange, DeadlineStore, DocumentRecord, Job, JobId, JobKind, JobStatus,
                 JobStore, NewApplication, NewAuditEvent, NewDocument, NewJob, NewUser, Organisation, OrganisationId,
                 OrganisationStore, Reference, ScheduleRow, ScheduleStore, SecondFactor, SecondFactorStore, Session, SessionStage,
                 SessionStore, Store, StoreError,
@@ -160,7 +161,7 @@ macro_rules! shared_queries {
                 Ok(from_row!(row, ApplicationRecord {
                     workflow_id, workflow_version, state, previous_state, version, fields, applicant_name,
                     passport_number, created_at, updated_at, state_entered_at, submitted_at, deadline_at,
-                    paused_remaining, escalated_at, audit_seq, audit_hash;
+                    paused_remaining, escalated_at, audit_seq, audit_hash, calendar_revision;
                     wrap id, reference, organisation_id, created_by, assigned_to
                 }))
             }
@@ -286,8 +287,44 @@ macro_rules! shared_queries {
                 Ok(from_row!(row, SecondFactor { secret, last_step, enabled_at; wrap user_id }))
             }
 
-            fn holiday(row: &DbRow) -> StoreResult<StoredHoliday> {
-                Ok(from_row!(row, StoredHoliday { calendar, date, name, removed, changed_by, changed_at }))
+            fn calendar_change(row: &DbRow) -> StoreResult<CalendarChange> {
+                Ok(from_row!(row, CalendarChange {
+                    revision, calendar, date, name, is_holiday, changed_by, changed_at
+                }))
+            }
+
+            /// The holidays and their revision in one statement (one snapshot): the revision
+            /// row is joined to every holiday row, and stands alone when there is none.
+            async fn read_stored_holidays<'e, E>(executor: E) -> StoreResult<StoredHolidays>
+            where
+                E: sqlx::Executor<'e, Database = Db>,
+            {
+                let rows = sqlx::query(
+                    "SELECT r.revision, h.calendar, h.date, h.name, h.removed, h.changed_by, h.changed_at \
+                     FROM (SELECT COALESCE(MAX(revision), 0) AS revision FROM calendar_changes) r \
+                     LEFT JOIN holidays h ON TRUE ORDER BY h.calendar, h.date",
+                )
+                .fetch_all(executor)
+                .await?;
+                let mut out = StoredHolidays::default();
+                for row in &rows {
+                    out.revision = row.try_get("revision")?;
+                    let calendar: Option<String> = row.try_get("calendar")?;
+                    let (Some(calendar), Some(date), Some(name), Some(removed)) =
+                        (calendar, row.try_get("date")?, row.try_get("name")?, row.try_get("removed")?)
+                    else {
+                        continue;
+                    };
+                    out.holidays.push(StoredHoliday {
+                        calendar,
+                        date,
+                        name,
+                        removed,
+                        changed_by: row.try_get("changed_by")?,
+                        changed_at: row.try_get("changed_at")?,
+                    });
+                }
+                Ok(out)
             }
 
             fn schedule(row: &DbRow) -> StoreResult<ScheduleRow> {
@@ -327,7 +364,7 @@ macro_rules! shared_queries {
                      fields = COALESCE($3, fields), applicant_name = COALESCE($4, applicant_name), \
                      passport_number = COALESCE($5, passport_number), submitted_at = COALESCE($6, submitted_at), \
                      deadline_at = $7, paused_remaining = $8, escalated_at = NULL, assigned_to = NULL, \
-                     state_entered_at = $9, updated_at = $9 \
+                     state_entered_at = $9, updated_at = $9, calendar_revision = $12 \
                      WHERE id = $10 AND version = $11",
                 )
                 .bind(&write.new_state)
@@ -341,6 +378,7 @@ macro_rules! shared_queries {
                 .bind(&now)
                 .bind(write.application_id.get())
                 .bind(write.expected_version)
+                .bind(write.calendar_revision)
                 .execute(&mut **tx)
                 .await?;
                 if updated.rows_affected() == 0 {
@@ -547,6 +585,10 @@ macro_rules! shared_queries {
             impl $crate::store::OpenTransition for OpenTransition {
                 fn context(&self) -> &TransitionContext {
                     &self.context
+                }
+
+                async fn stored_holidays(&mut self) -> StoreResult<StoredHolidays> {
+                    read_stored_holidays(&mut *self.tx).await
                 }
 
                 async fn commit(mut self: Box<Self>, write: TransitionWrite) -> StoreResult<ApplicationRecord> {
@@ -1002,7 +1044,8 @@ macro_rules! shared_queries {
                     let Some(row) = row else { return Ok(None) };
                     let steps: String = row.try_get("context_steps")?;
                     let document_kinds: String = row.try_get("context_document_kinds")?;
-                    let context = transition_context(application(&row)?, &steps, &document_kinds)?;
+                    let revision: i64 = row.try_get("context_calendar_revision")?;
+                    let context = transition_context(application(&row)?, &steps, &document_kinds, revision)?;
                     Ok(Some(Box::new(OpenTransition { tx, context })))
                 }
 
@@ -1196,23 +1239,21 @@ macro_rules! shared_queries {
 
             #[async_trait]
             impl DeadlineStore for $store {
-                async fn applications_with_deadline_from(
+                async fn applications_counted_before(
                     &self,
-                    from: DateTime<Utc>,
-                    entered_by: DateTime<Utc>,
-                    after: Option<(DateTime<Utc>, ApplicationId)>,
+                    revision: i64,
+                    after: Option<(i64, ApplicationId)>,
                     limit: i64,
                 ) -> StoreResult<Vec<ApplicationRecord>> {
-                    let (after_deadline, after_id) = after.unwrap_or((from, ApplicationId::new(0)));
+                    let (after_revision, after_id) = after.unwrap_or((-1, ApplicationId::new(0)));
                     let rows = sqlx::query(
                         "SELECT * FROM applications \
-                         WHERE deadline_at IS NOT NULL AND deadline_at >= $1 AND state_entered_at <= $2 \
-                           AND (deadline_at > $3 OR (deadline_at = $3 AND id > $4)) \
-                         ORDER BY deadline_at, id LIMIT $5",
+                         WHERE deadline_at IS NOT NULL AND calendar_revision < $1 \
+                           AND (calendar_revision, id) > ($2, $3) \
+                         ORDER BY calendar_revision, id LIMIT $4",
                     )
-                    .bind(ts(from))
-                    .bind(ts(entered_by))
-                    .bind(ts(after_deadline))
+                    .bind(revision)
+                    .bind(after_revision)
                     .bind(after_id.get())
                     .bind(limit)
                     .fetch_all(&self.pool)
@@ -1220,17 +1261,48 @@ macro_rules! shared_queries {
                     rows.iter().map(application).collect()
                 }
 
+                async fn mark_counted(
+                    &self,
+                    applications: &[(ApplicationId, i64, i64)],
+                    revision: i64,
+                ) -> StoreResult<u64> {
+                    if applications.is_empty() {
+                        return Ok(0);
+                    }
+                    let mut tx = self.write_tx().await?;
+                    let mut marked = 0;
+                    for (id, version, counted_with) in applications {
+                        marked += sqlx::query(
+                            "UPDATE applications SET calendar_revision = $1 \
+                             WHERE id = $2 AND version = $3 AND calendar_revision = $4",
+                        )
+                        .bind(revision)
+                        .bind(id.get())
+                        .bind(version)
+                        .bind(counted_with)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    }
+                    tx.commit().await?;
+                    Ok(marked)
+                }
+
                 async fn move_deadline(&self, change: DeadlineChange) -> StoreResult<bool> {
                     let mut tx = self.write_tx().await?;
                     let moved = sqlx::query(
-                        "UPDATE applications SET deadline_at = $1, updated_at = $2 \
-                         WHERE id = $3 AND state = $4 AND deadline_at IS NOT DISTINCT FROM $5",
+                        "UPDATE applications SET deadline_at = $1, updated_at = $2, calendar_revision = $6 \
+                         WHERE id = $3 AND state = $4 AND deadline_at IS NOT DISTINCT FROM $5 \
+                           AND version = $7 AND calendar_revision = $8",
                     )
                     .bind(ts(change.new_deadline))
                     .bind(ts(change.now))
                     .bind(change.application_id.get())
                     .bind(&change.state)
                     .bind(change.old_deadline.map(ts))
+                    .bind(change.revision)
+                    .bind(change.version)
+                    .bind(change.counted_with)
                     .execute(&mut *tx)
                     .await?;
                     if moved.rows_affected() == 0 {
@@ -1495,38 +1567,70 @@ macro_rules! shared_queries {
 
             #[async_trait]
             impl CalendarStore for $store {
-                async fn stored_holidays(&self) -> StoreResult<Vec<StoredHoliday>> {
-                    let rows =
-                        sqlx::query("SELECT * FROM holidays ORDER BY calendar, date").fetch_all(&self.pool).await?;
-                    rows.iter().map(holiday).collect()
+                async fn stored_holidays(&self) -> StoreResult<StoredHolidays> {
+                    read_stored_holidays(&self.pool).await
                 }
 
-                async fn put_holiday(&self, h: &StoredHoliday) -> StoreResult<()> {
-                    sqlx::query(
-                        "INSERT INTO holidays (calendar, date, name, removed, changed_by, changed_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6) \
-                         ON CONFLICT (calendar, date) DO UPDATE SET name = excluded.name, removed = excluded.removed, \
-                         changed_by = excluded.changed_by, changed_at = excluded.changed_at",
+                async fn change_holiday(
+                    &self,
+                    change: &CalendarChange,
+                    row: Option<&StoredHoliday>,
+                ) -> StoreResult<i64> {
+                    let mut tx = self.write_tx().await?;
+                    let revision: i64 = sqlx::query_scalar(
+                        "INSERT INTO calendar_changes \
+                         (revision, calendar, date, name, is_holiday, changed_by, changed_at) \
+                         SELECT COALESCE(MAX(revision), 0) + 1, $1, $2, $3, $4, $5, $6 FROM calendar_changes \
+                         RETURNING revision",
                     )
-                    .bind(&h.calendar)
-                    .bind(h.date)
-                    .bind(&h.name)
-                    .bind(h.removed)
-                    .bind(&h.changed_by)
-                    .bind(h.changed_at.map(ts))
-                    .execute(&self.pool)
-                    .await?;
-                    Ok(())
+                    .bind(&change.calendar)
+                    .bind(change.date)
+                    .bind(&change.name)
+                    .bind(change.is_holiday)
+                    .bind(&change.changed_by)
+                    .bind(ts(change.changed_at))
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| write_error(e, || "a holiday change made at the same moment".into(), "calendar"))?;
+                    match row {
+                        Some(h) => put_holiday(&mut tx, h).await?,
+                        None => {
+                            sqlx::query("DELETE FROM holidays WHERE calendar = $1 AND date = $2")
+                                .bind(&change.calendar)
+                                .bind(change.date)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                    tx.commit().await?;
+                    Ok(revision)
                 }
 
-                async fn delete_holiday(&self, calendar: &str, date: NaiveDate) -> StoreResult<bool> {
-                    let done = sqlx::query("DELETE FROM holidays WHERE calendar = $1 AND date = $2")
-                        .bind(calendar)
-                        .bind(date)
-                        .execute(&self.pool)
+                async fn calendar_changes_after(&self, revision: i64) -> StoreResult<Vec<CalendarChange>> {
+                    let rows = sqlx::query("SELECT * FROM calendar_changes WHERE revision > $1 ORDER BY revision")
+                        .bind(revision)
+                        .fetch_all(&self.pool)
                         .await?;
-                    Ok(done.rows_affected() > 0)
+                    rows.iter().map(calendar_change).collect()
                 }
+            }
+
+            async fn put_holiday(tx: &mut Tx, h: &StoredHoliday) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO holidays (calendar, date, name, removed, changed_by, changed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (calendar, date) DO UPDATE SET name = excluded.name, removed = excluded.removed, \
+                     changed_by = excluded.changed_by, changed_at = excluded.changed_at",
+                )
+                .bind(&h.calendar)
+                .bind(h.date)
+                .bind(&h.name)
+                .bind(h.removed)
+                .bind(&h.changed_by)
+                .bind(h.changed_at.map(ts))
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
             }
 
             #[async_trait]

@@ -41,7 +41,8 @@ pub const CLAIM_JOBS_SQL: &str = "UPDATE jobs SET status = 'running', locked_by 
 const TRANSITION_CONTEXT_SQL: &str = "SELECT a.*, \
      (SELECT json_group_array(json_array(seq, actor_id, action, from_state, to_state, hash)) \
       FROM audit_events WHERE application_id = a.id) AS context_steps, \
-     (SELECT json_group_array(kind) FROM documents WHERE application_id = a.id) AS context_document_kinds \
+     (SELECT json_group_array(kind) FROM documents WHERE application_id = a.id) AS context_document_kinds, \
+     (SELECT COALESCE(MAX(revision), 0) FROM calendar_changes) AS context_calendar_revision \
      FROM applications a WHERE a.reference = $1";
 
 /// Stored form of a time: fixed width, so that text order is time order.

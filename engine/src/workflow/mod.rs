@@ -21,6 +21,7 @@ pub mod model;
 mod parse;
 mod yaml;
 
+pub use lint::CALENDAR_WARNING_DAYS;
 pub use model::*;
 
 /// Where the files that a workflow names live.

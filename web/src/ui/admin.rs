@@ -130,6 +130,7 @@ async fn index(State(state): State<AppState>, admin: Admin) -> UiResult<Response
     page.insert("organisations", &count("admin.index.organisations", organisations.len()));
     page.insert("workflows", &count("admin.index.workflows", workflows.len()));
     page.insert("dead", &(!dead.is_empty()).then(|| count("admin.index.dead", dead.len())));
+    page.insert("calendar_warnings", &holidays::calendar_warnings(&state, lang));
     render(&admin.ctx, "admin/index.html", page)
 }
 

@@ -27,6 +27,24 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/holidays/remove", post(remove))
 }
 
+/// The engine's warnings about calendars in use that end within 180 days, worded in `lang`
+/// (the admin index and the holidays page show them; `/readyz` lists them in English).
+pub(crate) fn calendar_warnings(state: &AppState, lang: i18n::Lang) -> Vec<String> {
+    state
+        .engine
+        .calendar_warnings(state.engine.now())
+        .iter()
+        .map(|w| match w.holidays_until {
+            Some(until) => i18n::t_args(
+                lang,
+                "calendar_warning.until",
+                &[("calendar", w.name.clone()), ("date", crate::ui::views::format_date(lang, until))],
+            ),
+            None => i18n::t_args(lang, "calendar_warning.none", &[("calendar", w.name.clone())]),
+        })
+        .collect()
+}
+
 /// Longest holiday name the engine keeps.
 const MAX_NAME: usize = 200;
 
@@ -93,6 +111,7 @@ async fn holidays_page(
         &serde_json::json!({"id": calendar, "name": cal.name(), "timezone": cal.timezone().name(), "weekend": weekend.join(", ")}),
     );
     page.insert("holidays", &rows);
+    page.insert("calendar_warnings", &calendar_warnings(state, lang));
     page.insert("typed_date", &typed.date);
     page.insert("typed_name", &typed.name);
     errors.insert_into(&mut page);

@@ -38,7 +38,7 @@ pub(crate) fn calendar_warnings(state: &AppState, lang: i18n::Lang) -> Vec<Strin
             Some(until) => i18n::t_args(
                 lang,
                 "calendar_warning.until",
-                &[("calendar", w.name.clone()), ("date", crate::ui::views::format_date(lang, until))],
+                &[("calendar", w.name.clone()), ("date", corridor_engine::locale::date(lang, until))],
             ),
             None => i18n::t_args(lang, "calendar_warning.none", &[("calendar", w.name.clone())]),
         })

@@ -12,7 +12,9 @@ use crate::audit::storable_time;
 use crate::calendar::Calendar;
 use crate::error::{EngineError, EngineResult};
 use crate::fields::{self, FieldError, FieldProblem};
-use crate::model::jobs::{AboutApplication, DeadlineJob, EmailJob, EscalationJob, JobPayload, ReminderJob, WebhookJob};
+use crate::model::jobs::{
+    AboutApplication, DeadlineJob, EmailJob, EscalationJob, EventFacts, JobPayload, ReminderJob, WebhookJob,
+};
 use crate::model::{ApplicationRecord, NewAuditEvent, NewJob, Step, TransitionWrite, UserId};
 use crate::workflow::{Need, StateDef, Target, Trigger, Workflow};
 
@@ -350,6 +352,16 @@ fn follow_up_jobs(
                         .filter(|_| !to_applicant(&rule.email) || workflow.comment_reaches_applicant(transition)),
                     reason: reason.clone(),
                     action: action.to_string(),
+                    // What the message will state, as of this transition: it may be sent
+                    // after the case has moved on (a mail server down, a busy queue).
+                    facts: Some(EventFacts {
+                        workflow_version: workflow.version,
+                        from_state: from.name.clone(),
+                        deadline: deadline_at,
+                        // Reason codes are not declared by the workflows yet.
+                        reason_code: None,
+                        at: now,
+                    }),
                 }),
                 run_at: now,
                 max_attempts: MESSAGE_ATTEMPTS,

@@ -256,9 +256,15 @@ fn payload(kind: &str, key: &str) -> JobPayload {
     };
     let (template, to, deadline) = (key.to_string(), Recipient::Owner, t0());
     match kind.parse::<JobKind>().expect("a job kind") {
-        JobKind::Email => {
-            JobPayload::Email(EmailJob { about, template, to, comment: None, reason: None, action: "submit".into() })
-        }
+        JobKind::Email => JobPayload::Email(EmailJob {
+            about,
+            template,
+            to,
+            comment: None,
+            reason: None,
+            action: "submit".into(),
+            facts: None,
+        }),
         JobKind::Webhook => JobPayload::Webhook(WebhookJob {
             about: Some(about),
             url: "http://127.0.0.1:9/hook".into(),

@@ -281,9 +281,12 @@ fn payload(kind: &str, key: &str) -> JobPayload {
             to: Recipient::Role("ministry_reviewer".into()),
             fired_at: deadline,
         }),
-        JobKind::Message => {
-            JobPayload::Message(MessageJob { template, user_id: UserId::new(1), context: Default::default() })
-        }
+        JobKind::Message => JobPayload::Message(MessageJob {
+            template,
+            user_id: UserId::new(1),
+            context: Default::default(),
+            facts: None,
+        }),
         JobKind::Checkpoint => JobPayload::Checkpoint(CheckpointJob { fired_at: deadline }),
         JobKind::Retention => JobPayload::Retention(corridor_engine::model::jobs::RetentionJob {
             documents_after_days: 30,

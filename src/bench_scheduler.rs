@@ -134,6 +134,7 @@ async fn measure(
                     template: "deadline_near".into(),
                     user_id: reviewer.id,
                     context: message_context(j.payload["reference"].as_str().unwrap_or_default()),
+                    facts: None,
                 }),
                 // Due just after the instant this phase claims at, so that it finds only the
                 // reminders; the sending phase below runs later and finds the messages.

@@ -129,6 +129,9 @@ pub struct PathsConfig {
 pub struct MailConfig {
     pub smtp_url: String,
     pub from: String,
+    /// Right-hand side of Message-IDs; empty: the domain of `from`.
+    #[serde(default)]
+    pub message_id_domain: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

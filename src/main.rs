@@ -521,6 +521,7 @@ async fn user_add(
 async fn serve(config: Config, demo: bool) -> anyhow::Result<ExitCode> {
     let startup::Built { engine, store } = startup::build(&config, Arc::new(SystemClock)).await?;
     audit::announce_key(&engine)?;
+    startup::warn_about_mail_placeholders(&config, demo);
     if demo {
         corridor::demo::seed(&engine, store.as_ref()).await?;
     }

@@ -107,8 +107,9 @@ pub fn build_scheduler(
 ) -> anyhow::Result<Arc<corridor_engine::scheduler::Scheduler>> {
     use corridor_engine::mail::{EmailTemplates, MailConfig, Mailer};
     use corridor_engine::scheduler::{Scheduler, SchedulerSettings};
-    let mailer = Mailer::new(&MailConfig::new(config.smtp_url(), config.mail.from.clone(), config.outbox_dir()))
-        .context("setting up e-mail ([mail] in the configuration)")?;
+    let mut mail = MailConfig::new(config.smtp_url(), config.mail.from.clone(), config.outbox_dir());
+    mail.message_id_domain = Some(config.mail.message_id_domain.trim().to_string()).filter(|d| !d.is_empty());
+    let mailer = Mailer::new(&mail).context("setting up e-mail ([mail] in the configuration)")?;
     let templates = EmailTemplates::load(&config.email_templates_dir())
         .with_context(|| format!("loading e-mail templates from {}", config.email_templates_dir().display()))?;
     let mut settings = SchedulerSettings::new(
@@ -120,6 +121,39 @@ pub fn build_scheduler(
     settings.webhook_destinations = corridor_engine::webhook::Destinations::parse(&config.webhooks.allow_private)
         .map_err(|e| anyhow::anyhow!("[webhooks] allow_private: {e}"))?;
     Ok(Scheduler::new(engine, mailer, templates, settings)?)
+}
+
+/// The placeholder domain of the shipped `[mail]` settings.
+const PLACEHOLDER_DOMAIN: &str = "corridor.local";
+
+/// The `[mail]` keys that still name the placeholder domain `corridor.local`, outside the
+/// demo (`None` there, or when none does). Messages would go out from an address nobody
+/// reads, with Message-IDs of a domain nobody owns. An empty `message_id_domain` takes the
+/// domain of `from`, so then `mail.from` alone is named.
+pub fn mail_placeholder_keys(config: &Config, demo: bool) -> Option<String> {
+    if demo {
+        return None;
+    }
+    let placeholder = |domain: &str| {
+        let domain = domain.trim().trim_end_matches('>').trim().to_ascii_lowercase();
+        domain == PLACEHOLDER_DOMAIN || domain.ends_with(&format!(".{PLACEHOLDER_DOMAIN}"))
+    };
+    let from_domain = config.mail.from.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    let mut keys = Vec::new();
+    if placeholder(from_domain) {
+        keys.push("mail.from");
+    }
+    if placeholder(&config.mail.message_id_domain) {
+        keys.push("mail.message_id_domain");
+    }
+    (!keys.is_empty()).then(|| keys.join(", "))
+}
+
+/// One warning line at start when [`mail_placeholder_keys`] names any key.
+pub fn warn_about_mail_placeholders(config: &Config, demo: bool) {
+    if let Some(keys) = mail_placeholder_keys(config, demo) {
+        tracing::warn!(%keys, "e-mail still uses the placeholder domain {PLACEHOLDER_DOMAIN}: set {keys} in [mail] to this deployment's own domain");
+    }
 }
 
 /// Serve until the process is asked to stop; the scheduler runs alongside when enabled.
@@ -154,4 +188,37 @@ async fn shutdown_signal() {
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(env: &[(&str, &str)]) -> Config {
+        let text = include_str!("../config/corridor.toml");
+        Config::parse("corridor.toml", text, |k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+            .expect("the shipped configuration parses")
+    }
+
+    #[test]
+    fn the_placeholder_mail_domain_is_named_outside_the_demo() {
+        let shipped = config(&[]);
+        assert_eq!(mail_placeholder_keys(&shipped, false).as_deref(), Some("mail.from"));
+        assert_eq!(mail_placeholder_keys(&shipped, true), None, "the demo may keep it");
+
+        let from = ("CORRIDOR_MAIL_FROM", "Visa desk <visas@mofa.gov.qa>");
+        assert_eq!(mail_placeholder_keys(&config(&[from]), false), None);
+        let id = ("CORRIDOR_MAIL_MESSAGE_ID_DOMAIN", "mail.Corridor.Local");
+        assert_eq!(mail_placeholder_keys(&config(&[from, id]), false).as_deref(), Some("mail.message_id_domain"));
+        let from_local = ("CORRIDOR_MAIL_FROM", "no-reply@CORRIDOR.LOCAL");
+        assert_eq!(
+            mail_placeholder_keys(&config(&[from_local, id]), false).as_deref(),
+            Some("mail.from, mail.message_id_domain")
+        );
+        let own = ("CORRIDOR_MAIL_MESSAGE_ID_DOMAIN", "mofa.gov.qa");
+        assert_eq!(mail_placeholder_keys(&config(&[from, own]), false), None);
+        // A look-alike is not the placeholder.
+        let other = ("CORRIDOR_MAIL_FROM", "a@notcorridor.local");
+        assert_eq!(mail_placeholder_keys(&config(&[other]), false), None);
+    }
 }

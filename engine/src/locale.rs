@@ -154,8 +154,10 @@ pub fn locale(lang: Lang, digits: Digits) -> Locale {
         Lang::Ar => "ar-QA",
         Lang::Ur => "ur-PK",
     };
-    // Both parts are fixed above: the tag always parses.
-    Locale::try_from_str(&format!("{base}-u-nu-{}", digits.code())).unwrap_or_else(|_| Locale::UNKNOWN)
+    // The 24-hour clock in every language: a deadline reads "23:59", and Urdu's CLDR clock
+    // would otherwise put a Latin "PM" into an Urdu sentence. Both parts are fixed above: the
+    // tag always parses.
+    Locale::try_from_str(&format!("{base}-u-hc-h23-nu-{}", digits.code())).unwrap_or_else(|_| Locale::UNKNOWN)
 }
 
 type Gregorian_<F> = FixedCalendarDateTimeFormatter<Gregorian, F>;
@@ -259,7 +261,7 @@ pub fn weekday(lang: Lang, day: Weekday) -> String {
     formats(lang).weekday.format(&gregorian(date)).to_string()
 }
 
-/// The time of day of `at` in `tz`: "23:59", "11:59 م".
+/// The time of day of `at` in `tz`, on the 24-hour clock: "23:59".
 pub fn time(lang: Lang, at: DateTime<Utc>, tz: Tz) -> String {
     let local = at.with_timezone(&tz);
     let t = Time::try_new(local.hour() as u8, local.minute() as u8, 0, 0).unwrap_or(Time::start_of_day());
@@ -362,7 +364,7 @@ mod tests {
         );
         assert_eq!(
             format_deadline(Lang::Ar, at, chrono_tz::Asia::Qatar),
-            "الأربعاء، 9 ديسمبر 2026 في 11:59 م (توقيت قطر)"
+            "الأربعاء، 9 ديسمبر 2026 في 23:59 (توقيت قطر)"
         );
         // The same instant is already the next day in Karachi.
         assert!(format_deadline(Lang::Ur, at, chrono_tz::Asia::Karachi).starts_with("جمعرات، 10 دسمبر، 2026"));

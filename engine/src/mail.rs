@@ -18,13 +18,21 @@
 //!
 //! # Templates
 //!
-//! `config/templates/email/NAME.txt` is the text part: its first line is `Subject: ...`, then
-//! a blank line, then the body. `NAME.html`, when present, is the HTML part (the subject still
-//! comes from the text file). Language variants are `NAME.ar.txt`, `NAME.ur.html`, ...; a
-//! language without its own text falls back to English (`NAME.txt`, `NAME.html`), and an HTML
-//! part is only used together with the text of the same language. Files whose name starts
-//! with `_` are layouts and partials for `{% extends %}` / `{% include %}`. Everything is Tera
-//! 1 syntax; HTML templates are auto-escaped, text templates and subjects are not.
+//! Each template NAME is six files in `config/templates/email/`: `NAME.LANG.txt`, the text
+//! part (its first line `Subject: ...`, a blank line, then the body), and `NAME.LANG.html`, the
+//! HTML part (its subject is the text file's), for every language Corridor speaks ([`LANGS`]:
+//! `en`, `ar`, `ur`). The loader is strict: a file that does not name its language, a language
+//! Corridor does not speak, or a template missing a language or a part is an error at start
+//! naming the file (every problem at once), so that nobody is ever written to in a language
+//! they did not choose. Files whose name starts with `_` are layouts and partials for
+//! `{% extends %}` / `{% include %}`. Everything is Tera 1 syntax; HTML templates are
+//! auto-escaped, text templates and subjects are not. Every template gets `lang` (the code) and
+//! `dir` (`ltr` or `rtl`); the HTML part also the rendered `subject`.
+//!
+//! Right-to-left messages: in HTML, English fragments go in `<bdi dir="ltr">` (references,
+//! addresses, numbers such as an NTN) or `<bdi>` (names and labels, of either script). In plain
+//! text the filters `ltr` (U+2066 LEFT-TO-RIGHT ISOLATE … U+2069) and `isolate` (U+2068 FIRST
+//! STRONG ISOLATE … U+2069) do the same, line by line. A URL alone on its line needs neither.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -38,6 +46,7 @@ use lettre::{Address, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::lang::{LANGS, Lang};
 use crate::retry::FailureKind;
 
 pub use tera::Context as TemplateContext;
@@ -58,6 +67,9 @@ pub enum MailError {
     Build(String),
     #[error("e-mail template {template}: {message}")]
     Template { template: String, message: String },
+    /// The template folder does not load: every problem, each naming its file.
+    #[error("e-mail templates:\n  {}", .0.join("\n  "))]
+    Templates(Vec<String>),
     /// The SMTP exchange failed. `code` is the server's reply code when there was one.
     #[error("SMTP {}: {message}", kind_word(*.kind))]
     Smtp { kind: FailureKind, code: Option<u16>, message: String },
@@ -84,9 +96,11 @@ impl MailError {
             MailError::Smtp { kind, .. } => *kind,
             // A full disk or a missing folder can be fixed while the message waits.
             MailError::Io { .. } => FailureKind::Transient,
-            MailError::Config(_) | MailError::Address(_) | MailError::Build(_) | MailError::Template { .. } => {
-                FailureKind::Permanent
-            }
+            MailError::Config(_)
+            | MailError::Address(_)
+            | MailError::Build(_)
+            | MailError::Template { .. }
+            | MailError::Templates(_) => FailureKind::Permanent,
         }
     }
 
@@ -167,9 +181,9 @@ impl OutgoingEmail {
             reply_to: None,
             subject: rendered.subject,
             text: rendered.text,
-            html: rendered.html,
+            html: Some(rendered.html),
             message_id,
-            language: Some(rendered.language),
+            language: Some(rendered.language.code().to_string()),
         }
     }
 }
@@ -413,20 +427,38 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 pub struct RenderedEmail {
     pub subject: String,
     pub text: String,
-    pub html: Option<String>,
-    /// The language actually used (`en` when the requested one had no template).
-    pub language: String,
+    pub html: String,
+    pub language: Lang,
 }
 
-/// The e-mail templates of one folder.
+/// The two parts every template has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Part {
+    Text,
+    Html,
+}
+
+impl Part {
+    const ALL: [Part; 2] = [Part::Text, Part::Html];
+
+    fn extension(self) -> &'static str {
+        match self {
+            Part::Text => "txt",
+            Part::Html => "html",
+        }
+    }
+}
+
+fn file_name(name: &str, lang: Lang, part: Part) -> String {
+    format!("{name}.{}.{}", lang.code(), part.extension())
+}
+
+/// The e-mail templates of one folder: every template in every language, as text and HTML.
 #[derive(Debug)]
 pub struct EmailTemplates {
     tera: tera::Tera,
-    /// (name, language) -> has an HTML part. English is "en".
-    variants: BTreeMap<(String, String), bool>,
+    names: BTreeSet<String>,
 }
-
-const ENGLISH: &str = crate::lang::Lang::En.code();
 
 /// Primary language subtag, lower case: `ar-QA` -> `ar`. `None` when it is not a language tag.
 fn clean_language(lang: &str) -> Option<String> {
@@ -440,6 +472,29 @@ fn clean_language(lang: &str) -> Option<String> {
 
 fn tera_error(template: &str, e: &tera::Error) -> MailError {
     MailError::Template { template: template.to_string(), message: error_chain(e) }
+}
+
+/// Wraps each line of a value in `open` … U+2069 (POP DIRECTIONAL ISOLATE), so that a
+/// reference, an address or a name keeps its own direction inside a right-to-left sentence of
+/// a plain-text message (and stray direction marks inside it end with it). Lines, because an
+/// isolate ends at the end of its line.
+fn isolate(value: &tera::Value, open: char) -> tera::Result<tera::Value> {
+    let text = match value {
+        tera::Value::String(s) => s.clone(),
+        tera::Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| {
+            let (line, cr) = match line.strip_suffix('\r') {
+                Some(l) => (l, "\r"),
+                None => (line, ""),
+            };
+            if line.trim().is_empty() { format!("{line}{cr}") } else { format!("{open}{line}\u{2069}{cr}") }
+        })
+        .collect();
+    Ok(tera::Value::String(lines.join("\n")))
 }
 
 impl EmailTemplates {
@@ -468,124 +523,122 @@ impl EmailTemplates {
     }
 
     /// Builds from (file name, content) pairs; `origin` prefixes file names in messages.
+    /// Every problem found is reported at once.
     pub fn from_sources<'a>(
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
         origin: &str,
     ) -> Result<Self, MailError> {
         let shown = |file: &str| if origin.is_empty() { file.to_string() } else { format!("{origin}/{file}") };
+        let mut problems = Vec::new();
         let mut raw: Vec<(String, String)> = Vec::new();
-        let mut variants: BTreeMap<(String, String), bool> = BTreeMap::new();
-        let mut html_only: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut found: BTreeMap<String, BTreeSet<(Lang, Part)>> = BTreeMap::new();
         for (file, content) in files {
             let content = content.strip_prefix('\u{feff}').unwrap_or(content);
             if file.starts_with('_') {
                 raw.push((file.to_string(), content.to_string()));
                 continue;
             }
-            let (stem, is_html) = match (file.strip_suffix(".txt"), file.strip_suffix(".html")) {
-                (Some(s), _) => (s, false),
-                (_, Some(s)) => (s, true),
+            let (stem, part) = match (file.strip_suffix(".txt"), file.strip_suffix(".html")) {
+                (Some(s), _) => (s, Part::Text),
+                (_, Some(s)) => (s, Part::Html),
                 _ => continue,
             };
-            let (name, lang) = match stem.rsplit_once('.') {
-                Some((name, lang)) => match clean_language(lang) {
-                    Some(l) if l == lang => (name.to_string(), l),
-                    _ => {
-                        return Err(MailError::Template {
-                            template: shown(file),
-                            message: format!("`{lang}` is not a language code; name files NAME.txt or NAME.ar.txt"),
-                        });
-                    }
-                },
-                None => (stem.to_string(), ENGLISH.to_string()),
+            let Some((name, code)) = stem.rsplit_once('.') else {
+                problems.push(format!(
+                    "{}: name the file {stem}.en.{}: each template file names its language (NAME.LANG.txt and NAME.LANG.html)",
+                    shown(file),
+                    part.extension()
+                ));
+                continue;
             };
-            if name.is_empty() {
-                return Err(MailError::Template {
-                    template: shown(file),
-                    message: "the file name has no template name".into(),
-                });
-            }
-            if is_html {
-                html_only.insert((name.clone(), lang.clone()));
-                raw.push((file.to_string(), content.to_string()));
+            let Some(lang) = Lang::from_code(code).filter(|l| l.code() == code) else {
+                let known: Vec<&str> = LANGS.iter().map(|l| l.code()).collect();
+                problems.push(format!(
+                    "{}: `{code}` is not a language Corridor speaks ({})",
+                    shown(file),
+                    known.join(", ")
+                ));
+                continue;
+            };
+            if name.is_empty() || name.contains('.') {
+                problems.push(format!("{}: a template is named NAME.LANG.txt, NAME a single word", shown(file)));
                 continue;
             }
-            let (subject, body) = split_subject(content).map_err(|(line, msg)| MailError::Template {
-                template: format!("{}:{line}:1", shown(file)),
-                message: msg,
-            })?;
-            raw.push((format!("{file}#subject"), subject));
-            raw.push((file.to_string(), body));
-            variants.insert((name, lang), false);
+            match part {
+                Part::Text => match split_subject(content) {
+                    Ok((subject, body)) => {
+                        raw.push((format!("{file}#subject"), subject));
+                        raw.push((file.to_string(), body));
+                    }
+                    Err((line, message)) => {
+                        problems.push(format!("{}:{line}:1: {message}", shown(file)));
+                        continue;
+                    }
+                },
+                Part::Html => raw.push((file.to_string(), content.to_string())),
+            }
+            found.entry(name.to_string()).or_default().insert((lang, part));
         }
-        for key in html_only {
-            match variants.get_mut(&key) {
-                Some(has_html) => *has_html = true,
-                None => {
-                    let file =
-                        if key.1 == ENGLISH { format!("{}.html", key.0) } else { format!("{}.{}.html", key.0, key.1) };
-                    return Err(MailError::Template {
-                        template: shown(&file),
-                        message: "an HTML template needs the text template of the same name (which gives the subject)"
-                            .into(),
-                    });
+        for (name, have) in &found {
+            for &lang in LANGS {
+                for part in Part::ALL {
+                    if !have.contains(&(lang, part)) {
+                        problems.push(format!(
+                            "{}: missing: each template is written in every language ({}), as text and HTML",
+                            shown(&file_name(name, lang, part)),
+                            LANGS.iter().map(|l| l.code()).collect::<Vec<_>>().join(", ")
+                        ));
+                    }
                 }
             }
         }
         let mut tera = tera::Tera::default();
-        tera.add_raw_templates(raw).map_err(|e| tera_error(origin, &e))?;
-        Ok(EmailTemplates { tera, variants })
+        tera.register_filter("ltr", |v: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
+            isolate(v, '\u{2066}')
+        });
+        tera.register_filter("isolate", |v: &tera::Value, _: &std::collections::HashMap<String, tera::Value>| {
+            isolate(v, '\u{2068}')
+        });
+        if problems.is_empty()
+            && let Err(e) = tera.add_raw_templates(raw)
+        {
+            problems.push(format!("{}: {}", if origin.is_empty() { "templates" } else { origin }, error_chain(&e)));
+        }
+        if !problems.is_empty() {
+            return Err(MailError::Templates(problems));
+        }
+        Ok(EmailTemplates { tera, names: found.into_keys().collect() })
     }
 
     /// The template names (without language), sorted.
     pub fn names(&self) -> Vec<String> {
-        let set: BTreeSet<&String> = self.variants.keys().map(|(n, _)| n).collect();
-        set.into_iter().cloned().collect()
+        self.names.iter().cloned().collect()
     }
 
-    /// Whether `name` exists (in English or any language).
+    /// Whether `name` exists (then in every language, as text and HTML).
     pub fn contains(&self, name: &str) -> bool {
-        self.variants.keys().any(|(n, _)| n == name)
+        self.names.contains(name)
     }
 
-    /// The languages `name` is written in.
-    pub fn languages(&self, name: &str) -> Vec<String> {
-        self.variants.keys().filter(|(n, _)| n == name).map(|(_, l)| l.clone()).collect()
-    }
-
-    /// Renders `name` in `lang` (falling back to English): subject, text and optional HTML.
-    pub fn render(&self, name: &str, lang: &str, context: &tera::Context) -> Result<RenderedEmail, MailError> {
-        let wanted = clean_language(lang).unwrap_or_else(|| ENGLISH.to_string());
-        let (lang, has_html) = match self.variants.get(&(name.to_string(), wanted.clone())) {
-            Some(h) => (wanted, *h),
-            None => match self.variants.get(&(name.to_string(), ENGLISH.to_string())) {
-                Some(h) => (ENGLISH.to_string(), *h),
-                None => {
-                    return Err(MailError::Template {
-                        template: name.to_string(),
-                        message: if self.contains(name) {
-                            format!("no English text and none in `{lang}`")
-                        } else {
-                            "no such template".into()
-                        },
-                    });
-                }
-            },
-        };
-        let base = if lang == ENGLISH { name.to_string() } else { format!("{name}.{lang}") };
-        let txt = format!("{base}.txt");
-        let subject = self.tera.render(&format!("{txt}#subject"), context).map_err(|e| tera_error(&txt, &e))?;
+    /// Renders `name` in `lang`: subject, text and HTML. The templates also get `lang` (its
+    /// code), `dir` (`ltr` or `rtl`) and, the HTML, the rendered `subject`.
+    pub fn render(&self, name: &str, lang: Lang, context: &tera::Context) -> Result<RenderedEmail, MailError> {
+        if !self.contains(name) {
+            return Err(MailError::Template { template: name.to_string(), message: "no such template".into() });
+        }
+        let mut context = context.clone();
+        context.insert("lang", lang.code());
+        context.insert("dir", lang.dir());
+        let txt = file_name(name, lang, Part::Text);
+        let subject = self.tera.render(&format!("{txt}#subject"), &context).map_err(|e| tera_error(&txt, &e))?;
         let subject = one_line(&subject);
         if subject.is_empty() {
             return Err(MailError::Template { template: txt, message: "the subject is empty once rendered".into() });
         }
-        let text = self.tera.render(&txt, context).map_err(|e| tera_error(&txt, &e))?;
-        let html = if has_html {
-            let file = format!("{base}.html");
-            Some(self.tera.render(&file, context).map_err(|e| tera_error(&file, &e))?)
-        } else {
-            None
-        };
+        let text = self.tera.render(&txt, &context).map_err(|e| tera_error(&txt, &e))?;
+        context.insert("subject", &subject);
+        let file = file_name(name, lang, Part::Html);
+        let html = self.tera.render(&file, &context).map_err(|e| tera_error(&file, &e))?;
         Ok(RenderedEmail { subject, text, html, language: lang })
     }
 }
@@ -614,21 +667,53 @@ fn split_subject(content: &str) -> Result<(String, String), (usize, String)> {
 mod tests {
     use super::*;
 
+    /// A template in every language and part; `extra` adds or replaces files.
+    fn files(name: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut files: BTreeMap<String, String> = BTreeMap::new();
+        for lang in LANGS {
+            let code = lang.code();
+            files.insert(format!("{name}.{code}.txt"), format!("Subject: {code} {{{{ reference }}}}\n\n{code} body\n"));
+            files.insert(format!("{name}.{code}.html"), format!("<p>{code}</p>"));
+        }
+        for (f, c) in extra {
+            files.insert(f.to_string(), c.to_string());
+        }
+        files.into_iter().collect()
+    }
+
+    fn build(files: &[(String, String)], origin: &str) -> Result<EmailTemplates, MailError> {
+        EmailTemplates::from_sources(files.iter().map(|(f, c)| (f.as_str(), c.as_str())), origin)
+    }
+
     fn templates() -> EmailTemplates {
-        EmailTemplates::from_sources(
-            [
-                ("deadline_near.txt", "Subject: Due soon: {{ reference }}\n\nDear {{ name }},\n{{ reference }} is due by {{ deadline }}.\n"),
-                ("deadline_near.html", "{% extends \"_layout.html\" %}{% block body %}<p>{{ reference }} &amp; {{ name }}</p>{% endblock %}"),
-                ("deadline_near.ar.txt", "Subject: موعد قريب: {{ reference }}\r\n\r\nالسادة {{ name }}\r\n"),
-                ("_layout.html", "<html><body>{% block body %}{% endblock %}</body></html>"),
-                ("visa_issued.txt", "Subject: Visa issued\n\nGood news, {{ name }}."),
-                ("visa_issued.ur.txt", "Subject: ویزا جاری\n\n{{ name }}"),
-                ("visa_issued.ur.html", "<p dir=\"rtl\">{{ name }}</p>"),
-                ("notes.md", "ignored"),
+        let mut all = files(
+            "deadline_near",
+            &[
+                (
+                    "deadline_near.en.txt",
+                    "Subject: Due soon: {{ reference }}\n\nDear {{ name }},\n{{ reference }} is due by {{ deadline }}.\n",
+                ),
+                (
+                    "deadline_near.en.html",
+                    "{% extends \"_layout.html\" %}{% block body %}<p>{{ reference }} &amp; {{ name }}</p>{% endblock %}",
+                ),
+                (
+                    "deadline_near.ar.txt",
+                    "Subject: موعد قريب: {{ reference | ltr }}\r\n\r\nالسادة {{ name | isolate }}\r\n",
+                ),
+                (
+                    "deadline_near.ar.html",
+                    "{% extends \"_layout.html\" %}{% block body %}<p>الطلب <bdi dir=\"ltr\">{{ reference }}</bdi></p>{% endblock %}",
+                ),
+                (
+                    "_layout.html",
+                    "<html lang=\"{{ lang }}\" dir=\"{{ dir }}\"><title>{{ subject }}</title><body>{% block body %}{% endblock %}</body></html>",
+                ),
             ],
-            "t",
-        )
-        .unwrap()
+        );
+        all.extend(files("visa_issued", &[]));
+        all.push(("notes.md".into(), "ignored".into()));
+        build(&all, "t").unwrap()
     }
 
     fn ctx() -> tera::Context {
@@ -642,81 +727,86 @@ mod tests {
     #[test]
     fn renders_subject_text_and_html() {
         let t = templates();
-        let r = t.render("deadline_near", "en", &ctx()).unwrap();
+        let r = t.render("deadline_near", Lang::En, &ctx()).unwrap();
         assert_eq!(r.subject, "Due soon: QA-BV-2026-000123-K");
         assert_eq!(r.text, "Dear Ayesha <Khan>,\nQA-BV-2026-000123-K is due by Sun 8 March 2026.\n");
-        // HTML is escaped, the text is not.
+        // HTML is escaped, the text is not; the layout knows the language and the subject.
         assert_eq!(
-            r.html.as_deref(),
-            Some("<html><body><p>QA-BV-2026-000123-K &amp; Ayesha &lt;Khan&gt;</p></body></html>")
+            r.html,
+            "<html lang=\"en\" dir=\"ltr\"><title>Due soon: QA-BV-2026-000123-K</title><body><p>QA-BV-2026-000123-K &amp; Ayesha &lt;Khan&gt;</p></body></html>"
         );
-        assert_eq!(r.language, "en");
+        assert_eq!(r.language, Lang::En);
         assert_eq!(t.names(), vec!["deadline_near", "visa_issued"]);
         assert!(t.contains("visa_issued"));
         assert!(!t.contains("_layout"));
-        assert_eq!(t.languages("visa_issued"), vec!["en", "ur"]);
     }
 
     #[test]
-    fn languages_fall_back_to_english() {
-        let t = templates();
-        let ar = t.render("deadline_near", "ar-QA", &ctx()).unwrap();
-        assert_eq!(ar.subject, "موعد قريب: QA-BV-2026-000123-K");
-        assert_eq!(ar.language, "ar");
-        // No Arabic HTML: the English HTML is not mixed in with Arabic text.
-        assert_eq!(ar.html, None);
-        let ur = t.render("deadline_near", "ur", &ctx()).unwrap();
-        assert_eq!(ur.language, "en");
-        assert!(ur.html.is_some());
-        let ur = t.render("visa_issued", "UR", &ctx()).unwrap();
-        assert_eq!(ur.html.as_deref(), Some("<p dir=\"rtl\">Ayesha &lt;Khan&gt;</p>"));
-        for junk in ["", "../../etc", "a\nb", "ﻉﺮﺑ"] {
-            assert_eq!(t.render("visa_issued", junk, &ctx()).unwrap().language, "en");
-        }
+    fn right_to_left_messages_isolate_their_english_fragments() {
+        let r = templates().render("deadline_near", Lang::Ar, &ctx()).unwrap();
+        assert_eq!(r.language, Lang::Ar);
+        assert_eq!(r.subject, "موعد قريب: \u{2066}QA-BV-2026-000123-K\u{2069}");
+        assert_eq!(r.text, "السادة \u{2068}Ayesha <Khan>\u{2069}\r\n");
+        assert!(r.html.starts_with("<html lang=\"ar\" dir=\"rtl\">"), "{}", r.html);
+        assert!(r.html.contains("<bdi dir=\"ltr\">QA-BV-2026-000123-K</bdi>"), "{}", r.html);
+        // Each line apart (an isolate ends with its line); empty lines stay empty.
+        let v = isolate(&tera::Value::String("one\r\n\ntwo".into()), '\u{2068}').unwrap();
+        assert_eq!(v, tera::Value::String("\u{2068}one\u{2069}\r\n\n\u{2068}two\u{2069}".into()));
     }
 
     #[test]
     fn render_errors_are_reported_not_panicked() {
         let t = templates();
-        let e = t.render("nope", "en", &ctx()).unwrap_err();
+        let e = t.render("nope", Lang::En, &ctx()).unwrap_err();
         assert!(e.to_string().contains("no such template"), "{e}");
         assert_eq!(e.kind(), FailureKind::Permanent);
         // A missing variable names the template and the variable.
-        let e = t.render("deadline_near", "en", &tera::Context::new()).unwrap_err();
-        assert!(e.to_string().contains("deadline_near.txt"), "{e}");
+        let e = t.render("deadline_near", Lang::En, &tera::Context::new()).unwrap_err();
+        assert!(e.to_string().contains("deadline_near.en.txt"), "{e}");
         assert!(e.to_string().contains("reference"), "{e}");
     }
 
     #[test]
     fn template_files_are_checked() {
-        let bad = |files: Vec<(&str, &str)>| EmailTemplates::from_sources(files, "dir").unwrap_err().to_string();
-        assert!(bad(vec![("a.txt", "Hello\n\nbody")]).contains("dir/a.txt:1:1: the first line must be `Subject: ...`"));
-        assert!(bad(vec![("a.txt", "Subject: x\nbody")]).contains("dir/a.txt:2:1"));
-        assert!(bad(vec![("a.txt", "Subject:   \n\nbody")]).contains("subject is empty"));
-        assert!(bad(vec![("a.english.txt", "Subject: x\n\n")]).contains("not a language code"));
-        assert!(bad(vec![("a.html", "<p>")]).contains("needs the text template"));
-        assert!(bad(vec![("a.txt", "Subject: {{ x \n\nbody")]).contains("dir"));
-        assert!(bad(vec![("a.txt", "Subject: x\n\n{% extends \"_missing.txt\" %}")]).contains("dir"));
+        let bad = |extra: &[(&str, &str)]| build(&files("a", extra), "dir").unwrap_err().to_string();
+        assert!(
+            bad(&[("a.en.txt", "Hello\n\nbody")]).contains("dir/a.en.txt:1:1: the first line must be `Subject: ...`")
+        );
+        assert!(bad(&[("a.ar.txt", "Subject: x\nbody")]).contains("dir/a.ar.txt:2:1"));
+        assert!(bad(&[("a.ur.txt", "Subject:   \n\nbody")]).contains("subject is empty"));
+        assert!(bad(&[("a.english.txt", "Subject: x\n\n")]).contains("dir/a.english.txt: `english` is not a language"));
+        assert!(bad(&[("a.fr.txt", "Subject: x\n\n")]).contains("(en, ar, ur)"));
+        assert!(bad(&[("a.txt", "Subject: x\n\n")]).contains("dir/a.txt: name the file a.en.txt"));
+        assert!(bad(&[("a.en.txt", "Subject: {{ x \n\nbody")]).contains("dir"));
+        assert!(bad(&[("a.en.txt", "Subject: x\n\n{% extends \"_missing.txt\" %}")]).contains("dir"));
+        // A language or a part missing names the file; every problem at once.
+        let mut some = files("a", &[]);
+        some.retain(|(f, _)| f != "a.ur.html" && f != "a.ar.txt");
+        some.push(("b.en.txt".into(), "Hello".into()));
+        let e = build(&some, "dir").unwrap_err();
+        let MailError::Templates(problems) = &e else { panic!("{e:?}") };
+        assert!(problems.iter().any(|p| p.starts_with("dir/a.ur.html: missing")), "{problems:#?}");
+        assert!(problems.iter().any(|p| p.starts_with("dir/a.ar.txt: missing")), "{problems:#?}");
+        assert!(problems.iter().any(|p| p.starts_with("dir/b.en.txt:1:1")), "{problems:#?}");
+        assert!(e.is_permanent());
         // A subject alone is fine.
-        let t = EmailTemplates::from_sources([("a.txt", "Subject: only")], "").unwrap();
-        assert_eq!(t.render("a", "en", &tera::Context::new()).unwrap().text, "");
+        let t = build(&files("a", &[("a.en.txt", "Subject: only")]), "").unwrap();
+        assert_eq!(t.render("a", Lang::En, &tera::Context::new()).unwrap().text, "");
     }
 
     #[test]
     fn subject_lines_stay_on_one_line() {
-        let t = EmailTemplates::from_sources([("a.txt", "Subject: {{ s }}\n\nx")], "").unwrap();
+        let t = build(&files("a", &[("a.en.txt", "Subject: {{ s }}\n\nx")]), "").unwrap();
         let mut c = tera::Context::new();
         c.insert("s", "one\r\nBcc: victim@example.org");
-        assert_eq!(t.render("a", "en", &c).unwrap().subject, "one Bcc: victim@example.org");
+        assert_eq!(t.render("a", Lang::En, &c).unwrap().subject, "one Bcc: victim@example.org");
     }
 
     #[test]
     fn shipped_templates_load() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/templates/email");
-        if dir.is_dir() {
-            let t = EmailTemplates::load(&dir).unwrap();
-            assert!(!t.names().is_empty());
-        }
+        let t = EmailTemplates::load(&dir).unwrap();
+        assert!(t.contains("weekly_digest"), "{:?}", t.names());
     }
 
     #[test]

@@ -12,7 +12,9 @@ use crate::audit::storable_time;
 use crate::calendar::Calendar;
 use crate::error::{EngineError, EngineResult};
 use crate::fields::{self, FieldError, FieldProblem};
-use crate::model::jobs::{AboutApplication, DeadlineJob, EmailJob, EscalationJob, JobPayload, ReminderJob, WebhookJob};
+use crate::model::jobs::{
+    AboutApplication, DeadlineJob, EmailJob, EscalationJob, EventFacts, JobPayload, ReminderJob, WebhookJob,
+};
 use crate::model::{ApplicationRecord, NewAuditEvent, NewJob, Step, TransitionWrite, UserId};
 use crate::workflow::{Need, StateDef, Target, Trigger, Workflow};
 
@@ -250,6 +252,7 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
         now,
         &comment,
         &reason,
+        &reason_code,
     );
     jobs.sort_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
 
@@ -344,6 +347,7 @@ fn follow_up_jobs(
     now: DateTime<Utc>,
     comment: &Option<String>,
     reason: &Option<String>,
+    reason_code: &Option<String>,
 ) -> Vec<NewJob> {
     let action = transition.action.as_str();
     // An internal note never goes out to the firm: only a comment the workflow lets reach it.
@@ -380,6 +384,15 @@ fn follow_up_jobs(
                         .filter(|_| !to_applicant(&rule.email) || workflow.comment_reaches_applicant(transition)),
                     reason: reason.clone(),
                     action: action.to_string(),
+                    // What the message will state, as of this transition: it may be sent
+                    // after the case has moved on (a mail server down, a busy queue).
+                    facts: Some(EventFacts {
+                        workflow_version: workflow.version,
+                        from_state: from.name.clone(),
+                        deadline: deadline_at,
+                        reason_code: reason_code.clone(),
+                        at: now,
+                    }),
                 }),
                 run_at: now,
                 max_attempts: MESSAGE_ATTEMPTS,

@@ -39,6 +39,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
                 template: "deadline_near".into(),
                 user_id: corridor_engine::model::UserId::new(1),
                 context: serde_json::Map::new(),
+                facts: None,
             }),
             run_at: now,
             max_attempts: 1,

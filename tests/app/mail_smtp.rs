@@ -3,6 +3,7 @@
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
+use corridor_engine::lang::Lang;
 use corridor_engine::mail::{
     Delivery, EmailAddress, EmailTemplates, MailConfig, MailError, Mailer, OutgoingEmail, TemplateContext,
 };
@@ -89,21 +90,26 @@ fn closed_port() -> u16 {
 }
 
 fn templates(dir: &std::path::Path) -> EmailTemplates {
-    std::fs::write(
-        dir.join("deadline_near.txt"),
-        "Subject: Due soon: {{ reference }}\n\nDear {{ recipient_name }},\n\nApplication {{ reference }} is due by {{ deadline }}.\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("deadline_near.html"),
-        "<p>Application <b>{{ reference }}</b> is due by {{ deadline }}.</p>\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("deadline_near.ar.txt"),
-        "Subject: موعد قريب: {{ reference }}\n\nالسادة {{ recipient_name }}،\nالطلب {{ reference }}\n",
-    )
-    .unwrap();
+    let files = [
+        (
+            "deadline_near.en.txt",
+            "Subject: Due soon: {{ reference }}\n\nDear {{ recipient_name }},\n\nApplication {{ reference }} is due by {{ deadline }}.\n",
+        ),
+        ("deadline_near.en.html", "<p>Application <b>{{ reference }}</b> is due by {{ deadline }}.</p>\n"),
+        (
+            "deadline_near.ar.txt",
+            "Subject: موعد قريب: {{ reference | ltr }}\n\nالسادة {{ recipient_name | isolate }}،\nالطلب {{ reference | ltr }}\n",
+        ),
+        (
+            "deadline_near.ar.html",
+            "<div lang=\"{{ lang }}\" dir=\"{{ dir }}\">الطلب <bdi dir=\"ltr\">{{ reference }}</bdi></div>",
+        ),
+        ("deadline_near.ur.txt", "Subject: مقررہ تاریخ قریب: {{ reference | ltr }}\n\nدرخواست {{ reference | ltr }}\n"),
+        ("deadline_near.ur.html", "<div lang=\"{{ lang }}\" dir=\"{{ dir }}\">درخواست</div>"),
+    ];
+    for (name, content) in files {
+        std::fs::write(dir.join(name), content).unwrap();
+    }
     EmailTemplates::load(dir).unwrap()
 }
 
@@ -122,7 +128,7 @@ fn smtp_mailer(port: u16) -> Mailer {
     Mailer::new(&config).unwrap()
 }
 
-fn email(mailer: &Mailer, key: &str, to: &str, lang: &str) -> OutgoingEmail {
+fn email(mailer: &Mailer, key: &str, to: &str, lang: Lang) -> OutgoingEmail {
     let dir = tempfile::tempdir().unwrap();
     let rendered = templates(dir.path()).render("deadline_near", lang, &context()).unwrap();
     OutgoingEmail::new(vec![EmailAddress::new("Reviewer", to)], rendered, mailer.message_id_for(key))
@@ -138,7 +144,7 @@ async fn a_message_arrives_with_subject_message_id_and_body() {
     let mailer = smtp_mailer(port);
     assert!(mailer.uses_smtp());
     let key = "reminder:QA-BV-2026-000123-K:ministry_review:1";
-    let message = email(&mailer, key, "reviewer@ministry.test", "en");
+    let message = email(&mailer, key, "reviewer@ministry.test", Lang::En);
     let delivery = mailer.send(&message).await.unwrap();
     assert!(matches!(delivery, Delivery::Smtp { .. }), "{delivery:?}");
 
@@ -157,8 +163,8 @@ async fn a_message_arrives_with_subject_message_id_and_body() {
     assert!(m.data.contains("multipart/alternative"), "{}", m.data);
 
     // The same deduplication key always gives the same Message-ID, another key another one.
-    mailer.send(&email(&mailer, key, "reviewer@ministry.test", "en")).await.unwrap();
-    mailer.send(&email(&mailer, "another", "reviewer@ministry.test", "en")).await.unwrap();
+    mailer.send(&email(&mailer, key, "reviewer@ministry.test", Lang::En)).await.unwrap();
+    mailer.send(&email(&mailer, "another", "reviewer@ministry.test", Lang::En)).await.unwrap();
     let got = inbox.lock().unwrap().clone();
     let ids: Vec<_> = got.iter().map(|m| header(&m.data, "Message-ID").unwrap().to_string()).collect();
     assert_eq!(ids[0], ids[1]);
@@ -169,20 +175,20 @@ async fn a_message_arrives_with_subject_message_id_and_body() {
 async fn an_arabic_message_is_encoded_and_arrives() {
     let (port, inbox) = start_smtp();
     let mailer = smtp_mailer(port);
-    mailer.send(&email(&mailer, "ar-1", "firm@firm.test", "ar")).await.unwrap();
+    mailer.send(&email(&mailer, "ar-1", "firm@firm.test", Lang::Ar)).await.unwrap();
     let got = inbox.lock().unwrap().clone();
     let data = &got[0].data;
     let subject = header(data, "Subject").unwrap();
     assert!(subject.to_ascii_lowercase().starts_with("=?utf-8?"), "{data}");
     assert_eq!(header(data, "Content-Language"), Some("ar"), "{data}");
-    // No HTML part for Arabic: there is no Arabic HTML template.
-    assert!(!data.contains("multipart/alternative"), "{data}");
+    // Text and HTML, the HTML right to left.
+    assert!(data.contains("multipart/alternative"), "{data}");
 }
 
 #[tokio::test]
 async fn server_down_is_a_transient_failure() {
     let mailer = smtp_mailer(closed_port());
-    let err = mailer.send(&email(&mailer, "k", "reviewer@ministry.test", "en")).await.unwrap_err();
+    let err = mailer.send(&email(&mailer, "k", "reviewer@ministry.test", Lang::En)).await.unwrap_err();
     assert_eq!(err.kind(), FailureKind::Transient, "{err}");
     assert!(err.is_transient());
 }
@@ -191,7 +197,7 @@ async fn server_down_is_a_transient_failure() {
 async fn rejections_are_classified_by_reply_code() {
     let (port, inbox) = start_smtp();
     let mailer = smtp_mailer(port);
-    let err = mailer.send(&email(&mailer, "k1", "reject@ministry.test", "en")).await.unwrap_err();
+    let err = mailer.send(&email(&mailer, "k1", "reject@ministry.test", Lang::En)).await.unwrap_err();
     match &err {
         MailError::Smtp { kind, code, .. } => {
             assert_eq!(*kind, FailureKind::Permanent, "{err}");
@@ -199,7 +205,7 @@ async fn rejections_are_classified_by_reply_code() {
         }
         other => panic!("{other:?}"),
     }
-    let err = mailer.send(&email(&mailer, "k2", "busy@ministry.test", "en")).await.unwrap_err();
+    let err = mailer.send(&email(&mailer, "k2", "busy@ministry.test", Lang::En)).await.unwrap_err();
     match &err {
         MailError::Smtp { kind, code, .. } => {
             assert_eq!(*kind, FailureKind::Transient, "{err}");
@@ -208,12 +214,12 @@ async fn rejections_are_classified_by_reply_code() {
         other => panic!("{other:?}"),
     }
     // A bad address never reaches the server and is permanent.
-    let mut m = email(&mailer, "k3", "reviewer@ministry.test", "en");
+    let mut m = email(&mailer, "k3", "reviewer@ministry.test", Lang::En);
     m.to = vec![EmailAddress::bare("no at sign")];
     let err = mailer.send(&m).await.unwrap_err();
     assert_eq!(err.kind(), FailureKind::Permanent, "{err}");
     // The server is still fine afterwards.
-    mailer.send(&email(&mailer, "k4", "reviewer@ministry.test", "en")).await.unwrap();
+    mailer.send(&email(&mailer, "k4", "reviewer@ministry.test", Lang::En)).await.unwrap();
     assert_eq!(inbox.lock().unwrap().len(), 1);
 }
 
@@ -224,7 +230,7 @@ async fn without_an_smtp_url_messages_are_written_as_eml_files() {
     let mailer = Mailer::new(&MailConfig::new(None, "Corridor <no-reply@corridor.test>", &outbox)).unwrap();
     assert!(!mailer.uses_smtp());
     let key = "decision:QA-BV-2026-000123-K";
-    let delivery = mailer.send(&email(&mailer, key, "firm@firm.test", "en")).await.unwrap();
+    let delivery = mailer.send(&email(&mailer, key, "firm@firm.test", Lang::En)).await.unwrap();
     let Delivery::File { path } = delivery else { panic!("{delivery:?}") };
     assert_eq!(path.parent(), Some(outbox.as_path()));
     assert_eq!(path.extension().and_then(|e| e.to_str()), Some("eml"));
@@ -233,7 +239,7 @@ async fn without_an_smtp_url_messages_are_written_as_eml_files() {
     assert_eq!(header(&data, "Message-ID"), Some(mailer.message_id_for(key).as_str()));
     assert!(data.contains("is due by Sunday 8 March 2026."));
     // A retry of the same message replaces its file.
-    mailer.send(&email(&mailer, key, "firm@firm.test", "en")).await.unwrap();
-    mailer.send(&email(&mailer, "other", "firm@firm.test", "en")).await.unwrap();
+    mailer.send(&email(&mailer, key, "firm@firm.test", Lang::En)).await.unwrap();
+    mailer.send(&email(&mailer, "other", "firm@firm.test", Lang::En)).await.unwrap();
     assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 2);
 }

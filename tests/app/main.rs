@@ -31,6 +31,7 @@ mod e2e_admin;
 mod e2e_firm;
 mod e2e_journey;
 mod limits;
+mod mail_languages;
 mod mail_smtp;
 mod need_to_know;
 mod password_change;

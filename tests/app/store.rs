@@ -257,9 +257,15 @@ fn payload(kind: &str, key: &str) -> JobPayload {
     };
     let (template, to, deadline) = (key.to_string(), Recipient::Owner, t0());
     match kind.parse::<JobKind>().expect("a job kind") {
-        JobKind::Email => {
-            JobPayload::Email(EmailJob { about, template, to, comment: None, reason: None, action: "submit".into() })
-        }
+        JobKind::Email => JobPayload::Email(EmailJob {
+            about,
+            template,
+            to,
+            comment: None,
+            reason: None,
+            action: "submit".into(),
+            facts: None,
+        }),
         JobKind::Webhook => JobPayload::Webhook(WebhookJob {
             about: Some(about),
             url: "http://127.0.0.1:9/hook".into(),
@@ -276,9 +282,12 @@ fn payload(kind: &str, key: &str) -> JobPayload {
             to: Recipient::Role("ministry_reviewer".into()),
             fired_at: deadline,
         }),
-        JobKind::Message => {
-            JobPayload::Message(MessageJob { template, user_id: UserId::new(1), context: Default::default() })
-        }
+        JobKind::Message => JobPayload::Message(MessageJob {
+            template,
+            user_id: UserId::new(1),
+            context: Default::default(),
+            facts: None,
+        }),
         JobKind::Checkpoint => JobPayload::Checkpoint(CheckpointJob { fired_at: deadline }),
         JobKind::Retention => JobPayload::Retention(corridor_engine::model::jobs::RetentionJob {
             documents_after_days: 30,

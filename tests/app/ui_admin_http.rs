@@ -476,6 +476,7 @@ async fn dead_letter(app: &TestApp, key: &str) -> JobId {
                 template: "deadline_near".into(),
                 user_id: corridor_engine::model::UserId::new(1),
                 context: serde_json::Map::new(),
+                facts: None,
             }),
             run_at: now,
             max_attempts: 1,

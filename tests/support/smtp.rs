@@ -35,8 +35,23 @@ impl Received {
         value
     }
 
+    /// The subject as a mail client shows it (RFC 2047 decoded).
     pub fn subject(&self) -> String {
-        self.header("Subject").unwrap_or_default()
+        self.parsed(|m| m.subject().map(str::to_string)).unwrap_or_default()
+    }
+
+    /// The plain-text part, decoded.
+    pub fn text(&self) -> String {
+        self.parsed(|m| m.body_text(0).map(|t| t.into_owned())).unwrap_or_default()
+    }
+
+    /// The HTML part, decoded.
+    pub fn html(&self) -> String {
+        self.parsed(|m| m.body_html(0).map(|t| t.into_owned())).unwrap_or_default()
+    }
+
+    fn parsed<T>(&self, read: impl FnOnce(&mail_parser::Message<'_>) -> Option<T>) -> Option<T> {
+        mail_parser::MessageParser::default().parse(self.data.as_bytes()).as_ref().and_then(read)
     }
 
     pub fn message_id(&self) -> String {

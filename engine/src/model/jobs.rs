@@ -173,7 +173,10 @@ pub struct AboutApplication {
     pub version: i64,
 }
 
-/// A workflow `notify` rule's e-mail about a transition.
+/// A workflow `notify` rule's e-mail about a transition. Everything it states is frozen here
+/// when the transition is taken (in its database transaction): the stage entered
+/// (`about.state`), comment, reason, action and [`EventFacts`]. Sent later, after the case has
+/// moved on, it still states what was true at its event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmailJob {
     #[serde(flatten)]
@@ -184,6 +187,28 @@ pub struct EmailJob {
     pub reason: Option<String>,
     /// The action taken.
     pub action: String,
+    /// Absent from jobs stored before the facts were frozen: those read the workflow version
+    /// from the application, and its deadline only while nothing has happened to it since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<EventFacts>,
+}
+
+/// The facts of a transition a message states, beyond those [`EmailJob`] always carried.
+/// Labels are not frozen as text: they are looked up, in the recipient's language, in the
+/// workflow version named here (a version never changes once loaded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventFacts {
+    pub workflow_version: u32,
+    /// The state left.
+    pub from_state: String,
+    /// The deadline of the stage the event opened, as this very transition computed it.
+    pub deadline: Option<DateTime<Utc>>,
+    /// The code given with the reason (refusals, requests for information), when the
+    /// workflow declares codes.
+    #[serde(default)]
+    pub reason_code: Option<String>,
+    /// When the transition was taken.
+    pub at: DateTime<Utc>,
 }
 
 /// A reminder before a state's deadline.
@@ -232,14 +257,76 @@ pub struct WebhookJob {
     pub event: Value,
 }
 
-/// One e-mail to one person, rendered when it is sent.
+/// One e-mail to one person, rendered when it is sent, in the language the recipient has
+/// chosen by then.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MessageJob {
     pub template: String,
     pub user_id: UserId,
-    /// The template's facts (the recipient's name is added when rendering).
+    /// Template values given as they are: the link for this recipient. Jobs stored before
+    /// [`MessageJob::facts`] hold every value here, already worded (in English).
     #[serde(default)]
     pub context: Map<String, Value>,
+    /// What the message states, worded in the recipient's language when it is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<MessageFacts>,
+}
+
+/// What a message is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "about", rename_all = "snake_case")]
+pub enum MessageFacts {
+    /// An event of one application, or a timer of its current stage.
+    Application(ApplicationFacts),
+    /// A cron schedule's summary.
+    Digest(DigestFacts),
+}
+
+/// The facts of a message about one application, copied from the job that fanned it out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplicationFacts {
+    pub reference: String,
+    /// The workflow id and the version the application runs on: where labels are looked up.
+    pub workflow: String,
+    pub workflow_version: u32,
+    /// The stage the event opened (a timer's: the stage it belongs to).
+    pub state: String,
+    /// That stage's deadline, as computed when it was opened (or moved by a calendar change,
+    /// for a timer).
+    pub deadline: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
+    /// When the event happened (absent for timers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// The facts of a schedule's summary, as they stood when it fired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DigestFacts {
+    pub workflow: String,
+    /// The version whose title heads the summary (the latest when it fired).
+    pub workflow_version: u32,
+    pub schedule: String,
+    pub overdue: Vec<OverdueCase>,
+}
+
+/// One case past its deadline in a summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverdueCase {
+    pub reference: String,
+    pub workflow_version: u32,
+    pub state: String,
+    pub deadline: Option<DateTime<Utc>>,
+    pub escalated: bool,
 }
 
 /// A cron schedule's run.
@@ -501,6 +588,70 @@ mod tests {
         }
     }
 
+    /// The shape transitions write since the facts of an event are frozen into its e-mail
+    /// job, and the shape of the message jobs it fans out to: written and read as this JSON.
+    #[test]
+    fn frozen_facts_are_stored_as_this_json() {
+        let email = with(json!({
+            "template": "application_received", "to": {"kind": "applicant"},
+            "comment": null, "reason": null, "action": "submit",
+            "facts": {"workflow_version": 3, "from_state": "draft",
+                      "deadline": "2026-06-03T20:59:59.999999Z", "reason_code": null,
+                      "at": "2026-05-25T07:00:00Z"}
+        }));
+        let payload = JobPayload::from_stored(JobKind::Email, &email).unwrap();
+        let JobPayload::Email(job) = &payload else { panic!("{payload:?}") };
+        let facts = job.facts.as_ref().unwrap();
+        assert_eq!(facts.deadline, Some("2026-06-03T20:59:59.999999Z".parse().unwrap()));
+        assert_eq!((facts.workflow_version, facts.from_state.as_str()), (3, "draft"));
+        assert_eq!(payload.to_stored(), email);
+
+        // Stored before the facts were frozen: loads, with none.
+        let old = with(json!({"template": "t", "to": {"kind": "applicant"}, "comment": null,
+                              "reason": null, "action": "submit"}));
+        let JobPayload::Email(job) = JobPayload::from_stored(JobKind::Email, &old).unwrap() else { panic!() };
+        assert_eq!(job.facts, None);
+        // A code may be missing from facts written before reason codes.
+        let mut no_code = email.clone();
+        no_code["facts"].as_object_mut().unwrap().remove("reason_code");
+        assert!(JobPayload::from_stored(JobKind::Email, &no_code).is_ok());
+
+        let message = json!({
+            "template": "application_received", "user_id": 9,
+            "context": {"link": "https://corridor.example/applications/QA-BV-2026-000003-X"},
+            "facts": {"about": "application", "reference": "QA-BV-2026-000003-X",
+                      "workflow": "it-business-visa", "workflow_version": 3,
+                      "state": "ministry_review", "deadline": "2026-06-03T20:59:59.999999Z",
+                      "from_state": "draft", "action": "submit", "at": "2026-05-25T07:00:00Z"}
+        });
+        let payload = JobPayload::from_stored(JobKind::Message, &message).unwrap();
+        let JobPayload::Message(MessageJob { facts: Some(MessageFacts::Application(f)), .. }) = &payload else {
+            panic!("{payload:?}")
+        };
+        assert_eq!((f.state.as_str(), f.comment.as_deref()), ("ministry_review", None));
+        assert_eq!(payload.to_stored(), message);
+
+        let digest = json!({
+            "template": "weekly_digest", "user_id": 9, "context": {"link": "https://corridor.example/queue"},
+            "facts": {"about": "digest", "workflow": "it-business-visa", "workflow_version": 3,
+                      "schedule": "weekly digest",
+                      "overdue": [{"reference": "QA-BV-2026-000003-X", "workflow_version": 2,
+                                   "state": "ministry_review", "deadline": "2026-06-03T20:59:59.999999Z",
+                                   "escalated": true}]}
+        });
+        let payload = JobPayload::from_stored(JobKind::Message, &digest).unwrap();
+        assert_eq!(payload.to_stored(), digest);
+        // A message stored before: its worded context alone.
+        let JobPayload::Message(old) = JobPayload::from_stored(
+            JobKind::Message,
+            &json!({"template": "t", "user_id": 9, "context": {"deadline": "Wednesday 3 June 2026"}}),
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(old.facts, None);
+    }
+
     #[test]
     fn a_payload_that_does_not_fit_is_an_error() {
         let e = JobPayload::from_stored(JobKind::Message, &json!({"template": "t"})).unwrap_err();
@@ -512,7 +663,12 @@ mod tests {
 
     #[test]
     fn the_serde_tag_is_the_kind() {
-        let p = JobPayload::Message(MessageJob { template: "t".into(), user_id: UserId::new(1), context: Map::new() });
+        let p = JobPayload::Message(MessageJob {
+            template: "t".into(),
+            user_id: UserId::new(1),
+            context: Map::new(),
+            facts: None,
+        });
         assert_eq!(serde_json::to_value(&p).unwrap()["kind"], json!(p.kind().as_str()));
     }
 

@@ -16,7 +16,9 @@
 //!   crash) enqueue nothing new.
 //! * `message` renders its template in the recipient's language and sends it with a
 //!   Message-ID derived from its key, so a message sent again after a crash carries the same
-//!   id. One message per job: a retry never repeats messages to other recipients.
+//!   id. One message per job: a retry never repeats messages to other recipients. What it
+//!   states (stage, deadline, reason, comment) travels from the job that fanned it out, which
+//!   a transition wrote: it is never read again from the application ([`messages`]).
 //! * `webhook` signs and posts the event; 5xx, 408, 429 and time-outs are retried.
 //! * `deadline` takes the state's automatic action (e.g. `lapse`) as the `system` actor.
 //!
@@ -30,8 +32,11 @@
 //! Everything time-based takes `now` from the caller ([`Scheduler::run_due_once`]); the loop
 //! ([`Scheduler::spawn`]) reads the engine's clock, so tests move a manual clock by days.
 
+mod messages;
 pub mod retention;
 pub mod schedules;
+
+pub use messages::describe_time;
 
 use crate::role::Role;
 use std::sync::Arc;
@@ -39,14 +44,15 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 
 use crate::actor::Actor;
-use crate::calendar::Calendar;
 use crate::error::EngineError;
+use crate::lang::Lang;
 use crate::mail::{EmailAddress, EmailTemplates, MailError, Mailer, OutgoingEmail, TemplateContext};
 use crate::model::jobs::{
-    AboutApplication, DeadlineJob, DigestJob, EmailJob, EscalationJob, JobPayload, MessageJob, ReminderJob, WebhookJob,
+    AboutApplication, ApplicationFacts, DeadlineJob, DigestFacts, DigestJob, EmailJob, EscalationJob, JobPayload,
+    MessageFacts, MessageJob, OverdueCase, ReminderJob, WebhookJob,
 };
 use crate::retry::{FailureKind, RetryDecision, RetryPolicy};
 use crate::service::{ApplicationView, Engine};
@@ -178,25 +184,6 @@ pub(crate) enum Outcome {
     Done,
     Obsolete(String),
     Failed(Failure),
-}
-
-/// A message about an application to fan out: what an `email`, `reminder` or `escalation`
-/// job carries.
-struct Notice<'a> {
-    about: &'a AboutApplication,
-    template: &'a str,
-    to: &'a Recipient,
-    /// A timer's deadline (else the application's).
-    deadline: Option<DateTime<Utc>>,
-    comment: Option<&'a str>,
-    reason: Option<&'a str>,
-    action: Option<&'a str>,
-}
-
-impl<'a> Notice<'a> {
-    fn timer(about: &'a AboutApplication, template: &'a str, to: &'a Recipient, deadline: DateTime<Utc>) -> Self {
-        Notice { about, template, to, deadline: Some(deadline), comment: None, reason: None, action: None }
-    }
 }
 
 pub struct Scheduler {
@@ -431,36 +418,13 @@ impl Scheduler {
         }
     }
 
-    /// The facts every message about an application may use; a timer's deadline, and the
-    /// comment, reason and action of the transition a notification is about.
-    fn application_context(&self, view: &ApplicationView, state: &str, about: &Notice<'_>) -> Map<String, Value> {
-        let mut c = Map::new();
-        c.insert("reference".into(), json!(view.record.reference));
-        // English until messages are worded per recipient (`Text::get(lang)`).
-        c.insert("workflow_title".into(), json!(view.workflow.title.en()));
-        let def = view.workflow.state(state);
-        c.insert("state".into(), json!(state));
-        c.insert("state_label".into(), json!(view.workflow.state_label(state).en()));
-        c.insert("public_status".into(), json!(def.map(|s| s.public.en())));
-        let deadline = about.deadline.or(view.record.deadline_at);
-        let calendar = self.engine.calendar(&view.workflow).ok();
-        c.insert("deadline".into(), json!(deadline.map(|d| describe_time(d, calendar))));
-        for (key, v) in [("comment", about.comment), ("reason", about.reason), ("action", about.action)] {
-            if let Some(v) = v {
-                c.insert(key.into(), json!(v));
-            }
-        }
-        c
-    }
-
-    /// Enqueue one `message` job per recipient.
+    /// Enqueue one `message` job per recipient, each carrying the facts to state.
     async fn fan_out(
         &self,
         job: &Job,
         template: &str,
         users: &[User],
-        context: &Map<String, Value>,
-        reference: Option<&str>,
+        facts: MessageFacts,
         now: DateTime<Utc>,
     ) -> Result<usize, Failure> {
         if !self.templates.contains(template) {
@@ -469,19 +433,20 @@ impl Scheduler {
         let messages: Vec<NewJob> = users
             .iter()
             .map(|u| {
-                let mut ctx = context.clone();
-                if let Some(r) = reference {
-                    ctx.insert("link".into(), json!(self.link(&u.role, r)));
-                } else {
-                    ctx.entry("link").or_insert_with(|| json!(format!("{}/", self.settings.public_url)));
-                }
+                let link = match &facts {
+                    MessageFacts::Application(f) => self.link(&u.role, &f.reference),
+                    MessageFacts::Digest(_) => format!("{}/queue", self.settings.public_url),
+                };
+                let mut context = Map::new();
+                context.insert("link".into(), json!(link));
                 NewJob {
                     dedup_key: format!("{}:u{}", job.dedup_key, u.id),
                     application_id: job.application_id,
                     payload: JobPayload::Message(MessageJob {
                         template: template.to_string(),
                         user_id: u.id,
-                        context: ctx,
+                        context,
+                        facts: Some(facts.clone()),
                     }),
                     run_at: now,
                     max_attempts: job.max_attempts,
@@ -499,33 +464,72 @@ impl Scheduler {
     // ---- job kinds ----
 
     /// A workflow `notify` rule: about an event that happened, so it is sent whatever state
-    /// the application is in now.
+    /// the application is in now, and states what was true at the event.
     async fn notify(&self, job: &Job, p: &EmailJob, now: DateTime<Utc>) -> Result<Outcome, Failure> {
         let view = self.application(job, &p.about).await?;
-        let notice = Notice {
-            about: &p.about,
-            template: &p.template,
-            to: &p.to,
-            deadline: None,
-            comment: p.comment.as_deref(),
-            reason: p.reason.as_deref(),
-            action: Some(&p.action),
+        let record = &view.record;
+        let facts = match &p.facts {
+            Some(f) => ApplicationFacts {
+                reference: p.about.reference.clone(),
+                workflow: p.about.workflow.clone(),
+                workflow_version: f.workflow_version,
+                state: p.about.state.clone(),
+                deadline: f.deadline,
+                from_state: Some(f.from_state.clone()),
+                action: Some(p.action.clone()),
+                comment: p.comment.clone(),
+                reason: p.reason.clone(),
+                reason_code: f.reason_code.clone(),
+                at: Some(f.at),
+            },
+            // Written before the facts were frozen: the application's deadline is the event's
+            // only while nothing has happened to it since; otherwise none is stated.
+            None => ApplicationFacts {
+                reference: p.about.reference.clone(),
+                workflow: p.about.workflow.clone(),
+                workflow_version: record.workflow_version as u32,
+                state: p.about.state.clone(),
+                deadline: record.deadline_at.filter(|_| record.version == p.about.version),
+                from_state: None,
+                action: Some(p.action.clone()),
+                comment: p.comment.clone(),
+                reason: p.reason.clone(),
+                reason_code: None,
+                at: None,
+            },
         };
-        self.send_notice(job, &view, &notice, now).await
+        self.send_about(job, &view, &p.template, &p.to, facts, now).await
+    }
+
+    /// A timer's message: the stage it belongs to and its deadline come from the timer.
+    fn timer_facts(view: &ApplicationView, about: &AboutApplication, deadline: DateTime<Utc>) -> ApplicationFacts {
+        ApplicationFacts {
+            reference: about.reference.clone(),
+            workflow: about.workflow.clone(),
+            workflow_version: view.record.workflow_version as u32,
+            state: about.state.clone(),
+            deadline: Some(deadline),
+            from_state: None,
+            action: None,
+            comment: None,
+            reason: None,
+            reason_code: None,
+            at: None,
+        }
     }
 
     /// Fan a message about an application out to its recipients.
-    async fn send_notice(
+    async fn send_about(
         &self,
         job: &Job,
         view: &ApplicationView,
-        notice: &Notice<'_>,
+        template: &str,
+        to: &Recipient,
+        facts: ApplicationFacts,
         now: DateTime<Utc>,
     ) -> Result<Outcome, Failure> {
-        let state = &notice.about.state;
-        let users = self.recipients(notice.to, view, state).await?;
-        let context = self.application_context(view, state, notice);
-        self.fan_out(job, notice.template, &users, &context, Some(view.record.reference.as_str()), now).await?;
+        let users = self.recipients(to, view, &facts.state).await?;
+        self.fan_out(job, template, &users, MessageFacts::Application(facts), now).await?;
         Ok(Outcome::Done)
     }
 
@@ -534,8 +538,8 @@ impl Scheduler {
         if let Err(why) = Self::timer_applies(job, &p.about, &view.record) {
             return Ok(Outcome::Obsolete(why));
         }
-        let notice = Notice::timer(&p.about, &p.template, &p.to, p.deadline);
-        self.send_notice(job, &view, &notice, now).await
+        let facts = Self::timer_facts(&view, &p.about, p.deadline);
+        self.send_about(job, &view, &p.template, &p.to, facts, now).await
     }
 
     /// After the deadline: mark the application escalated (the queue shows it; recorded in
@@ -569,8 +573,8 @@ impl Scheduler {
         let Some(to) = &p.to else {
             return Ok(Outcome::Done);
         };
-        let notice = Notice::timer(&p.about, &p.template, to, p.deadline);
-        self.send_notice(job, &view, &notice, now).await
+        let facts = Self::timer_facts(&view, &p.about, p.deadline);
+        self.send_about(job, &view, &p.template, to, facts, now).await
     }
 
     /// The state's automatic action when its deadline passes, taken as the `system` actor.
@@ -645,12 +649,20 @@ impl Scheduler {
         if user.disabled {
             return Ok(Outcome::Obsolete(format!("the account of {} is disabled", user.email)));
         }
+        // The preference stored now: a user who changed language since the event reads the
+        // message in the new one.
+        let lang = Lang::from_code(&user.language).unwrap_or_default();
         let mut context = TemplateContext::new();
         for (k, v) in &p.context {
             context.insert(k, v);
         }
+        if let Some(facts) = &p.facts {
+            for (k, v) in self.word(facts, lang)? {
+                context.insert(k, &v);
+            }
+        }
         context.insert("recipient_name", &user.name);
-        let rendered = self.templates.render(&p.template, &user.language, &context)?;
+        let rendered = self.templates.render(&p.template, lang, &context)?;
         let email = OutgoingEmail::new(
             vec![EmailAddress::new(user.name.clone(), user.email.clone())],
             rendered,
@@ -675,18 +687,18 @@ impl Scheduler {
         let users: Vec<User> =
             self.engine.store.users_with_role(&role).await?.into_iter().filter(|u| !u.disabled).collect();
         let overdue = self.overdue(&workflow, &role, now).await?;
-        let mut context = Map::new();
-        context.insert("workflow_title".into(), json!(workflow.title.en()));
-        context.insert("schedule".into(), json!(p.schedule));
-        context.insert("overdue_count".into(), json!(overdue.len()));
-        context.insert("overdue".into(), Value::Array(overdue));
-        context.insert("link".into(), json!(format!("{}/queue", self.settings.public_url)));
-        self.fan_out(job, &p.template, &users, &context, None, now).await?;
+        let facts = MessageFacts::Digest(DigestFacts {
+            workflow: workflow.id.clone(),
+            workflow_version: workflow.version,
+            schedule: p.schedule.clone(),
+            overdue,
+        });
+        self.fan_out(job, &p.template, &users, facts, now).await?;
         Ok(Outcome::Done)
     }
 
     /// Cases past their deadline in the states `role` owns, most overdue first (at most 200).
-    async fn overdue(&self, workflow: &Workflow, role: &str, now: DateTime<Utc>) -> Result<Vec<Value>, Failure> {
+    async fn overdue(&self, workflow: &Workflow, role: &str, now: DateTime<Utc>) -> Result<Vec<OverdueCase>, Failure> {
         let states: Vec<String> =
             workflow.states.iter().filter(|s| s.owner.as_deref() == Some(role)).map(|s| s.name.clone()).collect();
         if states.is_empty() {
@@ -702,33 +714,17 @@ impl Scheduler {
                 ..ApplicationFilter::default()
             })
             .await?;
-        let calendar = self.engine.calendar(workflow).ok();
         Ok(records
             .into_iter()
             .filter(|r| r.deadline_at.is_some_and(|d| d < now))
-            .map(|r| {
-                let label = workflow.state_label(&r.state).en().to_string();
-                json!({
-                    "reference": r.reference,
-                    "state_label": label,
-                    "deadline": r.deadline_at.map(|d| describe_time(d, calendar)),
-                    "escalated": r.escalated_at.is_some(),
-                    "link": format!("{}/cases/{}", self.settings.public_url, r.reference),
-                })
+            .map(|r| OverdueCase {
+                reference: r.reference.to_string(),
+                workflow_version: r.workflow_version as u32,
+                state: r.state.clone(),
+                deadline: r.deadline_at,
+                escalated: r.escalated_at.is_some(),
             })
             .collect())
-    }
-}
-
-/// A deadline as people read it, in the calendar's time zone: "Sunday 8 March 2026, 23:59
-/// (Asia/Qatar)".
-pub fn describe_time(at: DateTime<Utc>, calendar: Option<&Calendar>) -> String {
-    match calendar {
-        Some(c) => {
-            let tz = c.timezone();
-            format!("{} ({})", at.with_timezone(&tz).format("%A %-d %B %Y, %H:%M"), tz.name())
-        }
-        None => at.format("%A %-d %B %Y, %H:%M UTC").to_string(),
     }
 }
 

@@ -490,21 +490,22 @@ fn check_templates(w: &Workflow, m: &SourceMap, ctx: &LintContext, p: &mut Probl
     }
     let Some(&(_, first_use)) = uses.first() else { return };
     let dir = &ctx.templates_dir;
-    let missing =
-        |name: &str| format!("template `{name}` does not exist: no file {}", dir.join(format!("{name}.txt")).display());
+    let missing = |name: &str| {
+        format!("template `{name}` does not exist: no file {}", dir.join(format!("{name}.en.txt")).display())
+    };
     // The very loader the mailer uses, so that the linter and the mailer agree on what a
     // template is (subject line, languages, layouts, Tera syntax).
     match crate::mail::EmailTemplates::load(dir) {
         Ok(templates) => {
             for (name, pos) in uses {
-                if !templates.languages(name).iter().any(|l| l == "en") {
+                if !templates.contains(name) {
                     p.error(pos, missing(name));
                 }
             }
         }
         Err(e) => {
             for (name, pos) in &uses {
-                if !dir.join(format!("{name}.txt")).is_file() {
+                if !dir.join(format!("{name}.en.txt")).is_file() {
                     p.error(*pos, missing(name));
                 }
             }
@@ -559,8 +560,15 @@ notify:
         std::fs::create_dir_all(&templates).expect("mkdir");
         std::fs::create_dir_all(&calendars).expect("mkdir");
         std::fs::write(calendars.join("qatar.toml"), "").expect("write");
-        std::fs::write(templates.join("good_news.txt"), "Subject: Good news for {{ reference }}\n\nHello.\n")
+        for lang in crate::lang::LANGS {
+            let code = lang.code();
+            std::fs::write(
+                templates.join(format!("good_news.{code}.txt")),
+                "Subject: Good news {{ reference }}\n\n.\n",
+            )
             .expect("write");
+            std::fs::write(templates.join(format!("good_news.{code}.html")), "<p>{{ reference }}</p>").expect("write");
+        }
         Setup {
             _dir: dir,
             ctx: LintContext {
@@ -717,14 +725,14 @@ notify:
     #[test]
     fn template_without_subject_line() {
         let s = setup();
-        std::fs::write(s.ctx.templates_dir.join("good_news.txt"), "Hello {{ reference }}\n").expect("write");
-        assert_one(&errors_with(&s, BASE), "good_news.txt:1:1: the first line must be `Subject: ...`");
+        std::fs::write(s.ctx.templates_dir.join("good_news.en.txt"), "Hello {{ reference }}\n").expect("write");
+        assert_one(&errors_with(&s, BASE), "good_news.en.txt:1:1: the first line must be `Subject: ...`");
     }
 
     #[test]
     fn template_that_does_not_compile() {
         let s = setup();
-        std::fs::write(s.ctx.templates_dir.join("good_news.txt"), "Subject: x\n\n{% if reference %}unclosed\n")
+        std::fs::write(s.ctx.templates_dir.join("good_news.en.txt"), "Subject: x\n\n{% if reference %}unclosed\n")
             .expect("write");
         assert_one(&errors_with(&s, BASE), "cannot be loaded");
     }
@@ -737,11 +745,14 @@ notify:
     }
 
     #[test]
-    fn an_arabic_text_alone_is_not_enough() {
+    fn a_template_missing_a_language_or_a_part_is_named() {
         let s = setup();
-        std::fs::remove_file(s.ctx.templates_dir.join("good_news.txt")).expect("rm");
-        std::fs::write(s.ctx.templates_dir.join("good_news.ar.txt"), "Subject: خبر سار\n\nمرحبا\n").expect("write");
-        assert_one(&errors_with(&s, BASE), "template `good_news` does not exist: no file");
+        std::fs::remove_file(s.ctx.templates_dir.join("good_news.en.txt")).expect("rm");
+        std::fs::remove_file(s.ctx.templates_dir.join("good_news.ur.html")).expect("rm");
+        let errs = errors_with(&s, BASE);
+        assert!(errs.iter().any(|e| e.contains("template `good_news` does not exist: no file")), "{errs:#?}");
+        assert!(errs.iter().any(|e| e.contains("good_news.en.txt: missing")), "{errs:#?}");
+        assert!(errs.iter().any(|e| e.contains("good_news.ur.html: missing")), "{errs:#?}");
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub use model::*;
 /// Where the files that a workflow names live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LintContext {
-    /// E-mail templates, `NAME.txt` (and optionally `NAME.html`, `NAME.ar.txt`):
+    /// E-mail templates, `NAME.LANG.txt` and `NAME.LANG.html` for every language:
     /// usually `config/templates/email`.
     pub templates_dir: PathBuf,
     /// Working-day calendars, `NAME.toml`: usually `config/calendars`.

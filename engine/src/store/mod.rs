@@ -25,6 +25,7 @@ pub use crate::model::{
     NewDocument, NewJob, NewUser, Organisation, OrganisationId, Reference, ScheduleRow, SecondFactor, Session,
     SessionStage, Step, StoredHoliday, StoredWorkflow, TransitionContext, TransitionWrite, User, UserId,
 };
+pub use crate::model::{LetterRecord, NewLetter};
 
 pub mod postgres;
 mod queries;
@@ -107,6 +108,7 @@ pub trait Store:
     + SessionStore
     + AccessStore
     + RetentionStore
+    + LetterStore
     + 'static
 {
     /// Apply pending migrations.
@@ -288,6 +290,18 @@ pub trait RetentionStore: Send + Sync {
     /// Mark the document purged and append `audit` to its application's chain, in one
     /// transaction. False (nothing written) when it was purged already.
     async fn mark_document_purged(&self, document_id: i64, audit: NewAuditEvent) -> StoreResult<bool>;
+}
+
+/// Decision letters: one per application, kept with its audit event.
+#[async_trait]
+pub trait LetterStore: Send + Sync {
+    async fn letter(&self, application_id: ApplicationId) -> StoreResult<Option<LetterRecord>>;
+    /// By its canonical verification code.
+    async fn letter_by_code(&self, code: &str) -> StoreResult<Option<LetterRecord>>;
+    /// Keep a new letter and append `audit` (its `letter_issued` event) to its application's
+    /// chain, in one transaction. When the application has a letter already (another
+    /// instance made it first), nothing is written and that letter is returned.
+    async fn issue_letter(&self, letter: NewLetter, audit: NewAuditEvent) -> StoreResult<LetterRecord>;
 }
 
 /// What the scheduler does to applications: deadlines moved by a calendar change, and
@@ -540,6 +554,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "access log", include_str!("../../../migrations/sqlite/0005_access_log.sql")),
     (6, "sign in", include_str!("../../../migrations/sqlite/0006_sign_in.sql")),
     (7, "tokens", include_str!("../../../migrations/sqlite/0007_tokens.sql")),
+    (8, "letters", include_str!("../../../migrations/sqlite/0008_letters.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../../../migrations/postgres/0001_init.sql")),
@@ -549,6 +564,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "access log", include_str!("../../../migrations/postgres/0005_access_log.sql")),
     (6, "sign in", include_str!("../../../migrations/postgres/0006_sign_in.sql")),
     (7, "tokens", include_str!("../../../migrations/postgres/0007_tokens.sql")),
+    (8, "letters", include_str!("../../../migrations/postgres/0008_letters.sql")),
 ];
 
 fn migrator(set: &'static [(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {

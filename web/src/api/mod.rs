@@ -25,10 +25,12 @@ use crate::extract::{ApiJson, ApiUser, UploadProblem, read_upload, reference as 
 use crate::ui::i18n::Lang;
 use crate::{ApiError, ApiResult, AppState};
 
+pub mod letter;
 mod openapi;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
+        .merge(letter::router())
         .route("/api/v1/applications", post(create_application).get(list_applications))
         .route("/api/v1/applications/{reference}", get(get_application).patch(update_fields))
         .route(
@@ -504,6 +506,12 @@ pub fn workflow_json(wf: &Workflow) -> Value {
             "by": t.by, "four_eyes": t.four_eyes, "comment": t.comment, "reason": t.reason,
             "comment_to_applicant": wf.comment_reaches_applicant(t),
             "requires": {"fields": t.requires_fields, "documents": t.requires_documents},
+            // What the actor enters with it, sent as the transition's `fields`.
+            "fields": t.fields.iter().map(|f| json!({
+                "name": f.name, "label": f.label, "hint": f.hint, "type": f.field_type, "required": f.required,
+                "pattern": f.pattern.as_ref().map(|p| p.as_str()), "example": f.example,
+                "options": f.options, "min": f.min, "max": f.max, "after": f.after,
+            })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
 }

@@ -101,7 +101,7 @@ async fn full_journey_to_visa_issued_with_audit_verification(backend: Backend) {
         actions.iter().copied().filter(|a| !["create", "upload_document", "update_fields"].contains(a)).collect();
     assert_eq!(
         transitions,
-        ["submit", "request_information", "respond", "verify_firm", "approve", "clear", "issue_visa"]
+        ["submit", "request_information", "respond", "verify_firm", "approve", "clear", "issue_visa", "letter_issued"]
     );
     assert_eq!(actions.first(), Some(&"create"));
     let first = &history["events"][0];

@@ -31,6 +31,10 @@ use crate::role::Role;
 /// by an older layout is recognised as such rather than as forged.
 pub const FORMAT: u32 = 1;
 
+/// The audit action that records a letter (its number and the PDF's SHA-256); it changes
+/// nothing of the application, so it keeps its version.
+pub const LETTER_ISSUED: &str = "letter_issued";
+
 /// A text in both languages of the letter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Bilingual {

@@ -8,11 +8,11 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use typst::diag::{FileError, FileResult};
 use typst::foundations::{Bytes, Datetime, Smart};
-use typst::layout::PagedDocument;
 use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
 use typst::text::{Font, FontBook};
 use typst::utils::LazyHash;
 use typst::{Library, LibraryExt, World};
+use typst_layout::PagedDocument;
 
 use super::file::SignedLetter;
 

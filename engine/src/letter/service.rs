@@ -151,7 +151,7 @@ impl Engine {
             actor_name: system.name.clone(),
             role: system.role.clone(),
             organisation_id: None,
-            action: "letter_issued".into(),
+            action: super::LETTER_ISSUED.into(),
             from_state: Some(state.clone()),
             to_state: Some(state),
             comment: None,

@@ -274,7 +274,7 @@ async fn an_administrator_looks_after_the_service_in_a_real_browser() {
         assert_eq!((lang.as_str(), dir.as_str()), ("ar", "rtl"), "{path}");
         b.axe(&format!("ar-{path}")).await;
     }
-    b.goto("/admin/workflows/it-business-visa/3").await;
+    b.goto("/admin/workflows/it-business-visa/4").await;
     b.client.execute("document.querySelector('svg.diagram').scrollIntoView()", vec![]).await.expect("scroll");
     b.screenshot("workflow-ar").await;
     b.goto("/admin/users/new").await;

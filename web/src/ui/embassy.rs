@@ -153,6 +153,9 @@ async fn verify(State(state): State<AppState>, ctx: Ctx, Path(code): Path<String
     match state.engine.check_letter(&parsed).await {
         Ok(found) => {
             page.insert("code", &parsed.grouped());
+            if let Some(days) = found.permitted_stay_days {
+                page.insert("stay", &i18n::t_count(lang, "verify.days", days.into(), &[]));
+            }
             page.insert("result", &found);
             page.insert("validity", &i18n::t(lang, &format!("verify.validity.{}", validity_key(found.validity))));
             FormErrors::default().insert_into(&mut page);

@@ -24,6 +24,8 @@ pub struct Config {
     pub sign_in: SignInConfig,
     #[serde(default)]
     pub i18n: I18nConfig,
+    #[serde(default)]
+    pub letters: LettersConfig,
 }
 
 /// `[i18n]`: the languages this deployment speaks (every text a user reads in a workflow file
@@ -39,6 +41,52 @@ pub struct I18nConfig {
 impl Default for I18nConfig {
     fn default() -> Self {
         I18nConfig { languages: corridor_engine::lang::LANGS.to_vec(), digits: Default::default() }
+    }
+}
+
+/// `[letters]`: the letterhead and signatories of decision letters.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LettersConfig {
+    pub authority_en: String,
+    pub authority_ar: String,
+    pub address_en: String,
+    pub address_ar: String,
+    /// Letter numbers are `{number_prefix}/{reference}`.
+    pub number_prefix: String,
+    /// The signatory's title by the deciding officer's role.
+    pub titles: std::collections::BTreeMap<String, BilingualText>,
+    /// Another letterhead for the letters of one workflow (by its id).
+    pub workflows: std::collections::BTreeMap<String, Letterhead>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Letterhead {
+    pub authority_en: String,
+    pub authority_ar: String,
+    pub address_en: String,
+    pub address_ar: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BilingualText {
+    pub en: String,
+    pub ar: String,
+}
+
+impl Default for LettersConfig {
+    fn default() -> Self {
+        LettersConfig {
+            authority_en: "Embassy of the State of Qatar".into(),
+            authority_ar: "سفارة دولة قطر".into(),
+            address_en: String::new(),
+            address_ar: String::new(),
+            number_prefix: "QE".into(),
+            titles: Default::default(),
+            workflows: Default::default(),
+        }
     }
 }
 
@@ -336,6 +384,30 @@ impl Config {
 
     pub fn email_templates_dir(&self) -> PathBuf {
         self.paths.templates.join("email")
+    }
+
+    /// The decision letters' settings for the engine.
+    pub fn letter_settings(&self) -> corridor_engine::letter::LetterSettings {
+        use corridor_engine::letter::{Bilingual, LetterSettings};
+        let head = |h: &Letterhead| {
+            (Bilingual::new(&h.authority_en, &h.authority_ar), Bilingual::new(&h.address_en, &h.address_ar))
+        };
+        let l = &self.letters;
+        let (authority, address) =
+            (Bilingual::new(&l.authority_en, &l.authority_ar), Bilingual::new(&l.address_en, &l.address_ar));
+        LetterSettings {
+            public_url: self.server.public_url.clone(),
+            authority,
+            address,
+            number_prefix: self.letters.number_prefix.clone(),
+            titles: self
+                .letters
+                .titles
+                .iter()
+                .map(|(role, t)| (corridor_engine::role::Role::from(role.as_str()), Bilingual::new(&t.en, &t.ar)))
+                .collect(),
+            workflows: self.letters.workflows.iter().map(|(id, h)| (id.clone(), head(h))).collect(),
+        }
     }
 
     pub fn audit_files(&self) -> corridor_engine::audit::checkpoint::AuditFiles {

@@ -287,7 +287,10 @@ async fn walk(
                 .then(|| "Please provide a clearer scan of the employment letter.".to_string()),
             reason: (t.reason == Need::Required)
                 .then(|| "The documents do not establish the firm's registration.".to_string()),
-            fields: None,
+            // What the official enters with a decision (a visa's validity): the examples.
+            fields: (!t.fields.is_empty()).then(|| {
+                t.fields.iter().map(|f| (f.name.clone(), serde_json::Value::String(f.example.clone()))).collect()
+            }),
         };
         let after = engine.transition(&actor, &reference, &request).await?;
         if t.four_eyes {

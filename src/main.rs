@@ -11,6 +11,7 @@ mod audit;
 mod bench;
 mod bench_scheduler;
 mod generate;
+mod letter;
 
 use corridor::config::Config;
 use corridor::startup;
@@ -97,6 +98,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Decision letters: print one, check a letter file offline.
+    Letter {
+        #[command(subcommand)]
+        command: letter::LetterCommand,
     },
 }
 
@@ -337,6 +343,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         _ => {}
     }
+    // Offline too: a letter file checked against a key given on the command line.
+    if matches!(&cli.command, Command::Letter { command } if letter::is_offline(command))
+        && let Command::Letter { command } = cli.command
+    {
+        return letter::run(None, command).await;
+    }
     let config = Config::load(&cli.config)?;
     match cli.command {
         Command::Check { .. } | Command::Graph { .. } => unreachable!("handled above"),
@@ -391,6 +403,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { command } => audit::run(&config, command).await,
+        Command::Letter { command } => letter::run(Some(&config), command).await,
     }
 }
 

@@ -78,6 +78,7 @@ pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Bui
     };
     let engine = Engine::new(store.clone(), workflows, calendars.into(), clock, config.uploads_dir())
         .with_audit_files(config.audit_files())
+        .with_letters(config.letter_settings())
         .with_sign_in_policy(policy);
     for role in &engine.sign_in_policy().second_factor_roles {
         if !engine.assignable_roles().contains(role) {

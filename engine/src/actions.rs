@@ -113,7 +113,11 @@ impl Engine {
                 expected_version: view.record.version,
                 comment: filled(t.comment),
                 reason: filled(t.reason),
-                fields: None,
+                // Likewise the official's own entries (the transition's `fields:`): their
+                // examples, so that only what the actor cannot give here bars the action.
+                fields: (!t.fields.is_empty()).then(|| {
+                    t.fields.iter().map(|f| (f.name.clone(), serde_json::Value::String(f.example.clone()))).collect()
+                }),
             };
             let trial = transition::decide(TransitionInput {
                 workflow: &view.workflow,

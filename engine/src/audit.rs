@@ -141,7 +141,8 @@ pub fn verify_chain(application_id: ApplicationId, events: &[AuditEvent]) -> Res
 /// Events that mark the application row without changing what it holds (an escalation,
 /// a deadline moved by a calendar change): its version stays. Every other event is written
 /// with a version step (creation sets version 1).
-pub const KEEPS_VERSION: &[&str] = &["escalate", "deadline_recomputed", crate::timeline::PURGE_DOCUMENT];
+pub const KEEPS_VERSION: &[&str] =
+    &["escalate", "deadline_recomputed", crate::timeline::PURGE_DOCUMENT, crate::letter::LETTER_ISSUED];
 
 /// The version an application's row must have after these events.
 pub fn expected_version(events: &[AuditEvent]) -> i64 {

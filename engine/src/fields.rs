@@ -75,6 +75,12 @@ pub enum FieldProblem {
     NotEligible,
     /// Holds a control character (NUL among them) other than tab and line breaks.
     ControlCharacter,
+    /// A date that must come after the date of field `other` (`after:` in the workflow) does
+    /// not; `other_label` is that field's label.
+    NotAfter {
+        other: String,
+        other_label: Text,
+    },
 }
 
 impl FieldProblem {
@@ -95,6 +101,7 @@ impl FieldProblem {
             FieldProblem::FileType { .. } => "file_type",
             FieldProblem::NotEligible => "not_eligible",
             FieldProblem::ControlCharacter => "control_character",
+            FieldProblem::NotAfter { .. } => "not_after",
         }
     }
 
@@ -111,6 +118,7 @@ impl FieldProblem {
                 json!({"message": message.as_ref().map(Text::en), "example": example})
             }
             FieldProblem::FileType { accepted } => json!({"accepted": accepted}),
+            FieldProblem::NotAfter { other, other_label } => json!({"other": other, "other_label": other_label.en()}),
             FieldProblem::Required
             | FieldProblem::UnknownField
             | FieldProblem::NotAllowed
@@ -180,6 +188,9 @@ impl fmt::Display for FieldError {
             }
             FieldProblem::NotEligible => write!(f, "Choose someone who works this stage"),
             FieldProblem::ControlCharacter => write!(f, "{label} must not contain control characters"),
+            FieldProblem::NotAfter { other_label, .. } => {
+                write!(f, "{label} must be after {}", other_label.en().to_lowercase())
+            }
         }
     }
 }
@@ -221,14 +232,24 @@ pub type FieldValues = Map<String, Value>;
 /// value (the submit guard); without it, a partial draft is fine but each given value must be
 /// valid. Returns the normalised values.
 pub fn check(workflow: &Workflow, given: &Map<String, Value>, complete: bool) -> Result<FieldValues, Vec<FieldError>> {
+    check_defs(&workflow.fields, given, complete)
+}
+
+/// [`check`] against any list of field definitions (a transition's `fields:` too), with the
+/// `after:` rule between its dates.
+pub fn check_defs(
+    defs: &[FieldDef],
+    given: &Map<String, Value>,
+    complete: bool,
+) -> Result<FieldValues, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut out = Map::new();
     for name in given.keys() {
-        if workflow.field(name).is_none() {
+        if !defs.iter().any(|d| &d.name == name) {
             errors.push(FieldError::new(name, FieldProblem::UnknownField));
         }
     }
-    for def in &workflow.fields {
+    for def in defs {
         match given.get(&def.name) {
             None | Some(Value::Null) => {
                 if complete && def.required {
@@ -246,6 +267,20 @@ pub fn check(workflow: &Workflow, given: &Map<String, Value>, complete: bool) ->
                 }
                 Err(problem) => errors.push(FieldError::of(def, problem)),
             },
+        }
+    }
+    for def in defs {
+        let Some(other) = def.after.as_deref().and_then(|o| defs.iter().find(|d| d.name == o)) else { continue };
+        let day = |name: &str| {
+            out.get(name).and_then(Value::as_str).and_then(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
+        };
+        if let (Some(this), Some(that)) = (day(&def.name), day(&other.name)) {
+            if this <= that {
+                errors.push(FieldError::of(
+                    def,
+                    FieldProblem::NotAfter { other: other.name.clone(), other_label: other.label.clone() },
+                ));
+            }
         }
     }
     if errors.is_empty() { Ok(out) } else { Err(errors) }

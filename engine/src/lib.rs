@@ -13,6 +13,7 @@ pub mod error;
 pub mod fields;
 pub mod holidays;
 pub mod lang;
+pub mod letter;
 pub mod locale;
 pub mod mail;
 pub mod model;

@@ -575,3 +575,30 @@ pub struct DeadlineChange {
     pub audit: NewAuditEvent,
     pub now: DateTime<Utc>,
 }
+
+/// A decision letter as stored: made once per application (see [`crate::letter`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LetterRecord {
+    pub id: i64,
+    pub application_id: ApplicationId,
+    pub number: String,
+    /// The verification code, canonical (no hyphens).
+    pub code: String,
+    /// Hex SHA-256 of the PDF.
+    pub sha256: String,
+    /// The signed content, the exact text the PDF carries and is rendered from.
+    pub signed: String,
+    pub issued_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A letter to keep, with its `letter_issued` audit event.
+#[derive(Debug, Clone)]
+pub struct NewLetter {
+    pub application_id: ApplicationId,
+    pub number: String,
+    pub code: String,
+    pub sha256: String,
+    pub signed: String,
+    pub issued_at: DateTime<Utc>,
+}

@@ -44,6 +44,8 @@ pub struct Engine {
     pub(crate) sign_in_limits: SignInLimits,
     /// The audit checkpoints' key and witness files (see [`crate::audit::checkpoint`]).
     pub(crate) audit_files: Option<crate::audit::checkpoint::AuditFiles>,
+    /// The decision letters' letterhead and signatories (see [`crate::letter`]).
+    pub(crate) letters: crate::letter::LetterSettings,
 }
 
 /// An application with the workflow version it runs on.
@@ -120,6 +122,7 @@ impl Engine {
             uploads_dir,
             sign_in_limits: SignInLimits::default(),
             audit_files: None,
+            letters: crate::letter::LetterSettings::default(),
         }
     }
 
@@ -501,6 +504,9 @@ impl Engine {
             now: self.now(),
         })
         .map(|write| TransitionWrite { calendar_revision, ..write });
+        // A decision (an outcome) gets its letter as soon as it is written.
+        let decides =
+            workflow.transition(&context.application.state, &request.action).is_some_and(|t| t.outcome.is_some());
         let write = match actor.may_see(&context.application, &workflow) {
             crate::actor::Reading::Yes => decided?,
             crate::actor::Reading::No => return Err(not_found()),
@@ -525,6 +531,9 @@ impl Engine {
             }
             other => other.into(),
         })?;
+        if decides && workflow.state(&record.state).is_some_and(|s| s.terminal) {
+            self.letter_on_decision(&record.reference).await;
+        }
         Ok(ApplicationView { record, workflow })
     }
 

@@ -167,7 +167,18 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
 
     let mut values = app.fields.as_object().cloned().unwrap_or_default();
     let mut fields_changed = Vec::new();
-    if let Some(given) = &request.fields {
+    // The official's own entries (the transition's `fields:`), not the application's.
+    let mut entered = None;
+    if !transition.fields.is_empty() && actor.role != Role::APPLICANT {
+        let given = request.fields.clone().unwrap_or_default();
+        match fields::check_defs(&transition.fields, &given, true) {
+            Ok(v) => entered = Some(v),
+            Err(errs) => details.extend(errs),
+        }
+    }
+    let applicant_fields =
+        if transition.fields.is_empty() || actor.role == Role::APPLICANT { request.fields.as_ref() } else { None };
+    if let Some(given) = applicant_fields {
         if actor.role != Role::APPLICANT {
             details.push(FieldError::new("fields", FieldProblem::NotAllowed));
         } else {
@@ -239,6 +250,9 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
     if let Some(code) = &reason_code {
         data.insert("reason_code".into(), json!(code));
     }
+    if let Some(entered) = entered {
+        data.insert("fields".into(), Value::Object(entered));
+    }
 
     let mut jobs = follow_up_jobs(
         workflow,
@@ -262,9 +276,9 @@ pub fn decide(input: TransitionInput<'_>) -> EngineResult<TransitionWrite> {
         expected_version: app.version,
         new_state: to_state.name.clone(),
         previous_state: Some(app.state.clone()),
-        applicant_name: request.fields.as_ref().map(|_| fields::applicant_name(workflow, &values).to_lowercase()),
-        passport_number: request.fields.as_ref().and_then(|_| fields::passport_number(workflow, &values)),
-        fields: request.fields.as_ref().map(|_| Value::Object(values)),
+        applicant_name: applicant_fields.map(|_| fields::applicant_name(workflow, &values).to_lowercase()),
+        passport_number: applicant_fields.and_then(|_| fields::passport_number(workflow, &values)),
+        fields: applicant_fields.map(|_| Value::Object(values)),
         submitted_at: (app.state == *initial && to_state.name != *initial).then_some(now),
         deadline_at,
         paused_remaining,

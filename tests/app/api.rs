@@ -82,7 +82,14 @@ async fn full_journey_to_visa_issued_with_audit_verification(backend: Backend) {
     ok("clear", app.act(&c.security, &reference, "clear", json!({})).await);
     let issued = ok(
         "issue_visa",
-        app.act(&c.embassy, &reference, "issue_visa", json!({"comment": "Single entry, 30 days."})).await,
+        app.act(
+            &c.embassy,
+            &reference,
+            "issue_visa",
+            json!({"comment": "Single entry, 30 days.", "fields": {"valid_from": "2026-09-15",
+                "valid_until": "2026-10-14", "entries": "single", "permitted_stay_days": "30"}}),
+        )
+        .await,
     );
     assert_eq!(issued["state"], "visa_issued");
     assert_eq!(issued["public_status"], "Visa issued");
@@ -94,7 +101,7 @@ async fn full_journey_to_visa_issued_with_audit_verification(backend: Backend) {
         actions.iter().copied().filter(|a| !["create", "upload_document", "update_fields"].contains(a)).collect();
     assert_eq!(
         transitions,
-        ["submit", "request_information", "respond", "verify_firm", "approve", "clear", "issue_visa"]
+        ["submit", "request_information", "respond", "verify_firm", "approve", "clear", "issue_visa", "letter_issued"]
     );
     assert_eq!(actions.first(), Some(&"create"));
     let first = &history["events"][0];

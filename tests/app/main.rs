@@ -30,6 +30,7 @@ mod demo;
 mod e2e_admin;
 mod e2e_firm;
 mod e2e_journey;
+mod letters;
 mod limits;
 mod mail_languages;
 mod mail_smtp;

@@ -384,7 +384,18 @@ async fn a_comment_reaches_the_firm_only_where_the_workflow_says(backend: Backen
     say(&c.reviewer.token, "verify_firm", "C: internal, SECP checked").await;
     say(&c.reviewer2.token, "approve", "D: internal, fine by me").await;
     say(&c.security.token, "clear", "E: internal, no record").await;
-    say(&c.embassy.token, "issue_visa", "F: single entry, 30 days").await;
+    let terms = json!({"valid_from": "2026-09-15", "valid_until": "2026-10-14", "entries": "single",
+        "permitted_stay_days": "30"});
+    ok(
+        "issue_visa",
+        app.act(
+            &c.embassy.token,
+            &reference,
+            "issue_visa",
+            json!({"comment": "F: single entry, 30 days", "fields": terms}),
+        )
+        .await,
+    );
 
     let (_, history) = app.get(&c.firm.token, &format!("/api/v1/applications/{reference}/history")).await;
     let comments: Vec<&str> =

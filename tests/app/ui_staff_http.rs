@@ -528,27 +528,51 @@ async fn the_embassy_looks_up_decides_and_prints_the_letter() {
     let page = noor.get(&url).await;
     assert!(page.body.contains(r#"id="do-issue_visa""#) && page.body.contains(r#"id="do-refuse_visa""#));
     let v = record(&app, &t.embassy, &granted).await.version.to_string();
+    // The validity is entered with the decision: a backwards one is refused beside its input.
+    let backwards = noor
+        .post_form(
+            &url,
+            &format!("{url}/act"),
+            &[
+                ("version", &v),
+                ("action", "issue_visa"),
+                ("issue_visa--valid_from", "2026-09-15"),
+                ("issue_visa--valid_until", "2026-09-01"),
+                ("issue_visa--entries", "single"),
+                ("issue_visa--permitted_stay_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(backwards.status, 422, "{}", backwards.body);
+    assert!(backwards.body.contains("Valid until must be after valid from"), "{}", backwards.body);
+    assert!(backwards.body.contains(r##"href="#f-issue_visa--valid_until""##));
+    assert_eq!(record(&app, &t.embassy, &granted).await.state, "embassy_decision");
     let issued = noor
         .post_form(
             &url,
             &format!("{url}/act"),
-            &[("version", &v), ("action", "issue_visa"), ("comment-issue_visa", "Single entry, 30 days")],
+            &[
+                ("version", &v),
+                ("action", "issue_visa"),
+                ("comment-issue_visa", "Single entry, 30 days"),
+                ("issue_visa--valid_from", "2026-09-15"),
+                ("issue_visa--valid_until", "2026-10-14"),
+                ("issue_visa--entries", "single"),
+                ("issue_visa--permitted_stay_days", "30"),
+            ],
         )
         .await;
     assert_eq!(issued.status, 303, "{}", issued.body);
     let letter = noor.get(&format!("/cases/{granted}/letter")).await;
     assert_eq!(letter.status, 200, "{}", letter.body);
-    for text in [
-        granted.as_str(),
-        "Issue visa",
-        "Visa issued",
-        "Single entry, 30 days",
-        "Embassy of the State of Qatar",
-        "noor Tester",
-        "print.css",
-    ] {
-        assert!(letter.body.contains(text), "the letter holds {text}");
+    for text in
+        [granted.as_str(), "Issue visa: Visa issued", "QE-ISB&#x2F;", "noor Tester", "letter.pdf", "verify&#x2F;"]
+    {
+        assert!(letter.body.contains(text), "the letter page holds {text}");
     }
+    let pdf = noor.get(&format!("/cases/{granted}/letter.pdf")).await;
+    assert_eq!(pdf.status, 200);
+    assert_eq!(pdf.header("content-type"), Some("application/pdf"));
     assert!(noor.get(&url).await.body.contains(r#"id="decision-letter""#));
 
     // A refusal needs its reason, which the letter gives.
@@ -573,7 +597,7 @@ async fn the_embassy_looks_up_decides_and_prints_the_letter() {
     assert_eq!(done.status, 303);
     let letter = noor.get(&format!("/cases/{refused}/letter")).await;
     assert!(
-        letter.body.contains("Application refused")
+        letter.body.contains("Refuse visa: Application refused")
             && letter.body.contains("The invitation letter could not be verified")
     );
     // The firm reads its own letter.
@@ -581,6 +605,7 @@ async fn the_embassy_looks_up_decides_and_prints_the_letter() {
     let theirs = firm.get(&format!("/cases/{refused}/letter")).await;
     assert_eq!(theirs.status, 200);
     assert!(theirs.body.contains("The invitation letter could not be verified"));
+    assert_eq!(firm.get(&format!("/cases/{refused}/letter.pdf")).await.status, 200);
 }
 
 /// The supervisor's own organisation, for the tests below.

@@ -42,6 +42,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Public status look-ups per client address.
     pub status_limiter: Arc<ratelimit::RateLimiter>,
+    /// Letter verifications (`/verify/{code}`) per client address.
+    pub verify_limiter: Arc<ratelimit::RateLimiter>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             settings: Arc::new(settings),
             metrics: Arc::new(metrics::Metrics::default()),
             status_limiter: Arc::new(ratelimit::RateLimiter::new(30, Duration::from_secs(60))),
+            verify_limiter: Arc::new(ratelimit::RateLimiter::new(30, Duration::from_secs(60))),
         }
     }
 }

@@ -115,6 +115,11 @@ impl AuditKey {
         PublicKey(self.key.verifying_key())
     }
 
+    /// An Ed25519 signature of `message`, hex (decision letters sign their content with it).
+    pub fn sign_message(&self, message: &[u8]) -> String {
+        hex::encode(self.key.sign(message).to_bytes())
+    }
+
     /// Sign the tree over `heads` as checkpoint `seq`.
     pub fn sign(&self, seq: i64, heads: &[CheckpointHead], at: DateTime<Utc>) -> Checkpoint {
         let root = hex::encode(tree_root(heads));
@@ -158,6 +163,14 @@ impl PublicKey {
 
     pub fn fingerprint(&self) -> String {
         hex::encode(Sha256::digest(self.0.as_bytes()))
+    }
+
+    /// Whether `signature` (hex) is this key's signature of `message`.
+    pub fn verify_message(&self, message: &[u8], signature: &str) -> bool {
+        let Some(bytes) = hex::decode(signature).ok().and_then(|b| <[u8; 64]>::try_from(b).ok()) else {
+            return false;
+        };
+        self.0.verify_strict(message, &Signature::from_bytes(&bytes)).is_ok()
     }
 
     /// Whether this key signed `checkpoint` (as it is now).

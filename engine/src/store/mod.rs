@@ -26,6 +26,7 @@ pub use crate::model::{
     SessionStage, Step, StoredHoliday, StoredWorkflow, TransitionContext, TransitionWrite, User, UserId,
 };
 pub use crate::model::{CalendarChange, StoredHolidays};
+pub use crate::model::{LetterRecord, NewLetter};
 
 pub mod postgres;
 mod queries;
@@ -108,6 +109,7 @@ pub trait Store:
     + SessionStore
     + AccessStore
     + RetentionStore
+    + LetterStore
     + 'static
 {
     /// Apply pending migrations.
@@ -292,6 +294,18 @@ pub trait RetentionStore: Send + Sync {
     /// Mark the document purged and append `audit` to its application's chain, in one
     /// transaction. False (nothing written) when it was purged already.
     async fn mark_document_purged(&self, document_id: i64, audit: NewAuditEvent) -> StoreResult<bool>;
+}
+
+/// Decision letters: one per application, kept with its audit event.
+#[async_trait]
+pub trait LetterStore: Send + Sync {
+    async fn letter(&self, application_id: ApplicationId) -> StoreResult<Option<LetterRecord>>;
+    /// By its canonical verification code.
+    async fn letter_by_code(&self, code: &str) -> StoreResult<Option<LetterRecord>>;
+    /// Keep a new letter and append `audit` (its `letter_issued` event) to its application's
+    /// chain, in one transaction. When the application has a letter already (another
+    /// instance made it first), nothing is written and that letter is returned.
+    async fn issue_letter(&self, letter: NewLetter, audit: NewAuditEvent) -> StoreResult<LetterRecord>;
 }
 
 /// What the scheduler does to applications: deadlines moved by a calendar change, and
@@ -550,6 +564,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "access log", include_str!("../../../migrations/sqlite/0005_access_log.sql")),
     (6, "sign in", include_str!("../../../migrations/sqlite/0006_sign_in.sql")),
     (7, "tokens", include_str!("../../../migrations/sqlite/0007_tokens.sql")),
+    (8, "letters", include_str!("../../../migrations/sqlite/0008_letters.sql")),
     (9, "calendar revisions", include_str!("../../../migrations/sqlite/0009_calendar_revisions.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -560,6 +575,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "access log", include_str!("../../../migrations/postgres/0005_access_log.sql")),
     (6, "sign in", include_str!("../../../migrations/postgres/0006_sign_in.sql")),
     (7, "tokens", include_str!("../../../migrations/postgres/0007_tokens.sql")),
+    (8, "letters", include_str!("../../../migrations/postgres/0008_letters.sql")),
     (9, "calendar revisions", include_str!("../../../migrations/postgres/0009_calendar_revisions.sql")),
 ];
 

@@ -101,6 +101,7 @@ macro_rules! shared_queries {
             use $crate::store::queries::from_row;
             use $crate::role::Role;
             use $crate::store::{ApiToken, NewToken, TokenId};
+            use $crate::store::{LetterRecord, LetterStore, NewLetter};
             use $crate::store::{
                 ApplicationEdit, ApplicationFilter, ApplicationId, ApplicationRecord, ApplicationStore, AuditEvent,
                 AccessKind, AccessQuery, AccessRecord, AccessStore, NewAccess, RetentionStore, StateScope,
@@ -1689,6 +1690,65 @@ macro_rules! shared_queries {
                     q.push(" ORDER BY id DESC LIMIT ").push_bind(query.limit.max(0));
                     let rows = q.build().fetch_all(&self.pool).await?;
                     rows.iter().map(access).collect()
+                }
+            }
+
+            fn letter(row: &DbRow) -> StoreResult<LetterRecord> {
+                Ok(from_row!(row, LetterRecord {
+                    id, number, code, sha256, signed, issued_at, revoked_at;
+                    wrap application_id
+                }))
+            }
+
+            #[async_trait]
+            impl LetterStore for $store {
+                async fn letter(&self, application_id: ApplicationId) -> StoreResult<Option<LetterRecord>> {
+                    let row = sqlx::query("SELECT * FROM letters WHERE application_id = $1")
+                        .bind(application_id.get())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(letter).transpose()
+                }
+
+                async fn letter_by_code(&self, code: &str) -> StoreResult<Option<LetterRecord>> {
+                    let row = sqlx::query("SELECT * FROM letters WHERE code = $1")
+                        .bind(code)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref().map(letter).transpose()
+                }
+
+                async fn issue_letter(&self, new: NewLetter, audit: NewAuditEvent) -> StoreResult<LetterRecord> {
+                    let mut tx = self.write_tx().await?;
+                    let existing = sqlx::query("SELECT * FROM letters WHERE application_id = $1")
+                        .bind(new.application_id.get())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(row) = existing {
+                        return letter(&row);
+                    }
+                    let inserted = sqlx::query(
+                        "INSERT INTO letters (application_id, number, code, sha256, signed, issued_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (application_id) DO NOTHING RETURNING *",
+                    )
+                    .bind(new.application_id.get())
+                    .bind(&new.number)
+                    .bind(&new.code)
+                    .bind(&new.sha256)
+                    .bind(&new.signed)
+                    .bind(ts(new.issued_at))
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| write_error(e, || format!("the letter {}", new.number), "application"))?;
+                    let Some(row) = inserted else {
+                        // Another instance kept its letter between the read and the insert.
+                        drop(tx);
+                        return self.letter(new.application_id).await?.ok_or(StoreError::NotFound("letter"));
+                    };
+                    let record = letter(&row)?;
+                    append_event(&mut tx, new.application_id, &audit).await?;
+                    tx.commit().await?;
+                    Ok(record)
                 }
             }
 

@@ -96,6 +96,9 @@ pub struct FieldDef {
     pub visible_to: Vec<Role>,
     /// The passport number used by the public status page.
     pub is_passport: bool,
+    /// A date field that must come after the date of this other field of the same form
+    /// (`after: valid_from`), when both are given.
+    pub after: Option<String>,
     pub pos: Pos,
 }
 
@@ -224,6 +227,10 @@ pub struct TransitionDef {
     /// `comment_to_applicant: true|false`: whether the firm reads this transition's comment
     /// (timeline, API, e-mails). When absent, see [`TransitionDef::comment_reaches_applicant`].
     pub comment_to_applicant: Option<bool>,
+    /// What the actor enters when taking it (`fields:`, the same language as the workflow's
+    /// fields), e.g. the validity of a visa being issued. Checked with the transition, kept in
+    /// its audit event's data under `fields`.
+    pub fields: Vec<FieldDef>,
     /// The codes of [`Workflow::reasons`] this transition offers (`reason_codes:`); the actor
     /// picks one. Required when `reason: required`, else optional; none offered when empty.
     pub reason_codes: Vec<String>,

@@ -761,6 +761,7 @@ pub(crate) fn decode(root: &Node, source: &str, l: &[Lang], p: &mut Problems) ->
                     w.fields.push(field);
                 }
             }
+            check_after(p, &w.fields);
         }
     }
 
@@ -913,6 +914,7 @@ const FIELD_KEYS: &[&str] = &[
     "sensitive",
     "passport",
     "visible_to",
+    "after",
 ];
 
 /// A field, the position of its name, of its `passport` flag and of its `visible_to` roles.
@@ -1054,6 +1056,7 @@ fn decode_field(p: &mut Problems, node: &Node, l: &[Lang]) -> Option<(FieldDef, 
         sensitive: sensitive || is_passport,
         visible_to: visible_to.iter().map(|r| Role::from(r.v.as_str())).collect(),
         is_passport,
+        after: text(p, &e, "after", false).map(|a| a.v),
         pos: node.pos,
     };
     // The example must pass the very check that applications go through.
@@ -1074,6 +1077,23 @@ fn decode_field(p: &mut Problems, node: &Node, l: &[Lang]) -> Option<(FieldDef, 
         }
     }
     Some((def, field_name.pos, passport_pos, visible_to.iter().map(|r| r.pos).collect()))
+}
+
+/// `after: OTHER` names another date field of the same list, and is on a date field itself.
+fn check_after(p: &mut Problems, fields: &[FieldDef]) {
+    for f in fields {
+        let Some(other) = &f.after else { continue };
+        if f.field_type != FieldType::Date {
+            p.error(f.pos, format!("field `{}`: `after` applies to date fields only", f.name));
+        }
+        match fields.iter().find(|o| &o.name == other) {
+            Some(o) if o.field_type == FieldType::Date && o.name != f.name => {}
+            _ => p.error(
+                f.pos,
+                format!("field `{}`: `after` must name another date field of the same list, not `{other}`", f.name),
+            ),
+        }
+    }
 }
 
 /// The last line of the regex crate's message ("error: unclosed group") without its prefix.
@@ -1254,6 +1274,7 @@ const TRANSITION_KEYS: &[&str] = &[
     "comment_to_applicant",
     "reason_codes",
     "next_steps",
+    "fields",
 ];
 
 fn decode_transition(p: &mut Problems, node: &Node, l: &[Lang]) -> Option<(TransitionDef, TransitionMap)> {
@@ -1358,6 +1379,27 @@ fn decode_transition(p: &mut Problems, node: &Node, l: &[Lang]) -> Option<(Trans
         }
     }
     let next_steps = translated(p, &e, "next_steps", false, l).map(|s| s.v);
+    // The same field language as the workflow's own `fields:`; no passport or sensitive
+    // marks, which describe the applicant's data.
+    let mut fields: Vec<FieldDef> = Vec::new();
+    if let Some((_, items)) = list(p, &e, "fields", false) {
+        for item in items {
+            if let Some((field, name_pos, passport_pos, _)) = decode_field(p, item, l) {
+                if fields.iter().any(|f| f.name == field.name) {
+                    p.error(name_pos, format!("field `{}` is declared twice", field.name));
+                    continue;
+                }
+                if field.sensitive || !field.visible_to.is_empty() {
+                    p.error(
+                        passport_pos,
+                        "a transition's fields are the official's entries: no `passport`, `sensitive` or `visible_to`",
+                    );
+                }
+                fields.push(field);
+            }
+        }
+        check_after(p, &fields);
+    }
 
     if !complete {
         return None;
@@ -1379,6 +1421,7 @@ fn decode_transition(p: &mut Problems, node: &Node, l: &[Lang]) -> Option<(Trans
             comment_to_applicant,
             reason_codes,
             next_steps,
+            fields,
             pos: node.pos,
         },
         m,

@@ -25,10 +25,12 @@ use crate::extract::{ApiJson, ApiLang, ApiUser, UploadProblem, read_upload, refe
 use crate::ui::i18n::Lang;
 use crate::{ApiError, ApiResult, AppState};
 
+pub mod letter;
 mod openapi;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
+        .merge(letter::router())
         .route("/api/v1/applications", post(create_application).get(list_applications))
         .route("/api/v1/applications/{reference}", get(get_application).patch(update_fields))
         .route(
@@ -554,6 +556,16 @@ pub fn workflow_json(lang: Lang, wf: &Workflow, all_languages: bool) -> Value {
                 "reason_codes": t.reason_codes, "next_steps": opt(&t.next_steps),
                 "comment_to_applicant": wf.comment_reaches_applicant(t),
                 "requires": {"fields": t.requires_fields, "documents": t.requires_documents},
+                // What the actor enters with it, sent as the transition's `fields`.
+                "fields": t.fields.iter().map(|f| with(json!({
+                    "name": f.name, "label": one(&f.label), "hint": opt(&f.hint), "type": f.field_type, "required": f.required,
+                    "pattern": f.pattern.as_ref().map(|p| p.as_str()), "example": f.example,
+                    "options": f.options.iter().map(|o| with(
+                        json!({"value": o.value, "label": one(&o.label)}),
+                        texts(&[("label", Some(&o.label))]),
+                    )).collect::<Vec<_>>(),
+                    "min": f.min, "max": f.max, "after": f.after,
+                }), texts(&[("label", Some(&f.label)), ("hint", f.hint.as_ref())]))).collect::<Vec<_>>(),
             }), texts(&[("label", Some(&t.label)), ("next_steps", t.next_steps.as_ref())]))).collect::<Vec<_>>(),
         }),
         texts(&[("title", Some(&wf.title)), ("description", wf.description.as_ref())]),

@@ -83,6 +83,8 @@ struct ActionView {
     /// Why the engine bars this user from it (in the page's language), and its code.
     blocked: Option<String>,
     blocked_code: Option<&'static str>,
+    /// What the officer enters with it (the transition's `fields:`), named `{action}--{field}`.
+    fields: Vec<forms::FieldView>,
 }
 
 #[derive(Serialize)]
@@ -138,6 +140,18 @@ pub struct Typed {
     pub comment: String,
     pub reason: String,
     pub reason_code: String,
+    /// The transition's own fields, by their input names (`{action}--{field}`).
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The input name of a transition's field on the case page.
+pub fn transition_input(action: &str, field: &str) -> String {
+    format!("{action}--{field}")
+}
+
+/// The fields an action takes (its `fields:`), from whichever state it leaves.
+fn transition_fields<'w>(workflow: &'w Workflow, action: &str) -> &'w [corridor_engine::workflow::FieldDef] {
+    workflow.transitions.iter().find(|t| t.action == action && !t.fields.is_empty()).map_or(&[], |t| &t.fields)
 }
 
 pub fn four_eyes_message(lang: Lang, block: FourEyesBlock) -> String {
@@ -169,9 +183,24 @@ pub fn block_message(lang: Lang, workflow: &Workflow, reason: &BlockReason) -> S
 }
 
 /// The user's actions in the workflow file's order, the barred ones with their reason.
-fn action_views(lang: Lang, workflow: &Workflow, now: &ActionsNow, typed: &Typed) -> Vec<ActionView> {
+fn action_views(
+    lang: Lang,
+    workflow: &Workflow,
+    now: &ActionsNow,
+    typed: &Typed,
+    errors: &FormErrors,
+) -> Vec<ActionView> {
     let view = |a: &ActionInfo, reason: Option<&BlockReason>| {
         let mine = typed.action == a.action;
+        let empty = serde_json::Map::new();
+        let fields = transition_fields(workflow, &a.action)
+            .iter()
+            .map(|def| {
+                let mut named = def.clone();
+                named.name = transition_input(&a.action, &def.name);
+                forms::field_view(lang, &named, if mine { &typed.fields } else { &empty }, errors)
+            })
+            .collect();
         ActionView {
             action: a.action.clone(),
             label: a.label.get(lang).to_string(),
@@ -195,6 +224,7 @@ fn action_views(lang: Lang, workflow: &Workflow, now: &ActionsNow, typed: &Typed
             warning: a.outcome.as_deref() == Some("refused"),
             blocked: reason.map(|r| block_message(lang, workflow, r)),
             blocked_code: reason.map(BlockReason::code),
+            fields,
         }
     };
     let mut out: Vec<(usize, ActionView)> = now
@@ -309,7 +339,7 @@ pub async fn case_page(
     page.insert("masked", &shown.masked);
     page.insert("documents", &documents);
     page.insert("timeline", &timeline::entries(lang, &events));
-    page.insert("actions", &action_views(lang, wf, &actions, typed));
+    page.insert("actions", &action_views(lang, wf, &actions, typed, errors));
     page.insert("open_actions", &actions.takeable.len());
     page.insert("assignees", &assignees);
     errors.insert_into(&mut page);
@@ -356,22 +386,32 @@ async fn act(
     let actor = staff(&ctx)?;
     let lang = ctx.lang;
     let action = form.text("action").unwrap_or_default();
-    let typed = Typed {
+    let reference = parse_reference(&reference)?;
+    let client = crate::api::client(&addr);
+    let view: ApplicationView = state.engine.application(&actor, &reference).await?;
+    let own_fields = transition_fields(&view.workflow, &action);
+    let mut typed = Typed {
         comment: form.get(&format!("comment-{action}")).unwrap_or("").to_string(),
         reason: form.get(&format!("reason-{action}")).unwrap_or("").to_string(),
         reason_code: form.get(&format!("reason_code-{action}")).unwrap_or("").trim().to_string(),
         action: action.clone(),
+        fields: serde_json::Map::new(),
     };
-    let reference = parse_reference(&reference)?;
-    let client = crate::api::client(&addr);
-    let view: ApplicationView = state.engine.application(&actor, &reference).await?;
+    let mut entered = serde_json::Map::new();
+    for def in own_fields {
+        let input = transition_input(&action, &def.name);
+        if let Some(value) = form.text(&input) {
+            typed.fields.insert(input, serde_json::Value::String(value.clone()));
+            entered.insert(def.name.clone(), serde_json::Value::String(value));
+        }
+    }
     let request = TransitionRequest {
         action: action.clone(),
         expected_version: form.i64("version").unwrap_or(-1),
         comment: Some(typed.comment.clone()).filter(|c| !c.trim().is_empty()),
         reason: Some(typed.reason.clone()).filter(|r| !r.trim().is_empty()),
         reason_code: Some(typed.reason_code.clone()).filter(|c| !c.is_empty()),
-        fields: None,
+        fields: (!own_fields.is_empty()).then_some(entered),
     };
     let mut errors = FormErrors::default();
     let status = match state.engine.transition(&actor, &view.record.reference, &request).await {
@@ -383,11 +423,21 @@ async fn act(
                 let (key, message) = match (d.field.as_str(), &d.problem) {
                     ("comment" | "reason", FieldProblem::Required | FieldProblem::TooLong { .. })
                     | ("reason_code", _) => (format!("{}-{action}", d.field), forms::field_error_message(lang, &d)),
+                    // The officer's own entries: beside their input.
+                    (name, _) if own_fields.iter().any(|f| f.name == name) => {
+                        (transition_input(&action, name), forms::field_error_message(lang, &d))
+                    }
                     // Anything else the workflow demands (a document, a field): staff cannot
                     // fix it here, but they should know why.
                     _ => ("action".to_string(), forms::field_error_message(lang, &d)),
                 };
-                let href = if key == "action" { "#actions".to_string() } else { format!("#{key}") };
+                let href = if key == "action" {
+                    "#actions".to_string()
+                } else if key.contains("--") {
+                    format!("#{}", forms::field_id(&key))
+                } else {
+                    format!("#{key}")
+                };
                 errors.add(&key, &href, message);
             }
             StatusCode::UNPROCESSABLE_ENTITY

@@ -298,6 +298,11 @@ pub fn field_error_message(lang: Lang, error: &FieldError) -> String {
         }
         FieldProblem::NotEligible => i18n::t(lang, "case.error.assignee"),
         FieldProblem::ControlCharacter => i18n::t_args(lang, "field_error.control_character", &[("label", label)]),
+        FieldProblem::NotAfter { other_label, .. } => i18n::t_args(
+            lang,
+            "field_error.not_after",
+            &[("label", label), ("other", lower_label(other_label.get(lang)))],
+        ),
     }
 }
 

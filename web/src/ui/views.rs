@@ -42,6 +42,7 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "account_sessions.html",
     "account_password.html",
     "status.html",
+    "verify.html",
     "firm/dashboard.html",
     "firm/start.html",
     "firm/application.html",

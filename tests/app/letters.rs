@@ -2,6 +2,7 @@
 //! public check by verification code, its offline check with the public key, and the
 //! validity the embassy officer enters when issuing. Run on SQLite and PostgreSQL.
 
+use corridor_engine::lang::Lang;
 use std::process::Command;
 
 use corridor_engine::model::Reference;
@@ -230,25 +231,41 @@ async fn a_refusal_letter_states_the_reason_and_what_to_do_next(backend: Backend
     let c = cast(&app).await;
     let reference = at_the_embassy(&app, &c).await;
     let reason = "The invitation letter could not be verified with the host.";
-    ok("refuse_visa", app.act(&c.embassy, &reference, "refuse_visa", json!({"reason": reason})).await);
+    let visa = app.engine.workflow("it-business-visa").expect("loaded");
+    let refuse = visa.transition("embassy_decision", "refuse_visa").expect("declared");
+    let code = refuse.reason_codes.first().expect("a declared reason").clone();
+    let wording = visa.reason(&code).expect("declared").label.clone();
+    let next_steps = refuse.next_steps.clone().expect("the refusal says what comes next");
+    ok(
+        "refuse_visa",
+        app.act(&c.embassy, &reference, "refuse_visa", json!({"reason": reason, "reason_code": code})).await,
+    );
     let (status, _, pdf) = letter(&app, &c.firm, &reference).await;
     assert_eq!(status, 200);
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("refusal.pdf");
     std::fs::write(&file, &pdf).expect("write");
     let text = pdftotext(&file);
+    // pdftotext breaks long sentences into lines: compare words in order, not lines.
+    let words = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = words(&text);
     for expected in [
         "Notice of refusal",
         "Reason for refusal",
         reason,
+        wording.get(Lang::En),
         "What you may do next",
-        "A new application may be made.",
         "إشعار بالرفض",
         "سبب الرفض",
+        wording.get(Lang::Ar),
         "الخطوات التالية",
     ] {
-        assert!(text.contains(expected), "the refusal holds {expected:?}:\n{text}");
+        assert!(flat.contains(&words(expected)), "the refusal holds {expected:?}:\n{text}");
     }
+    // The refusing transition's own next steps, its first words at least (a line may break
+    // inside a longer sentence).
+    let opening: String = next_steps.get(Lang::En).split_whitespace().take(4).collect::<Vec<_>>().join(" ");
+    assert!(flat.contains(&opening), "the next steps {opening:?}:\n{text}");
     assert!(!text.contains("Valid from"), "a refusal grants no validity");
     let record = stored_letter(&app, &reference).await.expect("kept");
     let code = record.code.parse::<corridor_engine::letter::VerificationCode>().expect("code").grouped();

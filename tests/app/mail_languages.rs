@@ -106,18 +106,19 @@ impl Fx {
     ) {
         let view = self.engine.application(actor, reference).await.expect("visible");
         // A refusal names the first reason code its transition declares.
-        let reason_code = view
-            .workflow
-            .transition(&view.record.state, action)
-            .filter(|_| reason.is_some())
-            .and_then(|t| t.reason_codes.first().cloned());
+        let transition = view.workflow.transition(&view.record.state, action);
+        let reason_code = transition.filter(|_| reason.is_some()).and_then(|t| t.reason_codes.first().cloned());
+        // A decision's own entries (the visa's validity, a licence number): their examples.
+        let entries: serde_json::Map<String, serde_json::Value> = transition
+            .map(|t| t.fields.iter().map(|f| (f.name.clone(), serde_json::Value::String(f.example.clone()))).collect())
+            .unwrap_or_default();
         let request = TransitionRequest {
             action: action.into(),
             expected_version: view.record.version,
             comment: comment.map(str::to_string),
             reason: reason.map(str::to_string),
             reason_code,
-            fields: None,
+            fields: (!entries.is_empty()).then_some(entries),
         };
         self.engine
             .transition(actor, reference, &request)

@@ -136,8 +136,8 @@ async fn a_refusal_carries_its_reason_code_to_the_firm_in_the_firms_language() {
 
     // The API returns the code: in the audit event's data for staff, in the firm's timeline.
     let (_, history) = app.get(&reviewer, &format!("/api/v1/applications/{reference}/history")).await;
-    let last = history["events"].as_array().unwrap().last().cloned().unwrap();
-    assert_eq!(last["data"]["reason_code"], "firm_not_verifiable", "{last}");
+    let refusal = history["events"].as_array().unwrap().iter().rfind(|e| e["action"] == "reject").cloned().unwrap();
+    assert_eq!(refusal["data"]["reason_code"], "firm_not_verifiable", "{refusal}");
     let r = app
         .http
         .get(app.url(&format!("/api/v1/applications/{reference}/history")))

@@ -218,8 +218,8 @@ impl Engine {
             next_steps: decision.next_steps.as_ref().or(state.and_then(|s| s.next_steps.as_ref())).map(bilingual),
         });
         let sponsor = self.store.organisation(r.organisation_id).await.ok().map(|o| o.name);
+        // The outcome as the public reads it ("Visa issued"), not the officer's button.
         let public = wf.state_public(&r.state);
-        let decision_words = |lang: Lang| format!("{}: {}", decision.label.get(lang), public.get(lang));
         let base = settings.public_url.trim_end_matches('/');
         let (authority, address) = settings.letterhead(&wf.id);
         Ok(LetterContent {
@@ -235,7 +235,7 @@ impl Engine {
             authority,
             address,
             subject: bilingual(&wf.title),
-            decision: Bilingual::new(decision_words(Lang::En), decision_words(Lang::Ar)),
+            decision: bilingual(&public),
             holder: Holder {
                 full_name: crate::fields::applicant_name(wf, &values),
                 passport_number: crate::fields::passport_number(wf, &values),

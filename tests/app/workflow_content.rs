@@ -54,6 +54,10 @@ async fn form_in(lang: Lang) {
             assert!(!form.body.contains(&format!(">{}<", escaped(o.label.en()))), "no English option {}", o.value);
         }
     }
+    // The nationality list names the countries in the page's language (CLDR's names).
+    let pakistan = corridor_engine::countries::name_in("PK", lang).expect("named");
+    assert!(form.body.contains(&format!(r#"value="PK">{pakistan}<"#)), "Pakistan in {lang}");
+    assert!(!form.body.contains(">Pakistan<") && !form.body.contains(">United Arab Emirates<"), "no English country");
 
     // A bad passport number: the message is the language's own, label and rule alike.
     let version = support::input_value(&form.body, "version").expect("version");

@@ -199,22 +199,11 @@ impl LetterContent {
     }
 }
 
-/// Arabic names of the nationalities the corridor sees most; others print their English name
-/// on both sides. MERGE: replace with ICU display names when `crate::locale` offers them.
+/// A country in both languages of the letter (CLDR names, see [`crate::countries`]).
 pub fn country(code: &str) -> Country {
-    let ar = match code {
-        "PK" => "باكستان",
-        "QA" => "قطر",
-        "IN" => "الهند",
-        "BD" => "بنغلاديش",
-        "AF" => "أفغانستان",
-        "AE" => "الإمارات العربية المتحدة",
-        "SA" => "المملكة العربية السعودية",
-        "GB" => "المملكة المتحدة",
-        "US" => "الولايات المتحدة",
-        "CN" => "الصين",
-        _ => "",
-    };
-    let en = crate::countries::name(code).unwrap_or(code).to_string();
-    Country { code: code.to_string(), name: Bilingual { ar: if ar.is_empty() { en.clone() } else { ar.into() }, en } }
+    let name = |lang| crate::countries::name_in(code, lang).unwrap_or(code).to_string();
+    Country {
+        code: code.to_string(),
+        name: Bilingual { en: name(crate::lang::Lang::En), ar: name(crate::lang::Lang::Ar) },
+    }
 }

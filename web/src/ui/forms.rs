@@ -2,7 +2,6 @@
 //! type), errors in the visitor's language, and the error summary (GOV.UK pattern: a list at
 //! the top linking to each field, the same message beside the field).
 
-use corridor_engine::countries::COUNTRIES;
 use corridor_engine::fields::{FieldError, FieldProblem};
 use corridor_engine::workflow::{DocumentDef, FieldDef, FieldType, Workflow};
 use serde::Serialize;
@@ -156,7 +155,7 @@ pub fn display_value(lang: Lang, def: &FieldDef, raw: &str) -> String {
             .map(|o| o.label.get(lang).to_string())
             .unwrap_or_else(|| raw.to_string()),
         FieldType::Country => {
-            corridor_engine::countries::name(raw).map(str::to_string).unwrap_or_else(|| raw.to_string())
+            corridor_engine::countries::name_in(raw, lang).map(str::to_string).unwrap_or_else(|| raw.to_string())
         }
         FieldType::Date => super::views::long_date(lang, &Value::String(raw.to_string())),
         FieldType::Number => super::views::number(lang, &Value::String(raw.to_string())),
@@ -192,8 +191,8 @@ pub fn field_view(lang: Lang, def: &FieldDef, values: &Map<String, Value>, error
                 id: if i == 0 { id.clone() } else { format!("{id}-{}", i + 1) },
             })
             .collect(),
-        FieldType::Country => COUNTRIES
-            .iter()
+        FieldType::Country => corridor_engine::countries::sorted_in(lang)
+            .into_iter()
             .map(|(code, name)| OptionView {
                 value: code.to_string(),
                 label: name.to_string(),

@@ -115,7 +115,9 @@ fn build() -> Tera {
     tera.register_filter("country_name", |v: &Value, _: &HashMap<String, Value>| {
         let code = v.as_str().unwrap_or("");
         Ok(Value::String(
-            corridor_engine::countries::name(code).map(str::to_string).unwrap_or_else(|| code.to_string()),
+            corridor_engine::countries::name_in(code, i18n::current())
+                .map(str::to_string)
+                .unwrap_or_else(|| code.to_string()),
         ))
     });
     tera.register_filter("file_size", |v: &Value, _: &HashMap<String, Value>| {

@@ -1,6 +1,6 @@
 //! The JSON API, black box: the acceptance points of issue 2, on SQLite and on PostgreSQL.
 
-use crate::support::api::{ApiApp as TestApp, spawn as spawn_app};
+use crate::support::api::{ApiApp as TestApp, cast, ok, spawn as spawn_app};
 use crate::support::{Backend, pdf};
 use serde_json::{Value, json};
 
@@ -13,29 +13,6 @@ on_both!(
     four_eyes_bars_the_approval_in_actions_and_says_why,
     field_errors_carry_a_code_and_params,
 );
-
-struct Cast {
-    firm: String,
-    reviewer: String,
-    reviewer2: String,
-    security: String,
-    embassy: String,
-}
-
-async fn cast(app: &TestApp) -> Cast {
-    Cast {
-        firm: app.user("hr@indus.example", "applicant", "Indus Software House").await,
-        reviewer: app.user("r1@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await,
-        reviewer2: app.user("r2@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await,
-        security: app.user("so@security.example", "security_officer", "Security Clearance Office").await,
-        embassy: app.user("consul@embassy.example", "embassy_officer", "Embassy of Qatar, Islamabad").await,
-    }
-}
-
-fn ok(step: &str, (status, body): (u16, Value)) -> Value {
-    assert_eq!(status, 200, "{step}: {body}");
-    body
-}
 
 async fn full_journey_to_visa_issued_with_audit_verification(backend: Backend) {
     let app = spawn_app(backend).await;

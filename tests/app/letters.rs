@@ -8,7 +8,7 @@ use std::process::Command;
 use corridor_engine::model::Reference;
 use serde_json::{Value, json};
 
-use crate::support::api::{ApiApp as TestApp, spawn as spawn_app};
+use crate::support::api::{ApiApp as TestApp, Cast, cast, ok, spawn as spawn_app};
 use crate::support::{Backend, Http};
 
 on_both!(
@@ -17,29 +17,6 @@ on_both!(
     no_letter_before_a_decision_and_nothing_is_written,
     an_invalid_validity_is_refused_with_field_errors_and_changes_nothing,
 );
-
-struct Cast {
-    firm: String,
-    reviewer: String,
-    reviewer2: String,
-    security: String,
-    embassy: String,
-}
-
-async fn cast(app: &TestApp) -> Cast {
-    Cast {
-        firm: app.user("hr@indus.example", "applicant", "Indus Software House").await,
-        reviewer: app.user("r1@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await,
-        reviewer2: app.user("r2@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await,
-        security: app.user("so@security.example", "security_officer", "Security Clearance Office").await,
-        embassy: app.user("consul@embassy.example", "embassy_officer", "Embassy of Qatar, Islamabad").await,
-    }
-}
-
-fn ok(step: &str, (status, body): (u16, Value)) -> Value {
-    assert_eq!(status, 200, "{step}: {body}");
-    body
-}
 
 /// A submitted business-visa application waiting for the embassy's decision.
 async fn at_the_embassy(app: &TestApp, c: &Cast) -> String {

@@ -119,3 +119,29 @@ impl ApiApp {
         h["events"].as_array().expect("events").len()
     }
 }
+
+/// The people of one application's journey through the API, each by the bearer token the
+/// harness made for them.
+pub struct Cast {
+    pub firm: String,
+    pub reviewer: String,
+    pub reviewer2: String,
+    pub security: String,
+    pub embassy: String,
+}
+
+pub async fn cast(app: &ApiApp) -> Cast {
+    Cast {
+        firm: app.user("hr@indus.example", "applicant", "Indus Software House").await,
+        reviewer: app.user("r1@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await,
+        reviewer2: app.user("r2@moci.example", "ministry_reviewer", "Ministry of Commerce and Industry").await,
+        security: app.user("so@security.example", "security_officer", "Security Clearance Office").await,
+        embassy: app.user("consul@embassy.example", "embassy_officer", "Embassy of Qatar, Islamabad").await,
+    }
+}
+
+/// The body of a 200 answer; any other status fails the step, naming it.
+pub fn ok(step: &str, (status, body): (u16, Value)) -> Value {
+    assert_eq!(status, 200, "{step}: {body}");
+    body
+}

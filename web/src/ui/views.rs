@@ -360,7 +360,7 @@ mod tests {
         let late = Value::String("2026-12-08T21:30:00Z".into());
         assert_eq!(long_date(Lang::En, &late), "9 December 2026");
         assert_eq!(date_time(Lang::En, &late), "9 December 2026 at 00:30 (Qatar Time)");
-        assert_eq!(date_time(Lang::Ar, &late), "9 ديسمبر 2026 في 12:30 ص (توقيت قطر)");
+        assert_eq!(date_time(Lang::Ar, &late), "9 ديسمبر 2026 في 00:30 (توقيت قطر)");
         assert_eq!(long_date(Lang::En, &Value::String("not a date".into())), "not a date");
     }
 
